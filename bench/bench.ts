@@ -1,0 +1,231 @@
+/**
+ * npm run bench — Mosquitto, Aedes and Tributary under the same load, one after another, with ratios to Mosquitto.
+ * Flags: --quick, --only <broker,...>, --scenarios <name,...>, --duration <s>.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { BROKERS, BrokerName, FD_LIMIT, MOSQUITTO_MAX_INFLIGHT, MOSQUITTO_MAX_QUEUED, RunningBroker, findMosquitto, startBroker, stopAll } from './brokers';
+import { Ctx, Metric, RunOptions, SCENARIOS, Scenario, ScenarioResult } from './scenarios';
+
+const BENCH_DIR = __dirname; // bench/dist
+const REPO_ROOT = path.resolve(__dirname, '../..');
+const RESULTS = path.join(REPO_ROOT, 'bench/results/latest.json');
+
+interface Args {
+  quick: boolean;
+  only: BrokerName[];
+  scenarios: Scenario[];
+  durationS: number;
+  warmupS: number;
+}
+
+function fail(msg: string): never {
+  console.error(`[bench] ${msg}`);
+  process.exit(2);
+}
+
+function parseArgs(argv: string[]): Args {
+  let quick = false;
+  let only: BrokerName[] = [...BROKERS];
+  let scenarios = SCENARIOS;
+  let duration: number | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const value = (): string => argv[++i] ?? fail(`${a} needs a value`);
+    if (a === '--quick') quick = true;
+    else if (a === '--only') {
+      only = value().split(',').map((b) => (BROKERS as readonly string[]).includes(b) ? (b as BrokerName) : fail(`unknown broker ${b} (${BROKERS.join(', ')})`));
+    } else if (a === '--scenarios') {
+      const names = value().split(',');
+      for (const n of names) if (!SCENARIOS.some((s) => s.name === n)) fail(`unknown scenario ${n} (${SCENARIOS.map((s) => s.name).join(', ')})`);
+      scenarios = SCENARIOS.filter((s) => names.includes(s.name));
+    } else if (a === '--duration') {
+      duration = Number(value());
+      if (!(duration > 0)) fail('--duration needs a positive number of seconds');
+    } else if (a === '--help' || a === '-h') {
+      console.log('usage: npm run bench -- [--quick] [--only mosquitto,aedes,tributary] [--scenarios a,b] [--duration s]');
+      console.log(`scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`);
+      process.exit(0);
+    } else fail(`unknown argument ${a}`);
+  }
+  const durationS = duration ?? (quick ? 1 : 5);
+  return { quick, only, scenarios, durationS, warmupS: quick ? 0.5 : Math.min(1, durationS) };
+}
+
+/**
+ * The load process needs 10k+ sockets, but the shell may have `ulimit -n 1024` (soft and hard).
+ * Re-run this script under `bash -c 'ulimit -n 65536; exec node …'`; as root that raises both limits.
+ */
+function reexecWithFdLimit(): void {
+  const script = `ulimit -n ${FD_LIMIT} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"`;
+  const child = spawn('bash', ['-c', script, 'bash', process.execPath, ...process.execArgv, __filename, ...process.argv.slice(2)], {
+    stdio: 'inherit',
+    env: { ...process.env, TRIBUTARY_BENCH_FDS_RAISED: '1' },
+  });
+  // Ctrl-C reaches the whole process group; the child cleans up, this wrapper only waits for it.
+  process.on('SIGINT', () => undefined);
+  process.on('SIGTERM', () => child.kill('SIGTERM'));
+  child.on('exit', (code, sig) => process.exit(code ?? (sig ? 130 : 1)));
+}
+
+function sh(cmd: string, args: string[]): string {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  } catch (e) {
+    return String((e as { stdout?: string }).stdout ?? '').trim();
+  }
+}
+
+function machine(): Record<string, string | number> {
+  const cpuinfo = fs.readFileSync('/proc/cpuinfo', 'utf8');
+  const mosq = findMosquitto();
+  const aedesPkg = path.join(REPO_ROOT, 'node_modules/aedes/package.json');
+  return {
+    cores: os.availableParallelism(),
+    cpu: /model name\s*:\s*(.*)/.exec(cpuinfo)?.[1] ?? 'unknown',
+    ramGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    kernel: os.release(),
+    node: process.version,
+    mosquitto: mosq ? (sh(mosq, ['-h']).split('\n')[0] ?? 'unknown') : 'not installed',
+    aedes: fs.existsSync(aedesPkg) ? (JSON.parse(fs.readFileSync(aedesPkg, 'utf8')) as { version: string }).version : 'not installed',
+    fdLimit: Number(sh('bash', ['-c', 'ulimit -n'])),
+  };
+}
+
+type Outcome = { ok: true; result: ScenarioResult } | { ok: false; error: string };
+
+function withTimeout<T>(p: Promise<T>, seconds: number, onTimeout: () => void): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => (onTimeout(), reject(new Error(`timed out after ${seconds} s`))), seconds * 1000);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+const log = (msg: string): void => void process.stderr.write(`[bench] ${msg}\n`);
+
+async function runOne(name: BrokerName, s: Scenario, opts: RunOptions): Promise<Outcome> {
+  let broker: RunningBroker | undefined;
+  try {
+    // A fresh broker per scenario: no queues, sessions or heap growth carried from one load into the next.
+    broker = await startBroker(BENCH_DIR, REPO_ROOT, name);
+    log(`${s.title} on ${name}: ${opts.warmupS} s warm-up + ${opts.durationS} s ...`);
+    const ctx = new Ctx(broker, { ...opts, log });
+    const result = await withTimeout(s.run(ctx), s.timeoutS(opts), () => ctx.abort());
+    result.extra.brokerRssAfterBytes = broker.rssBytes();
+    return { ok: true, result };
+  } catch (e) {
+    const error = (e as Error).message;
+    log(`${s.title} on ${name}: failed: ${error}`);
+    return { ok: false, error };
+  } finally {
+    await broker?.stop();
+  }
+}
+
+function fmt(v: number | undefined, digits: number): string {
+  if (v === undefined || !Number.isFinite(v)) return '-';
+  return v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+/** Rows: one per metric; a broker that failed a scenario shows "failed: <reason>" in its cell. */
+function table(args: Args, outcomes: Map<string, Outcome>): string {
+  const header = ['metric', 'mosquitto', 'aedes', 'tributary', 'tributary/mosquitto', 'aedes/mosquitto'];
+  const rows: string[][] = [];
+  for (const s of args.scenarios) {
+    const metrics = new Map<string, Metric>();
+    for (const b of BROKERS) {
+      const o = outcomes.get(`${b}/${s.name}`);
+      if (o?.ok) for (const m of o.result.metrics) if (!metrics.has(m.key)) metrics.set(m.key, m);
+    }
+    const measured = metrics.size > 0;
+    if (!measured) metrics.set(s.name, { key: s.name, label: s.title, value: NaN, better: 'higher', digits: 0 });
+    for (const m of metrics.values()) {
+      const metric = (b: BrokerName): Metric | undefined => {
+        const o = outcomes.get(`${b}/${s.name}`);
+        return o?.ok ? o.result.metrics.find((x) => x.key === m.key) : undefined;
+      };
+      const value = (b: BrokerName): number | undefined => metric(b)?.value;
+      const cell = (b: BrokerName): string => {
+        const o = outcomes.get(`${b}/${s.name}`);
+        if (!o) return 'skipped';
+        if (!o.ok) return `failed: ${o.error.length > 40 ? `${o.error.slice(0, 39)}…` : o.error}`;
+        const note = metric(b)?.note;
+        return fmt(value(b), m.digits) + (note ? ` (${note})` : '');
+      };
+      const ratio = (b: BrokerName): string => {
+        const x = value(b);
+        const base = value('mosquitto');
+        return x !== undefined && base ? `${fmt(x / base, 2)}x` : '-';
+      };
+      const arrow = !measured ? '' : m.better === 'higher' ? ' (higher is better)' : ' (lower is better)';
+      rows.push([`${m.label}${arrow}`, cell('mosquitto'), cell('aedes'), cell('tributary'), ratio('tributary'), ratio('aedes')]);
+    }
+  }
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]): string => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ');
+  // Full failure reasons once each, since the cells cut them short.
+  const failures = new Set<string>();
+  for (const [key, o] of outcomes) if (!o.ok) failures.add(`${key.split('/')[0]}: ${o.error}`);
+  const footer = failures.size > 0 ? ['', 'failures:', ...[...failures].map((f) => `  ${f}`)] : [];
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('-|-'), ...rows.map(line), ...footer].join('\n');
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  if (args.only.includes('mosquitto') && !findMosquitto()) {
+    fail('mosquitto is not installed (looked in /usr/sbin, /usr/local/sbin and PATH). Install the Debian package "mosquitto": apt-get install -y mosquitto');
+  }
+  const interrupted = (sig: string) => async (): Promise<void> => {
+    log(`${sig}: stopping brokers`);
+    await stopAll();
+    process.exit(130);
+  };
+  process.on('SIGINT', interrupted('SIGINT'));
+  process.on('SIGTERM', interrupted('SIGTERM'));
+
+  const opts: RunOptions = { warmupS: args.warmupS, durationS: args.durationS, fdLimit: Number(sh('bash', ['-c', 'ulimit -n'])), log };
+  const started = new Date();
+  const outcomes = new Map<string, Outcome>();
+  const failedToStart = new Map<BrokerName, string>();
+  for (const b of BROKERS.filter((x) => args.only.includes(x))) {
+    for (const s of args.scenarios) {
+      const earlier = failedToStart.get(b);
+      // A broker that cannot start once will not start for the next scenario either; do not wait 15 s again.
+      const o: Outcome = earlier ? { ok: false, error: earlier } : await runOne(b, s, opts);
+      if (!o.ok && /before accepting|not accepting|does not exist|not found/.test(o.error)) failedToStart.set(b, o.error);
+      outcomes.set(`${b}/${s.name}`, o);
+    }
+  }
+  await stopAll();
+
+  const text = table(args, outcomes);
+  console.log(text);
+  const results: Record<string, Record<string, unknown>> = {};
+  for (const [key, o] of outcomes) {
+    const [b, s] = key.split('/') as [string, string];
+    (results[b] ??= {})[s] = o.ok ? { metrics: Object.fromEntries(o.result.metrics.map((m) => [m.key, m.value])), extra: o.result.extra } : { error: o.error };
+  }
+  const json = {
+    date: started.toISOString(),
+    seconds: (Date.now() - started.getTime()) / 1000,
+    options: { quick: args.quick, warmupS: args.warmupS, durationS: args.durationS, brokers: args.only, scenarios: args.scenarios.map((s) => s.name) },
+    mosquittoConfig: { max_inflight_messages: MOSQUITTO_MAX_INFLIGHT, max_queued_messages: MOSQUITTO_MAX_QUEUED },
+    machine: machine(),
+    results,
+    table: text,
+  };
+  fs.mkdirSync(path.dirname(RESULTS), { recursive: true });
+  fs.writeFileSync(RESULTS, JSON.stringify(json, null, 2) + '\n');
+  log(`done in ${Math.round(json.seconds)} s; results in ${path.relative(process.cwd(), RESULTS)}`);
+}
+
+if (process.env.TRIBUTARY_BENCH_FDS_RAISED !== '1') reexecWithFdLimit();
+else
+  main().catch(async (e: unknown) => {
+    console.error(e);
+    await stopAll();
+    process.exit(1);
+  });

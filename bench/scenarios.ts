@@ -1,0 +1,409 @@
+/** The load scenarios. Publishers and subscribers all live in this (the load) process, never in a broker's. */
+import * as fs from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { RunningBroker } from './brokers';
+import { Conn, PublishTemplate, encodePuback } from './mqtt-wire';
+
+export interface RunOptions {
+  warmupS: number;
+  durationS: number;
+  /** Open-file limit this process (and, started the same way, each broker) ended up with. */
+  fdLimit: number;
+  log(msg: string): void;
+}
+
+export interface Metric {
+  key: string;
+  label: string;
+  value: number;
+  better: 'higher' | 'lower';
+  /** Digits after the decimal point in the table. */
+  digits: number;
+  /** Shown next to the value, e.g. messages a broker dropped. */
+  note?: string;
+}
+
+export interface ScenarioResult {
+  metrics: Metric[];
+  /** Diagnostics for the JSON file: CPU use, losses, achieved rates. */
+  extra: Record<string, number>;
+}
+
+/** Every connection a scenario opens, so a timed-out scenario can be torn down from outside. */
+export class Ctx {
+  readonly conns: Conn[] = [];
+  aborted = false;
+  constructor(readonly broker: RunningBroker, readonly opts: RunOptions) {}
+
+  open(localAddress?: string): Conn {
+    if (this.aborted) throw new Error('scenario aborted');
+    const c = new Conn(this.broker.port, localAddress);
+    this.conns.push(c);
+    return c;
+  }
+
+  closeAll(): void {
+    for (const c of this.conns) c.close();
+    this.conns.length = 0;
+  }
+
+  abort(): void {
+    this.aborted = true;
+    for (const c of this.conns) c.socket.destroy();
+    this.conns.length = 0;
+  }
+}
+
+export interface Scenario {
+  name: string;
+  title: string;
+  /** Hard limit for one run, on top of warm-up and measurement. */
+  timeoutS(opts: RunOptions): number;
+  run(ctx: Ctx): Promise<ScenarioResult>;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Payload: float64 send time (performance.now(), ms), u32 publisher index, u32 sequence; padded to 64 bytes. */
+const PAYLOAD_BYTES = 64;
+const FANIN_PUBLISHERS = 10;
+const FANOUT_SUBSCRIBERS = 100;
+const PUBACK_WINDOW = 64;
+const LATENCY_RATE = 20_000;
+
+interface Flow {
+  publishers: number;
+  subscribers: number;
+  qos: 0 | 1;
+  topic: string;
+  /**
+   * Most messages per publisher not yet at every subscriber. Keeps broker queues bounded (below the
+   * 1000-message session queues of Tributary and Mosquitto) so the rate is sustainable, not a burst into buffers.
+   */
+  e2eWindow: number;
+  /** Paced mode (latency): messages/s per publisher, no end-to-end window. */
+  ratePerPublisher?: number;
+}
+
+interface FlowResult {
+  seconds: number;
+  received: number;
+  acked: number;
+  sent: number;
+  lost: number;
+  latencyMs: number[];
+  brokerCpu: number;
+  loadCpu: number;
+}
+
+async function runFlow(ctx: Ctx, f: Flow): Promise<FlowResult> {
+  const { broker, opts } = ctx;
+  const tag = `${broker.name}-${process.pid}-${Date.now()}`;
+  const subs = Array.from({ length: f.subscribers }, () => ctx.open());
+  const pubs = Array.from({ length: f.publishers }, () => ctx.open());
+  await Promise.all(subs.map((c, i) => c.connect(`sub-${tag}-${i}`, 60).then(() => c.subscribe(f.topic, f.qos))));
+  await Promise.all(pubs.map((c, i) => c.connect(`pub-${tag}-${i}`, 60)));
+
+  const P = f.publishers;
+  const tpl = new PublishTemplate(f.topic, f.qos, PAYLOAD_BYTES);
+  const len = tpl.packet.length;
+  const sent = new Float64Array(P);
+  const delivered = new Float64Array(P); // receipts over all subscribers
+  const inflight = new Float64Array(P); // QoS 1 PUBLISHes without PUBACK
+  const blocked = new Uint8Array(P); // socket buffer full, waiting for 'drain'
+  const lastProgress = new Float64Array(P).fill(performance.now());
+  const nextId = new Uint16Array(P);
+  let received = 0;
+  let acked = 0;
+  let lost = 0;
+  let running = true;
+  let measuring = false;
+  const latencyMs: number[] = [];
+  const dirty = new Set<number>();
+  let scheduled = false;
+
+  const send = (p: number, n: number): void => {
+    const buf = tpl.batch(n);
+    const now = performance.now();
+    for (let i = 0, off = 0; i < n; i++, off += len) {
+      if (tpl.idOffset >= 0) buf.writeUInt16BE((nextId[p] = (nextId[p]! % 65535) + 1), off + tpl.idOffset);
+      const po = off + tpl.payloadOffset;
+      buf.writeDoubleLE(now, po);
+      buf.writeUInt32LE(p, po + 8);
+      buf.writeUInt32LE(sent[p]! + i, po + 12);
+    }
+    sent[p]! += n;
+    if (f.qos > 0) inflight[p]! += n;
+    const pub = pubs[p]!;
+    if (!pub.socket.write(buf)) {
+      blocked[p] = 1;
+      pub.socket.once('drain', () => {
+        blocked[p] = 0;
+        schedule(p);
+      });
+    }
+  };
+
+  const windowFree = (p: number): number => {
+    let n = f.qos > 0 ? PUBACK_WINDOW - inflight[p]! : Infinity;
+    if (f.ratePerPublisher === undefined) {
+      n = Math.min(n, f.e2eWindow - (sent[p]! * f.subscribers - delivered[p]!) / f.subscribers);
+    }
+    return Math.floor(n);
+  };
+
+  // Refill only once a quarter of the window is free: one write of many messages instead of one
+  // write per message, which would make the load process (and the kernel under it) the bottleneck.
+  const minBatch = Math.max(1, Math.floor(Math.min(f.e2eWindow, f.qos > 0 ? PUBACK_WINDOW : Infinity) / 4));
+  const pump = (p: number): void => {
+    if (!running || blocked[p] || f.ratePerPublisher !== undefined) return;
+    const n = Math.min(windowFree(p), 512);
+    if (n >= minBatch) send(p, n);
+  };
+  const schedule = (p: number): void => {
+    dirty.add(p);
+    kick();
+  };
+  const kick = (): void => {
+    if (scheduled || dirty.size === 0) return;
+    scheduled = true;
+    // Coalesce: one write per publisher after a burst of receipts, not one per message.
+    setImmediate(() => {
+      scheduled = false;
+      for (const q of dirty) pump(q);
+      dirty.clear();
+    });
+  };
+
+  subs.forEach((c) => {
+    let acks: number[] = [];
+    c.handlers = {
+      onPublish: (buf, off, plen, qos, id) => {
+        received++;
+        if (qos > 0) acks.push(id);
+        if (plen < 16) return;
+        const p = buf.readUInt32LE(off + 8);
+        if (p >= P) return;
+        // Arrived after the watchdog wrote it off: late, not lost.
+        if (++delivered[p]! > sent[p]! * f.subscribers) {
+          delivered[p] = sent[p]! * f.subscribers;
+          lost--;
+        }
+        dirty.add(p);
+        if (measuring && f.ratePerPublisher !== undefined) latencyMs.push(performance.now() - buf.readDoubleLE(off));
+      },
+      onChunkEnd: () => {
+        if (acks.length > 0) {
+          c.socket.write(Buffer.concat(acks.map(encodePuback)));
+          acks = [];
+        }
+        for (const p of dirty) lastProgress[p] = performance.now();
+        kick();
+      },
+    };
+  });
+  pubs.forEach((c, p) => {
+    c.handlers = {
+      onPuback: () => {
+        acked++;
+        inflight[p]!--;
+        dirty.add(p);
+      },
+      onChunkEnd: () => {
+        lastProgress[p] = performance.now();
+        kick();
+      },
+    };
+  });
+
+  // A broker that drops messages would freeze a window for good: after 500 ms without progress,
+  // write the outstanding messages off as lost and carry on.
+  const watchdog = setInterval(() => {
+    const now = performance.now();
+    for (let p = 0; p < P; p++) {
+      if (now - lastProgress[p]! < 500 || windowFree(p) >= minBatch) continue;
+      const outstanding = sent[p]! * f.subscribers - delivered[p]!;
+      lost += outstanding;
+      delivered[p] = sent[p]! * f.subscribers;
+      inflight[p] = 0;
+      lastProgress[p] = now;
+      schedule(p);
+    }
+  }, 100);
+
+  // Paced mode: every ~1 ms each publisher sends what its schedule says is due.
+  let pacer: NodeJS.Timeout | undefined;
+  const t0 = performance.now();
+  if (f.ratePerPublisher !== undefined) {
+    const rate = f.ratePerPublisher / 1000;
+    pacer = setInterval(() => {
+      const elapsed = performance.now() - t0;
+      for (let p = 0; p < P; p++) {
+        const due = Math.min(Math.floor(elapsed * rate) - sent[p]!, windowFree(p), 1000);
+        if (due > 0 && !blocked[p]) send(p, due);
+      }
+    }, 1);
+  } else {
+    for (let p = 0; p < P; p++) pump(p);
+  }
+
+  try {
+    await sleep(opts.warmupS * 1000);
+    measuring = true;
+    const start = { t: performance.now(), rx: received, ack: acked, sent: sum(sent), lost, bc: broker.cpuSeconds(), lc: process.cpuUsage() };
+    await sleep(opts.durationS * 1000);
+    const seconds = (performance.now() - start.t) / 1000;
+    const lc = process.cpuUsage(start.lc);
+    return {
+      seconds,
+      received: received - start.rx,
+      acked: acked - start.ack,
+      sent: sum(sent) - start.sent,
+      lost: lost - start.lost,
+      latencyMs,
+      brokerCpu: (broker.cpuSeconds() - start.bc) / seconds,
+      loadCpu: (lc.user + lc.system) / 1e6 / seconds,
+    };
+  } finally {
+    running = false;
+    measuring = false;
+    clearInterval(watchdog);
+    if (pacer) clearInterval(pacer);
+    ctx.closeAll();
+  }
+}
+
+function sum(a: Float64Array): number {
+  return a.reduce((x, y) => x + y, 0);
+}
+
+function diag(r: FlowResult): Record<string, number> {
+  return {
+    seconds: r.seconds,
+    sentPerS: r.sent / r.seconds,
+    receivedPerS: r.received / r.seconds,
+    pubacksPerS: r.acked / r.seconds,
+    lost: r.lost,
+    brokerCpuCores: r.brokerCpu,
+    loadCpuCores: r.loadCpu,
+  };
+}
+
+function throughput(name: string, title: string, flow: Flow, label: string): Scenario {
+  return {
+    name,
+    title,
+    timeoutS: (o) => o.warmupS + o.durationS + 30,
+    async run(ctx) {
+      const r = await runFlow(ctx, flow);
+      const value = r.received / r.seconds;
+      const lostPct = (100 * r.lost) / Math.max(1, r.sent * flow.subscribers);
+      const note = r.lost > 0 ? `${lostPct < 0.1 ? '<0.1' : lostPct.toFixed(1)}% lost` : undefined;
+      return { metrics: [{ key: name, label, value, better: 'higher', digits: 0, ...(note ? { note } : {}) }], extra: diag(r) };
+    },
+  };
+}
+
+function latency(qos: 0 | 1): Scenario {
+  const name = `latency-qos${qos}`;
+  return {
+    name,
+    title: `latency qos${qos} @ ${LATENCY_RATE} msg/s`,
+    timeoutS: (o) => o.warmupS + o.durationS + 30,
+    async run(ctx) {
+      const per = LATENCY_RATE / FANIN_PUBLISHERS;
+      const r = await runFlow(ctx, { publishers: FANIN_PUBLISHERS, subscribers: 1, qos, topic: 'bench/latency', e2eWindow: 0, ratePerPublisher: per });
+      if (r.latencyMs.length === 0) throw new Error('no messages received');
+      const s = Float64Array.from(r.latencyMs).sort();
+      const at = (q: number): number => s[Math.min(s.length - 1, Math.floor(q * (s.length - 1)))]! * 1000;
+      const row = (k: string, v: number): Metric => ({ key: `${name}-${k}`, label: `latency qos${qos} ${k} (us)`, value: v, better: 'lower', digits: 0 });
+      const achieved = r.received / r.seconds;
+      if (achieved < 0.95 * LATENCY_RATE) ctx.opts.log(`  only ${Math.round(achieved)} of ${LATENCY_RATE} msg/s arrived`);
+      return { metrics: [row('p50', at(0.5)), row('p99', at(0.99)), row('max', at(1))], extra: { ...diag(r), samples: s.length } };
+    },
+  };
+}
+
+const IDLE_CONNECTIONS = 10_000;
+
+/**
+ * 10k unless the fd limit forbids it: without CAP_SYS_RESOURCE (e.g. root in some containers) a hard
+ * `ulimit -n 1024` cannot be raised, for the brokers either, so measure what fits and say so.
+ */
+function idleCount(opts: RunOptions): number {
+  const n = Math.min(IDLE_CONNECTIONS, opts.fdLimit - 150);
+  if (n < IDLE_CONNECTIONS) opts.log(`  open-file limit is ${opts.fdLimit} and cannot be raised: measuring ${n} connections, not ${IDLE_CONNECTIONS}`);
+  return n;
+}
+
+/** Source addresses to spread connections over when the ephemeral port range alone is too small. */
+function sourceAddresses(n: number): string[] | undefined {
+  const [lo, hi] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+  const range = (hi ?? 60999) - (lo ?? 32768);
+  if (range > n + 5000) return undefined; // plain connect() reuses ports across destinations
+  const k = Math.ceil(n / Math.max(1000, range - 5000));
+  return Array.from({ length: k }, (_, i) => `127.0.0.${i + 2}`);
+}
+
+const connections: Scenario = {
+  name: 'connections',
+  title: `memory of ${IDLE_CONNECTIONS} idle connections`,
+  timeoutS: () => 180,
+  async run(ctx) {
+    const { broker, opts } = ctx;
+    const count = idleCount(opts);
+    await sleep(1000); // let the freshly started broker settle
+    const before = broker.rssBytes();
+    const sources = sourceAddresses(count);
+    const t0 = performance.now();
+    let next = 0;
+    let failure: Error | undefined;
+    // 200 handshakes at a time: more only overflows the brokers' listen backlogs.
+    const worker = async (): Promise<void> => {
+      while (!failure && next < count) {
+        const i = next++;
+        const c = ctx.open(sources?.[i % sources.length]);
+        await c.connect(`idle-${process.pid}-${i}`, 300, 30_000).catch((e: Error) => (failure ??= e));
+      }
+    };
+    await Promise.all(Array.from({ length: 200 }, worker));
+    const connectS = (performance.now() - t0) / 1000;
+    if (failure) throw new Error(`${ctx.conns.length} connections opened, then: ${failure.message}`);
+    opts.log(`  ${count} connected in ${connectS.toFixed(1)} s`);
+    await sleep(2000); // allocations settle before reading RSS
+    const after = broker.rssBytes();
+    ctx.abort();
+    const perConn = (after - before) / count;
+    return {
+      metrics: [
+        { key: 'idle-rss', label: 'broker RSS, idle (MB)', value: before / 2 ** 20, better: 'lower', digits: 1 },
+        { key: 'conn-memory', label: 'memory per idle connection (KB)', value: perConn / 1024, better: 'lower', digits: 2, ...(count < IDLE_CONNECTIONS ? { note: `${count} conns` } : {}) },
+      ],
+      extra: { connections: count, rssBeforeBytes: before, rssAfterBytes: after, bytesPerConnection: perConn, connectSeconds: connectS, sourceAddresses: sources?.length ?? 1 },
+    };
+  },
+};
+
+export const SCENARIOS: Scenario[] = [
+  throughput(
+    'fanin-qos0',
+    'fan-in qos0',
+    { publishers: FANIN_PUBLISHERS, subscribers: 1, qos: 0, topic: 'bench/fanin', e2eWindow: 100 },
+    `fan-in ${FANIN_PUBLISHERS}->1 qos0 (msg/s)`,
+  ),
+  throughput(
+    'fanin-qos1',
+    'fan-in qos1',
+    { publishers: FANIN_PUBLISHERS, subscribers: 1, qos: 1, topic: 'bench/fanin', e2eWindow: 100 },
+    `fan-in ${FANIN_PUBLISHERS}->1 qos1 (msg/s)`,
+  ),
+  latency(0),
+  latency(1),
+  throughput(
+    'fanout-qos0',
+    'fan-out qos0',
+    { publishers: 1, subscribers: FANOUT_SUBSCRIBERS, qos: 0, topic: 'bench/fanout', e2eWindow: 500 },
+    `fan-out 1->${FANOUT_SUBSCRIBERS} qos0 (deliveries/s)`,
+  ),
+  connections,
+];

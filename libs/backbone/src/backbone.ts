@@ -1,0 +1,106 @@
+/**
+ * The backbone: the only way Tributary services talk to each other and to durable storage.
+ * Two implementations share these semantics and one test suite (test/backbone-suite.ts):
+ * `embedded` (in-process, durable in node.data_dir) and `kafka` (Apache Kafka).
+ */
+
+/** Header values are strings (W3C trace context, MQTT metadata). */
+export type RecordHeaders = Record<string, string>;
+
+/** A record as a producer hands it to the backbone. */
+export interface ProducerRecord {
+  /** Partitioning and compaction key; null for un-keyed records. */
+  key: string | null;
+  /** Null is a tombstone on compacted topics. */
+  value: Buffer | null;
+  headers?: RecordHeaders;
+  /** Milliseconds since the epoch; the backbone stamps `Date.now()` when absent. */
+  timestamp?: number;
+}
+
+/** Where a record landed. Offsets grow by one per record within a partition. */
+export interface RecordPosition {
+  partition: number;
+  offset: number;
+}
+
+/** A record as a consumer sees it. */
+export interface ConsumedRecord extends RecordPosition {
+  topic: string;
+  key: string | null;
+  value: Buffer | null;
+  headers: RecordHeaders;
+  timestamp: number;
+}
+
+export type CleanupPolicy = 'delete' | 'compact';
+
+export interface TopicSpec {
+  /** Logical name (the backbone adds its configured prefix). */
+  name: string;
+  cleanup: CleanupPolicy;
+  /** Partitions (the embedded backbone always uses one). */
+  partitions?: number;
+  /** Delete-policy topics: drop whole segments older than this many milliseconds. */
+  retentionMs?: number;
+  /** Delete-policy topics: drop the oldest segments while the topic is larger than this. */
+  retentionBytes?: number;
+}
+
+/** Where a consumer starts when its group has no committed offset (or it has no group). */
+export type StartPosition = 'earliest' | 'latest' | { partition: number; offset: number }[];
+
+export interface ConsumeOptions {
+  topic: string;
+  /** Consumer group: committed offsets are kept per group; consumption resumes after them. */
+  group?: string;
+  from?: StartPosition;
+  /**
+   * Called with records in offset order per partition. The next batch is not delivered
+   * before the returned promise settles (backpressure). With a group, offsets are
+   * committed after the handler resolves.
+   */
+  eachBatch: (records: ConsumedRecord[]) => Promise<void> | void;
+  /** Upper bound on records per batch (default 500). */
+  maxBatch?: number;
+}
+
+export interface Consumer {
+  /** Resolves once the consumer has delivered every record that existed when it started. */
+  readonly caughtUp: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A compacted key→value table backed by a compacted topic: the latest value per key,
+ * loaded in memory at open, every change appended durably before `set`/`delete` resolve.
+ */
+export interface Table {
+  readonly name: string;
+  get(key: string): Buffer | undefined;
+  has(key: string): boolean;
+  readonly size: number;
+  entries(): IterableIterator<[string, Buffer]>;
+  set(key: string, value: Buffer): Promise<void>;
+  delete(key: string): Promise<void>;
+  /** Apply several changes as one durable write (null = delete). */
+  apply(changes: ReadonlyArray<readonly [string, Buffer | null]>): Promise<void>;
+}
+
+export interface Backbone {
+  readonly kind: 'embedded' | 'kafka';
+  start(): Promise<void>;
+  /** Flushes everything accepted so far and releases files and connections. */
+  stop(): Promise<void>;
+  /** Creates topics that do not exist yet; existing ones are left as they are. */
+  ensureTopics(specs: readonly TopicSpec[]): Promise<void>;
+  /**
+   * Appends records to a topic. Resolves when they are durable according to the
+   * backbone's policy (see docs/backbone.md), with one position per record, in order.
+   * Records with the same key keep their order.
+   */
+  append(topic: string, records: readonly ProducerRecord[]): Promise<RecordPosition[]>;
+  consume(options: ConsumeOptions): Promise<Consumer>;
+  /** Opens (creating if needed) a compacted table. Opening the same name twice returns the same table. */
+  table(name: string): Promise<Table>;
+}

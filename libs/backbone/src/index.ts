@@ -1,0 +1,2 @@
+export * from './backbone';
+export * from './embedded';

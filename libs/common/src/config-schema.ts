@@ -1,0 +1,118 @@
+/**
+ * A tiny typed schema for configuration: every leaf has a type, a default and a one-line doc.
+ * `Infer<typeof schema>` gives the config type, so defaults, validation and types live in one place.
+ */
+
+export interface Bind {
+  host: string;
+  port: number;
+}
+
+interface LeafBase<T> {
+  readonly kind: 'leaf';
+  readonly default: T;
+  readonly doc: string;
+  /** Converts a raw value (from a file or an environment string) or returns an error message. */
+  parse(raw: unknown): T | ConfigProblem;
+}
+
+export class ConfigProblem {
+  constructor(readonly message: string) {}
+}
+
+export type Leaf<T> = LeafBase<T>;
+export type SchemaNode = Leaf<unknown> | { readonly [key: string]: SchemaNode };
+export type Infer<S> = S extends Leaf<infer T> ? T : { readonly [K in keyof S]: Infer<S[K]> };
+
+export function isLeaf(node: SchemaNode): node is Leaf<unknown> {
+  return (node as Leaf<unknown>).kind === 'leaf';
+}
+
+function leaf<T>(def: T, doc: string, parse: (raw: unknown) => T | ConfigProblem): Leaf<T> {
+  return { kind: 'leaf', default: def, doc, parse };
+}
+
+export function str(def: string, doc: string, opts: { nonEmpty?: boolean } = {}): Leaf<string> {
+  return leaf(def, doc, (raw) => {
+    if (typeof raw !== 'string') return new ConfigProblem('expected a string');
+    if (opts.nonEmpty && raw.length === 0) return new ConfigProblem('must not be empty');
+    return raw;
+  });
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
+const TIME_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+function parseNumber(raw: unknown, units?: Record<string, number>, defaultUnit = ''): number | ConfigProblem {
+  if (typeof raw === 'number') return raw;
+  if (typeof raw !== 'string') return new ConfigProblem('expected a number');
+  const m = /^\s*(-?\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(raw);
+  if (!m) return new ConfigProblem(`expected a number, got "${raw}"`);
+  const unit = (m[2] ?? '').toLowerCase() || defaultUnit;
+  const factor = units ? units[unit] : unit === '' ? 1 : undefined;
+  if (factor === undefined) return new ConfigProblem(`unknown unit "${m[2]}" in "${raw}"`);
+  return Number(m[1]) * factor;
+}
+
+function ranged(n: number | ConfigProblem, min: number, max: number): number | ConfigProblem {
+  if (n instanceof ConfigProblem) return n;
+  if (!Number.isInteger(n)) return new ConfigProblem(`expected a whole number, got ${n}`);
+  if (n < min || n > max) return new ConfigProblem(`must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+export function int(def: number, doc: string, min = 0, max = Number.MAX_SAFE_INTEGER): Leaf<number> {
+  return leaf(def, doc, (raw) => ranged(parseNumber(raw), min, max));
+}
+
+/** A byte size: a number of bytes or "64KB", "1MB", "1GB". */
+export function bytes(def: number, doc: string, min = 0, max = Number.MAX_SAFE_INTEGER): Leaf<number> {
+  return leaf(def, doc, (raw) => ranged(parseNumber(raw, SIZE_UNITS, 'b'), min, max));
+}
+
+/** A duration in milliseconds: a number of ms or "500ms", "30s", "2h", "7d". */
+export function duration(def: number, doc: string, min = 0, max = Number.MAX_SAFE_INTEGER): Leaf<number> {
+  return leaf(def, doc, (raw) => ranged(parseNumber(raw, TIME_UNITS, 'ms'), min, max));
+}
+
+export function float(def: number, doc: string, min: number, max: number): Leaf<number> {
+  return leaf(def, doc, (raw) => {
+    const n = parseNumber(raw);
+    if (n instanceof ConfigProblem) return n;
+    if (n < min || n > max) return new ConfigProblem(`must be between ${min} and ${max}, got ${n}`);
+    return n;
+  });
+}
+
+export function bool(def: boolean, doc: string): Leaf<boolean> {
+  return leaf(def, doc, (raw) => {
+    if (typeof raw === 'boolean') return raw;
+    if (raw === 'true' || raw === '1' || raw === 'on') return true;
+    if (raw === 'false' || raw === '0' || raw === 'off') return false;
+    return new ConfigProblem(`expected true or false, got ${JSON.stringify(raw)}`);
+  });
+}
+
+export function oneOf<const T extends string>(values: readonly T[], def: T, doc: string): Leaf<T> {
+  return leaf(def, doc, (raw) =>
+    typeof raw === 'string' && (values as readonly string[]).includes(raw)
+      ? (raw as T)
+      : new ConfigProblem(`expected one of ${values.join(', ')}, got ${JSON.stringify(raw)}`),
+  );
+}
+
+/** A listen address: "host:port", "[v6]:port" or a bare port (all interfaces). */
+export function bind(def: string, doc: string): Leaf<Bind> {
+  const parse = (raw: unknown): Bind | ConfigProblem => {
+    if (typeof raw === 'number') raw = String(raw);
+    if (typeof raw !== 'string') return new ConfigProblem('expected "host:port"');
+    const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]*)):(\d+)$/.exec(raw) ?? /^()()(\d+)$/.exec(raw);
+    if (!m) return new ConfigProblem(`expected "host:port", got "${raw}"`);
+    const port = Number(m[3]);
+    if (port > 65535) return new ConfigProblem(`port must be 0-65535, got ${port}`);
+    return { host: m[1] || m[2] || '0.0.0.0', port };
+  };
+  const d = parse(def);
+  if (d instanceof ConfigProblem) throw new Error(`bad default bind ${def}`);
+  return leaf(d, doc, parse);
+}

@@ -1,0 +1,183 @@
+import { readFileSync } from 'node:fs';
+import { bind, bool, bytes, ConfigProblem, duration, float, Infer, int, isLeaf, oneOf, SchemaNode, str } from './config-schema';
+
+/**
+ * The one configuration schema. Every key has a default and a doc line; docs/configuration.md
+ * is generated from it (`tributary config --docs`). Environment overrides use EMQX's convention:
+ * TRIBUTARY_<PATH> with `__` between levels, e.g. TRIBUTARY_LISTENERS__TCP__DEFAULT__BIND.
+ */
+export const configSchema = {
+  node: {
+    name: str('tributary@127.0.0.1', 'Node name, used in $SYS topics and logs.', { nonEmpty: true }),
+    data_dir: str('data', 'Directory for all durable state (embedded backbone, certificates).', { nonEmpty: true }),
+  },
+  log: {
+    level: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info', 'Log level.'),
+  },
+  listeners: {
+    tcp: {
+      default: {
+        enable: bool(true, 'Serve MQTT over TCP.'),
+        bind: bind('0.0.0.0:1883', 'MQTT/TCP listen address.'),
+        max_connections: int(1_000_000, 'Connections beyond this are refused.', 1),
+      },
+    },
+    ws: {
+      default: {
+        enable: bool(true, 'Serve MQTT over WebSocket.'),
+        bind: bind('0.0.0.0:8083', 'MQTT/WebSocket listen address.'),
+        path: str('/mqtt', 'HTTP path of the WebSocket endpoint.', { nonEmpty: true }),
+        max_connections: int(1_000_000, 'Connections beyond this are refused.', 1),
+      },
+    },
+  },
+  dashboard: {
+    listeners: {
+      http: {
+        enable: bool(true, 'Serve the HTTP API (/status for now).'),
+        bind: bind('0.0.0.0:18083', 'HTTP API listen address.'),
+      },
+    },
+  },
+  mqtt: {
+    max_packet_size: bytes(1024 * 1024, 'Largest MQTT packet accepted; larger ones close the connection (v5: 0x95).', 16, 268_435_455),
+    max_clientid_len: int(65535, 'Longest client identifier accepted (CONNACK 0x85 / 0x02 beyond).', 23, 65535),
+    max_topic_levels: int(128, 'Most levels in a topic name or filter.', 1, 65535),
+    idle_timeout: duration(15_000, 'Time a new connection has to send CONNECT.', 100),
+    keepalive_multiplier: float(1.5, 'A client silent for keep-alive × this is disconnected.', 1, 10),
+    max_inflight: int(32, 'Outgoing QoS 1/2 messages awaiting acknowledgement per client.', 1, 65535),
+    max_mqueue_len: int(1000, 'Messages queued per session beyond the in-flight window (0 = unbounded is not allowed).', 1),
+    mqueue_store_qos0: bool(true, 'Queue QoS 0 messages for offline persistent sessions too.'),
+    max_awaiting_rel: int(100, 'Incoming QoS 2 messages awaiting PUBREL per client.', 1, 65535),
+    await_rel_timeout: duration(300_000, 'Incoming QoS 2 state older than this is discarded.', 1000),
+    retry_interval: duration(30_000, 'Resend unacknowledged QoS 1/2 messages after this (0 = only on reconnect).'),
+    session_expiry_interval: duration(7_200_000, 'How long a 3.x persistent session (clean session = 0) outlives its connection.'),
+    max_session_expiry_interval: duration(4_294_967_295_000, 'Upper bound on the session expiry a 5.0 client may ask for.'),
+    retain_available: bool(true, 'Accept retained messages.'),
+    max_retained_messages: int(0, 'Most retained messages kept (0 = no limit).'),
+    wildcard_subscription: bool(true, 'Allow wildcard subscriptions.'),
+    server_keepalive: int(0, 'If non-zero, the keep-alive the broker imposes on 5.0 clients (seconds).', 0, 65535),
+  },
+  backbone: {
+    type: oneOf(['embedded', 'kafka'], 'embedded', 'Backbone implementation.'),
+    topic_prefix: str('tributary.', 'Prefix of every backbone topic, so installations can share a cluster.'),
+    messages: {
+      retention: duration(7 * 86_400_000, 'How long the messages topic keeps records (offline sessions read from it).', 60_000),
+      retention_bytes: bytes(1024 ** 3, 'Largest size of the messages topic before the oldest records go.', 1024 * 1024),
+    },
+    embedded: {
+      fsync: oneOf(['always', 'interval', 'never'], 'interval', 'When the embedded backbone calls fsync (see docs/backbone.md).'),
+      fsync_interval_ms: int(1000, 'With fsync = interval: milliseconds between fsyncs.', 1),
+      segment_bytes: bytes(64 * 1024 * 1024, 'Size at which a log segment file is rolled.', 64 * 1024),
+    },
+  },
+} satisfies Record<string, SchemaNode>;
+
+export type TributaryConfig = Infer<typeof configSchema>;
+
+/** A configuration error names the key and the environment variable that sets it. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface LoadOptions {
+  /** A JSON config file; keys nest like the schema ({"listeners": {"tcp": ...}}) or use dotted paths. */
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Overrides applied last (dotted paths), e.g. from tests. */
+  overrides?: Record<string, unknown>;
+}
+
+export interface LoadedConfig {
+  config: TributaryConfig;
+  /** Human-readable warnings (unknown environment variables or file keys). */
+  warnings: string[];
+}
+
+export const ENV_PREFIX = 'TRIBUTARY_';
+/** Environment variables that are not config keys. */
+const RESERVED_ENV = new Set(['TRIBUTARY_CONFIG_FILE']);
+
+export function envName(path: string): string {
+  return ENV_PREFIX + path.split('.').map((p) => p.toUpperCase()).join('__');
+}
+
+function leaves(node: SchemaNode, prefix = '', out = new Map<string, SchemaNode>()): Map<string, SchemaNode> {
+  if (isLeaf(node)) out.set(prefix, node);
+  else for (const [k, child] of Object.entries(node)) leaves(child, prefix ? `${prefix}.${k}` : k, out);
+  return out;
+}
+
+/** Every key of the schema with its doc, default and environment variable name. */
+export function describeConfig(): { key: string; env: string; default: unknown; doc: string }[] {
+  return [...leaves(configSchema)].map(([key, leaf]) => {
+    const l = leaf as { default: unknown; doc: string };
+    return { key, env: envName(key), default: l.default, doc: l.doc };
+  });
+}
+
+function flatten(obj: unknown, prefix: string, out: Map<string, unknown>): void {
+  if (obj !== null && typeof obj === 'object' && !Array.isArray(obj)) {
+    for (const [k, v] of Object.entries(obj)) flatten(v, prefix ? `${prefix}.${k}` : k, out);
+  } else out.set(prefix, obj);
+}
+
+function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
+  const parts = path.split('.');
+  let node = target;
+  for (const p of parts.slice(0, -1)) node = (node[p] ??= {}) as Record<string, unknown>;
+  node[parts[parts.length - 1]!] = value;
+}
+
+/** Builds the configuration: defaults, then the file, then TRIBUTARY_* variables, then overrides. */
+export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
+  const env = opts.env ?? process.env;
+  const schema = leaves(configSchema);
+  const raw = new Map<string, { value: unknown; source: string }>();
+  const warnings: string[] = [];
+  const problems: string[] = [];
+
+  const file = opts.file ?? env.TRIBUTARY_CONFIG_FILE;
+  if (file) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new ConfigError([`config file ${file}: ${(err as Error).message}`]);
+    }
+    const flat = new Map<string, unknown>();
+    flatten(parsed, '', flat);
+    for (const [key, value] of flat) {
+      if (schema.has(key)) raw.set(key, { value, source: `${file}` });
+      else warnings.push(`unknown key "${key}" in config file ${file} ignored`);
+    }
+  }
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith(ENV_PREFIX) || RESERVED_ENV.has(name) || value === undefined) continue;
+    const key = name.slice(ENV_PREFIX.length).split('__').map((p) => p.toLowerCase()).join('.');
+    if (schema.has(key)) raw.set(key, { value, source: `environment variable ${name}` });
+    else warnings.push(`unknown environment variable ${name} ignored (no config key "${key}")`);
+  }
+  for (const [key, value] of Object.entries(opts.overrides ?? {})) {
+    if (!schema.has(key)) problems.push(`${key}: unknown config key`);
+    else raw.set(key, { value, source: 'override' });
+  }
+
+  const config: Record<string, unknown> = {};
+  for (const [key, node] of schema) {
+    const leaf = node as { default: unknown; parse(raw: unknown): unknown };
+    const given = raw.get(key);
+    if (!given) {
+      setPath(config, key, leaf.default);
+      continue;
+    }
+    const parsed = leaf.parse(given.value);
+    if (parsed instanceof ConfigProblem) problems.push(`${key} (${given.source}): ${parsed.message}`);
+    else setPath(config, key, parsed);
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return { config: config as unknown as TributaryConfig, warnings };
+}

@@ -1,0 +1,3 @@
+export * from './logger';
+export * from './config-schema';
+export * from './config';

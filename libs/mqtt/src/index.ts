@@ -1,0 +1,6 @@
+export * from './topic';
+export * from './trie';
+export * from './topic-set';
+export * from './reason-codes';
+export * from './message';
+export * from './parser';

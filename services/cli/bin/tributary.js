@@ -1,0 +1,6 @@
+#!/usr/bin/env node
+'use strict';
+require('../dist/src/cli').main().catch((err) => {
+  process.stderr.write(`tributary: ${err && err.stack ? err.stack : err}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,343 @@
+import type { Backbone, ConsumedRecord } from '@tributary/backbone';
+import type { Logger, TributaryConfig } from '@tributary/common';
+import { decodeMessage, encodeMessage, Message, QoS } from '@tributary/mqtt';
+import { Route, Router, SubscriptionOptions } from '@tributary/router';
+import { NEVER_EXPIRES, Session, SessionLimits } from '../session/session';
+import type { SessionStore } from '../session/store';
+import type { Delivery, DropReason, PersistedSession, SessionHost, SessionOwner, Will } from '../session/types';
+import { Metrics } from './metrics';
+import type { RetainedStore } from './retained';
+
+export const MESSAGES_TOPIC = 'messages';
+
+export interface BrokerDeps {
+  config: TributaryConfig;
+  backbone: Backbone;
+  sessions: SessionStore;
+  retained: RetainedStore;
+  logger: Logger;
+  router?: Router;
+  metrics?: Metrics;
+}
+
+export interface OpenSessionRequest {
+  clientId: string;
+  protocolVersion: number;
+  cleanStart: boolean;
+  /** Seconds (0 = the session ends with the connection). */
+  expiryInterval: number;
+  /** The client's Receive Maximum (65535 when absent). */
+  receiveMaximum: number;
+}
+
+/**
+ * The publish pipeline and the session registry: a PUBLISH is appended to the backbone's
+ * messages topic, and once durable it is stored as retained (if flagged) and routed to every
+ * matching session. Sessions are created, resumed, taken over and expired here.
+ */
+export class Broker implements SessionHost {
+  readonly router: Router;
+  readonly metrics: Metrics;
+  private readonly sessions = new Map<string, Session>();
+  private readonly expiryTimers = new Map<string, NodeJS.Timeout>();
+  private readonly willTimers = new Map<string, { timer: NodeJS.Timeout; will: Will }>();
+  private readonly dirty = new Set<Session>();
+  private flushScheduled = false;
+  private readonly limits: SessionLimits;
+  private readonly log: Logger;
+
+  constructor(private readonly deps: BrokerDeps) {
+    this.router = deps.router ?? new Router();
+    this.metrics = deps.metrics ?? new Metrics();
+    this.log = deps.logger;
+    const mqtt = deps.config.mqtt;
+    this.limits = { maxInflight: mqtt.max_inflight, maxQueue: mqtt.max_mqueue_len, storeQos0: mqtt.mqueue_store_qos0 };
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  get retainedCount(): number {
+    return this.deps.retained.size;
+  }
+
+  session(clientId: string): Session | undefined {
+    return this.sessions.get(clientId);
+  }
+
+  /** Restores persistent sessions and their undelivered messages from the backbone. */
+  async start(): Promise<void> {
+    const now = Date.now();
+    const restored = new Map<string, { session: Session; cursor: number; inflight: Map<number, [number, QoS, 1 | 2]> }>();
+    let from = Infinity;
+    for (const p of await this.deps.sessions.loadAll()) {
+      const since = p.disconnectedAt ?? now;
+      if (p.expiryInterval !== NEVER_EXPIRES && since + p.expiryInterval * 1000 <= now) {
+        void this.deps.sessions.remove(p.clientId);
+        continue;
+      }
+      const s = this.restoreSession(p, since);
+      const inflight = new Map<number, [number, QoS, 1 | 2]>();
+      for (const [offset, packetId, qos, phase] of p.inflight) {
+        if (phase === 2 || offset < 0) s.restoreInflight(pubrelOnly(), packetId, 2);
+        else inflight.set(offset, [packetId, qos, phase]);
+        if (offset >= 0) from = Math.min(from, offset);
+      }
+      from = Math.min(from, p.cursor);
+      restored.set(p.clientId, { session: s, cursor: p.cursor, inflight });
+    }
+    if (restored.size && from !== Infinity) {
+      let replayed = 0;
+      const consumer = await this.deps.backbone.consume({
+        topic: MESSAGES_TOPIC,
+        from: [{ partition: 0, offset: from }],
+        eachBatch: (records: ConsumedRecord[]) => {
+          for (const rec of records) {
+            if (!rec.value) continue;
+            const msg = decodeMessage(rec.value, rec.offset);
+            replayed++;
+            for (const { session, inflight } of restored.values()) {
+              const entry = inflight.get(rec.offset);
+              if (entry) session.restoreInflight({ msg, qos: entry[1], retain: false, subscriptionIds: undefined }, entry[0], entry[2]);
+            }
+            for (const route of this.router.routes(msg.topic)) {
+              const r = restored.get(route.clientId);
+              if (!r || rec.offset < r.cursor || r.inflight.has(rec.offset)) continue;
+              const d = deliveryFor(route, msg);
+              if (d) r.session.deliver(d);
+            }
+          }
+        },
+      });
+      await consumer.caughtUp;
+      await consumer.stop();
+      this.log.info({ sessions: restored.size, replayed, from }, 'restored persistent sessions');
+    }
+  }
+
+  private restoreSession(p: PersistedSession, since: number): Session {
+    const s = new Session(p.clientId, p.protocolVersion, this.limits, this);
+    s.expiryInterval = p.expiryInterval;
+    s.disconnectedAt = since;
+    s.lastOffset = p.cursor - 1;
+    for (const id of p.awaitingRel) s.awaitingRel.add(id);
+    for (const [filter, opts] of p.subscriptions) {
+      s.subscriptions.set(filter, opts);
+      this.router.subscribe(p.clientId, filter, opts);
+    }
+    this.sessions.set(p.clientId, s);
+    this.scheduleExpiry(s);
+    return s;
+  }
+
+  /**
+   * Creates or resumes the session of a connecting client (attached by the caller after CONNACK). An existing connection with the
+   * same client id is closed (v5: 0x8E) [MQTT-3.1.4-3]; a clean start discards the old session.
+   */
+  openSession(req: OpenSessionRequest): { session: Session; present: boolean } {
+    this.cancelWill(req.clientId);
+    this.clearExpiry(req.clientId);
+    let session = this.sessions.get(req.clientId);
+    if (session?.owner) {
+      const old = session.owner;
+      session.owner = undefined;
+      old.kick(0x8e);
+    }
+    let present = true;
+    if (session && req.cleanStart) {
+      this.discard(session);
+      session = undefined;
+    }
+    if (!session) {
+      present = false;
+      session = new Session(req.clientId, req.protocolVersion, this.limits, this);
+      this.sessions.set(req.clientId, session);
+    }
+    const wasPersistent = session.persistent;
+    session.expiryInterval = req.expiryInterval;
+    if (wasPersistent && !session.persistent) void this.deps.sessions.remove(session.clientId);
+    // The caller sends CONNACK, then attaches: nothing may precede CONNACK [MQTT-3.2.0-1].
+    return { session, present };
+  }
+
+  /**
+   * The connection of `owner` ended. Unless another connection took the session over, the
+   * session is detached (and expires later) or discarded; the will fires after its delay.
+   */
+  connectionClosed(session: Session, owner: SessionOwner, will: Will | undefined): void {
+    if (session.owner === owner) {
+      session.detach();
+      if (session.persistent) this.scheduleExpiry(session);
+      else this.discard(session);
+    }
+    if (will) this.scheduleWill(session.clientId, will, session.persistent ? session.expiryInterval : 0);
+  }
+
+  /** Saves a persistent session now; resolves when durable (used before CONNACK, SUBACK, PUBREC). */
+  persist(session: Session): Promise<void> {
+    if (!session.persistent || session.ended) return Promise.resolve();
+    this.dirty.delete(session);
+    return this.deps.sessions.save(session.snapshot());
+  }
+
+  /** Appends a PUBLISH durably, then retains and routes it. Resolves when it is durable. */
+  async publish(msg: Message): Promise<void> {
+    const [pos] = await this.deps.backbone.append(MESSAGES_TOPIC, [{ key: msg.topic, value: encodeMessage(msg), timestamp: msg.timestamp }]);
+    msg.offset = pos ? pos.offset : -1;
+    const retained = msg.retain && this.deps.config.mqtt.retain_available ? this.deps.retained.set(msg) : undefined;
+    this.route(msg);
+    if (retained) await retained;
+  }
+
+  private route(msg: Message): void {
+    const routes = this.router.routes(msg.topic);
+    if (routes.length === 0) {
+      this.metrics.dropped('no_subscribers');
+      return;
+    }
+    for (let i = 0; i < routes.length; i++) {
+      const route = routes[i]!;
+      const d = deliveryFor(route, msg);
+      if (!d) continue;
+      const s = this.sessions.get(route.clientId);
+      if (s) s.deliver(d);
+    }
+  }
+
+  subscribe(session: Session, filter: string, options: SubscriptionOptions): { existed: boolean } {
+    const existed = session.subscriptions.has(filter);
+    session.subscriptions.set(filter, options);
+    this.router.subscribe(session.clientId, filter, options);
+    return { existed };
+  }
+
+  /** Delivers the retained messages matching a new subscription [MQTT-3.8.4-4]. */
+  deliverRetained(session: Session, filter: string, options: SubscriptionOptions): void {
+    for (const msg of this.deps.retained.match(filter)) {
+      const qos = Math.min(msg.qos, options.qos) as QoS;
+      const ids = options.subscriptionId !== undefined ? [options.subscriptionId] : undefined;
+      session.deliver({ msg, qos, retain: true, subscriptionIds: ids });
+    }
+  }
+
+  unsubscribe(session: Session, filter: string): boolean {
+    const had = session.subscriptions.delete(filter);
+    this.router.unsubscribe(session.clientId, filter);
+    if (had) this.changed(session);
+    return had;
+  }
+
+  /** Publishes a will now (after its delay, or at once). */
+  publishWill(will: Will): void {
+    const msg = { ...will.message, timestamp: Date.now(), offset: -1 };
+    this.publish(msg).catch((err: Error) => this.log.error({ err, topic: msg.topic }, 'will publish failed'));
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.expiryTimers.values()) clearTimeout(t);
+    for (const { timer, will } of this.willTimers.values()) {
+      clearTimeout(timer);
+      // Delayed wills fire now rather than being lost with the process.
+      this.publishWill(will);
+    }
+    this.willTimers.clear();
+    this.expiryTimers.clear();
+    for (const s of this.sessions.values()) if (s.persistent) void this.deps.sessions.save(s.snapshot());
+    await this.deps.sessions.flush();
+  }
+
+  // SessionHost
+  changed(session: { clientId: string }): void {
+    this.dirty.add(session as Session);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      for (const s of this.dirty) if (s.persistent && !s.ended) void this.deps.sessions.save(s.snapshot());
+      this.dirty.clear();
+    });
+  }
+
+  dropped(reason: DropReason): void {
+    this.metrics.dropped(reason);
+  }
+
+  delivered(): void {
+    this.metrics['messages.sent']++;
+  }
+
+  private discard(session: Session): void {
+    session.ended = true;
+    for (const filter of session.subscriptions.keys()) this.router.unsubscribe(session.clientId, filter);
+    session.clear();
+    this.dirty.delete(session);
+    if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
+    this.clearExpiry(session.clientId);
+    void this.deps.sessions.remove(session.clientId);
+  }
+
+  private scheduleExpiry(session: Session): void {
+    this.clearExpiry(session.clientId);
+    if (session.expiryInterval === NEVER_EXPIRES) return;
+    const due = (session.disconnectedAt ?? Date.now()) + session.expiryInterval * 1000 - Date.now();
+    const timer = setTimeout(() => {
+      this.expiryTimers.delete(session.clientId);
+      if (!session.owner && !session.ended) this.discard(session);
+    }, Math.max(0, Math.min(due, 2 ** 31 - 1)));
+    timer.unref();
+    this.expiryTimers.set(session.clientId, timer);
+  }
+
+  private clearExpiry(clientId: string): void {
+    const t = this.expiryTimers.get(clientId);
+    if (t) clearTimeout(t);
+    this.expiryTimers.delete(clientId);
+  }
+
+  /** The will waits min(Will Delay, Session Expiry) [MQTT-3.1.3-9]; a reconnect cancels it. */
+  private scheduleWill(clientId: string, will: Will, expirySeconds: number): void {
+    const delay = Math.min(will.delaySeconds, expirySeconds);
+    if (delay <= 0) {
+      this.publishWill(will);
+      return;
+    }
+    this.cancelWill(clientId);
+    const timer = setTimeout(() => {
+      this.willTimers.delete(clientId);
+      this.publishWill(will);
+    }, delay * 1000);
+    this.willTimers.set(clientId, { timer, will });
+  }
+
+  private cancelWill(clientId: string): void {
+    const w = this.willTimers.get(clientId);
+    if (w) clearTimeout(w.timer);
+    this.willTimers.delete(clientId);
+  }
+}
+
+/** A PUBREL-phase placeholder: only the packet id matters once PUBREC was received. */
+function pubrelOnly(): Delivery {
+  const msg: Message = { topic: '', payload: Buffer.alloc(0), qos: 2, retain: false, from: '', timestamp: 0, properties: undefined, offset: -1 };
+  return { msg, qos: 2, retain: false, subscriptionIds: undefined };
+}
+
+/**
+ * How `msg` reaches one subscriber: the highest QoS of its matching subscriptions, capped at
+ * the message's [MQTT-3.8.4-8]; No Local [MQTT-3.8.3-3]; Retain As Published [MQTT-3.3.1-12];
+ * every matching Subscription Identifier [MQTT-3.3.4-3].
+ */
+export function deliveryFor(route: Route, msg: Message): Delivery | undefined {
+  let qos = -1;
+  let retain = false;
+  let ids: number[] | undefined;
+  for (const sub of route.subscriptions) {
+    if (sub.noLocal && route.clientId === msg.from) continue;
+    if (sub.qos > qos) qos = sub.qos;
+    if (sub.retainAsPublished) retain = true;
+    if (sub.subscriptionId !== undefined) (ids ??= []).push(sub.subscriptionId);
+  }
+  if (qos < 0) return undefined;
+  return { msg, qos: Math.min(qos, msg.qos) as QoS, retain: retain && msg.retain, subscriptionIds: ids };
+}

@@ -1,0 +1,31 @@
+import type { DropReason } from '../session/types';
+
+/** Broker counters (EMQX metric names where one exists); read by /status and, later, $SYS and Prometheus. */
+export class Metrics {
+  'connections.count' = 0;
+  'client.connected' = 0;
+  'client.disconnected' = 0;
+  'messages.received' = 0;
+  'messages.sent' = 0;
+  'messages.qos0.received' = 0;
+  'messages.qos1.received' = 0;
+  'messages.qos2.received' = 0;
+  'messages.retained' = 0;
+  'messages.dropped' = 0;
+  'messages.dropped.queue_full' = 0;
+  'messages.dropped.expired' = 0;
+  'messages.dropped.too_large' = 0;
+  'messages.dropped.no_subscribers' = 0;
+  'bytes.received' = 0;
+  'bytes.sent' = 0;
+  'packets.malformed' = 0;
+
+  dropped(reason: DropReason | 'no_subscribers'): void {
+    this['messages.dropped']++;
+    if (reason !== 'no_session') this[`messages.dropped.${reason}`]++;
+  }
+
+  toJSON(): Record<string, number> {
+    return { ...this } as unknown as Record<string, number>;
+  }
+}

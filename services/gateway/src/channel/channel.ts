@@ -1,0 +1,209 @@
+import type * as mp from 'mqtt-packet';
+import type { Logger, TributaryConfig } from '@tributary/common';
+import { generatePacket, Packet, RC, remainingExpiry } from '@tributary/mqtt';
+import type { Broker } from '../broker/broker';
+import type { Session } from '../session/session';
+import type { Delivery, SessionOwner, Will } from '../session/types';
+import { handleConnect } from './handlers/connect';
+import { handleDisconnect } from './handlers/disconnect';
+import { handlePuback, handlePubcomp, handlePubrec, handlePubrel } from './handlers/acks';
+import { handlePublish } from './handlers/publish';
+import { handleSubscribe, handleUnsubscribe } from './handlers/subscribe';
+import { Dialect, dialectFor, ProtocolViolation } from './protocol';
+
+/** What a channel needs from its connection: bytes out, close, timers and read pausing. */
+export interface ChannelIO {
+  readonly remoteAddress: string;
+  write(data: Buffer): void;
+  /** Flushes what was written and closes the connection. */
+  end(): void;
+  /** Keep-alive in seconds (0 = none); the connection enforces 1.5× (configurable). */
+  setKeepAlive(seconds: number): void;
+  /** Tells the parser which protocol version later packets use. */
+  setProtocolVersion(version: number): void;
+  pauseReading(): void;
+  resumeReading(): void;
+}
+
+export type ChannelState = 'connecting' | 'connected' | 'closed';
+
+/** Pause reading a client's socket while this many of its publishes await durability. */
+const MAX_PENDING_PUBLISHES = 1000;
+
+/**
+ * The per-connection MQTT state machine. Packets come in through `handleIn`, replies go out
+ * through the ChannelIO; publishing, sessions and routing are the broker's. It never touches a
+ * socket, so it can be tested over an in-memory ChannelIO.
+ */
+export class Channel implements SessionOwner {
+  state: ChannelState = 'connecting';
+  dialect: Dialect = dialectFor(4);
+  clientId = '';
+  username: string | undefined;
+  session: Session | undefined;
+  will: Will | undefined;
+  keepalive = 0;
+  /** Session expiry requested at CONNECT (seconds); DISCONNECT may change it. */
+  expiryInterval = 0;
+  /** The client's Maximum Packet Size (v5), or Infinity. */
+  clientMaxPacketSize = Infinity;
+  /** Client→server topic aliases (v5). */
+  readonly topicAliases = new Map<number, string>();
+  /** Incoming QoS 1/2 publishes not yet acknowledged (durability pending). */
+  unacked = 0;
+  /** Incoming QoS 2 packet ids whose publish is still being made durable. */
+  readonly qos2InProgress = new Set<number>();
+  private paused = false;
+  private pendingPublishes = 0;
+
+  constructor(
+    readonly io: ChannelIO,
+    readonly broker: Broker,
+    readonly config: TributaryConfig,
+    readonly log: Logger,
+  ) {}
+
+  get protocolVersion(): number {
+    return this.dialect.version;
+  }
+
+  /** Dispatches one incoming packet; connect-state rules live here, per-packet logic in handlers. */
+  handleIn(packet: Packet): void {
+    if (this.state === 'closed') return;
+    this.broker.metrics['bytes.received'] += packet.length ?? 0;
+    try {
+      if (this.state === 'connecting') {
+        // The first packet must be CONNECT [MQTT-3.1.0-1].
+        if (packet.cmd !== 'connect') throw new ProtocolViolation(RC.PROTOCOL_ERROR, `${packet.cmd} before CONNECT`);
+        handleConnect(this, packet);
+        return;
+      }
+      switch (packet.cmd) {
+        case 'publish':
+          return handlePublish(this, packet);
+        case 'puback':
+          return handlePuback(this, packet);
+        case 'pubrec':
+          return handlePubrec(this, packet);
+        case 'pubrel':
+          return handlePubrel(this, packet);
+        case 'pubcomp':
+          return handlePubcomp(this, packet);
+        case 'subscribe':
+          return handleSubscribe(this, packet);
+        case 'unsubscribe':
+          return handleUnsubscribe(this, packet);
+        case 'pingreq':
+          return this.send({ cmd: 'pingresp' });
+        case 'disconnect':
+          return handleDisconnect(this, packet);
+        case 'connect':
+          // A second CONNECT is a protocol violation [MQTT-3.1.0-2].
+          throw new ProtocolViolation(RC.PROTOCOL_ERROR, 'second CONNECT');
+        case 'auth':
+          throw new ProtocolViolation(RC.PROTOCOL_ERROR, 'AUTH without an authentication method');
+        default:
+          // Server-to-client packets (CONNACK, SUBACK, ...) are never valid from a client.
+          throw new ProtocolViolation(RC.PROTOCOL_ERROR, `unexpected ${packet.cmd} from a client`);
+      }
+    } catch (err) {
+      if (err instanceof ProtocolViolation) {
+        this.log.debug({ clientId: this.clientId, reason: err.message }, 'protocol violation');
+        this.close(err.reasonCode);
+      } else {
+        this.log.error({ err, clientId: this.clientId }, 'channel error');
+        this.close(RC.UNSPECIFIED_ERROR);
+      }
+    }
+  }
+
+  /** The parser rejected the bytes: malformed packet [MQTT-4.13.1-1]. */
+  handleMalformed(reason: string, reasonCode: number = RC.MALFORMED_PACKET): void {
+    this.broker.metrics['packets.malformed']++;
+    this.log.debug({ clientId: this.clientId, reason }, 'malformed packet');
+    this.close(reasonCode);
+  }
+
+  /** Keep-alive expired or CONNECT never came. */
+  handleTimeout(kind: 'keepalive' | 'connect'): void {
+    this.close(kind === 'keepalive' ? RC.KEEP_ALIVE_TIMEOUT : RC.MAXIMUM_CONNECT_TIME);
+  }
+
+  /** The transport closed (for any reason). Runs once. */
+  handleClosed(): void {
+    if (this.state === 'closed' && !this.session) return;
+    const wasConnected = this.state === 'connected';
+    this.state = 'closed';
+    const session = this.session;
+    this.session = undefined;
+    if (session) {
+      this.broker.connectionClosed(session, this, this.will);
+      this.will = undefined;
+    }
+    if (wasConnected) {
+      this.broker.metrics['client.disconnected']++;
+      this.broker.metrics['connections.count']--;
+    }
+  }
+
+  /** Server-side close: v5 gets a DISCONNECT with the reason first [MQTT-4.13.2-1]. */
+  close(reasonCode: number): void {
+    if (this.state === 'closed') return;
+    if (this.state === 'connected') {
+      const d = this.dialect.disconnect(reasonCode);
+      if (d) this.send(d);
+    }
+    this.io.end();
+    this.handleClosed();
+  }
+
+  kick(reasonCode: number): void {
+    this.close(reasonCode);
+  }
+
+  send(packet: mp.Packet): void {
+    const buf = generatePacket(packet, { protocolVersion: this.dialect.version });
+    this.broker.metrics['bytes.sent'] += buf.length;
+    this.io.write(buf);
+  }
+
+  sendPublish(d: Delivery, packetId: number, dup: boolean): boolean {
+    const msg = d.msg;
+    const packet: mp.IPublishPacket = { cmd: 'publish', topic: msg.topic, payload: msg.payload, qos: d.qos, retain: d.retain, dup, messageId: packetId || undefined };
+    if (this.dialect.v5) {
+      const p = msg.properties;
+      const ids = d.subscriptionIds;
+      if (p || ids) {
+        const props: mp.IPublishPacket['properties'] = { ...p };
+        if (p?.messageExpiryInterval !== undefined) props.messageExpiryInterval = Math.max(1, remainingExpiry(msg, Date.now()) ?? 0);
+        if (ids) props.subscriptionIdentifier = ids.length === 1 ? ids[0]! : ids;
+        packet.properties = props;
+      }
+    }
+    const buf = generatePacket(packet, { protocolVersion: this.dialect.version });
+    // A packet over the client's Maximum Packet Size is dropped, never sent [MQTT-3.1.2-24].
+    if (buf.length > this.clientMaxPacketSize) return false;
+    this.broker.metrics['bytes.sent'] += buf.length;
+    this.io.write(buf);
+    return true;
+  }
+
+  sendPubrel(packetId: number): void {
+    this.send(this.dialect.ack('pubrel', packetId, RC.SUCCESS));
+  }
+
+  /** Tracks publishes awaiting durability; reading pauses while too many are pending. */
+  publishStarted(): void {
+    if (++this.pendingPublishes >= MAX_PENDING_PUBLISHES && !this.paused) {
+      this.paused = true;
+      this.io.pauseReading();
+    }
+  }
+
+  publishFinished(): void {
+    if (--this.pendingPublishes < MAX_PENDING_PUBLISHES / 2 && this.paused) {
+      this.paused = false;
+      this.io.resumeReading();
+    }
+  }
+}

@@ -1,0 +1,96 @@
+import type * as mp from 'mqtt-packet';
+import { randomBytes } from 'node:crypto';
+import { checkTopicName, newMessage, QoS, RC } from '@tributary/mqtt';
+import type { Channel } from '../channel';
+import { dialectFor } from '../protocol';
+import type { Will } from '../../session/types';
+
+/** CONNECT (§3.1): validate, open or resume the session, answer CONNACK. */
+export function handleConnect(ch: Channel, packet: mp.IConnectPacket): void {
+  const mqtt = ch.config.mqtt;
+  const version = packet.protocolVersion ?? 4;
+  ch.dialect = dialectFor(version);
+  ch.io.setProtocolVersion(version);
+  const v5 = ch.dialect.v5;
+  const props = packet.properties ?? {};
+  const clean = packet.clean !== false;
+
+  const refuse = (rc: number, why: string): void => {
+    ch.log.debug({ clientId: packet.clientId, rc, why }, 'connect refused');
+    ch.send(ch.dialect.connack(rc, false));
+    ch.close(rc);
+  };
+
+  if (v5 && props.authenticationMethod !== undefined) {
+    // Enhanced authentication is a hook point for the security work; no method is supported yet.
+    return refuse(RC.BAD_AUTHENTICATION_METHOD, `unsupported authentication method ${props.authenticationMethod}`);
+  }
+  if (v5 && (props.receiveMaximum === 0 || props.maximumPacketSize === 0)) {
+    return refuse(RC.PROTOCOL_ERROR, 'Receive Maximum or Maximum Packet Size of 0');
+  }
+
+  let clientId = packet.clientId ?? '';
+  let assigned = false;
+  if (clientId.length === 0) {
+    // 3.1.1: an empty id needs CleanSession=1 [MQTT-3.1.3-8]; 3.1 has no empty ids; 5.0 assigns one.
+    if (version === 3 || (version === 4 && !clean)) return refuse(RC.CLIENT_IDENTIFIER_NOT_VALID, 'empty client id');
+    clientId = `auto-${randomBytes(9).toString('base64url')}`;
+    assigned = true;
+  }
+  if (Buffer.byteLength(clientId) > mqtt.max_clientid_len) return refuse(RC.CLIENT_IDENTIFIER_NOT_VALID, 'client id too long');
+
+  let will: Will | undefined;
+  if (packet.will) {
+    const w = packet.will;
+    if (checkTopicName(w.topic, mqtt.max_topic_levels)) return refuse(RC.TOPIC_NAME_INVALID, `invalid will topic ${w.topic}`);
+    if (w.retain && !mqtt.retain_available) return refuse(RC.RETAIN_NOT_SUPPORTED, 'retained will');
+    const payload = typeof w.payload === 'string' ? Buffer.from(w.payload) : w.payload;
+    const { willDelayInterval, ...messageProps } = w.properties ?? {};
+    const hasProps = v5 && Object.keys(messageProps).length > 0;
+    will = {
+      message: newMessage(w.topic, payload, (w.qos ?? 0) as QoS, w.retain ?? false, clientId, hasProps ? messageProps : undefined),
+      delaySeconds: v5 ? (willDelayInterval ?? 0) : 0,
+    };
+  }
+
+  const maxExpiry = Math.floor(mqtt.max_session_expiry_interval / 1000);
+  const expiry = v5 ? Math.min(props.sessionExpiryInterval ?? 0, maxExpiry) : clean ? 0 : Math.floor(mqtt.session_expiry_interval / 1000);
+  ch.clientId = clientId;
+  ch.username = packet.username;
+  ch.will = will;
+  ch.expiryInterval = expiry;
+  if (v5 && props.maximumPacketSize) ch.clientMaxPacketSize = props.maximumPacketSize;
+  ch.keepalive = v5 && mqtt.server_keepalive > 0 ? mqtt.server_keepalive : (packet.keepalive ?? 0);
+  ch.io.setKeepAlive(ch.keepalive);
+
+  const { session, present } = ch.broker.openSession({
+    clientId,
+    protocolVersion: version,
+    cleanStart: clean,
+    expiryInterval: expiry,
+    receiveMaximum: v5 ? (props.receiveMaximum ?? 65535) : 65535,
+  });
+  ch.session = session;
+  ch.state = 'connected';
+  ch.broker.metrics['client.connected']++;
+  ch.broker.metrics['connections.count']++;
+
+  let connackProps: mp.IConnackPacket['properties'];
+  if (v5) {
+    connackProps = {
+      receiveMaximum: mqtt.max_inflight,
+      maximumPacketSize: mqtt.max_packet_size,
+      retainAvailable: mqtt.retain_available,
+      wildcardSubscriptionAvailable: mqtt.wildcard_subscription,
+      subscriptionIdentifiersAvailable: true,
+      sharedSubscriptionAvailable: false,
+      topicAliasMaximum: 65535,
+    };
+    if (assigned) connackProps.assignedClientIdentifier = clientId;
+    if (expiry !== (props.sessionExpiryInterval ?? 0)) connackProps.sessionExpiryInterval = expiry;
+    if (mqtt.server_keepalive > 0) connackProps.serverKeepAlive = mqtt.server_keepalive;
+  }
+  ch.send(ch.dialect.connack(RC.SUCCESS, present, connackProps));
+  // After CONNACK: resend unacknowledged messages, then whatever queued while offline.
+  ch.session.attach(ch, v5 ? (props.receiveMaximum ?? 65535) : 65535);
+}

@@ -1,0 +1,91 @@
+import type * as mp from 'mqtt-packet';
+import { isUtf8 } from 'node:buffer';
+import { checkTopicName, Message, MessageProperties, QoS, RC } from '@tributary/mqtt';
+import type { Channel } from '../channel';
+import { ProtocolViolation } from '../protocol';
+
+/** PUBLISH from a client (§3.3): validate, make durable through the broker, then acknowledge. */
+export function handlePublish(ch: Channel, packet: mp.IPublishPacket): void {
+  const mqtt = ch.config.mqtt;
+  const qos = packet.qos as QoS;
+  const id = packet.messageId ?? 0;
+  const props = packet.properties;
+  let topic = packet.topic;
+
+  if (props?.topicAlias !== undefined) {
+    const alias = props.topicAlias;
+    // Alias 0 or above our Topic Alias Maximum is invalid [MQTT-3.3.2-8], [MQTT-3.3.2-9].
+    if (alias === 0 || alias > 65535) throw new ProtocolViolation(RC.TOPIC_ALIAS_INVALID, `topic alias ${alias}`);
+    if (topic.length > 0) ch.topicAliases.set(alias, topic);
+    else {
+      const known = ch.topicAliases.get(alias);
+      if (known === undefined) throw new ProtocolViolation(RC.PROTOCOL_ERROR, `unknown topic alias ${alias}`);
+      topic = known;
+    }
+  }
+  const problem = checkTopicName(topic, mqtt.max_topic_levels);
+  if (problem) throw new ProtocolViolation(RC.TOPIC_NAME_INVALID, `invalid topic name "${topic}": ${problem}`); // [MQTT-3.3.2-2]
+  if (packet.retain && !mqtt.retain_available) throw new ProtocolViolation(RC.RETAIN_NOT_SUPPORTED, 'retain not available');
+  if (props?.payloadFormatIndicator && !isUtf8(packet.payload as Buffer)) {
+    // [MQTT-3.3.2-4]: a payload declared UTF-8 must be valid UTF-8.
+    if (qos > 0) ch.send(ch.dialect.ack(qos === 1 ? 'puback' : 'pubrec', id, RC.PAYLOAD_FORMAT_INVALID));
+    return;
+  }
+
+  const session = ch.session!;
+  if (qos === 2) {
+    if (ch.qos2InProgress.has(id)) return; // a resend while the first copy is still being stored
+    if (session.awaitingRel.has(id)) {
+      // Already stored: acknowledge again without publishing twice [MQTT-4.3.3-9].
+      ch.send(ch.dialect.ack('pubrec', id, RC.SUCCESS));
+      return;
+    }
+    if (session.awaitingRel.size >= mqtt.max_awaiting_rel) {
+      throw new ProtocolViolation(RC.RECEIVE_MAXIMUM_EXCEEDED, 'too many QoS 2 messages awaiting PUBREL');
+    }
+  }
+  if (qos > 0 && ch.dialect.v5 && ++ch.unacked > mqtt.max_inflight) {
+    // The client sent more unacknowledged QoS 1/2 PUBLISHes than our Receive Maximum [MQTT-3.3.4-9].
+    throw new ProtocolViolation(RC.RECEIVE_MAXIMUM_EXCEEDED, 'receive maximum exceeded');
+  }
+
+  const payload = packet.payload as Buffer;
+  const m = ch.broker.metrics;
+  m['messages.received']++;
+  m[qos === 0 ? 'messages.qos0.received' : qos === 1 ? 'messages.qos1.received' : 'messages.qos2.received']++;
+  const msg: Message = { topic, payload, qos, retain: packet.retain, from: ch.clientId, timestamp: Date.now(), properties: messageProperties(props), offset: -1 };
+  if (qos === 2) ch.qos2InProgress.add(id);
+  ch.publishStarted();
+  ch.broker.publish(msg).then(
+    () => {
+      ch.publishFinished();
+      if (ch.state !== 'connected' || qos === 0) return;
+      if (qos === 1) {
+        if (ch.dialect.v5) ch.unacked--;
+        ch.send(ch.dialect.ack('puback', id, RC.SUCCESS));
+        return;
+      }
+      ch.qos2InProgress.delete(id);
+      session.awaitingRel.add(id);
+      const pubrec = (): void => {
+        if (ch.dialect.v5) ch.unacked--;
+        if (ch.state === 'connected') ch.send(ch.dialect.ack('pubrec', id, RC.SUCCESS));
+      };
+      if (session.persistent) ch.broker.persist(session).then(pubrec, (err: Error) => ch.log.error({ err }, 'session persist failed'));
+      else pubrec();
+    },
+    (err: Error) => {
+      ch.publishFinished();
+      ch.log.error({ err, topic }, 'publish failed');
+      // Nothing was acknowledged; the client resends after reconnecting.
+      ch.close(RC.SERVER_UNAVAILABLE);
+    },
+  );
+}
+
+/** The PUBLISH properties that travel with the message; Topic Alias and Subscription Identifier do not. */
+function messageProperties(props: mp.IPublishPacket['properties']): MessageProperties | undefined {
+  if (!props) return undefined;
+  const { topicAlias: _a, subscriptionIdentifier: _s, ...rest } = props;
+  return Object.keys(rest).length ? (rest as MessageProperties) : undefined;
+}

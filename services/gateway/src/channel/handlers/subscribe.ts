@@ -1,0 +1,60 @@
+import type * as mp from 'mqtt-packet';
+import { checkTopicFilter, hasWildcard, QoS, RC } from '@tributary/mqtt';
+import type { SubscriptionOptions } from '@tributary/router';
+import type { Channel } from '../channel';
+import { ProtocolViolation } from '../protocol';
+
+/** SUBSCRIBE (§3.8): one reason code per filter, SUBACK once durable, then retained messages. */
+export function handleSubscribe(ch: Channel, packet: mp.ISubscribePacket): void {
+  const mqtt = ch.config.mqtt;
+  const session = ch.session!;
+  const subId = packet.properties?.subscriptionIdentifier;
+  if (subId === 0) throw new ProtocolViolation(RC.PROTOCOL_ERROR, 'subscription identifier 0'); // [MQTT-3.8.2-?]
+  const granted: number[] = [];
+  const retained: [string, SubscriptionOptions, boolean][] = [];
+  for (const sub of packet.subscriptions) {
+    const filter = sub.topic;
+    const problem = checkTopicFilter(filter, mqtt.max_topic_levels);
+    if (problem) {
+      granted.push(ch.dialect.subscribeFailure(RC.TOPIC_FILTER_INVALID));
+      continue;
+    }
+    if (filter.startsWith('$share/') || filter.startsWith('$queue/')) {
+      granted.push(ch.dialect.subscribeFailure(RC.SHARED_SUBSCRIPTIONS_NOT_SUPPORTED));
+      continue;
+    }
+    if (!mqtt.wildcard_subscription && hasWildcard(filter)) {
+      granted.push(ch.dialect.subscribeFailure(RC.WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED));
+      continue;
+    }
+    const options: SubscriptionOptions = {
+      qos: sub.qos as QoS,
+      noLocal: sub.nl === true,
+      retainAsPublished: sub.rap === true,
+      retainHandling: (sub.rh ?? 0) as 0 | 1 | 2,
+    };
+    if (subId !== undefined) options.subscriptionId = subId as number;
+    const { existed } = ch.broker.subscribe(session, filter, options);
+    granted.push(options.qos);
+    // Retain Handling: 0 always, 1 only for a new subscription, 2 never [MQTT-3.3.1-9..11].
+    if (options.retainHandling === 0 || (options.retainHandling === 1 && !existed)) retained.push([filter, options, existed]);
+  }
+  const suback = (): void => {
+    if (ch.state !== 'connected') return;
+    ch.send({ cmd: 'suback', messageId: packet.messageId, granted });
+    for (const [filter, options] of retained) ch.broker.deliverRetained(session, filter, options);
+  };
+  if (session.persistent) ch.broker.persist(session).then(suback, (err: Error) => ch.log.error({ err }, 'session persist failed'));
+  else suback();
+}
+
+/** UNSUBSCRIBE (§3.10): UNSUBACK with 0x00 or 0x11 per filter (5.0). */
+export function handleUnsubscribe(ch: Channel, packet: mp.IUnsubscribePacket): void {
+  const session = ch.session!;
+  const codes = packet.unsubscriptions.map((filter) => (ch.broker.unsubscribe(session, filter) ? RC.SUCCESS : RC.NO_SUBSCRIPTION_EXISTED));
+  const unsuback = (): void => {
+    if (ch.state === 'connected') ch.send(ch.dialect.unsuback(packet.messageId ?? 0, codes));
+  };
+  if (session.persistent) ch.broker.persist(session).then(unsuback, (err: Error) => ch.log.error({ err }, 'session persist failed'));
+  else unsuback();
+}

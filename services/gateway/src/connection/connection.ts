@@ -1,0 +1,113 @@
+import type { Logger, TributaryConfig } from '@tributary/common';
+import { createParser, generatePacket, MqttParser, Packet, RC } from '@tributary/mqtt';
+import type { Broker } from '../broker/broker';
+import { Channel, ChannelIO } from '../channel/channel';
+import type { Transport } from './transport';
+
+/**
+ * Owns one client's transport: feeds bytes through the MQTT parser to the channel, enforces
+ * the packet-size limit, and carries the deadlines the gateway's ticker checks (CONNECT
+ * timeout, keep-alive). It never interprets packets.
+ */
+export class Connection implements ChannelIO {
+  readonly channel: Channel;
+  private readonly parser: MqttParser;
+  private lastActivity = Date.now();
+  private keepaliveMs = 0;
+  private readonly connectDeadline: number;
+  private dead = false;
+
+  constructor(
+    private readonly transport: Transport,
+    broker: Broker,
+    private readonly config: TributaryConfig,
+    log: Logger,
+    private readonly onEnd: (c: Connection) => void,
+  ) {
+    this.channel = new Channel(this, broker, config, log);
+    this.connectDeadline = this.lastActivity + config.mqtt.idle_timeout;
+    this.parser = createParser();
+    this.parser.on('packet', (p: Packet) => this.onPacket(p));
+    this.parser.on('error', (err: Error) => this.onParseError(err));
+  }
+
+  get remoteAddress(): string {
+    return this.transport.remoteAddress;
+  }
+
+  /** Bytes from the transport. */
+  data(chunk: Buffer): void {
+    if (this.dead) return;
+    this.lastActivity = Date.now();
+    const buffered = this.parser.parse(chunk);
+    // An incomplete packet larger than we accept is refused before it is buffered whole.
+    if (!this.dead && buffered > this.config.mqtt.max_packet_size + 5) this.tooLarge();
+  }
+
+  /** The transport closed. */
+  closed(): void {
+    if (this.dead && this.channel.state === 'closed') {
+      this.onEnd(this);
+      return;
+    }
+    this.dead = true;
+    this.channel.handleClosed();
+    this.onEnd(this);
+  }
+
+  /** Called by the gateway's ticker about once a second. */
+  tick(now: number, retryBefore: number): void {
+    const ch = this.channel;
+    if (ch.state === 'connecting' && now > this.connectDeadline) ch.handleTimeout('connect');
+    else if (this.keepaliveMs > 0 && now - this.lastActivity > this.keepaliveMs) ch.handleTimeout('keepalive');
+    else if (retryBefore > 0 && ch.session && ch.session.inflightCount > 0 && ch.dialect.version < 5) ch.session.retry(retryBefore, now);
+  }
+
+  // ChannelIO
+  write(data: Buffer): void {
+    this.transport.write(data);
+  }
+
+  end(): void {
+    this.dead = true;
+    this.transport.end();
+  }
+
+  setKeepAlive(seconds: number): void {
+    this.keepaliveMs = Math.ceil(seconds * 1000 * this.config.mqtt.keepalive_multiplier);
+  }
+
+  setProtocolVersion(version: number): void {
+    // Replaces the CONNECT packet mqtt-packet keeps as its settings (it holds the password).
+    this.parser.settings = { protocolVersion: version };
+  }
+
+  pauseReading(): void {
+    this.transport.pause();
+  }
+
+  resumeReading(): void {
+    this.transport.resume();
+  }
+
+  private onPacket(packet: Packet): void {
+    if (this.dead) return;
+    if ((packet.length ?? 0) > this.config.mqtt.max_packet_size) return this.tooLarge();
+    this.channel.handleIn(packet);
+  }
+
+  private onParseError(err: Error): void {
+    if (this.dead) return;
+    if (this.channel.state === 'connecting' && /protocol version|protocolId/i.test(err.message)) {
+      // Unknown protocol level: CONNACK 0x01 in the 3.1.1 format, then close [MQTT-3.1.2-2].
+      this.transport.write(generatePacket({ cmd: 'connack', returnCode: 1, sessionPresent: false }));
+    }
+    this.channel.handleMalformed(err.message);
+    this.dead = true;
+  }
+
+  private tooLarge(): void {
+    this.channel.handleMalformed('packet too large', RC.PACKET_TOO_LARGE);
+    this.dead = true;
+  }
+}

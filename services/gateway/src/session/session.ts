@@ -1,0 +1,238 @@
+import { remainingExpiry } from '@tributary/mqtt';
+import { Deque } from './deque';
+import type { Delivery, Inflight, PersistedSession, SessionHost, SessionOwner, SubscriptionOptions, Will } from './types';
+
+export interface SessionLimits {
+  /** Outgoing in-flight window (further limited by the client's Receive Maximum). */
+  maxInflight: number;
+  maxQueue: number;
+  storeQos0: boolean;
+}
+
+/** Session expiry value that means "never" (§3.1.2.11.2). */
+export const NEVER_EXPIRES = 0xffffffff;
+
+/**
+ * The MQTT session: subscriptions, the outgoing in-flight window with packet ids, the bounded
+ * queue behind it, and incoming QoS 2 state. It outlives connections: `attach` resumes it on a
+ * new channel (resending in-flight messages with DUP), `detach` leaves it queueing offline.
+ */
+export class Session {
+  readonly subscriptions = new Map<string, SubscriptionOptions>();
+  /** Incoming QoS 2 packet ids PUBREC'd and awaiting PUBREL. */
+  readonly awaitingRel = new Set<number>();
+  private readonly inflight = new Map<number, Inflight>();
+  private readonly queue = new Deque<Delivery>();
+  private nextPacketId = 1;
+  private window: number;
+  owner: SessionOwner | undefined;
+  protocolVersion: number;
+  /** Seconds the session outlives its connection (0 = ends with it). */
+  expiryInterval = 0;
+  disconnectedAt: number | null = null;
+  will: Will | undefined;
+  /** Highest messages-topic offset routed to this session. */
+  lastOffset = -1;
+  /** Set once the broker has discarded this session; later calls are no-ops. */
+  ended = false;
+
+  constructor(
+    readonly clientId: string,
+    protocolVersion: number,
+    private readonly limits: SessionLimits,
+    private readonly host: SessionHost,
+  ) {
+    this.protocolVersion = protocolVersion;
+    this.window = limits.maxInflight;
+  }
+
+  get persistent(): boolean {
+    return this.expiryInterval > 0;
+  }
+
+  get inflightCount(): number {
+    return this.inflight.size;
+  }
+
+  get queueLength(): number {
+    return this.queue.length;
+  }
+
+  /** Attaches a connection: resends unacknowledged messages in order [MQTT-4.4.0-1], then the queue. */
+  attach(owner: SessionOwner, receiveMaximum: number): void {
+    this.owner = owner;
+    this.protocolVersion = owner.protocolVersion;
+    this.window = Math.max(1, Math.min(this.limits.maxInflight, receiveMaximum));
+    this.disconnectedAt = null;
+    const now = Date.now();
+    for (const entry of this.inflight.values()) {
+      entry.sentAt = now;
+      if (entry.phase === 2) owner.sendPubrel(entry.packetId);
+      else owner.sendPublish(entry.delivery, entry.packetId, true);
+    }
+    this.pump();
+    this.changed();
+  }
+
+  detach(now = Date.now()): void {
+    this.owner = undefined;
+    this.disconnectedAt = now;
+    this.changed();
+  }
+
+  /** Hands a message to the session: sent now when the window allows, else queued. */
+  deliver(d: Delivery): void {
+    if (d.msg.offset > this.lastOffset) this.lastOffset = d.msg.offset;
+    const owner = this.owner;
+    if (owner && this.queue.length === 0) {
+      if (d.qos === 0) {
+        if (owner.sendPublish(d, 0, false)) this.host.delivered(d);
+        else this.host.dropped('too_large', d);
+        return;
+      }
+      if (this.inflight.size < this.window) {
+        this.send(owner, d);
+        return;
+      }
+    }
+    if (d.qos === 0 && !owner && !this.limits.storeQos0) return;
+    this.enqueue(d);
+  }
+
+  /** PUBACK (QoS 1) or PUBCOMP (QoS 2): the delivery is complete. Returns false for an unknown id. */
+  complete(packetId: number, expectedPhase: 1 | 2): boolean {
+    const entry = this.inflight.get(packetId);
+    if (!entry || entry.phase !== expectedPhase || (expectedPhase === 1 && entry.delivery.qos !== 1)) return false;
+    this.inflight.delete(packetId);
+    this.changed();
+    this.pump();
+    return true;
+  }
+
+  /** Ends a delivery the client refused (5.0 PUBREC/PUBACK with an error reason code). */
+  abandon(packetId: number): void {
+    if (this.inflight.delete(packetId)) {
+      this.changed();
+      this.pump();
+    }
+  }
+
+  /** PUBREC: move a QoS 2 delivery to its second phase and send PUBREL. */
+  received(packetId: number): boolean {
+    const entry = this.inflight.get(packetId);
+    if (!entry || entry.delivery.qos !== 2) return false;
+    if (entry.phase === 1) {
+      entry.phase = 2;
+      this.changed();
+    }
+    this.owner?.sendPubrel(packetId);
+    return true;
+  }
+
+  /** Resends PUBLISH/PUBREL older than `olderThan` (3.x retry; 5.0 only resends on reconnect). */
+  retry(olderThan: number, now: number): void {
+    const owner = this.owner;
+    if (!owner) return;
+    for (const entry of this.inflight.values()) {
+      if (entry.sentAt > olderThan) continue;
+      entry.sentAt = now;
+      if (entry.phase === 2) owner.sendPubrel(entry.packetId);
+      else owner.sendPublish(entry.delivery, entry.packetId, true);
+    }
+  }
+
+  /** Restores an in-flight entry from persisted state (broker start-up). */
+  restoreInflight(d: Delivery, packetId: number, phase: 1 | 2): void {
+    this.inflight.set(packetId, { delivery: d, packetId, phase, sentAt: 0 });
+    if (packetId >= this.nextPacketId) this.nextPacketId = (packetId % 0xffff) + 1;
+  }
+
+  /** Drops everything (session discarded or taken over by a clean start). */
+  clear(): void {
+    this.inflight.clear();
+    this.queue.clear();
+    this.awaitingRel.clear();
+  }
+
+  snapshot(): PersistedSession {
+    const inflight: PersistedSession['inflight'] = [];
+    for (const e of this.inflight.values()) {
+      // Retained copies have no place in the messages topic; they are not redelivered after a restart.
+      if (e.delivery.msg.offset >= 0 || e.phase === 2) inflight.push([e.delivery.msg.offset, e.packetId, e.delivery.qos, e.phase]);
+    }
+    let cursor = this.lastOffset + 1;
+    for (const d of this.queue) {
+      if (d.msg.offset >= 0 && !d.retain) {
+        cursor = Math.min(cursor, d.msg.offset);
+        break;
+      }
+    }
+    return {
+      v: 1,
+      clientId: this.clientId,
+      protocolVersion: this.protocolVersion,
+      expiryInterval: this.expiryInterval,
+      subscriptions: [...this.subscriptions],
+      cursor,
+      inflight,
+      awaitingRel: [...this.awaitingRel],
+      disconnectedAt: this.owner ? null : (this.disconnectedAt ?? Date.now()),
+    };
+  }
+
+  private changed(): void {
+    if (this.persistent && !this.ended) this.host.changed(this);
+  }
+
+  private enqueue(d: Delivery): void {
+    if (this.queue.length >= this.limits.maxQueue) {
+      // Drop policy: a QoS 0 message is dropped rather than queued; otherwise the oldest goes.
+      if (d.qos === 0) {
+        this.host.dropped('queue_full', d);
+        return;
+      }
+      const oldest = this.queue.shift();
+      if (oldest) this.host.dropped('queue_full', oldest);
+    }
+    this.queue.push(d);
+  }
+
+  /** Moves queued messages into the window while it has room. */
+  private pump(): void {
+    const owner = this.owner;
+    if (!owner) return;
+    const now = Date.now();
+    while (this.queue.length > 0 && this.inflight.size < this.window) {
+      const d = this.queue.shift()!;
+      const left = remainingExpiry(d.msg, now);
+      if (left !== undefined && left <= 0) {
+        this.host.dropped('expired', d);
+        continue;
+      }
+      if (d.qos === 0) {
+        if (owner.sendPublish(d, 0, false)) this.host.delivered(d);
+        else this.host.dropped('too_large', d);
+      } else this.send(owner, d);
+    }
+  }
+
+  private send(owner: SessionOwner, d: Delivery): void {
+    const packetId = this.allocatePacketId();
+    if (!owner.sendPublish(d, packetId, false)) {
+      this.host.dropped('too_large', d);
+      return;
+    }
+    this.inflight.set(packetId, { delivery: d, packetId, phase: 1, sentAt: Date.now() });
+    this.host.delivered(d);
+    this.changed();
+  }
+
+  private allocatePacketId(): number {
+    // The window is at most 65535, so a free id always exists.
+    for (;;) {
+      const id = this.nextPacketId;
+      this.nextPacketId = id === 0xffff ? 1 : id + 1;
+      if (!this.inflight.has(id)) return id;
+    }
+  }
+}

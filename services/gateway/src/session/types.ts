@@ -1,0 +1,64 @@
+import type { Message, QoS } from '@tributary/mqtt';
+import type { SubscriptionOptions } from '@tributary/router';
+
+/** One message on its way to one subscriber, with the QoS and flags of that delivery. */
+export interface Delivery {
+  msg: Message;
+  qos: QoS;
+  retain: boolean;
+  subscriptionIds: number[] | undefined;
+}
+
+/** An outgoing QoS 1/2 message awaiting acknowledgement. phase 1: PUBLISH sent; 2: PUBREL sent. */
+export interface Inflight {
+  delivery: Delivery;
+  packetId: number;
+  phase: 1 | 2;
+  sentAt: number;
+}
+
+/** What a session needs from the connection it is attached to (implemented by the channel). */
+export interface SessionOwner {
+  readonly protocolVersion: number;
+  /** Sends a PUBLISH; false when the client cannot take it (e.g. over its Maximum Packet Size). */
+  sendPublish(delivery: Delivery, packetId: number, dup: boolean): boolean;
+  sendPubrel(packetId: number): void;
+  /** The broker closes this connection (takeover, kick, shutdown) with a v5 reason code. */
+  kick(reasonCode: number): void;
+}
+
+export type DropReason = 'queue_full' | 'expired' | 'too_large' | 'no_session';
+
+/** What a session reports back to the broker. */
+export interface SessionHost {
+  /** The persisted form of the session changed (persistent sessions only). */
+  changed(session: { clientId: string }): void;
+  dropped(reason: DropReason, delivery: Delivery): void;
+  delivered(delivery: Delivery): void;
+}
+
+/** A will message (§3.1.2.5) as kept by the session until it fires or is discarded. */
+export interface Will {
+  message: Message;
+  delaySeconds: number;
+}
+
+/** The persisted state of a session: subscriptions, expiry and delivery positions, not copies of messages. */
+export interface PersistedSession {
+  v: 1;
+  clientId: string;
+  protocolVersion: number;
+  /** Seconds; 0xFFFFFFFF never expires. */
+  expiryInterval: number;
+  subscriptions: [string, SubscriptionOptions][];
+  /** Messages-topic offset from which matching messages have not all been delivered. */
+  cursor: number;
+  /** In-flight deliveries: [offset, packetId, qos, phase]. */
+  inflight: [number, number, QoS, 1 | 2][];
+  /** Incoming QoS 2 packet ids that were PUBREC'd and await PUBREL. */
+  awaitingRel: number[];
+  /** Null while a connection is attached. */
+  disconnectedAt: number | null;
+}
+
+export type { SubscriptionOptions };

@@ -1,0 +1,100 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+export const ROOT = join(__dirname, '..', '..', '..');
+export const BIN = join(ROOT, 'services', 'cli', 'bin', 'tributary.js');
+
+export interface BrokerOptions {
+  /** Extra TRIBUTARY_* variables. */
+  env?: Record<string, string>;
+  /** Reuse a data directory (restart tests). */
+  dataDir?: string;
+  /** Keep the data directory when stopping (the caller removes it). */
+  keepDataDir?: boolean;
+}
+
+/** A real broker process on random loopback ports with its own data directory. */
+export interface BrokerProcess {
+  proc: ChildProcess;
+  dataDir: string;
+  mqttPort: number;
+  wsPort: number;
+  httpPort: number;
+  /** Every JSON log line the broker wrote so far. */
+  logs: Record<string, unknown>[];
+  url: string;
+  /** SIGTERM and wait for exit; returns the exit code. */
+  stop(): Promise<number | null>;
+  /** SIGKILL and wait for exit. */
+  kill9(): Promise<void>;
+}
+
+function exited(proc: ChildProcess): Promise<number | null> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve(proc.exitCode);
+  return new Promise((resolve) => proc.once('exit', (code) => resolve(code)));
+}
+
+/** Starts `tributary start` and resolves once it logged "tributary started" (rejects on exit). */
+export async function startBroker(opts: BrokerOptions = {}): Promise<BrokerProcess> {
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'tributary-test-'));
+  const env: Record<string, string> = {
+    ...(process.env as Record<string, string>),
+    TRIBUTARY_NODE__DATA_DIR: dataDir,
+    TRIBUTARY_LISTENERS__TCP__DEFAULT__BIND: '127.0.0.1:0',
+    TRIBUTARY_LISTENERS__WS__DEFAULT__BIND: '127.0.0.1:0',
+    TRIBUTARY_DASHBOARD__LISTENERS__HTTP__BIND: '127.0.0.1:0',
+    TRIBUTARY_LOG__LEVEL: 'info',
+    ...opts.env,
+  };
+  const proc = spawn(process.execPath, [BIN, 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: Record<string, unknown>[] = [];
+  let stderr = '';
+  proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const ports = { tcp: 0, ws: 0, http: 0 };
+  const lines = createInterface({ input: proc.stdout! });
+  const ready = new Promise<void>((resolve, reject) => {
+    lines.on('line', (line) => {
+      let rec: Record<string, unknown>;
+      try {
+        rec = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      logs.push(rec);
+      const bind = typeof rec.bind === 'string' ? Number(rec.bind.split(':').pop()) : 0;
+      if (rec.listener === 'tcp:default') ports.tcp = bind;
+      if (rec.listener === 'ws:default') ports.ws = bind;
+      if (rec.listener === 'dashboard:http') ports.http = bind;
+      if (rec.msg === 'tributary started') resolve();
+    });
+    proc.once('exit', (code) => reject(new Error(`broker exited with ${code} before it started:\n${stderr}\n${logs.map((l) => JSON.stringify(l)).join('\n')}`)));
+  });
+  await ready;
+  const b: BrokerProcess = {
+    proc,
+    dataDir,
+    mqttPort: ports.tcp,
+    wsPort: ports.ws,
+    httpPort: ports.http,
+    logs,
+    url: `mqtt://127.0.0.1:${ports.tcp}`,
+    async stop() {
+      proc.kill('SIGTERM');
+      const code = await exited(proc);
+      if (!opts.keepDataDir && !opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+      return code;
+    },
+    async kill9() {
+      proc.kill('SIGKILL');
+      await exited(proc);
+    },
+  };
+  return b;
+}
+
+export function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'tributary-test-'));
+}
