@@ -63,8 +63,11 @@ const RETRY_MAX_MS = 5_000;
  * memory as the writer hands over written batches (no re-read of what was just written).
  */
 export class EmbeddedConsumer implements Consumer, WriteListener {
+  /** Rejects if the consumer is stopped before it caught up. */
   readonly caughtUp: Promise<void>;
   private resolveCaughtUp!: () => void;
+  private rejectCaughtUp!: (err: Error) => void;
+  private isCaughtUp = false;
   /** caughtUp resolves once `next` reaches this (the log's next offset when we started). */
   private target = Infinity;
   /** The next offset to hand to eachBatch. */
@@ -89,7 +92,12 @@ export class EmbeddedConsumer implements Consumer, WriteListener {
     private readonly options: ConsumeOptions,
     private readonly deps: ConsumerDeps,
   ) {
-    this.caughtUp = new Promise((resolve) => (this.resolveCaughtUp = resolve));
+    this.caughtUp = new Promise((resolve, reject) => {
+      this.resolveCaughtUp = resolve;
+      this.rejectCaughtUp = reject;
+    });
+    // Nobody has to listen: a consumer stopped early must not cause an unhandled rejection.
+    this.caughtUp.catch(() => undefined);
     this.maxBatch = Math.max(1, Math.floor(options.maxBatch ?? 500));
     this.lockKey = JSON.stringify([options.group ?? '', options.topic]);
   }
@@ -130,6 +138,7 @@ export class EmbeddedConsumer implements Consumer, WriteListener {
     this.log.listeners.delete(this);
     await this.cursor?.close();
     await this.lastCommit;
+    if (!this.isCaughtUp) this.rejectCaughtUp(new Error(`consumer of ${this.options.topic} stopped before it caught up`));
     if (this.options.group !== undefined) this.deps.locks.release(this.lockKey, this);
     this.deps.onStopped(this);
   }
@@ -257,7 +266,9 @@ export class EmbeddedConsumer implements Consumer, WriteListener {
   }
 
   private checkCaughtUp(): void {
-    if (this.next >= this.target) this.resolveCaughtUp();
+    if (this.isCaughtUp || this.next < this.target) return;
+    this.isCaughtUp = true;
+    this.resolveCaughtUp();
   }
 
   private wakeUp(): void {

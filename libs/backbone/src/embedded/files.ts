@@ -1,4 +1,4 @@
-import { open, readdir, readFile, rename, stat, truncate, unlink, writeFile } from 'node:fs/promises';
+import { open, readdir, readFile, rename, stat, truncate, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '@tributary/common';
 import type { CleanupPolicy } from '../backbone';

@@ -108,10 +108,10 @@ export class TopicLog {
       this.preOpen = [];
       throw e;
     }
-    // Calls made while opening keep their order.
+    // Calls accepted while opening keep their order (and are written even if close() began).
     const queued = this.preOpen;
     this.preOpen = [];
-    for (const q of queued) this.append(q.records).then(q.resolve, q.reject);
+    for (const q of queued) this.enqueue(q.records).then(q.resolve, q.reject);
   }
 
   /** Assigns offsets now (call order) and resolves once the records are written (see FsyncPolicy). */
@@ -121,6 +121,10 @@ export class TopicLog {
     if (!this.isReady) {
       return new Promise((resolve, reject) => this.preOpen.push({ records, resolve, reject }));
     }
+    return this.enqueue(records);
+  }
+
+  private enqueue(records: readonly ProducerRecord[]): Promise<RecordPosition[]> {
     const count = records.length;
     if (count === 0) return Promise.resolve([]);
     const first = this.nextOffset;
