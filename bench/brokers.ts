@@ -27,6 +27,8 @@ export interface RunningBroker {
   /** User + system CPU seconds of the broker's own pid, from /proc/<pid>/stat. */
   cpuSeconds(): number;
   stop(): Promise<void>;
+  /** Why the broker process is gone, with its last output lines; undefined while it runs. */
+  exitReason(): string | undefined;
 }
 
 const live = new Set<ChildProcess>();
@@ -133,7 +135,9 @@ async function launch(benchDir: string, repoRoot: string, name: BrokerName, port
         TRIBUTARY_NODE__DATA_DIR: dataDir,
         TRIBUTARY_LOG__LEVEL: 'warn',
       };
-      return { cmd: process.execPath, args: [bin, 'start'], env, dirs: [dataDir] };
+      // BENCH_TRIBUTARY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the broker under load.
+      const nodeArgs = (process.env.BENCH_TRIBUTARY_NODE_ARGS ?? '').split(' ').filter(Boolean);
+      return { cmd: process.execPath, args: [...nodeArgs, bin, 'start'], env, dirs: [dataDir] };
     }
   }
 }
@@ -194,7 +198,8 @@ export async function startBroker(benchDir: string, repoRoot: string, name: Brok
     await new Promise((r) => setTimeout(r, 50));
   }
   const pid = child.pid ?? 0;
-  return { name, pid, port, rssBytes: () => rssOf(pid), cpuSeconds: () => cpuOf(pid), stop };
+  const exitReason = (): string | undefined => (exited ? `${exited}: ${lastLine(tail)}` : undefined);
+  return { name, pid, port, rssBytes: () => rssOf(pid), cpuSeconds: () => cpuOf(pid), stop, exitReason };
 }
 
 function lastLine(text: string): string {

@@ -4,3 +4,4 @@ export * from './topic-set';
 export * from './reason-codes';
 export * from './message';
 export * from './parser';
+export * from './encode';

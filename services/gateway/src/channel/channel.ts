@@ -1,6 +1,6 @@
 import type * as mp from 'mqtt-packet';
 import type { Logger, TributaryConfig } from '@tributary/common';
-import { generatePacket, Packet, RC, remainingExpiry } from '@tributary/mqtt';
+import { encodeAck, encodePublish, generatePacket, Packet, RC, remainingExpiry } from '@tributary/mqtt';
 import type { Broker } from '../broker/broker';
 import type { Session } from '../session/session';
 import type { Delivery, SessionOwner, Will } from '../session/types';
@@ -169,18 +169,20 @@ export class Channel implements SessionOwner {
 
   sendPublish(d: Delivery, packetId: number, dup: boolean): boolean {
     const msg = d.msg;
-    const packet: mp.IPublishPacket = { cmd: 'publish', topic: msg.topic, payload: msg.payload, qos: d.qos, retain: d.retain, dup, messageId: packetId || undefined };
-    if (this.dialect.v5) {
-      const p = msg.properties;
-      const ids = d.subscriptionIds;
-      if (p || ids) {
-        const props: mp.IPublishPacket['properties'] = { ...p };
-        if (p?.messageExpiryInterval !== undefined) props.messageExpiryInterval = Math.max(1, remainingExpiry(msg, Date.now()) ?? 0);
-        if (ids) props.subscriptionIdentifier = ids.length === 1 ? ids[0]! : ids;
-        packet.properties = props;
-      }
+    const v5 = this.dialect.v5;
+    if (!v5 || (!msg.properties && !d.subscriptionIds)) {
+      return this.writeLimited(encodePublish(msg.topic, Buffer.byteLength(msg.topic), msg.payload, d.qos, d.retain, dup, packetId, v5));
     }
-    const buf = generatePacket(packet, { protocolVersion: this.dialect.version });
+    const p = msg.properties;
+    const ids = d.subscriptionIds;
+    const props: mp.IPublishPacket['properties'] = { ...p };
+    if (p?.messageExpiryInterval !== undefined) props.messageExpiryInterval = Math.max(1, remainingExpiry(msg, Date.now()) ?? 0);
+    if (ids) props.subscriptionIdentifier = ids.length === 1 ? ids[0]! : ids;
+    const packet: mp.IPublishPacket = { cmd: 'publish', topic: msg.topic, payload: msg.payload, qos: d.qos, retain: d.retain, dup, messageId: packetId || undefined, properties: props };
+    return this.writeLimited(generatePacket(packet, { protocolVersion: 5 }));
+  }
+
+  private writeLimited(buf: Buffer): boolean {
     // A packet over the client's Maximum Packet Size is dropped, never sent [MQTT-3.1.2-24].
     if (buf.length > this.clientMaxPacketSize) return false;
     this.broker.metrics['bytes.sent'] += buf.length;
@@ -189,7 +191,14 @@ export class Channel implements SessionOwner {
   }
 
   sendPubrel(packetId: number): void {
-    this.send(this.dialect.ack('pubrel', packetId, RC.SUCCESS));
+    this.sendAck('pubrel', packetId, RC.SUCCESS);
+  }
+
+  /** PUBACK/PUBREC/PUBREL/PUBCOMP; the common Success case skips the generic generator. */
+  sendAck(cmd: 'puback' | 'pubrec' | 'pubrel' | 'pubcomp', packetId: number, reasonCode: number): void {
+    if (reasonCode !== RC.SUCCESS) return this.send(this.dialect.ack(cmd, packetId, reasonCode));
+    this.broker.metrics['bytes.sent'] += 4;
+    this.io.write(encodeAck(cmd, packetId));
   }
 
   /** Tracks publishes awaiting durability; reading pauses while too many are pending. */

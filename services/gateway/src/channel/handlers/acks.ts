@@ -15,7 +15,7 @@ export function handlePubrec(ch: Channel, packet: mp.IPubrecPacket): void {
     ch.session?.abandon(id);
     return;
   }
-  if (!ch.session?.received(id)) ch.send(ch.dialect.ack('pubrel', id, RC.PACKET_IDENTIFIER_NOT_FOUND));
+  if (!ch.session?.received(id)) ch.sendAck('pubrel', id, RC.PACKET_IDENTIFIER_NOT_FOUND);
 }
 
 /** PUBCOMP: the QoS 2 delivery is complete. */
@@ -30,7 +30,7 @@ export function handlePubrel(ch: Channel, packet: mp.IPubrelPacket): void {
   const id = packet.messageId ?? 0;
   const known = session.awaitingRel.delete(id);
   const reply = (): void => {
-    if (ch.state === 'connected') ch.send(ch.dialect.ack('pubcomp', id, known ? RC.SUCCESS : RC.PACKET_IDENTIFIER_NOT_FOUND));
+    if (ch.state === 'connected') ch.sendAck('pubcomp', id, known ? RC.SUCCESS : RC.PACKET_IDENTIFIER_NOT_FOUND);
   };
   if (known && session.persistent) ch.broker.persist(session).then(reply, (err: Error) => ch.log.error({ err }, 'session persist failed'));
   else reply();

@@ -28,7 +28,7 @@ export function handlePublish(ch: Channel, packet: mp.IPublishPacket): void {
   if (packet.retain && !mqtt.retain_available) throw new ProtocolViolation(RC.RETAIN_NOT_SUPPORTED, 'retain not available');
   if (props?.payloadFormatIndicator && !isUtf8(packet.payload as Buffer)) {
     // [MQTT-3.3.2-4]: a payload declared UTF-8 must be valid UTF-8.
-    if (qos > 0) ch.send(ch.dialect.ack(qos === 1 ? 'puback' : 'pubrec', id, RC.PAYLOAD_FORMAT_INVALID));
+    if (qos > 0) ch.sendAck(qos === 1 ? 'puback' : 'pubrec', id, RC.PAYLOAD_FORMAT_INVALID);
     return;
   }
 
@@ -37,7 +37,7 @@ export function handlePublish(ch: Channel, packet: mp.IPublishPacket): void {
     if (ch.qos2InProgress.has(id)) return; // a resend while the first copy is still being stored
     if (session.awaitingRel.has(id)) {
       // Already stored: acknowledge again without publishing twice [MQTT-4.3.3-9].
-      ch.send(ch.dialect.ack('pubrec', id, RC.SUCCESS));
+      ch.sendAck('pubrec', id, RC.SUCCESS);
       return;
     }
     if (session.awaitingRel.size >= mqtt.max_awaiting_rel) {
@@ -62,14 +62,14 @@ export function handlePublish(ch: Channel, packet: mp.IPublishPacket): void {
       if (ch.state !== 'connected' || qos === 0) return;
       if (qos === 1) {
         if (ch.dialect.v5) ch.unacked--;
-        ch.send(ch.dialect.ack('puback', id, RC.SUCCESS));
+        ch.sendAck('puback', id, RC.SUCCESS);
         return;
       }
       ch.qos2InProgress.delete(id);
       session.awaitingRel.add(id);
       const pubrec = (): void => {
         if (ch.dialect.v5) ch.unacked--;
-        if (ch.state === 'connected') ch.send(ch.dialect.ack('pubrec', id, RC.SUCCESS));
+        if (ch.state === 'connected') ch.sendAck('pubrec', id, RC.SUCCESS);
       };
       if (session.persistent) ch.broker.persist(session).then(pubrec, (err: Error) => ch.log.error({ err }, 'session persist failed'));
       else pubrec();
