@@ -64,8 +64,23 @@ function checkedParseString(this: MqttParser & { _emitError(e: Error): void }): 
   return result;
 }
 
+// mqtt-packet buffers input in `bl()`, a full Duplex stream (about 1 KB per connection); the
+// plain BufferList underneath has the same methods and is all the parser uses.
+const BufferList = require(require.resolve('bl/BufferList', { paths: [dirname(require.resolve('mqtt-packet'))] })) as new () => MqttParser['_list'];
+
+function resetState(this: MqttParser & { error: Error | null; _stateCounter: number; packet: unknown }): void {
+  this.packet = new PacketClass();
+  this.error = null;
+  this._list = new BufferList();
+  this._stateCounter = 0;
+}
+
+const PacketClass = require(require.resolve('mqtt-packet/packet')) as new () => MqttParser['packet'];
+
 class CheckedParser extends ParserClass {}
-(CheckedParser.prototype as unknown as { _parseString: unknown })._parseString = checkedParseString;
+const proto = CheckedParser.prototype as unknown as Record<string, unknown>;
+proto._parseString = checkedParseString;
+proto._resetState = resetState;
 
 /** A new incremental MQTT parser that validates UTF-8 strings. */
 export function createParser(): MqttParser {

@@ -47,12 +47,10 @@ export class Channel implements SessionOwner {
   expiryInterval = 0;
   /** The client's Maximum Packet Size (v5), or Infinity. */
   clientMaxPacketSize = Infinity;
-  /** Client→server topic aliases (v5). */
-  readonly topicAliases = new Map<number, string>();
+  private _topicAliases: Map<number, string> | undefined;
+  private _qos2InProgress: Set<number> | undefined;
   /** Incoming QoS 1/2 publishes not yet acknowledged (durability pending). */
   unacked = 0;
-  /** Incoming QoS 2 packet ids whose publish is still being made durable. */
-  readonly qos2InProgress = new Set<number>();
   private paused = false;
   private pendingPublishes = 0;
 
@@ -62,6 +60,16 @@ export class Channel implements SessionOwner {
     readonly config: TributaryConfig,
     readonly log: Logger,
   ) {}
+
+  /** Client→server topic aliases (v5); created on first use, as most connections never alias. */
+  get topicAliases(): Map<number, string> {
+    return (this._topicAliases ??= new Map());
+  }
+
+  /** Incoming QoS 2 packet ids whose publish is still being made durable. */
+  get qos2InProgress(): Set<number> {
+    return (this._qos2InProgress ??= new Set());
+  }
 
   get protocolVersion(): number {
     return this.dialect.version;

@@ -1,6 +1,9 @@
+/** Shared by every empty queue; replaced on the first push, never written. */
+const EMPTY: unknown[] = [];
+
 /** A FIFO queue on a growable ring buffer: O(1) push, shift and peek, no array shifting. */
 export class Deque<T> {
-  private items: (T | undefined)[] = new Array(8);
+  private items: (T | undefined)[] = EMPTY as (T | undefined)[];
   private head = 0;
   private count = 0;
 
@@ -28,7 +31,7 @@ export class Deque<T> {
   }
 
   clear(): void {
-    this.items = new Array(8);
+    this.items = EMPTY as (T | undefined)[];
     this.head = 0;
     this.count = 0;
   }
@@ -38,7 +41,7 @@ export class Deque<T> {
   }
 
   private grow(): void {
-    const next = new Array<T | undefined>(this.items.length * 2);
+    const next = new Array<T | undefined>(Math.max(8, this.items.length * 2));
     for (let i = 0; i < this.count; i++) next[i] = this.items[(this.head + i) % this.items.length];
     this.items = next;
     this.head = 0;

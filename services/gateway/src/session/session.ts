@@ -19,9 +19,9 @@ export const NEVER_EXPIRES = 0xffffffff;
  */
 export class Session {
   readonly subscriptions = new Map<string, SubscriptionOptions>();
-  /** Incoming QoS 2 packet ids PUBREC'd and awaiting PUBREL. */
-  readonly awaitingRel = new Set<number>();
-  private readonly inflight = new Map<number, Inflight>();
+  // Idle connections are the common case: the per-session collections are created on first use.
+  private _awaitingRel: Set<number> | undefined;
+  private _inflight: Map<number, Inflight> | undefined;
   private readonly queue = new Deque<Delivery>();
   private nextPacketId = 1;
   private window: number;
@@ -50,8 +50,17 @@ export class Session {
     return this.expiryInterval > 0;
   }
 
+  /** Incoming QoS 2 packet ids PUBREC'd and awaiting PUBREL. */
+  get awaitingRel(): Set<number> {
+    return (this._awaitingRel ??= new Set());
+  }
+
+  private get inflight(): Map<number, Inflight> {
+    return (this._inflight ??= new Map());
+  }
+
   get inflightCount(): number {
-    return this.inflight.size;
+    return this._inflight?.size ?? 0;
   }
 
   get queueLength(): number {
@@ -149,9 +158,9 @@ export class Session {
 
   /** Drops everything (session discarded or taken over by a clean start). */
   clear(): void {
-    this.inflight.clear();
+    this._inflight = undefined;
+    this._awaitingRel = undefined;
     this.queue.clear();
-    this.awaitingRel.clear();
   }
 
   snapshot(): PersistedSession {
@@ -175,7 +184,7 @@ export class Session {
       subscriptions: [...this.subscriptions],
       cursor,
       inflight,
-      awaitingRel: [...this.awaitingRel],
+      awaitingRel: this._awaitingRel ? [...this._awaitingRel] : [],
       disconnectedAt: this.owner ? null : (this.disconnectedAt ?? Date.now()),
     };
   }

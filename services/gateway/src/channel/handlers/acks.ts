@@ -29,6 +29,8 @@ export function handlePubrel(ch: Channel, packet: mp.IPubrelPacket): void {
   if (!session) return;
   const id = packet.messageId ?? 0;
   const known = session.awaitingRel.delete(id);
+  // The PUBLISH stops counting against Receive Maximum with the PUBCOMP this answers (§4.9).
+  if (known && ch.dialect.v5 && ch.unacked > 0) ch.unacked--;
   const reply = (): void => {
     if (ch.state === 'connected') ch.sendAck('pubcomp', id, known ? RC.SUCCESS : RC.PACKET_IDENTIFIER_NOT_FOUND);
   };

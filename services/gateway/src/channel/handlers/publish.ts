@@ -67,8 +67,9 @@ export function handlePublish(ch: Channel, packet: mp.IPublishPacket): void {
       }
       ch.qos2InProgress.delete(id);
       session.awaitingRel.add(id);
+      // A QoS 2 PUBLISH counts against Receive Maximum until PUBCOMP, not PUBREC [MQTT-3.3.4-7], §4.9:
+      // `unacked` goes down when the PUBREL arrives (handlePubrel).
       const pubrec = (): void => {
-        if (ch.dialect.v5) ch.unacked--;
         if (ch.state === 'connected') ch.sendAck('pubrec', id, RC.SUCCESS);
       };
       if (session.persistent) ch.broker.persist(session).then(pubrec, (err: Error) => ch.log.error({ err }, 'session persist failed'));

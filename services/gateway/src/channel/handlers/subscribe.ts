@@ -8,6 +8,8 @@ import { ProtocolViolation } from '../protocol';
 export function handleSubscribe(ch: Channel, packet: mp.ISubscribePacket): void {
   const mqtt = ch.config.mqtt;
   const session = ch.session!;
+  // At least one filter [MQTT-3.8.3-3] (5.0: [MQTT-3.8.3-2], "a Protocol Error").
+  if (packet.subscriptions.length === 0) throw new ProtocolViolation(RC.PROTOCOL_ERROR, 'SUBSCRIBE without topic filters');
   const subId = packet.properties?.subscriptionIdentifier;
   if (subId === 0) throw new ProtocolViolation(RC.PROTOCOL_ERROR, 'subscription identifier 0'); // [MQTT-3.8.2-?]
   const granted: number[] = [];
@@ -51,6 +53,8 @@ export function handleSubscribe(ch: Channel, packet: mp.ISubscribePacket): void 
 /** UNSUBSCRIBE (§3.10): UNSUBACK with 0x00 or 0x11 per filter (5.0). */
 export function handleUnsubscribe(ch: Channel, packet: mp.IUnsubscribePacket): void {
   const session = ch.session!;
+  // At least one filter [MQTT-3.10.3-2] (5.0: "an UNSUBSCRIBE packet with no Payload is a Protocol Error").
+  if (packet.unsubscriptions.length === 0) throw new ProtocolViolation(RC.PROTOCOL_ERROR, 'UNSUBSCRIBE without topic filters');
   const codes = packet.unsubscriptions.map((filter) => (ch.broker.unsubscribe(session, filter) ? RC.SUCCESS : RC.NO_SUBSCRIPTION_EXISTED));
   const unsuback = (): void => {
     if (ch.state === 'connected') ch.send(ch.dialect.unsuback(packet.messageId ?? 0, codes));
