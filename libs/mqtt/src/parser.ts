@@ -14,6 +14,9 @@ if (!process.env.DEBUG) {
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const mqttPacket = require('mqtt-packet') as typeof import('mqtt-packet');
+// The generator's number cache is 65,536 two-byte Buffers (~6 MB); hot packets have their own
+// encoders (encode.ts), so the rest can allocate.
+(mqttPacket.writeToStream as unknown as { cacheNumbers: boolean }).cacheNumbers = false;
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const ParserClass = require('mqtt-packet/parser') as new () => MqttParser;
 
