@@ -100,6 +100,13 @@ export interface Backbone {
    * Records with the same key keep their order.
    */
   append(topic: string, records: readonly ProducerRecord[]): Promise<RecordPosition[]>;
+  /**
+   * Optional: the offset the next record appended to `topic` (partition 0) will get, when the
+   * backbone assigns offsets synchronously inside append() (embedded). An in-process router uses
+   * it to route a message in the same tick instead of after the durable write. Undefined when
+   * not known (topic not open yet, or a backbone that learns offsets from the broker).
+   */
+  nextOffset?(topic: string): number | undefined;
   consume(options: ConsumeOptions): Promise<Consumer>;
   /** Opens (creating if needed) a compacted table. Opening the same name twice returns the same table. */
   table(name: string): Promise<Table>;

@@ -128,6 +128,10 @@ export class EmbeddedBackbone implements Backbone {
     await Promise.all(logs.map((l) => l.ready));
   }
 
+  nextOffset(topic: string): number | undefined {
+    return this.state === 'started' ? this.logs.get(topic)?.assignableOffset : undefined;
+  }
+
   append(topic: string, records: readonly ProducerRecord[]): Promise<RecordPosition[]> {
     // While stopping, consumer handlers may still append to open topics.
     if (this.state !== 'started' && this.state !== 'stopping') return Promise.reject(this.notStarted('append'));

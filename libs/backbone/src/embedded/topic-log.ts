@@ -114,6 +114,11 @@ export class TopicLog {
     for (const q of queued) this.enqueue(q.records).then(q.resolve, q.reject);
   }
 
+  /** The offset the next appended record gets, when append() would assign it at once. */
+  get assignableOffset(): number | undefined {
+    return this.isReady && !this.closing && this.failed === null ? this.nextOffset : undefined;
+  }
+
   /** Assigns offsets now (call order) and resolves once the records are written (see FsyncPolicy). */
   append(records: readonly ProducerRecord[]): Promise<RecordPosition[]> {
     if (this.closing) return Promise.reject(new Error(`backbone topic ${this.topic} is closed`));

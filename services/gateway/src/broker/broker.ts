@@ -120,7 +120,8 @@ export class Broker implements SessionHost {
     const s = new Session(p.clientId, p.protocolVersion, this.limits, this);
     s.expiryInterval = p.expiryInterval;
     s.disconnectedAt = since;
-    s.lastOffset = p.cursor - 1;
+    // Writes issued but lost in a crash leave a cursor past the log's end: clamp it.
+    s.lastOffset = Math.min(p.cursor, this.deps.backbone.nextOffset?.(MESSAGES_TOPIC) ?? p.cursor) - 1;
     for (const id of p.awaitingRel) s.awaitingRel.add(id);
     for (const [filter, opts] of p.subscriptions) {
       s.subscriptions.set(filter, opts);
@@ -183,10 +184,18 @@ export class Broker implements SessionHost {
 
   /** Appends a PUBLISH durably, then retains and routes it. Resolves when it is durable. */
   async publish(msg: Message): Promise<void> {
-    const [pos] = await this.deps.backbone.append(MESSAGES_TOPIC, [{ key: msg.topic, value: encodeMessage(msg), timestamp: msg.timestamp }]);
-    msg.offset = pos ? pos.offset : -1;
+    const backbone = this.deps.backbone;
+    const offset = backbone.nextOffset?.(MESSAGES_TOPIC);
+    const durable = backbone.append(MESSAGES_TOPIC, [{ key: msg.topic, value: encodeMessage(msg), timestamp: msg.timestamp }]);
+    if (offset === undefined) {
+      const [pos] = await durable;
+      msg.offset = pos ? pos.offset : -1;
+    } else msg.offset = offset;
+    // Routed before the write completes when the offset is already known (embedded): delivery
+    // latency does not include disk I/O. Acknowledgements still wait for `durable`.
     const retained = msg.retain && this.deps.config.mqtt.retain_available ? this.deps.retained.set(msg) : undefined;
     this.route(msg);
+    if (offset !== undefined) await durable;
     if (retained) await retained;
   }
 
