@@ -144,6 +144,10 @@ export class Broker implements SessionHost {
       const old = session.owner;
       session.owner = undefined;
       old.kick(0x8e);
+      // kick() closed the old connection, which scheduled its delayed will; this connection was opened
+      // before the delay elapsed, so that will must not be sent [MQTT-3.1.2-8], [MQTT-3.1.3-9].
+      // (A will without delay was published by the close, as for any other closed connection.)
+      this.cancelWill(req.clientId);
     }
     let present = true;
     if (session && req.cleanStart) {

@@ -34,7 +34,8 @@ const v5: Dialect = {
   disconnect: (reasonCode) => ({ cmd: 'disconnect', reasonCode }),
   subscribeFailure: (rc) => rc,
   ack: (cmd, messageId, reasonCode) => ({ cmd, messageId, reasonCode }) as mp.IPubackPacket,
-  unsuback: (messageId, reasonCodes) => ({ cmd: 'unsuback', messageId, reasonCodes }) as unknown as mp.IUnsubackPacket,
+  // One reason code per filter [MQTT-3.11.3-1]; mqtt-packet reads them from `granted` (without it, generate throws).
+  unsuback: (messageId, reasonCodes) => ({ cmd: 'unsuback', messageId, granted: reasonCodes }),
 };
 
 const dialects = { 3: v3(3), 4: v3(4), 5: v5 } as const;
