@@ -23,6 +23,8 @@ export interface BrokerProcess {
   mqttPort: number;
   wsPort: number;
   httpPort: number;
+  sslPort: number;
+  wssPort: number;
   /** Every JSON log line the broker wrote so far. */
   logs: Record<string, unknown>[];
   url: string;
@@ -45,6 +47,8 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<BrokerProce
     TRIBUTARY_NODE__DATA_DIR: dataDir,
     TRIBUTARY_LISTENERS__TCP__DEFAULT__BIND: '127.0.0.1:0',
     TRIBUTARY_LISTENERS__WS__DEFAULT__BIND: '127.0.0.1:0',
+    TRIBUTARY_LISTENERS__SSL__DEFAULT__BIND: '127.0.0.1:0',
+    TRIBUTARY_LISTENERS__WSS__DEFAULT__BIND: '127.0.0.1:0',
     TRIBUTARY_DASHBOARD__LISTENERS__HTTP__BIND: '127.0.0.1:0',
     TRIBUTARY_LOG__LEVEL: 'info',
     ...opts.env,
@@ -53,7 +57,7 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<BrokerProce
   const logs: Record<string, unknown>[] = [];
   let stderr = '';
   proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const ports = { tcp: 0, ws: 0, http: 0 };
+  const ports = { tcp: 0, ws: 0, http: 0, ssl: 0, wss: 0 };
   const lines = createInterface({ input: proc.stdout! });
   const ready = new Promise<void>((resolve, reject) => {
     lines.on('line', (line) => {
@@ -67,6 +71,8 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<BrokerProce
       const bind = typeof rec.bind === 'string' ? Number(rec.bind.split(':').pop()) : 0;
       if (rec.listener === 'tcp:default') ports.tcp = bind;
       if (rec.listener === 'ws:default') ports.ws = bind;
+      if (rec.listener === 'ssl:default') ports.ssl = bind;
+      if (rec.listener === 'wss:default') ports.wss = bind;
       if (rec.listener === 'dashboard:http') ports.http = bind;
       if (rec.msg === 'tributary started') resolve();
     });
@@ -79,6 +85,8 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<BrokerProce
     mqttPort: ports.tcp,
     wsPort: ports.ws,
     httpPort: ports.http,
+    sslPort: ports.ssl,
+    wssPort: ports.wss,
     logs,
     url: `mqtt://127.0.0.1:${ports.tcp}`,
     async stop() {

@@ -116,3 +116,42 @@ export function bind(def: string, doc: string): Leaf<Bind> {
   if (d instanceof ConfigProblem) throw new Error(`bad default bind ${def}`);
   return leaf(d, doc, parse);
 }
+
+/**
+ * A list of records (e.g. rewrite rules): a JSON array in a file, or a JSON string in an
+ * environment variable. `item` validates one element and returns it typed, or a problem.
+ */
+export function list<T>(def: T[], doc: string, item: (raw: unknown, index: number) => T | ConfigProblem): Leaf<T[]> {
+  return leaf(def, doc, (raw) => {
+    if (typeof raw === 'string') {
+      try {
+        raw = JSON.parse(raw);
+      } catch {
+        return new ConfigProblem('expected a JSON array');
+      }
+    }
+    if (!Array.isArray(raw)) return new ConfigProblem('expected an array');
+    const out: T[] = [];
+    for (let i = 0; i < raw.length; i++) {
+      const v = item(raw[i], i);
+      if (v instanceof ConfigProblem) return new ConfigProblem(`item ${i}: ${v.message}`);
+      out.push(v);
+    }
+    return out;
+  });
+}
+
+/** Checks that `raw` is an object whose listed fields have the given primitive types. */
+export function record<T>(raw: unknown, fields: Record<string, 'string' | 'number' | 'boolean' | 'string?' | 'number?' | 'boolean?'>): T | ConfigProblem {
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return new ConfigProblem('expected an object');
+  const obj = raw as Record<string, unknown>;
+  for (const key of Object.keys(obj)) if (!(key in fields)) return new ConfigProblem(`unknown field "${key}"`);
+  for (const [key, type] of Object.entries(fields)) {
+    const optional = type.endsWith('?');
+    const want = type.replace('?', '');
+    if (obj[key] === undefined) {
+      if (!optional) return new ConfigProblem(`missing field "${key}"`);
+    } else if (typeof obj[key] !== want) return new ConfigProblem(`field "${key}" must be a ${want}`);
+  }
+  return obj as T;
+}

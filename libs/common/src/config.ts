@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { bind, bool, bytes, ConfigProblem, duration, float, Infer, int, isLeaf, oneOf, SchemaNode, str } from './config-schema';
+import { bind, bool, bytes, ConfigProblem, duration, float, Infer, int, isLeaf, list, oneOf, record, SchemaNode, str } from './config-schema';
 
 /**
  * The one configuration schema. Every key has a default and a doc line; docs/configuration.md
@@ -20,6 +20,39 @@ export const configSchema = {
         enable: bool(true, 'Serve MQTT over TCP.'),
         bind: bind('0.0.0.0:1883', 'MQTT/TCP listen address.'),
         max_connections: int(1_000_000, 'Connections beyond this are refused.', 1),
+      },
+    },
+    ssl: {
+      default: {
+        enable: bool(true, 'Serve MQTT over TLS.'),
+        bind: bind('0.0.0.0:8883', 'MQTT/TLS listen address.'),
+        max_connections: int(1_000_000, 'Connections beyond this are refused.', 1),
+        ssl_options: {
+        certfile: str('', 'PEM certificate chain; empty = a self-signed certificate generated once into node.data_dir/certs.'),
+        keyfile: str('', 'PEM private key of certfile.'),
+        cacertfile: str('', 'PEM CA bundle used to verify client certificates.'),
+        versions: str('tlsv1.3,tlsv1.2', 'Accepted TLS versions, comma-separated (tlsv1.2, tlsv1.3).'),
+        ciphers: str('', 'OpenSSL cipher list for TLS 1.2 (empty = Node.js defaults).'),
+        verify: oneOf(['verify_none', 'verify_peer'], 'verify_none', 'Request and verify a client certificate.'),
+        fail_if_no_peer_cert: bool(false, 'With verify_peer: refuse clients without a certificate.'),
+      },
+      },
+    },
+    wss: {
+      default: {
+        enable: bool(true, 'Serve MQTT over secure WebSocket.'),
+        bind: bind('0.0.0.0:8084', 'MQTT/WSS listen address.'),
+        path: str('/mqtt', 'HTTP path of the secure WebSocket endpoint.', { nonEmpty: true }),
+        max_connections: int(1_000_000, 'Connections beyond this are refused.', 1),
+        ssl_options: {
+        certfile: str('', 'PEM certificate chain; empty = a self-signed certificate generated once into node.data_dir/certs.'),
+        keyfile: str('', 'PEM private key of certfile.'),
+        cacertfile: str('', 'PEM CA bundle used to verify client certificates.'),
+        versions: str('tlsv1.3,tlsv1.2', 'Accepted TLS versions, comma-separated (tlsv1.2, tlsv1.3).'),
+        ciphers: str('', 'OpenSSL cipher list for TLS 1.2 (empty = Node.js defaults).'),
+        verify: oneOf(['verify_none', 'verify_peer'], 'verify_none', 'Request and verify a client certificate.'),
+        fail_if_no_peer_cert: bool(false, 'With verify_peer: refuse clients without a certificate.'),
+      },
       },
     },
     ws: {
@@ -57,7 +90,50 @@ export const configSchema = {
     max_retained_messages: int(0, 'Most retained messages kept (0 = no limit).'),
     wildcard_subscription: bool(true, 'Allow wildcard subscriptions.'),
     server_keepalive: int(0, 'If non-zero, the keep-alive the broker imposes on 5.0 clients (seconds).', 0, 65535),
+    max_topic_alias: int(65535, 'Topic Alias Maximum: aliases a 5.0 client may use towards the broker (0 = none).', 0, 65535),
+    shared_subscription: bool(true, 'Allow $share/<group>/<filter> and $queue/<filter> subscriptions.'),
+    shared_subscription_strategy: oneOf(
+      ['random', 'round_robin', 'round_robin_per_group', 'sticky', 'hash_clientid', 'hash_topic'],
+      'round_robin',
+      'How a shared-subscription group picks the member for each message.',
+    ),
+    exclusive_subscription: bool(false, 'Allow $exclusive/<filter>: one subscriber per filter at a time.'),
+    response_information: str('', 'Response Information sent to 5.0 clients that request it (empty = none).'),
   },
+  sys_topics: {
+    sys_msg_interval: duration(60_000, 'Interval of $SYS/brokers/<node>/{stats,metrics,uptime,datetime} (0 = off).'),
+    sys_heartbeat_interval: duration(30_000, 'Interval of $SYS/brokers/<node>/{uptime,datetime} heartbeats (0 = off).'),
+    sys_event_messages: {
+      client_connected: bool(true, 'Publish $SYS/brokers/<node>/clients/<clientid>/connected.'),
+      client_disconnected: bool(true, 'Publish $SYS/brokers/<node>/clients/<clientid>/disconnected.'),
+    },
+  },
+  delayed: {
+    enable: bool(true, 'Delay publishes to $delayed/<seconds>/<topic> (durable across restarts).'),
+    max_delayed_messages: int(0, 'Most delayed messages waiting at once (0 = no limit).'),
+  },
+  auto_subscribe: {
+    topics: list<AutoSubscribeTopic>(
+      [],
+      'Subscriptions made for every client on connect: [{"topic": "c/${clientid}", "qos": 1, "rh": 0, "rap": 0, "nl": 0}].',
+      (raw) => record<AutoSubscribeTopic>(raw, { topic: 'string', qos: 'number?', rh: 'number?', rap: 'number?', nl: 'number?' }),
+    ),
+  },
+  rewrite: list<RewriteRule>(
+    [],
+    'Topic rewrite rules (EMQX semantics): [{"action": "publish|subscribe|all", "source_topic": "x/#", "re": "^x/(.+)$", "dest_topic": "y/$1"}].',
+    (raw) => {
+      const r = record<RewriteRule>(raw, { action: 'string', source_topic: 'string', re: 'string', dest_topic: 'string' });
+      if (r instanceof ConfigProblem) return r;
+      if (!['publish', 'subscribe', 'all'].includes(r.action)) return new ConfigProblem(`action must be publish, subscribe or all, got "${r.action}"`);
+      try {
+        new RegExp(r.re);
+      } catch (err) {
+        return new ConfigProblem(`re "${r.re}": ${(err as Error).message}`);
+      }
+      return r;
+    },
+  ),
   backbone: {
     type: oneOf(['embedded', 'kafka'], 'embedded', 'Backbone implementation.'),
     topic_prefix: str('tributary.', 'Prefix of every backbone topic, so installations can share a cluster.'),
@@ -74,6 +150,23 @@ export const configSchema = {
 } satisfies Record<string, SchemaNode>;
 
 export type TributaryConfig = Infer<typeof configSchema>;
+
+/** One auto-subscribe entry (EMQX `auto_subscribe.topics`); ${clientid} and ${username} are replaced. */
+export interface AutoSubscribeTopic {
+  topic: string;
+  qos?: number;
+  rh?: number;
+  rap?: number;
+  nl?: number;
+}
+
+/** One topic rewrite rule (EMQX `rewrite`). */
+export interface RewriteRule {
+  action: 'publish' | 'subscribe' | 'all';
+  source_topic: string;
+  re: string;
+  dest_topic: string;
+}
 
 /** A configuration error names the key and the environment variable that sets it. */
 export class ConfigError extends Error {

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { Backbone, EmbeddedBackbone } from '@tributary/backbone';
 import { Logger, TributaryConfig } from '@tributary/common';
 import { ApiServer, NodeStatusSource } from '@tributary/api';
-import { BackboneSessionStore, Broker, Gateway, MESSAGES_TOPIC, RetainedStore } from '@tributary/gateway';
+import { BackboneSessionStore, Broker, Gateway, MESSAGES_TOPIC, RetainedStore, SysPublisher } from '@tributary/gateway';
 
 export const VERSION: string = (require('../../package.json') as { version: string }).version;
 
@@ -54,6 +54,7 @@ export class TributaryNode implements NodeStatusSource {
       { name: MESSAGES_TOPIC, cleanup: 'delete', retentionMs: c.backbone.messages.retention, retentionBytes: c.backbone.messages.retention_bytes },
       { name: 'sessions', cleanup: 'compact' },
       { name: 'retained', cleanup: 'compact' },
+      { name: 'delayed', cleanup: 'compact' },
     ]);
     const log = this.log.child({ service: 'broker' });
     this.broker = new Broker({
@@ -64,12 +65,23 @@ export class TributaryNode implements NodeStatusSource {
       logger: log,
     });
     await this.broker.start();
+    const sys = c.sys_topics;
+    this.broker.sys = new SysPublisher({
+      node: c.node.name,
+      version: VERSION,
+      msgInterval: sys.sys_msg_interval,
+      heartbeatInterval: sys.sys_heartbeat_interval,
+      stats: () => this.stats(),
+      metrics: () => this.metrics(),
+      publish: (m) => this.broker!.publish(m),
+    });
     this.gateway = new Gateway(c, this.broker, this.log.child({ service: 'gateway' }));
     await this.gateway.start();
     if (c.dashboard.listeners.http.enable) {
       this.api = new ApiServer(c.dashboard.listeners.http.bind, this, this.log.child({ service: 'api' }));
       await this.api.start();
     }
+    this.broker.sys.start();
     this.running = true;
     this.log.info({ listeners: this.gateway.listeners.map((l) => `${l.name}@${l.host}:${l.port}`), dataDir }, 'tributary started');
   }
@@ -92,6 +104,7 @@ export class TributaryNode implements NodeStatusSource {
       'subscriptions.count': b?.router.subscriptionCount ?? 0,
       'topics.count': b?.router.filterCount ?? 0,
       'retained.count': b?.retainedCount ?? 0,
+      'delayed.count': b?.delayedCount ?? 0,
       uptime: Math.floor((Date.now() - this.startedAt) / 1000),
     };
   }

@@ -1,4 +1,7 @@
-import { createServer as createHttpServer, Server as HttpServer } from 'node:http';
+import { createServer as createHttpServer, Server as HttpServer, ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, Server as HttpsServer } from 'node:https';
+import { resolve } from 'node:path';
+import { createServer as createTlsServer, TLSSocket } from 'node:tls';
 import { createServer, Server, Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
@@ -6,11 +9,12 @@ import type { Bind, Logger, TributaryConfig } from '@tributary/common';
 import { RC } from '@tributary/mqtt';
 import type { Broker } from './broker/broker';
 import { Connection } from './connection/connection';
+import { tlsServerOptions } from './connection/tls';
 import { TcpTransport, Transport, WsTransport } from './connection/transport';
 
 export interface ListenerInfo {
   name: string;
-  proto: 'tcp' | 'ws';
+  proto: 'tcp' | 'ssl' | 'ws' | 'wss';
   host: string;
   port: number;
 }
@@ -23,8 +27,8 @@ const TICK_MS = 1000;
  */
 export class Gateway {
   private readonly connections = new Set<Connection>();
-  private readonly servers: (Server | HttpServer)[] = [];
-  private wss: WebSocketServer | undefined;
+  private readonly servers: (Server | HttpServer | HttpsServer)[] = [];
+  private readonly wss: WebSocketServer[] = [];
   private ticker: NodeJS.Timeout | undefined;
   readonly listeners: ListenerInfo[] = [];
   private accepting = true;
@@ -45,29 +49,68 @@ export class Gateway {
       const server = createServer({ noDelay: true }, (socket) => this.acceptTcp(socket, l.tcp.default.max_connections));
       await this.listen(server, 'tcp:default', 'tcp', l.tcp.default.bind);
     }
+    if (l.ssl.default.enable) {
+      const ssl = l.ssl.default;
+      const options = await tlsServerOptions('listeners.ssl.default', ssl.ssl_options, this.dataDir, this.log);
+      const server = createTlsServer(options, (socket) => {
+        if (this.peerCertRejected(socket, ssl.ssl_options.verify)) return socket.destroy();
+        this.acceptTcp(socket, ssl.max_connections);
+      });
+      // Handshake garbage and plain MQTT on the TLS port end that socket only.
+      server.on('tlsClientError', (err) => this.log.debug({ err: err.message }, 'TLS handshake failed'));
+      await this.listen(server, 'ssl:default', 'ssl', ssl.bind);
+    }
     if (l.ws.default.enable) {
-      const http = createHttpServer((req, res) => {
-        res.writeHead(426, { 'content-type': 'text/plain' }).end(`MQTT over WebSocket: connect to ${l.ws.default.path}\n`);
-      });
-      this.wss = new WebSocketServer({
-        server: http,
-        path: l.ws.default.path,
-        perMessageDeflate: false,
-        maxPayload: this.config.mqtt.max_packet_size + 5,
-        handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : protocols.has('mqttv3.1') ? 'mqttv3.1' : false),
-      });
-      this.wss.on('connection', (ws, req) => {
-        if (!this.accepting || this.connections.size >= l.ws.default.max_connections) return ws.terminate();
-        const transport = new WsTransport(ws, `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`);
-        const conn = this.add(transport);
-        ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => conn.data(Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data)));
-        ws.on('close', () => conn.closed());
-        ws.on('error', () => ws.terminate());
-      });
-      await this.listen(http, 'ws:default', 'ws', l.ws.default.bind);
+      const ws = l.ws.default;
+      await this.startWebSocket(createHttpServer(), 'ws:default', 'ws', ws.bind, ws.path, ws.max_connections);
+    }
+    if (l.wss.default.enable) {
+      const wss = l.wss.default;
+      const options = await tlsServerOptions('listeners.wss.default', wss.ssl_options, this.dataDir, this.log);
+      const server = createHttpsServer(options);
+      server.on('tlsClientError', (err) => this.log.debug({ err: err.message }, 'TLS handshake failed'));
+      await this.startWebSocket(server, 'wss:default', 'wss', wss.bind, wss.path, wss.max_connections);
     }
     this.ticker = setInterval(() => this.tick(), TICK_MS);
     this.ticker.unref();
+  }
+
+  private get dataDir(): string {
+    return resolve(this.config.node.data_dir);
+  }
+
+  /** With verify_peer, a client certificate that does not verify closes the connection. */
+  private peerCertRejected(socket: TLSSocket, verify: string): boolean {
+    if (verify !== 'verify_peer' || socket.authorized) return false;
+    const cert = socket.getPeerCertificate();
+    return cert !== null && Object.keys(cert).length > 0;
+  }
+
+  /** MQTT over WebSocket (subprotocols mqtt and mqttv3.1) on an HTTP or HTTPS server. */
+  private async startWebSocket(http: HttpServer | HttpsServer, name: string, proto: ListenerInfo['proto'], bind: Bind, path: string, max: number): Promise<void> {
+    http.on('request', (_req, res: ServerResponse) => {
+      res.writeHead(426, { 'content-type': 'text/plain' }).end(`MQTT over WebSocket: connect to ${path}\n`);
+    });
+    const wss = new WebSocketServer({
+      server: http,
+      path,
+      perMessageDeflate: false,
+      maxPayload: this.config.mqtt.max_packet_size + 5,
+      handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : protocols.has('mqttv3.1') ? 'mqttv3.1' : false),
+    });
+    this.wss.push(wss);
+    // ws re-emits the HTTP server's errors (EADDRINUSE at start-up) on the WebSocketServer;
+    // without a listener that is an uncaught exception. listen() reports them, naming the listener.
+    wss.on('error', () => undefined);
+    wss.on('connection', (ws, req) => {
+      if (!this.accepting || this.connections.size >= max) return ws.terminate();
+      const transport = new WsTransport(ws, `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`);
+      const conn = this.add(transport);
+      ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => conn.data(Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data)));
+      ws.on('close', () => conn.closed());
+      ws.on('error', () => ws.terminate());
+    });
+    await this.listen(http, name, proto, bind);
   }
 
   /** Stops accepting and closes every client (v5: DISCONNECT 0x8B, server shutting down). */
@@ -75,7 +118,7 @@ export class Gateway {
     this.accepting = false;
     if (this.ticker) clearInterval(this.ticker);
     for (const c of [...this.connections]) c.channel.close(RC.SERVER_SHUTTING_DOWN);
-    this.wss?.close();
+    for (const w of this.wss) w.close();
     await Promise.all(
       this.servers.map(
         (s) =>
@@ -111,7 +154,7 @@ export class Gateway {
     for (const c of this.connections) c.tick(now, retryBefore);
   }
 
-  private listen(server: Server | HttpServer, name: string, proto: 'tcp' | 'ws', bind: Bind): Promise<void> {
+  private listen(server: Server | HttpServer | HttpsServer, name: string, proto: ListenerInfo['proto'], bind: Bind): Promise<void> {
     return new Promise((resolve, reject) => {
       const onError = (err: Error): void => reject(new Error(`listener ${name} cannot bind ${bind.host}:${bind.port}: ${err.message}`));
       server.once('error', onError);

@@ -9,3 +9,7 @@ export * from './gateway';
 export * from './session/session';
 export * from './session/store';
 export * from './session/types';
+export * from './broker/sys';
+export * from './broker/delayed';
+export * from './broker/rewrite';
+export * from './connection/tls';

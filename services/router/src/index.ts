@@ -1,1 +1,2 @@
 export * from './router';
+export * from './shared';

@@ -1,4 +1,7 @@
 import { QoS, TopicTrie } from '@tributary/mqtt';
+import { parseShared, SharedGroup } from './shared';
+
+export const EXCLUSIVE_PREFIX = '$exclusive/';
 
 /** Options of one subscription (MQTT 5.0 §3.8.3.1; 3.x clients use the defaults). */
 export interface SubscriptionOptions {
@@ -17,6 +20,7 @@ export interface Route {
 }
 
 const CACHE_LIMIT = 10_000;
+const NO_GROUPS: readonly SharedGroup[] = [];
 
 /**
  * The topic → subscriber table. Matching walks a trie; the routes of recently published
@@ -25,8 +29,12 @@ const CACHE_LIMIT = 10_000;
  */
 export class Router {
   private readonly trie = new TopicTrie<SubscriptionOptions>();
+  private readonly sharedTrie = new TopicTrie<SharedGroup>();
+  private readonly groups = new Map<string, SharedGroup>();
+  private readonly exclusive = new Map<string, string>();
   private readonly filterRefs = new Map<string, number>();
   private readonly cache = new Map<string, readonly Route[]>();
+  private readonly sharedCache = new Map<string, readonly SharedGroup[]>();
 
   /** Number of (client, filter) subscriptions. */
   get subscriptionCount(): number {
@@ -38,19 +46,79 @@ export class Router {
     return this.filterRefs.size;
   }
 
-  subscribe(clientId: string, filter: string, options: SubscriptionOptions): void {
-    if (this.trie.set(filter, clientId, options)) this.filterRefs.set(filter, (this.filterRefs.get(filter) ?? 0) + 1);
+  /**
+   * Adds a subscription. `filter` may be a shared (`$share/g/f`, `$queue/f`) or exclusive
+   * (`$exclusive/f`) subscription. Returns false when an exclusive filter is held by another client.
+   */
+  subscribe(clientId: string, filter: string, options: SubscriptionOptions): boolean {
     this.cache.clear();
+    this.sharedCache.clear();
+    const shared = parseShared(filter);
+    if (shared) {
+      let group = this.groups.get(filter);
+      if (!group) {
+        group = new SharedGroup(shared.group, shared.filter, filter);
+        this.groups.set(filter, group);
+        this.sharedTrie.set(shared.filter, filter, group);
+        this.ref(filter, 1);
+      }
+      group.add(clientId, options);
+      return true;
+    }
+    let target = filter;
+    if (filter.startsWith(EXCLUSIVE_PREFIX)) {
+      target = filter.slice(EXCLUSIVE_PREFIX.length);
+      const owner = this.exclusive.get(target);
+      if (owner !== undefined && owner !== clientId) return false;
+      this.exclusive.set(target, clientId);
+    }
+    if (this.trie.set(target, clientId, options)) this.ref(filter, 1);
+    return true;
   }
 
   /** Returns true when the subscription existed. */
   unsubscribe(clientId: string, filter: string): boolean {
-    if (!this.trie.delete(filter, clientId)) return false;
-    const refs = (this.filterRefs.get(filter) ?? 1) - 1;
-    if (refs === 0) this.filterRefs.delete(filter);
-    else this.filterRefs.set(filter, refs);
+    const shared = parseShared(filter);
+    if (shared) {
+      const group = this.groups.get(filter);
+      if (!group?.members.has(clientId)) return false;
+      group.remove(clientId);
+      if (group.members.size === 0) {
+        this.groups.delete(filter);
+        this.sharedTrie.delete(shared.filter, filter);
+        this.ref(filter, -1);
+      }
+      this.sharedCache.clear();
+      return true;
+    }
+    let target = filter;
+    if (filter.startsWith(EXCLUSIVE_PREFIX)) {
+      target = filter.slice(EXCLUSIVE_PREFIX.length);
+      if (this.exclusive.get(target) !== clientId) return false;
+      this.exclusive.delete(target);
+    }
+    if (!this.trie.delete(target, clientId)) return false;
+    this.ref(filter, -1);
     this.cache.clear();
     return true;
+  }
+
+  private ref(filter: string, delta: 1 | -1): void {
+    const refs = (this.filterRefs.get(filter) ?? 0) + delta;
+    if (refs <= 0) this.filterRefs.delete(filter);
+    else this.filterRefs.set(filter, refs);
+  }
+
+  /** The shared-subscription groups whose filter matches `topic`. */
+  sharedGroups(topic: string): readonly SharedGroup[] {
+    if (this.groups.size === 0) return NO_GROUPS;
+    const cached = this.sharedCache.get(topic);
+    if (cached) return cached;
+    const out: SharedGroup[] = [];
+    this.sharedTrie.match(topic, (_key, group) => out.push(group));
+    if (this.sharedCache.size >= CACHE_LIMIT) this.sharedCache.clear();
+    this.sharedCache.set(topic, out);
+    return out;
   }
 
   /** The subscribers of `topic`, one Route per client with all its matching subscriptions. */

@@ -1,11 +1,14 @@
 import type { Backbone, ConsumedRecord } from '@tributary/backbone';
 import type { Logger, TributaryConfig } from '@tributary/common';
 import { decodeMessage, encodeMessage, Message, QoS } from '@tributary/mqtt';
-import { Route, Router, SubscriptionOptions } from '@tributary/router';
+import { EXCLUSIVE_PREFIX, Route, Router, SharedGroup, SharedStrategy, SubscriptionOptions } from '@tributary/router';
 import { NEVER_EXPIRES, Session, SessionLimits } from '../session/session';
 import type { SessionStore } from '../session/store';
 import type { Delivery, DropReason, PersistedSession, SessionHost, SessionOwner, Will } from '../session/types';
+import { DELAYED_PREFIX, DelayedPublisher, parseDelayed } from './delayed';
 import { Metrics } from './metrics';
+import { TopicRewriter } from './rewrite';
+import type { SysPublisher } from './sys';
 import type { RetainedStore } from './retained';
 
 export const MESSAGES_TOPIC = 'messages';
@@ -38,6 +41,10 @@ export interface OpenSessionRequest {
 export class Broker implements SessionHost {
   readonly router: Router;
   readonly metrics: Metrics;
+  readonly rewriter: TopicRewriter;
+  /** `$SYS` publisher, set by the node that owns the stats. */
+  sys: SysPublisher | undefined;
+  private delayed: DelayedPublisher | undefined;
   private readonly sessions = new Map<string, Session>();
   private readonly expiryTimers = new Map<string, NodeJS.Timeout>();
   private readonly willTimers = new Map<string, { timer: NodeJS.Timeout; will: Will }>();
@@ -52,6 +59,7 @@ export class Broker implements SessionHost {
     this.log = deps.logger;
     const mqtt = deps.config.mqtt;
     this.limits = { maxInflight: mqtt.max_inflight, maxQueue: mqtt.max_mqueue_len, storeQos0: mqtt.mqueue_store_qos0 };
+    this.rewriter = new TopicRewriter(deps.config.rewrite);
   }
 
   get sessionCount(): number {
@@ -66,8 +74,14 @@ export class Broker implements SessionHost {
     return this.sessions.get(clientId);
   }
 
-  /** Restores persistent sessions and their undelivered messages from the backbone. */
+  /** Restores persistent sessions and their undelivered messages, and delayed messages, from the backbone. */
   async start(): Promise<void> {
+    await this.restoreSessions();
+    const d = this.deps.config.delayed;
+    if (d.enable) this.delayed = await DelayedPublisher.open(this.deps.backbone, (m) => this.publish(m), d.max_delayed_messages, this.log);
+  }
+
+  private async restoreSessions(): Promise<void> {
     const now = Date.now();
     const restored = new Map<string, { session: Session; cursor: number; inflight: Map<number, [number, QoS, 1 | 2]> }>();
     let from = Infinity;
@@ -173,6 +187,8 @@ export class Broker implements SessionHost {
   connectionClosed(session: Session, owner: SessionOwner, will: Will | undefined): void {
     if (session.owner === owner) {
       session.detach();
+      // Unacknowledged shared-subscription messages go to another member of their group.
+      for (const d of session.takeShared()) this.dispatchShared(d.shared!, d.msg, session.clientId);
       if (session.persistent) this.scheduleExpiry(session);
       else this.discard(session);
     }
@@ -188,6 +204,7 @@ export class Broker implements SessionHost {
 
   /** Appends a PUBLISH durably, then retains and routes it. Resolves when it is durable. */
   async publish(msg: Message): Promise<void> {
+    if (this.delayed && msg.topic.startsWith(DELAYED_PREFIX)) return this.publishDelayed(msg, this.delayed);
     const backbone = this.deps.backbone;
     const offset = backbone.nextOffset?.(MESSAGES_TOPIC);
     const durable = backbone.append(MESSAGES_TOPIC, [{ key: msg.topic, value: encodeMessage(msg), timestamp: msg.timestamp }]);
@@ -203,10 +220,30 @@ export class Broker implements SessionHost {
     if (retained) await retained;
   }
 
+  /** `$delayed/<seconds>/<topic>`: stored durably, published when due (EMQX's delayed publish). */
+  private async publishDelayed(msg: Message, delayed: DelayedPublisher): Promise<void> {
+    const parsed = parseDelayed(msg.topic);
+    if (!parsed) {
+      this.log.warn({ topic: msg.topic, from: msg.from }, 'invalid $delayed topic: expected $delayed/<seconds>/<topic>; message dropped');
+      this.metrics.dropped('no_subscribers');
+      return;
+    }
+    if (!(await delayed.add({ ...msg, topic: parsed.topic }, parsed.seconds))) {
+      this.log.warn({ topic: msg.topic, max: this.deps.config.delayed.max_delayed_messages }, 'delayed.max_delayed_messages reached; message dropped');
+      this.metrics.dropped('queue_full');
+    }
+  }
+
+  get delayedCount(): number {
+    return this.delayed?.size ?? 0;
+  }
+
   private route(msg: Message): void {
     const routes = this.router.routes(msg.topic);
+    const groups = this.router.sharedGroups(msg.topic);
+    for (let i = 0; i < groups.length; i++) this.dispatchShared(groups[i]!, msg);
     if (routes.length === 0) {
-      this.metrics.dropped('no_subscribers');
+      if (groups.length === 0) this.metrics.dropped('no_subscribers');
       return;
     }
     for (let i = 0; i < routes.length; i++) {
@@ -218,16 +255,35 @@ export class Broker implements SessionHost {
     }
   }
 
-  subscribe(session: Session, filter: string, options: SubscriptionOptions): { existed: boolean } {
+  /** Hands `msg` to one member of a shared-subscription group (preferring connected ones). */
+  private dispatchShared(group: SharedGroup, msg: Message, exclude?: string): void {
+    const member = group.pick(this.sharedStrategy, msg, this.isOnline, exclude);
+    const options = member === undefined ? undefined : group.members.get(member);
+    const session = member === undefined ? undefined : this.sessions.get(member);
+    if (!options || !session) return;
+    const ids = options.subscriptionId !== undefined ? [options.subscriptionId] : undefined;
+    // Retain As Published applies; retained messages themselves are never sent to shared subscriptions.
+    session.deliver({ msg, qos: Math.min(msg.qos, options.qos) as QoS, retain: options.retainAsPublished && msg.retain, subscriptionIds: ids, shared: group });
+  }
+
+  private readonly isOnline = (clientId: string): boolean => this.sessions.get(clientId)?.owner !== undefined;
+
+  private get sharedStrategy(): SharedStrategy {
+    return this.deps.config.mqtt.shared_subscription_strategy;
+  }
+
+  subscribe(session: Session, filter: string, options: SubscriptionOptions): { existed: boolean; refused?: boolean } {
     const existed = session.subscriptions.has(filter);
+    // An exclusive filter held by another client is refused (EMQX: quota exceeded).
+    if (!this.router.subscribe(session.clientId, filter, options)) return { existed, refused: true };
     session.subscriptions.set(filter, options);
-    this.router.subscribe(session.clientId, filter, options);
     return { existed };
   }
 
   /** Delivers the retained messages matching a new subscription [MQTT-3.8.4-4]. */
   deliverRetained(session: Session, filter: string, options: SubscriptionOptions): void {
-    for (const msg of this.deps.retained.match(filter)) {
+    const target = filter.startsWith(EXCLUSIVE_PREFIX) ? filter.slice(EXCLUSIVE_PREFIX.length) : filter;
+    for (const msg of this.deps.retained.match(target)) {
       const qos = Math.min(msg.qos, options.qos) as QoS;
       const ids = options.subscriptionId !== undefined ? [options.subscriptionId] : undefined;
       session.deliver({ msg, qos, retain: true, subscriptionIds: ids });
@@ -248,6 +304,8 @@ export class Broker implements SessionHost {
   }
 
   async stop(): Promise<void> {
+    this.delayed?.stop();
+    this.sys?.stop();
     for (const t of this.expiryTimers.values()) clearTimeout(t);
     for (const { timer, will } of this.willTimers.values()) {
       clearTimeout(timer);

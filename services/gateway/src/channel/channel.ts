@@ -151,6 +151,15 @@ export class Channel implements SessionOwner {
     if (wasConnected) {
       this.broker.metrics['client.disconnected']++;
       this.broker.metrics['connections.count']--;
+      if (this.config.sys_topics.sys_event_messages.client_disconnected) {
+        this.broker.sys?.clientEvent('disconnected', {
+          clientid: this.clientId,
+          username: this.username ?? null,
+          ipaddress: this.io.remoteAddress.replace(/:\d+$/, ''),
+          proto_ver: this.dialect.version,
+          disconnected_at: Date.now(),
+        });
+      }
     }
   }
 

@@ -156,6 +156,31 @@ export class Session {
     if (packetId >= this.nextPacketId) this.nextPacketId = (packetId % 0xffff) + 1;
   }
 
+  /**
+   * Removes the shared-subscription messages this client has not acknowledged (queued, or sent
+   * without PUBACK/PUBREC) so the broker can hand them to another member of the group.
+   */
+  takeShared(): Delivery[] {
+    const out: Delivery[] = [];
+    if (this._inflight) {
+      for (const [id, e] of this._inflight) {
+        if (e.delivery.shared && e.phase === 1) {
+          out.push(e.delivery);
+          this._inflight.delete(id);
+        }
+      }
+    }
+    if (this.queue.length) {
+      const keep = [...this.queue].filter((d) => !d.shared || (out.push(d), false));
+      if (keep.length !== this.queue.length) {
+        this.queue.clear();
+        for (const d of keep) this.queue.push(d);
+      }
+    }
+    if (out.length) this.changed();
+    return out;
+  }
+
   /** Drops everything (session discarded or taken over by a clean start). */
   clear(): void {
     this._inflight = undefined;

@@ -1,5 +1,5 @@
 import type { Message, QoS } from '@tributary/mqtt';
-import type { SubscriptionOptions } from '@tributary/router';
+import type { SharedGroup, SubscriptionOptions } from '@tributary/router';
 
 /** One message on its way to one subscriber, with the QoS and flags of that delivery. */
 export interface Delivery {
@@ -7,6 +7,8 @@ export interface Delivery {
   qos: QoS;
   retain: boolean;
   subscriptionIds: number[] | undefined;
+  /** Set when the message came through a shared subscription (redispatched if unacknowledged). */
+  shared?: SharedGroup;
 }
 
 /** An outgoing QoS 1/2 message awaiting acknowledgement. phase 1: PUBLISH sent; 2: PUBREL sent. */

@@ -1,6 +1,9 @@
 import type * as mp from 'mqtt-packet';
 import { randomBytes } from 'node:crypto';
-import { checkTopicName, newMessage, QoS, RC } from '@tributary/mqtt';
+import { checkTopicFilter, checkTopicName, newMessage, QoS, RC } from '@tributary/mqtt';
+import type { SubscriptionOptions } from '@tributary/router';
+import { fillPlaceholders } from '../../broker/rewrite';
+import type { Session } from '../../session/session';
 import type { Channel } from '../channel';
 import { dialectFor } from '../protocol';
 import type { Will } from '../../session/types';
@@ -83,9 +86,10 @@ export function handleConnect(ch: Channel, packet: mp.IConnectPacket): void {
       retainAvailable: mqtt.retain_available,
       wildcardSubscriptionAvailable: mqtt.wildcard_subscription,
       subscriptionIdentifiersAvailable: true,
-      sharedSubscriptionAvailable: false,
-      topicAliasMaximum: 65535,
+      sharedSubscriptionAvailable: mqtt.shared_subscription,
+      topicAliasMaximum: mqtt.max_topic_alias,
     };
+    if (props.requestResponseInformation && mqtt.response_information) connackProps.responseInformation = mqtt.response_information;
     if (assigned) connackProps.assignedClientIdentifier = clientId;
     if (expiry !== (props.sessionExpiryInterval ?? 0)) connackProps.sessionExpiryInterval = expiry;
     if (mqtt.server_keepalive > 0) connackProps.serverKeepAlive = mqtt.server_keepalive;
@@ -93,4 +97,36 @@ export function handleConnect(ch: Channel, packet: mp.IConnectPacket): void {
   ch.send(ch.dialect.connack(RC.SUCCESS, present, connackProps));
   // After CONNACK: resend unacknowledged messages, then whatever queued while offline.
   ch.session.attach(ch, v5 ? (props.receiveMaximum ?? 65535) : 65535);
+  autoSubscribe(ch, session);
+  if (ch.config.sys_topics.sys_event_messages.client_connected) {
+    ch.broker.sys?.clientEvent('connected', {
+      clientid: clientId,
+      username: packet.username ?? null,
+      ipaddress: ch.io.remoteAddress.replace(/:\d+$/, ''),
+      proto_ver: version,
+      keepalive: ch.keepalive,
+      clean_start: clean,
+      expiry_interval: expiry,
+      connected_at: Date.now(),
+    });
+  }
+}
+
+/** EMQX auto-subscribe: the configured topics, with ${clientid}/${username} filled in, after CONNACK. */
+function autoSubscribe(ch: Channel, session: Session): void {
+  for (const t of ch.config.auto_subscribe.topics) {
+    const filter = fillPlaceholders(t.topic, ch.clientId, ch.username);
+    if (checkTopicFilter(filter, ch.config.mqtt.max_topic_levels)) {
+      ch.log.warn({ filter, clientId: ch.clientId }, 'auto_subscribe topic is not a valid filter; skipped');
+      continue;
+    }
+    const options: SubscriptionOptions = {
+      qos: Math.min(2, Math.max(0, t.qos ?? 0)) as QoS,
+      noLocal: t.nl === 1,
+      retainAsPublished: t.rap === 1,
+      retainHandling: Math.min(2, Math.max(0, t.rh ?? 0)) as 0 | 1 | 2,
+    };
+    const { existed, refused } = ch.broker.subscribe(session, filter, options);
+    if (!refused && (options.retainHandling === 0 || (options.retainHandling === 1 && !existed))) ch.broker.deliverRetained(session, filter, options);
+  }
 }

@@ -15,7 +15,7 @@ export function handlePublish(ch: Channel, packet: mp.IPublishPacket): void {
   if (props?.topicAlias !== undefined) {
     const alias = props.topicAlias;
     // Alias 0 or above our Topic Alias Maximum is invalid [MQTT-3.3.2-8], [MQTT-3.3.2-9].
-    if (alias === 0 || alias > 65535) throw new ProtocolViolation(RC.TOPIC_ALIAS_INVALID, `topic alias ${alias}`);
+    if (alias === 0 || alias > mqtt.max_topic_alias) throw new ProtocolViolation(RC.TOPIC_ALIAS_INVALID, `topic alias ${alias}`);
     if (topic.length > 0) ch.topicAliases.set(alias, topic);
     else {
       const known = ch.topicAliases.get(alias);
@@ -23,6 +23,7 @@ export function handlePublish(ch: Channel, packet: mp.IPublishPacket): void {
       topic = known;
     }
   }
+  if (ch.broker.rewriter.enabled) topic = ch.broker.rewriter.rewritePublish(topic, ch.clientId, ch.username);
   const problem = checkTopicName(topic, mqtt.max_topic_levels);
   if (problem) throw new ProtocolViolation(RC.TOPIC_NAME_INVALID, `invalid topic name "${topic}": ${problem}`); // [MQTT-3.3.2-2]
   if (packet.retain && !mqtt.retain_available) throw new ProtocolViolation(RC.RETAIN_NOT_SUPPORTED, 'retain not available');

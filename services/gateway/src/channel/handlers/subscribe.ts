@@ -1,6 +1,6 @@
 import type * as mp from 'mqtt-packet';
 import { checkTopicFilter, hasWildcard, QoS, RC } from '@tributary/mqtt';
-import type { SubscriptionOptions } from '@tributary/router';
+import { EXCLUSIVE_PREFIX, parseShared, SubscriptionOptions } from '@tributary/router';
 import type { Channel } from '../channel';
 import { ProtocolViolation } from '../protocol';
 
@@ -15,17 +15,21 @@ export function handleSubscribe(ch: Channel, packet: mp.ISubscribePacket): void 
   const granted: number[] = [];
   const retained: [string, SubscriptionOptions, boolean][] = [];
   for (const sub of packet.subscriptions) {
-    const filter = sub.topic;
-    const problem = checkTopicFilter(filter, mqtt.max_topic_levels);
-    if (problem) {
+    const filter = ch.broker.rewriter.rewriteSubscribe(sub.topic, ch.clientId, ch.username);
+    const shared = parseShared(filter);
+    const exclusive = filter.startsWith(EXCLUSIVE_PREFIX);
+    const inner = shared ? shared.filter : exclusive ? filter.slice(EXCLUSIVE_PREFIX.length) : filter;
+    if (shared === null || checkTopicFilter(inner, mqtt.max_topic_levels) || (exclusive && !mqtt.exclusive_subscription)) {
       granted.push(ch.dialect.subscribeFailure(RC.TOPIC_FILTER_INVALID));
       continue;
     }
-    if (filter.startsWith('$share/') || filter.startsWith('$queue/')) {
+    if (shared && !mqtt.shared_subscription) {
       granted.push(ch.dialect.subscribeFailure(RC.SHARED_SUBSCRIPTIONS_NOT_SUPPORTED));
       continue;
     }
-    if (!mqtt.wildcard_subscription && hasWildcard(filter)) {
+    // No Local on a shared subscription is a protocol error [MQTT-3.8.3-4].
+    if (shared && sub.nl) throw new ProtocolViolation(RC.PROTOCOL_ERROR, 'No Local on a shared subscription');
+    if (!mqtt.wildcard_subscription && hasWildcard(inner)) {
       granted.push(ch.dialect.subscribeFailure(RC.WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED));
       continue;
     }
@@ -36,10 +40,15 @@ export function handleSubscribe(ch: Channel, packet: mp.ISubscribePacket): void 
       retainHandling: (sub.rh ?? 0) as 0 | 1 | 2,
     };
     if (subId !== undefined) options.subscriptionId = subId as number;
-    const { existed } = ch.broker.subscribe(session, filter, options);
+    const { existed, refused } = ch.broker.subscribe(session, filter, options);
+    if (refused) {
+      granted.push(ch.dialect.subscribeFailure(RC.QUOTA_EXCEEDED)); // $exclusive filter held by another client
+      continue;
+    }
     granted.push(options.qos);
-    // Retain Handling: 0 always, 1 only for a new subscription, 2 never [MQTT-3.3.1-9..11].
-    if (options.retainHandling === 0 || (options.retainHandling === 1 && !existed)) retained.push([filter, options, existed]);
+    // Retain Handling: 0 always, 1 only for a new subscription, 2 never [MQTT-3.3.1-9..11];
+    // shared subscriptions never get retained messages (§4.8.2).
+    if (!shared && (options.retainHandling === 0 || (options.retainHandling === 1 && !existed))) retained.push([filter, options, existed]);
   }
   const suback = (): void => {
     if (ch.state !== 'connected') return;
@@ -55,7 +64,9 @@ export function handleUnsubscribe(ch: Channel, packet: mp.IUnsubscribePacket): v
   const session = ch.session!;
   // At least one filter [MQTT-3.10.3-2] (5.0: "an UNSUBSCRIBE packet with no Payload is a Protocol Error").
   if (packet.unsubscriptions.length === 0) throw new ProtocolViolation(RC.PROTOCOL_ERROR, 'UNSUBSCRIBE without topic filters');
-  const codes = packet.unsubscriptions.map((filter) => (ch.broker.unsubscribe(session, filter) ? RC.SUCCESS : RC.NO_SUBSCRIPTION_EXISTED));
+  const codes = packet.unsubscriptions.map((f) =>
+    ch.broker.unsubscribe(session, ch.broker.rewriter.rewriteSubscribe(f, ch.clientId, ch.username)) ? RC.SUCCESS : RC.NO_SUBSCRIPTION_EXISTED,
+  );
   const unsuback = (): void => {
     if (ch.state === 'connected') ch.send(ch.dialect.unsuback(packet.messageId ?? 0, codes));
   };

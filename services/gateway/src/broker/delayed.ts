@@ -1,0 +1,73 @@
+import type { Backbone, Table } from '@tributary/backbone';
+import type { Logger } from '@tributary/common';
+import { decodeMessage, encodeMessage, Message } from '@tributary/mqtt';
+
+export const DELAYED_PREFIX = '$delayed/';
+const MAX_DELAY_SECONDS = 4_294_967;
+
+/** Parses `$delayed/<seconds>/<topic>`; undefined when the topic is not a valid delayed topic. */
+export function parseDelayed(topic: string): { seconds: number; topic: string } | undefined {
+  const slash = topic.indexOf('/', DELAYED_PREFIX.length);
+  if (slash < 0) return undefined;
+  const digits = topic.slice(DELAYED_PREFIX.length, slash);
+  const rest = topic.slice(slash + 1);
+  if (!/^\d{1,7}$/.test(digits) || rest.length === 0) return undefined;
+  const seconds = Number(digits);
+  return seconds <= MAX_DELAY_SECONDS ? { seconds, topic: rest } : undefined;
+}
+
+/**
+ * Delayed publish (`$delayed/<seconds>/<topic>`): the message is kept durably in the backbone's
+ * compacted `delayed` table until it is due, so it survives restarts, then published normally.
+ */
+export class DelayedPublisher {
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private seq = 0;
+
+  private constructor(
+    private readonly table: Table,
+    private readonly publish: (msg: Message) => Promise<void>,
+    private readonly max: number,
+    private readonly log: Logger,
+  ) {}
+
+  static async open(backbone: Backbone, publish: (msg: Message) => Promise<void>, max: number, log: Logger): Promise<DelayedPublisher> {
+    const d = new DelayedPublisher(await backbone.table('delayed'), publish, max, log);
+    for (const [key, value] of d.table.entries()) d.schedule(key, decodeMessage(value), Number(key.split(':')[0]));
+    if (d.table.size) log.info({ delayed: d.table.size }, 'restored delayed messages');
+    return d;
+  }
+
+  get size(): number {
+    return this.table.size;
+  }
+
+  /** Stores the message for later; resolves when durable. False when the limit is reached. */
+  async add(msg: Message, seconds: number): Promise<boolean> {
+    if (this.max > 0 && this.table.size >= this.max) return false;
+    const due = Date.now() + seconds * 1000;
+    const key = `${due}:${process.pid}:${++this.seq}`;
+    await this.table.set(key, encodeMessage(msg));
+    this.schedule(key, msg, due);
+    return true;
+  }
+
+  stop(): void {
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+  }
+
+  private schedule(key: string, msg: Message, due: number): void {
+    const fire = (): void => {
+      const left = due - Date.now();
+      // setTimeout holds at most ~24.8 days; longer delays re-arm.
+      if (left > 0) return void this.timers.set(key, setTimeout(fire, Math.min(left, 2 ** 31 - 1)));
+      this.timers.delete(key);
+      const out: Message = { ...msg, timestamp: Date.now(), offset: -1 };
+      this.publish(out)
+        .then(() => this.table.delete(key))
+        .catch((err: Error) => this.log.error({ err, topic: msg.topic }, 'delayed publish failed; kept for the next start'));
+    };
+    this.timers.set(key, setTimeout(fire, Math.max(0, Math.min(due - Date.now(), 2 ** 31 - 1))));
+  }
+}
