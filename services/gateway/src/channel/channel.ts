@@ -48,6 +48,9 @@ export class Channel implements SessionOwner {
   /** The client's Maximum Packet Size (v5), or Infinity. */
   clientMaxPacketSize = Infinity;
   private _topicAliases: Map<number, string> | undefined;
+  /** The client's Topic Alias Maximum (v5): how many aliases the broker may assign. */
+  clientTopicAliasMax = 0;
+  private outAliases: Map<string, number> | undefined;
   private _qos2InProgress: Set<number> | undefined;
   /** Incoming QoS 1/2 publishes not yet acknowledged (durability pending). */
   unacked = 0;
@@ -187,7 +190,7 @@ export class Channel implements SessionOwner {
   sendPublish(d: Delivery, packetId: number, dup: boolean): boolean {
     const msg = d.msg;
     const v5 = this.dialect.v5;
-    if (!v5 || (!msg.properties && !d.subscriptionIds)) {
+    if (!v5 || (!msg.properties && !d.subscriptionIds && this.clientTopicAliasMax === 0)) {
       return this.writeLimited(encodePublish(msg.topic, Buffer.byteLength(msg.topic), msg.payload, d.qos, d.retain, dup, packetId, v5));
     }
     const p = msg.properties;
@@ -195,7 +198,21 @@ export class Channel implements SessionOwner {
     const props: mp.IPublishPacket['properties'] = { ...p };
     if (p?.messageExpiryInterval !== undefined) props.messageExpiryInterval = Math.max(1, remainingExpiry(msg, Date.now()) ?? 0);
     if (ids) props.subscriptionIdentifier = ids.length === 1 ? ids[0]! : ids;
-    const packet: mp.IPublishPacket = { cmd: 'publish', topic: msg.topic, payload: msg.payload, qos: d.qos, retain: d.retain, dup, messageId: packetId || undefined, properties: props };
+    let topic = msg.topic;
+    if (this.clientTopicAliasMax > 0) {
+      // Server→client topic aliases, up to the client's Topic Alias Maximum [MQTT-3.3.2-9]:
+      // the first PUBLISH on a topic carries topic + alias, later ones only the alias.
+      const aliases = (this.outAliases ??= new Map());
+      const known = aliases.get(topic);
+      if (known !== undefined) {
+        props.topicAlias = known;
+        topic = '';
+      } else if (aliases.size < this.clientTopicAliasMax) {
+        props.topicAlias = aliases.size + 1;
+        aliases.set(topic, props.topicAlias);
+      }
+    }
+    const packet: mp.IPublishPacket = { cmd: 'publish', topic, payload: msg.payload, qos: d.qos, retain: d.retain, dup, messageId: packetId || undefined, properties: props };
     return this.writeLimited(generatePacket(packet, { protocolVersion: 5 }));
   }
 

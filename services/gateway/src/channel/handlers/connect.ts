@@ -63,6 +63,7 @@ export function handleConnect(ch: Channel, packet: mp.IConnectPacket): void {
   ch.will = will;
   ch.expiryInterval = expiry;
   if (v5 && props.maximumPacketSize) ch.clientMaxPacketSize = props.maximumPacketSize;
+  if (v5 && props.topicAliasMaximum) ch.clientTopicAliasMax = props.topicAliasMaximum;
   ch.keepalive = v5 && mqtt.server_keepalive > 0 ? mqtt.server_keepalive : (packet.keepalive ?? 0);
   ch.io.setKeepAlive(ch.keepalive);
 
