@@ -1,0 +1,183 @@
+import { Partitioners, type CompressionTypes, type ICustomPartitioner, type Message, type Producer, type RecordMetadata } from 'kafkajs';
+import type { ProducerRecord, RecordPosition } from '../backbone';
+
+/** One append() call waiting to be sent. */
+interface PendingAppend {
+  topic: string;
+  messages: Message[];
+  bytes: number;
+  resolve: (positions: RecordPosition[]) => void;
+  reject: (err: Error) => void;
+}
+
+export interface BatcherSettings {
+  /** 0: send at the end of the current event-loop turn; >0: wait this long to gather more. */
+  lingerMs: number;
+  /** A produce request is closed once it holds this many bytes (one append call is never split). */
+  maxBatchBytes: number;
+  /** How long the broker may wait for all in-sync replicas (acks=-1) before failing the request. */
+  ackTimeoutMs: number;
+  compression: CompressionTypes;
+}
+
+/**
+ * Remembers the partition chosen for each message, so offsets can be matched to records, and
+ * so a retried request keeps every message where it first went (round-robin for null keys
+ * would otherwise move them). Keyed records use kafkajs's DefaultPartitioner: murmur2 of the
+ * key bytes modulo the partition count, the same partition the Java client picks.
+ */
+export function pinningPartitioner(partitionOf: WeakMap<Message, number>): ICustomPartitioner {
+  return () => {
+    const inner = Partitioners.DefaultPartitioner();
+    return (args) => {
+      const known = partitionOf.get(args.message);
+      if (known !== undefined) return known;
+      const partition = inner(args);
+      partitionOf.set(args.message, partition);
+      return partition;
+    };
+  };
+}
+
+const RECORD_OVERHEAD = 24;
+
+function toMessage(r: ProducerRecord, now: number): { message: Message; bytes: number } {
+  let bytes = RECORD_OVERHEAD + (r.value?.length ?? 0) + (r.key === null ? 0 : Buffer.byteLength(r.key));
+  if (r.headers !== undefined) {
+    for (const k in r.headers) bytes += Buffer.byteLength(k) + Buffer.byteLength(r.headers[k] ?? '') + 4;
+  }
+  const message: Message = { key: r.key, value: r.value, timestamp: String(r.timestamp ?? now) };
+  if (r.headers !== undefined) message.headers = r.headers;
+  return { message, bytes };
+}
+
+const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
+
+/**
+ * Gathers append() calls and sends them with one `sendBatch` per event-loop turn (or linger).
+ * One request is in flight at a time: what arrives meanwhile forms the next request, so batches
+ * grow under load, and a retried request can never be overtaken by a later one (per-key order
+ * holds even across retries, on top of the idempotent producer's sequence numbers).
+ */
+export class AppendBatcher {
+  private queue: PendingAppend[] = [];
+  private scheduled = false;
+  private draining = false;
+  private idleWaiters: Array<() => void> = [];
+  /** The request in flight (its calls), so abort() can fail them. */
+  private inFlight: PendingAppend[] = [];
+
+  constructor(
+    private readonly producer: Producer,
+    private readonly partitionOf: WeakMap<Message, number>,
+    private readonly settings: BatcherSettings,
+  ) {}
+
+  add(topic: string, records: readonly ProducerRecord[]): Promise<RecordPosition[]> {
+    const now = Date.now();
+    const messages: Message[] = [];
+    let bytes = 0;
+    for (const r of records) {
+      const m = toMessage(r, now);
+      messages.push(m.message);
+      bytes += m.bytes;
+    }
+    return new Promise((resolve, reject) => {
+      this.queue.push({ topic, messages, bytes, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  /** Resolves when everything added so far has been sent (or failed). */
+  flushed(): Promise<void> {
+    if (!this.draining && !this.scheduled && this.queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Fails everything queued or in flight (stop() with the cluster unreachable). */
+  abort(err: Error): void {
+    for (const c of [...this.inFlight, ...this.queue.splice(0)]) c.reject(err);
+    this.inFlight = [];
+  }
+
+  private schedule(): void {
+    // While a request is in flight, the drain loop picks the queue up when it returns.
+    if (this.scheduled || this.draining) return;
+    this.scheduled = true;
+    const run = (): void => {
+      this.scheduled = false;
+      void this.drain();
+    };
+    if (this.settings.lingerMs > 0) setTimeout(run, this.settings.lingerMs);
+    else setImmediate(run);
+  }
+
+  private async drain(): Promise<void> {
+    this.draining = true;
+    try {
+      while (this.queue.length > 0) await this.send(this.take());
+    } finally {
+      // No await between the empty-queue check and this: an add() now schedules a new drain.
+      this.draining = false;
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  /** The next request: whole append calls, in order, up to maxBatchBytes (at least one call). */
+  private take(): PendingAppend[] {
+    let bytes = 0;
+    let n = 0;
+    while (n < this.queue.length) {
+      const next = this.queue[n]!;
+      if (n > 0 && bytes + next.bytes > this.settings.maxBatchBytes) break;
+      bytes += next.bytes;
+      n++;
+    }
+    return this.queue.splice(0, n);
+  }
+
+  private async send(calls: PendingAppend[]): Promise<void> {
+    const byTopic = new Map<string, Message[]>();
+    for (const c of calls) {
+      let list = byTopic.get(c.topic);
+      if (list === undefined) byTopic.set(c.topic, (list = []));
+      for (const m of c.messages) list.push(m);
+    }
+    let response: RecordMetadata[];
+    this.inFlight = calls;
+    try {
+      response = await this.producer.sendBatch({
+        acks: -1,
+        timeout: this.settings.ackTimeoutMs,
+        compression: this.settings.compression,
+        topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+      });
+    } catch (err) {
+      for (const c of calls) c.reject(asError(err));
+      return;
+    } finally {
+      this.inFlight = [];
+    }
+    // Within one request a partition gets one record batch: its records are baseOffset + i, in order.
+    const next = new Map<string, number>();
+    for (const r of response) next.set(`${r.partition}:${r.topicName}`, Number(r.baseOffset));
+    for (const c of calls) {
+      try {
+        c.resolve(
+          c.messages.map((m) => {
+            const partition = this.partitionOf.get(m);
+            const key = `${partition ?? -1}:${c.topic}`;
+            const offset = next.get(key);
+            if (partition === undefined || offset === undefined) throw new Error(`backbone: no offset for a record sent to ${c.topic}`);
+            next.set(key, offset + 1);
+            return { partition, offset };
+          }),
+        );
+      } catch (err) {
+        c.reject(asError(err));
+      }
+    }
+  }
+}

@@ -1,0 +1,141 @@
+import type { ConsumedRecord, Consumer, ProducerRecord, RecordPosition, Table } from '../backbone';
+
+/** Local writes to one key that the follower has not caught up with yet. */
+interface PendingKey {
+  /** Writes not acknowledged yet. */
+  inFlight: number;
+  /** Offset of our latest acknowledged write (-1: none). */
+  offset: number;
+  /** The newest record read for the key while writes were in flight. */
+  deferred?: ConsumedRecord;
+}
+
+export interface TableIo {
+  append(records: ProducerRecord[]): Promise<RecordPosition[]>;
+  /** Follows the table's topic from the earliest record; `onRecords` gets every batch. */
+  follow(onRecords: (records: ConsumedRecord[]) => void): Promise<Consumer>;
+}
+
+/**
+ * A compacted topic kept in a Map: read from the earliest offset up to the high watermark at
+ * open, then followed, so changes written by other processes show up here too.
+ *
+ * Consistency: reads are local. A change made here is visible at once (read-your-writes) and
+ * durable when its promise resolves. Changes by other processes appear once the follower reads
+ * them (one fetch round trip, usually milliseconds). When two processes write the same key, the
+ * order in the topic decides: every table converges to the last record in the log, and a stale
+ * record read back never overwrites a newer local write.
+ */
+export class KafkaTable implements Table {
+  private readonly map = new Map<string, Buffer>();
+  private readonly pending = new Map<string, PendingKey>();
+  private follower: Consumer | null = null;
+
+  private constructor(
+    readonly name: string,
+    private readonly io: TableIo,
+  ) {}
+
+  static async open(name: string, io: TableIo): Promise<KafkaTable> {
+    const table = new KafkaTable(name, io);
+    table.follower = await io.follow((records) => table.onRecords(records));
+    await table.follower.caughtUp;
+    return table;
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  get(key: string): Buffer | undefined {
+    return this.map.get(key);
+  }
+
+  has(key: string): boolean {
+    return this.map.has(key);
+  }
+
+  entries(): IterableIterator<[string, Buffer]> {
+    return this.map.entries();
+  }
+
+  set(key: string, value: Buffer): Promise<void> {
+    return this.apply([[key, value]]);
+  }
+
+  delete(key: string): Promise<void> {
+    return this.apply([[key, null]]);
+  }
+
+  /** One append() call. On Kafka it is atomic per partition, not across partitions. */
+  apply(changes: ReadonlyArray<readonly [string, Buffer | null]>): Promise<void> {
+    if (changes.length === 0) return Promise.resolve();
+    const records: ProducerRecord[] = [];
+    const keys = new Set<string>();
+    for (const [key, value] of changes) {
+      this.setLocal(key, value);
+      records.push({ key, value });
+      keys.add(key);
+    }
+    for (const key of keys) {
+      const p = this.pending.get(key);
+      if (p === undefined) this.pending.set(key, { inFlight: 1, offset: -1 });
+      else p.inFlight++;
+    }
+    return this.io.append(records).then(
+      (positions) => {
+        const latest = new Map<string, number>();
+        records.forEach((r, i) => latest.set(r.key!, positions[i]!.offset));
+        for (const key of keys) this.settle(key, latest.get(key) ?? -1);
+      },
+      (err: unknown) => {
+        // The local value stays until the next change to the key is read or written.
+        for (const key of keys) this.settle(key, -1);
+        throw err;
+      },
+    );
+  }
+
+  /** Stops following the topic (the backbone's stop() does this too). */
+  close(): Promise<void> {
+    return this.follower?.stop() ?? Promise.resolve();
+  }
+
+  private setLocal(key: string, value: Buffer | null): void {
+    if (value === null) this.map.delete(key);
+    else this.map.set(key, value);
+  }
+
+  private settle(key: string, offset: number): void {
+    const p = this.pending.get(key);
+    if (p === undefined) return;
+    p.inFlight--;
+    p.offset = Math.max(p.offset, offset);
+    if (p.inFlight > 0) return;
+    const d = p.deferred;
+    p.deferred = undefined;
+    if (d !== undefined && d.offset >= p.offset) {
+      // The follower is already past our write: a newer record from elsewhere wins.
+      if (d.offset > p.offset) this.setLocal(key, d.value);
+      this.pending.delete(key);
+    } else if (p.offset < 0) {
+      this.pending.delete(key);
+    }
+  }
+
+  private onRecords(records: ConsumedRecord[]): void {
+    for (const r of records) {
+      if (r.key === null) continue;
+      const p = this.pending.get(r.key);
+      if (p === undefined) {
+        this.setLocal(r.key, r.value);
+      } else if (p.inFlight > 0) {
+        // Our write's offset is not known yet: decide when it is acknowledged.
+        if (r.offset > p.offset && (p.deferred === undefined || r.offset > p.deferred.offset)) p.deferred = r;
+      } else {
+        if (r.offset > p.offset) this.setLocal(r.key, r.value);
+        if (r.offset >= p.offset) this.pending.delete(r.key);
+      }
+    }
+  }
+}
