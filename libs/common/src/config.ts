@@ -141,6 +141,14 @@ export const configSchema = {
       retention: duration(7 * 86_400_000, 'How long the messages topic keeps records (offline sessions read from it).', 60_000),
       retention_bytes: bytes(1024 ** 3, 'Largest size of the messages topic before the oldest records go.', 1024 * 1024),
     },
+    kafka: {
+      brokers: str('127.0.0.1:9092', 'Bootstrap brokers of the Kafka cluster, comma-separated host:port.', { nonEmpty: true }),
+      client_id: str('tributary', 'Kafka client id of this process.', { nonEmpty: true }),
+      partitions: int(1, 'Partitions of the topics Tributary creates.', 1, 10_000),
+      replication_factor: int(1, 'Replication factor of the topics Tributary creates (3 on a real cluster).', 1, 32),
+      linger_ms: int(0, 'Producer linger: 0 sends one request per event-loop turn; more batches longer.', 0, 10_000),
+      fetch_wait_ms: int(100, 'Consumer fetch max wait; the broker answers at once when records arrive.', 0, 10_000),
+    },
     embedded: {
       fsync: oneOf(['always', 'interval', 'never'], 'interval', 'When the embedded backbone calls fsync (see docs/backbone.md).'),
       fsync_interval_ms: int(1000, 'With fsync = interval: milliseconds between fsyncs.', 1),

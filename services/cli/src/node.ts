@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Backbone, EmbeddedBackbone } from '@tributary/backbone';
+import { Backbone, EmbeddedBackbone, KafkaBackbone } from '@tributary/backbone';
 import { Logger, TributaryConfig } from '@tributary/common';
 import { ApiServer, NodeStatusSource } from '@tributary/api';
 import { BackboneSessionStore, Broker, Gateway, MESSAGES_TOPIC, RetainedStore, SysPublisher } from '@tributary/gateway';
@@ -38,16 +38,7 @@ export class TributaryNode implements NodeStatusSource {
       throw new Error(`node.data_dir ${dataDir} cannot be created: ${(err as Error).message}`);
     }
     this.log.info({ dataDir, backbone: c.backbone.type, version: VERSION }, 'starting tributary');
-    if (c.backbone.type !== 'embedded') throw new Error(`backbone.type = ${c.backbone.type} is not available in this build yet; use embedded`);
-    const e = c.backbone.embedded;
-    const backbone = new EmbeddedBackbone({
-      dataDir,
-      fsync: e.fsync,
-      fsyncIntervalMs: e.fsync_interval_ms,
-      segmentBytes: e.segment_bytes,
-      topicPrefix: c.backbone.topic_prefix,
-      logger: this.log.child({ service: 'backbone' }),
-    });
+    const backbone = c.backbone.type === 'kafka' ? this.kafkaBackbone() : this.embeddedBackbone(dataDir);
     this.backbone = backbone;
     await backbone.start();
     await backbone.ensureTopics([
@@ -84,6 +75,34 @@ export class TributaryNode implements NodeStatusSource {
     this.broker.sys.start();
     this.running = true;
     this.log.info({ listeners: this.gateway.listeners.map((l) => `${l.name}@${l.host}:${l.port}`), dataDir }, 'tributary started');
+  }
+
+  private embeddedBackbone(dataDir: string): Backbone {
+    const e = this.config.backbone.embedded;
+    return new EmbeddedBackbone({
+      dataDir,
+      fsync: e.fsync,
+      fsyncIntervalMs: e.fsync_interval_ms,
+      segmentBytes: e.segment_bytes,
+      topicPrefix: this.config.backbone.topic_prefix,
+      logger: this.log.child({ service: 'backbone' }),
+    });
+  }
+
+  private kafkaBackbone(): Backbone {
+    const k = this.config.backbone.kafka;
+    const brokers = k.brokers.split(',').map((b) => b.trim()).filter(Boolean);
+    this.log.info({ brokers, prefix: this.config.backbone.topic_prefix }, 'using the Kafka backbone');
+    return new KafkaBackbone({
+      brokers,
+      clientId: k.client_id,
+      topicPrefix: this.config.backbone.topic_prefix,
+      partitions: k.partitions,
+      replicationFactor: k.replication_factor,
+      lingerMs: k.linger_ms,
+      fetchWaitMs: k.fetch_wait_ms,
+      logger: this.log.child({ service: 'backbone' }),
+    });
   }
 
   /** Closes clients (v5: DISCONNECT 0x8B), persists sessions and flushes the data directory. */
