@@ -3,7 +3,8 @@
 // `npm test`: every unit, integration and end-to-end test, compiled by `npm run build`.
 // Real components only: the tests spawn the broker, Mosquitto's clients and (later) Kafka.
 const { spawnSync, spawn } = require('node:child_process');
-const { readdirSync, statSync, existsSync } = require('node:fs');
+const { readdirSync, statSync, existsSync, mkdtempSync, rmSync } = require('node:fs');
+const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 
 const root = join(__dirname, '..');
@@ -11,6 +12,9 @@ const need = [
   ['mosquitto_pub', 'mosquitto-clients'],
   ['mosquitto_sub', 'mosquitto-clients'],
 ];
+// Kafka tests run against TRIBUTARY_TEST_KAFKA, or against a broker this script starts
+// (deploy/kafka/kafka.sh: Apache Kafka from Maven Central, KRaft, loopback), which needs Java and Maven.
+if (!process.env.TRIBUTARY_TEST_KAFKA) need.push(['java', 'openjdk-17-jre-headless'], ['mvn', 'maven']);
 const missing = need.filter(([cmd]) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status !== 0);
 if (missing.length) {
   const pkgs = [...new Set(missing.map(([, p]) => p))].join(' ');
@@ -39,5 +43,34 @@ if (selected.length === 0) {
   console.error(`no test files found${filter ? ` matching "${filter}"` : ''}; did the build run?`);
   process.exit(1);
 }
+
+/** Starts the local Kafka unless one is configured; returns its stop function. */
+function startKafka() {
+  if (process.env.TRIBUTARY_TEST_KAFKA) return () => undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'tributary-kafka-'));
+  const script = join(root, 'deploy', 'kafka', 'kafka.sh');
+  console.error('[test] starting a local Kafka (deploy/kafka/kafka.sh; the first run downloads it with Maven) ...');
+  const started = Date.now();
+  const out = spawnSync('bash', [script, 'start', dir], { env: { ...process.env, KAFKA_OWNER_PID: String(process.pid) }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (out.status !== 0) {
+    console.error('[test] could not start Kafka; the Kafka tests cannot run (set TRIBUTARY_TEST_KAFKA=host:port to use another broker)');
+    process.exit(1);
+  }
+  const address = out.stdout.trim().split('\n').pop();
+  process.env.TRIBUTARY_TEST_KAFKA = address;
+  console.error(`[test] Kafka at ${address} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  return () => {
+    spawnSync('bash', [script, 'stop', dir], { stdio: 'ignore' });
+    rmSync(dir, { recursive: true, force: true });
+  };
+}
+
+const stopKafka = startKafka();
 const child = spawn(process.execPath, ['--test', '--test-concurrency=4', '--test-reporter=spec', ...selected], { stdio: 'inherit', cwd: root });
-child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+const forward = (sig) => child.kill(sig);
+process.on('SIGINT', forward);
+process.on('SIGTERM', forward);
+child.on('exit', (code, signal) => {
+  stopKafka();
+  process.exit(code ?? (signal ? 1 : 0));
+});
