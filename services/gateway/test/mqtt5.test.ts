@@ -114,3 +114,38 @@ describe('MQTT 5.0 flow control and aliases (raw packets through the channel)', 
     assert.equal((pub.io.packets.at(-1) as mp.IDisconnectPacket).reasonCode, 0x82);
   });
 });
+
+describe('MQTT 5.0 property validation', () => {
+  let broker: Broker;
+  let config: TributaryConfig;
+  let close: () => Promise<void>;
+  before(async () => ({ broker, config, close } = await testBroker()));
+  after(() => close());
+
+  it('closes with 0x81 on a property not allowed in the packet, 0x82 on a repeated one', () => {
+    const c = channel(broker, config);
+    c.ch.handleIn(wire(v5connect('props'), 5));
+    // The parser accepts any known property anywhere; hand the parsed form to the channel.
+    c.ch.handleIn({ ...publish('t', 'x'), properties: { sessionExpiryInterval: 5 } } as unknown as mp.IPublishPacket);
+    assert.equal((c.io.packets.at(-1) as mp.IDisconnectPacket).reasonCode, 0x81);
+
+    const d = channel(broker, config);
+    d.ch.handleIn(wire(v5connect('props2'), 5));
+    d.ch.handleIn({ ...publish('t', 'x'), properties: { contentType: ['a', 'b'] } } as unknown as mp.IPublishPacket);
+    assert.equal((d.io.packets.at(-1) as mp.IDisconnectPacket).reasonCode, 0x82);
+  });
+
+  it('answers a CONNECT with a forbidden property with CONNACK 0x81', () => {
+    const c = channel(broker, config);
+    c.ch.handleIn({ ...v5connect('bad-connect'), properties: { topicAlias: 3 } } as unknown as mp.IConnectPacket);
+    assert.equal((c.io.packets[0] as mp.IConnackPacket).reasonCode, 0x81);
+    assert.equal(c.io.ended, true);
+  });
+
+  it('refuses a Subscription Identifier from a client in PUBLISH [MQTT-3.3.4-6]', () => {
+    const c = channel(broker, config);
+    c.ch.handleIn(wire(v5connect('subid-pub'), 5));
+    c.ch.handleIn({ ...publish('t', 'x'), properties: { subscriptionIdentifier: 4 } } as unknown as mp.IPublishPacket);
+    assert.equal(c.io.ended, true);
+  });
+});

@@ -9,6 +9,7 @@ import { handleDisconnect } from './handlers/disconnect';
 import { handlePuback, handlePubcomp, handlePubrec, handlePubrel } from './handlers/acks';
 import { handlePublish } from './handlers/publish';
 import { handleSubscribe, handleUnsubscribe } from './handlers/subscribe';
+import { checkProperties } from './properties';
 import { Dialect, dialectFor, ProtocolViolation } from './protocol';
 
 /** What a channel needs from its connection: bytes out, close, timers and read pausing. */
@@ -86,9 +87,15 @@ export class Channel implements SessionOwner {
       if (this.state === 'connecting') {
         // The first packet must be CONNECT [MQTT-3.1.0-1].
         if (packet.cmd !== 'connect') throw new ProtocolViolation(RC.PROTOCOL_ERROR, `${packet.cmd} before CONNECT`);
+        if (packet.protocolVersion === 5) {
+          this.dialect = dialectFor(5);
+          this.io.setProtocolVersion(5);
+          checkProperties(packet);
+        }
         handleConnect(this, packet);
         return;
       }
+      if (this.dialect.v5 && (packet as { properties?: unknown }).properties) checkProperties(packet);
       switch (packet.cmd) {
         case 'publish':
           return handlePublish(this, packet);
@@ -120,6 +127,8 @@ export class Channel implements SessionOwner {
     } catch (err) {
       if (err instanceof ProtocolViolation) {
         this.log.debug({ clientId: this.clientId, reason: err.message }, 'protocol violation');
+        // A bad CONNECT is answered with a CONNACK carrying the reason (§3.2.2.2), then closed.
+        if (this.state === 'connecting' && packet.cmd === 'connect') this.send(this.dialect.connack(err.reasonCode, false));
         this.close(err.reasonCode);
       } else {
         this.log.error({ err, clientId: this.clientId }, 'channel error');
