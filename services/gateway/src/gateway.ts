@@ -69,6 +69,11 @@ export class Gateway {
       const options = await tlsServerOptions('listeners.wss.default', wss.ssl_options, this.dataDir, this.log);
       const server = createHttpsServer(options);
       server.on('tlsClientError', (err) => this.log.debug({ err: err.message }, 'TLS handshake failed'));
+      // As on the SSL listener: with verify_peer a client certificate that does not verify is refused
+      // (Node only enforces that itself when fail_if_no_peer_cert makes rejectUnauthorized true).
+      server.on('secureConnection', (socket: TLSSocket) => {
+        if (this.peerCertRejected(socket, wss.ssl_options.verify)) socket.destroy();
+      });
       await this.startWebSocket(server, 'wss:default', 'wss', wss.bind, wss.path, wss.max_connections);
     }
     this.ticker = setInterval(() => this.tick(), TICK_MS);

@@ -1,7 +1,12 @@
 import { QoS, TopicTrie } from '@tributary/mqtt';
-import { parseShared, SharedGroup } from './shared';
+import { parseShared, SharedFilter, SharedGroup } from './shared';
 
 export const EXCLUSIVE_PREFIX = '$exclusive/';
+
+/** One group per share name and filter: `$queue/f` is `$share/$queue/f` (EMQX). */
+function sharedKey(s: SharedFilter): string {
+  return `$share/${s.group}/${s.filter}`;
+}
 
 /** Options of one subscription (MQTT 5.0 §3.8.3.1; 3.x clients use the defaults). */
 export interface SubscriptionOptions {
@@ -55,12 +60,14 @@ export class Router {
     this.sharedCache.clear();
     const shared = parseShared(filter);
     if (shared) {
-      let group = this.groups.get(filter);
+      // Keyed by group and filter, so `$queue/f` and `$share/$queue/f` are one group.
+      const key = sharedKey(shared);
+      let group = this.groups.get(key);
       if (!group) {
-        group = new SharedGroup(shared.group, shared.filter, filter);
-        this.groups.set(filter, group);
-        this.sharedTrie.set(shared.filter, filter, group);
-        this.ref(filter, 1);
+        group = new SharedGroup(shared.group, shared.filter, key);
+        this.groups.set(key, group);
+        this.sharedTrie.set(shared.filter, key, group);
+        this.ref(key, 1);
       }
       group.add(clientId, options);
       return true;
@@ -80,13 +87,14 @@ export class Router {
   unsubscribe(clientId: string, filter: string): boolean {
     const shared = parseShared(filter);
     if (shared) {
-      const group = this.groups.get(filter);
+      const key = sharedKey(shared);
+      const group = this.groups.get(key);
       if (!group?.members.has(clientId)) return false;
       group.remove(clientId);
       if (group.members.size === 0) {
-        this.groups.delete(filter);
-        this.sharedTrie.delete(shared.filter, filter);
-        this.ref(filter, -1);
+        this.groups.delete(key);
+        this.sharedTrie.delete(shared.filter, key);
+        this.ref(key, -1);
       }
       this.sharedCache.clear();
       return true;

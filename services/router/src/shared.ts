@@ -41,7 +41,7 @@ export class SharedGroup {
   constructor(
     readonly group: string,
     readonly filter: string,
-    /** The full subscription string as the client sent it ($share/... or $queue/...). */
+    /** `$share/<group>/<filter>` (a `$queue/<filter>` subscription is `$share/$queue/<filter>`). */
     readonly key: string,
   ) {}
 

@@ -59,6 +59,8 @@ export class SysPublisher {
   }
 
   clientEvent(kind: 'connected' | 'disconnected', event: ClientEvent): void {
+    // A client id with + or # would make a topic name with wildcards, which must never be sent [MQTT-3.3.2-2].
+    if (/[+#]/.test(event.clientid)) return;
     this.emit(`${this.prefix}clients/${event.clientid}/${kind}`, JSON.stringify(event), false);
   }
 

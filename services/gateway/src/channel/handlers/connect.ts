@@ -116,6 +116,12 @@ export function handleConnect(ch: Channel, packet: mp.IConnectPacket): void {
 /** EMQX auto-subscribe: the configured topics, with ${clientid}/${username} filled in, after CONNACK. */
 function autoSubscribe(ch: Channel, session: Session): void {
   for (const t of ch.config.auto_subscribe.topics) {
+    // A client id or user name of "#" or "+" must not turn c/${clientid} into a wildcard over other clients' topics.
+    const filled = (t.topic.includes('${clientid}') ? ch.clientId : '') + (t.topic.includes('${username}') ? (ch.username ?? '') : '');
+    if (/[+#]/.test(filled)) {
+      ch.log.warn({ topic: t.topic, clientId: ch.clientId }, 'auto_subscribe: client id or user name contains a wildcard; skipped');
+      continue;
+    }
     const filter = fillPlaceholders(t.topic, ch.clientId, ch.username);
     if (checkTopicFilter(filter, ch.config.mqtt.max_topic_levels)) {
       ch.log.warn({ filter, clientId: ch.clientId }, 'auto_subscribe topic is not a valid filter; skipped');
