@@ -51,7 +51,8 @@ export function handleConnect(ch: Channel, packet: mp.IConnectPacket): void {
     const { willDelayInterval, ...messageProps } = w.properties ?? {};
     const hasProps = v5 && Object.keys(messageProps).length > 0;
     will = {
-      message: newMessage(w.topic, payload, (w.qos ?? 0) as QoS, w.retain ?? false, clientId, hasProps ? messageProps : undefined),
+      // Wills go through the same publish rewrite as PUBLISH packets (EMQX's message.publish hook).
+      message: newMessage(ch.broker.rewriter.rewritePublish(w.topic, clientId, packet.username), payload, (w.qos ?? 0) as QoS, w.retain ?? false, clientId, hasProps ? messageProps : undefined),
       delaySeconds: v5 ? (willDelayInterval ?? 0) : 0,
     };
   }
