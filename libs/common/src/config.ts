@@ -1,6 +1,19 @@
 import { readFileSync } from 'node:fs';
 import { bind, bool, bytes, ConfigProblem, duration, float, Infer, int, isLeaf, list, oneOf, record, SchemaNode, str } from './config-schema';
 
+/** TLS settings of a listener (EMQX's ssl_options), shared by the ssl and wss listeners. */
+function sslOptions() {
+  return {
+    certfile: str('', 'PEM certificate chain; empty = a self-signed certificate generated once into node.data_dir/certs.'),
+    keyfile: str('', 'PEM private key of certfile.'),
+    cacertfile: str('', 'PEM CA bundle used to verify client certificates.'),
+    versions: str('tlsv1.3,tlsv1.2', 'Accepted TLS versions, comma-separated (tlsv1.2, tlsv1.3).'),
+    ciphers: str('', 'OpenSSL cipher list for TLS 1.2 (empty = Node.js defaults).'),
+    verify: oneOf(['verify_none', 'verify_peer'], 'verify_none', 'Request and verify a client certificate.'),
+    fail_if_no_peer_cert: bool(false, 'With verify_peer: refuse clients without a certificate.'),
+  };
+}
+
 /**
  * The one configuration schema. Every key has a default and a doc line; docs/configuration.md
  * is generated from it (`tributary config --docs`). Environment overrides use EMQX's convention:
@@ -27,15 +40,7 @@ export const configSchema = {
         enable: bool(true, 'Serve MQTT over TLS.'),
         bind: bind('0.0.0.0:8883', 'MQTT/TLS listen address.'),
         max_connections: int(1_000_000, 'Connections beyond this are refused.', 1),
-        ssl_options: {
-        certfile: str('', 'PEM certificate chain; empty = a self-signed certificate generated once into node.data_dir/certs.'),
-        keyfile: str('', 'PEM private key of certfile.'),
-        cacertfile: str('', 'PEM CA bundle used to verify client certificates.'),
-        versions: str('tlsv1.3,tlsv1.2', 'Accepted TLS versions, comma-separated (tlsv1.2, tlsv1.3).'),
-        ciphers: str('', 'OpenSSL cipher list for TLS 1.2 (empty = Node.js defaults).'),
-        verify: oneOf(['verify_none', 'verify_peer'], 'verify_none', 'Request and verify a client certificate.'),
-        fail_if_no_peer_cert: bool(false, 'With verify_peer: refuse clients without a certificate.'),
-      },
+        ssl_options: sslOptions(),
       },
     },
     wss: {
@@ -44,15 +49,7 @@ export const configSchema = {
         bind: bind('0.0.0.0:8084', 'MQTT/WSS listen address.'),
         path: str('/mqtt', 'HTTP path of the secure WebSocket endpoint.', { nonEmpty: true }),
         max_connections: int(1_000_000, 'Connections beyond this are refused.', 1),
-        ssl_options: {
-        certfile: str('', 'PEM certificate chain; empty = a self-signed certificate generated once into node.data_dir/certs.'),
-        keyfile: str('', 'PEM private key of certfile.'),
-        cacertfile: str('', 'PEM CA bundle used to verify client certificates.'),
-        versions: str('tlsv1.3,tlsv1.2', 'Accepted TLS versions, comma-separated (tlsv1.2, tlsv1.3).'),
-        ciphers: str('', 'OpenSSL cipher list for TLS 1.2 (empty = Node.js defaults).'),
-        verify: oneOf(['verify_none', 'verify_peer'], 'verify_none', 'Request and verify a client certificate.'),
-        fail_if_no_peer_cert: bool(false, 'With verify_peer: refuse clients without a certificate.'),
-      },
+        ssl_options: sslOptions(),
       },
     },
     ws: {

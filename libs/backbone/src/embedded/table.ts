@@ -1,5 +1,6 @@
+import { MapTable } from '../map-table';
 import type { Logger } from '@tributary/common';
-import type { ConsumedRecord, ProducerRecord, Table } from '../backbone';
+import type { ConsumedRecord, ProducerRecord } from '../backbone';
 import { LogCursor } from './log-cursor';
 import type { TopicLog } from './topic-log';
 
@@ -13,18 +14,19 @@ const done = (): void => undefined;
  * immediately) and append to the log through the same group commit as append(); the promise
  * says when the change is durable. Write the topic only through its table.
  */
-export class EmbeddedTable implements Table {
-  private readonly map = new Map<string, Buffer>();
+export class EmbeddedTable extends MapTable {
   /** Records in the log (an estimate after compaction): drives when to compact. */
   private logRecords = 0;
   /** After a failed compaction, wait until the log has grown this far before trying again. */
   private retryAt = 0;
 
   private constructor(
-    readonly name: string,
+    name: string,
     private readonly log: TopicLog,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    super(name);
+  }
 
   /** Loads the table from its log (last value per key wins; null values delete). */
   static async open(name: string, log: TopicLog, logger: Logger): Promise<EmbeddedTable> {
@@ -49,22 +51,6 @@ export class EmbeddedTable implements Table {
     }
     if (table.needsCompaction()) await table.compactLogged();
     return table;
-  }
-
-  get size(): number {
-    return this.map.size;
-  }
-
-  get(key: string): Buffer | undefined {
-    return this.map.get(key);
-  }
-
-  has(key: string): boolean {
-    return this.map.has(key);
-  }
-
-  entries(): IterableIterator<[string, Buffer]> {
-    return this.map.entries();
   }
 
   set(key: string, value: Buffer): Promise<void> {

@@ -1,4 +1,5 @@
-import type { ConsumedRecord, Consumer, ProducerRecord, RecordPosition, Table } from '../backbone';
+import { MapTable } from '../map-table';
+import type { ConsumedRecord, Consumer, ProducerRecord, RecordPosition } from '../backbone';
 
 /** Local writes to one key that the follower has not caught up with yet. */
 interface PendingKey {
@@ -26,37 +27,22 @@ export interface TableIo {
  * order in the topic decides: every table converges to the last record in the log, and a stale
  * record read back never overwrites a newer local write.
  */
-export class KafkaTable implements Table {
-  private readonly map = new Map<string, Buffer>();
+export class KafkaTable extends MapTable {
   private readonly pending = new Map<string, PendingKey>();
   private follower: Consumer | null = null;
 
   private constructor(
-    readonly name: string,
+    name: string,
     private readonly io: TableIo,
-  ) {}
+  ) {
+    super(name);
+  }
 
   static async open(name: string, io: TableIo): Promise<KafkaTable> {
     const table = new KafkaTable(name, io);
     table.follower = await io.follow((records) => table.onRecords(records));
     await table.follower.caughtUp;
     return table;
-  }
-
-  get size(): number {
-    return this.map.size;
-  }
-
-  get(key: string): Buffer | undefined {
-    return this.map.get(key);
-  }
-
-  has(key: string): boolean {
-    return this.map.has(key);
-  }
-
-  entries(): IterableIterator<[string, Buffer]> {
-    return this.map.entries();
   }
 
   set(key: string, value: Buffer): Promise<void> {

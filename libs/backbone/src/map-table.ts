@@ -1,0 +1,28 @@
+import type { Table } from './backbone';
+
+/** The read side every Table shares: the latest value per key, held in a Map. */
+export abstract class MapTable implements Table {
+  protected readonly map = new Map<string, Buffer>();
+
+  constructor(readonly name: string) {}
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  get(key: string): Buffer | undefined {
+    return this.map.get(key);
+  }
+
+  has(key: string): boolean {
+    return this.map.has(key);
+  }
+
+  entries(): IterableIterator<[string, Buffer]> {
+    return this.map.entries();
+  }
+
+  abstract set(key: string, value: Buffer): Promise<void>;
+  abstract delete(key: string): Promise<void>;
+  abstract apply(changes: ReadonlyArray<readonly [string, Buffer | null]>): Promise<void>;
+}
