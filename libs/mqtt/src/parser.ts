@@ -80,10 +80,93 @@ function resetState(this: MqttParser & { error: Error | null; _stateCounter: num
 
 const PacketClass = require(require.resolve('mqtt-packet/packet')) as new () => MqttParser['packet'];
 
+type ParserInternals = MqttParser & {
+  error: Error | null;
+  _emitError(e: Error): void;
+  _parseVarByteNum(): number | false;
+  packet: { messageId?: number; qos?: number; dup?: boolean };
+};
+type SlicedList = MqttParser['_list'] & { shallowSlice(start: number, end: number): MqttParser['_list'] };
+const baseProto = ParserClass.prototype as unknown as Record<string, (this: ParserInternals) => unknown>;
+const parseProperties = baseProto._parseProperties!;
+const parsePayload = baseProto._parsePayload!;
+
+/** A property value mqtt-packet could not read: null, undefined or -1, also inside user properties. */
+function invalidValue(v: unknown): boolean {
+  if (v === null || v === undefined) return true;
+  if (typeof v === 'number') return !(v >= 0);
+  if (typeof v !== 'object' || Buffer.isBuffer(v)) return false;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (invalidValue(v[i])) return true;
+    return false;
+  }
+  for (const k in v) if (invalidValue((v as Record<string, unknown>)[k])) return true;
+  return false;
+}
+
+/**
+ * mqtt-packet reads property values without checking them: a value cut short by the Property
+ * Length or by the end of the packet comes back as null or -1, and such a packet reached the
+ * broker (and failed when forwarded to subscribers). The properties must be exactly Property
+ * Length bytes of valid values, or the packet is malformed (§2.2.2.1, §4.13). An absent Property
+ * Length (allowed in DISCONNECT and AUTH) still parses as no properties.
+ */
+function checkedParseProperties(this: ParserInternals): unknown {
+  const start = this._pos;
+  const length = this._parseVarByteNum();
+  const end = this._pos + (length || 0);
+  this._pos = start;
+  if (this.error) return false;
+  const result = parseProperties.call(this);
+  if (this.error || result === false || length === false) return result;
+  if (this._pos !== end || end > this.packet.length || invalidValue(result)) {
+    this._emitError(new Error('malformed properties'));
+    return false;
+  }
+  return result;
+}
+
+/** Packets whose fields mqtt-packet reads in order, so that an overrun shows in the position. */
+const SEQUENTIAL = new Set(['publish', 'puback', 'pubrec', 'pubrel', 'pubcomp', 'pingreq']);
+
+/**
+ * mqtt-packet parses a packet's fields from its whole input buffer, so a packet shorter than its
+ * fields was completed with the next packet's bytes: such a packet is malformed. The hot packets
+ * are checked by position; the others (DISCONNECT and AUTH may omit fields, which mqtt-packet
+ * then reads from the next packet) are parsed from their own Remaining Length only.
+ * A packet identifier that is missing, or 0 where one is required [MQTT-2.3.1-1], and DUP on a
+ * QoS 0 PUBLISH [MQTT-3.3.1-2] make the packet malformed too.
+ */
+function checkedParsePayload(this: ParserInternals): unknown {
+  const all = this._list as SlicedList;
+  const p = this.packet;
+  let done: unknown;
+  if (all.length > p.length && !SEQUENTIAL.has(p.cmd!)) {
+    this._list = all.shallowSlice(0, p.length);
+    try {
+      done = parsePayload.call(this);
+    } finally {
+      this._list = all;
+    }
+  } else done = parsePayload.call(this);
+  if (!done || this.error) return done;
+  if (this._pos > p.length) {
+    this._emitError(new Error('packet shorter than its fields'));
+    return done;
+  }
+  const needsId = p.cmd === 'subscribe' || p.cmd === 'unsubscribe' || (p.cmd === 'publish' && (p.qos ?? 0) > 0);
+  if (p.messageId === -1) this._emitError(new Error('packet identifier missing'));
+  else if (needsId && p.messageId === 0) this._emitError(new Error('packet identifier 0'));
+  else if (p.cmd === 'publish' && p.qos === 0 && p.dup) this._emitError(new Error('DUP set on a QoS 0 PUBLISH'));
+  return done;
+}
+
 class CheckedParser extends ParserClass {}
 const proto = CheckedParser.prototype as unknown as Record<string, unknown>;
 proto._parseString = checkedParseString;
 proto._resetState = resetState;
+proto._parseProperties = checkedParseProperties;
+proto._parsePayload = checkedParsePayload;
 
 /** A new incremental MQTT parser that validates UTF-8 strings. */
 export function createParser(): MqttParser {

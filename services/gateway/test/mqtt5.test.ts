@@ -146,6 +146,6 @@ describe('MQTT 5.0 property validation', () => {
     const c = channel(broker, config);
     c.ch.handleIn(wire(v5connect('subid-pub'), 5));
     c.ch.handleIn({ ...publish('t', 'x'), properties: { subscriptionIdentifier: 4 } } as unknown as mp.IPublishPacket);
-    assert.equal(c.io.ended, true);
+    assert.equal((c.io.packets.at(-1) as mp.IDisconnectPacket).reasonCode, 0x82);
   });
 });

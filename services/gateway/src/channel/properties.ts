@@ -34,6 +34,7 @@ const WILL_ALLOWED = new Set(WILL);
 function check(props: Record<string, unknown> | undefined, allowed: ReadonlySet<string>, what: string): void {
   if (!props) return;
   for (const [name, value] of Object.entries(props)) {
+    if (name === 'subscriptionIdentifier' && what === 'PUBLISH') throw new ProtocolViolation(RC.PROTOCOL_ERROR, 'Subscription Identifier from a client [MQTT-3.3.4-6]');
     // An identifier not valid for the packet type makes it malformed (§2.2.2.2).
     if (!allowed.has(name)) throw new ProtocolViolation(RC.MALFORMED_PACKET, `property ${name} is not allowed in ${what}`);
     // The parser turns a repeated property into an array; only User Property may repeat.
