@@ -1,12 +1,12 @@
 /**
  * npm run bench — Mosquitto, Aedes and Tributary under the same load, one after another, with ratios to Mosquitto.
- * Flags: --quick, --only <broker,...>, --scenarios <name,...>, --duration <s>.
+ * Flags: --quick, --only <broker,...>, --scenarios <name,...>, --duration <s>, --retries <n>.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { BROKERS, BrokerName, FD_LIMIT, MOSQUITTO_MAX_INFLIGHT, MOSQUITTO_MAX_QUEUED, RunningBroker, findMosquitto, startBroker, stopAll } from './brokers';
+import { BROKERS, BrokerName, FD_LIMIT, MOSQUITTO_MAX_INFLIGHT, MOSQUITTO_MAX_QUEUED, RunningBroker, findMosquitto, killAllNow, startBroker, stopAll } from './brokers';
 import { Ctx, Metric, RunOptions, SCENARIOS, Scenario, ScenarioResult } from './scenarios';
 
 const BENCH_DIR = __dirname; // bench/dist
@@ -19,6 +19,7 @@ interface Args {
   scenarios: Scenario[];
   durationS: number;
   warmupS: number;
+  retries: number;
 }
 
 function fail(msg: string): never {
@@ -31,6 +32,7 @@ function parseArgs(argv: string[]): Args {
   let only: BrokerName[] = [...BROKERS];
   let scenarios = SCENARIOS;
   let duration: number | undefined;
+  let retries = 2;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): string => argv[++i] ?? fail(`${a} needs a value`);
@@ -44,25 +46,29 @@ function parseArgs(argv: string[]): Args {
     } else if (a === '--duration') {
       duration = Number(value());
       if (!(duration > 0)) fail('--duration needs a positive number of seconds');
+    } else if (a === '--retries') {
+      retries = Number(value());
+      if (!Number.isInteger(retries) || retries < 0) fail('--retries needs a whole number');
     } else if (a === '--help' || a === '-h') {
-      console.log('usage: npm run bench -- [--quick] [--only mosquitto,aedes,tributary] [--scenarios a,b] [--duration s]');
+      console.log('usage: npm run bench -- [--quick] [--only mosquitto,aedes,tributary] [--scenarios a,b] [--duration s] [--retries n]');
       console.log(`scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`);
       process.exit(0);
     } else fail(`unknown argument ${a}`);
   }
   const durationS = duration ?? (quick ? 1 : 5);
-  return { quick, only, scenarios, durationS, warmupS: quick ? 0.5 : Math.min(1, durationS) };
+  return { quick, only, scenarios, durationS, warmupS: quick ? 0.5 : Math.min(1, durationS), retries };
 }
 
 /**
  * The load process needs 10k+ sockets, but the shell may have `ulimit -n 1024` (soft and hard).
- * Re-run this script under `bash -c 'ulimit -n 65536; exec node …'`; as root that raises both limits.
+ * Re-run this script under `bash -c 'ulimit -n 65536; exec node …'`; root (with CAP_SYS_RESOURCE) may raise both limits.
  */
 function reexecWithFdLimit(): void {
   const script = `ulimit -n ${FD_LIMIT} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"`;
   const child = spawn('bash', ['-c', script, 'bash', process.execPath, ...process.execArgv, __filename, ...process.argv.slice(2)], {
     stdio: 'inherit',
-    env: { ...process.env, TRIBUTARY_BENCH_FDS_RAISED: '1' },
+    // Not TRIBUTARY_*: Tributary reads every such variable as configuration.
+    env: { ...process.env, BENCH_FD_LIMIT_RAISED: '1' },
   });
   // Ctrl-C reaches the whole process group; the child cleans up, this wrapper only waits for it.
   process.on('SIGINT', () => undefined);
@@ -91,6 +97,8 @@ function machine(): Record<string, string | number> {
     mosquitto: mosq ? (sh(mosq, ['-h']).split('\n')[0] ?? 'unknown') : 'not installed',
     aedes: fs.existsSync(aedesPkg) ? (JSON.parse(fs.readFileSync(aedesPkg, 'utf8')) as { version: string }).version : 'not installed',
     fdLimit: Number(sh('bash', ['-c', 'ulimit -n'])),
+    // What was measured; Tributary's numbers only mean something next to the commit they came from.
+    commit: sh('git', ['-C', REPO_ROOT, 'describe', '--always', '--dirty']) || 'unknown',
   };
 }
 
@@ -106,23 +114,47 @@ function withTimeout<T>(p: Promise<T>, seconds: number, onTimeout: () => void): 
 
 const log = (msg: string): void => void process.stderr.write(`[bench] ${msg}\n`);
 
-async function runOne(name: BrokerName, s: Scenario, opts: RunOptions): Promise<Outcome> {
+/** Above this many cores used by other processes a measurement is retried, and flagged if it stays so. */
+const NOISE_LIMIT = 0.25;
+const noise = (o: Outcome): number => (o.ok ? (o.result.extra.otherCpuCores ?? 0) : Infinity);
+
+async function attempt(name: BrokerName, s: Scenario, opts: RunOptions): Promise<Outcome> {
   let broker: RunningBroker | undefined;
   try {
     // A fresh broker per scenario: no queues, sessions or heap growth carried from one load into the next.
     broker = await startBroker(BENCH_DIR, REPO_ROOT, name);
-    log(`${s.title} on ${name}: ${opts.warmupS} s warm-up + ${opts.durationS} s ...`);
+    log(`${s.title} on ${name}: ${s.timed ? `${opts.warmupS} s warm-up + ${opts.durationS} s` : 'connecting'} ...`);
     const ctx = new Ctx(broker, { ...opts, log });
     const result = await withTimeout(s.run(ctx), s.timeoutS(opts), () => ctx.abort());
+    const died = broker.exitReason();
+    if (died) throw new Error(`broker ${died}`);
     result.extra.brokerRssAfterBytes = broker.rssBytes();
     return { ok: true, result };
   } catch (e) {
-    const error = (e as Error).message;
+    // "no messages received" is a symptom; a broker that died meanwhile is the cause.
+    const died = broker?.exitReason();
+    const error = died ? `broker ${died}` : (e as Error).message;
     log(`${s.title} on ${name}: failed: ${error}`);
     return { ok: false, error };
   } finally {
     await broker?.stop();
   }
+}
+
+/** On a shared machine other processes steal CPU from broker and load: retry, keep the quietest run. */
+async function runOne(name: BrokerName, s: Scenario, opts: RunOptions, retries: number): Promise<Outcome> {
+  let best: Outcome | undefined;
+  for (let i = 0; i <= retries; i++) {
+    const o = await attempt(name, s, opts);
+    if (!best || noise(o) < noise(best)) best = o;
+    if (!o.ok || noise(o) <= NOISE_LIMIT) break;
+    log(`  other processes used ${noise(o).toFixed(2)} cores meanwhile${i < retries ? ': retrying' : ''}`);
+  }
+  if (best?.ok && noise(best) > NOISE_LIMIT) {
+    const note = `noisy: ${noise(best).toFixed(1)} cores used by others`;
+    for (const m of best.result.metrics) m.note = [m.note, note].filter(Boolean).join(', ');
+  }
+  return best!;
 }
 
 function fmt(v: number | undefined, digits: number): string {
@@ -185,6 +217,12 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', interrupted('SIGINT'));
   process.on('SIGTERM', interrupted('SIGTERM'));
+  // A crash (e.g. EPIPE after `| head`) must not orphan brokers either.
+  process.on('uncaughtException', (e) => {
+    process.exitCode = 1;
+    void stopAll().finally(() => (console.error(e), process.exit(1)));
+  });
+  process.on('exit', killAllNow);
 
   const opts: RunOptions = { warmupS: args.warmupS, durationS: args.durationS, fdLimit: Number(sh('bash', ['-c', 'ulimit -n'])), log };
   const started = new Date();
@@ -194,7 +232,7 @@ async function main(): Promise<void> {
     for (const s of args.scenarios) {
       const earlier = failedToStart.get(b);
       // A broker that cannot start once will not start for the next scenario either; do not wait 15 s again.
-      const o: Outcome = earlier ? { ok: false, error: earlier } : await runOne(b, s, opts);
+      const o: Outcome = earlier ? { ok: false, error: earlier } : await runOne(b, s, opts, args.retries);
       if (!o.ok && /before accepting|not accepting|does not exist|not found/.test(o.error)) failedToStart.set(b, o.error);
       outcomes.set(`${b}/${s.name}`, o);
     }
@@ -211,7 +249,7 @@ async function main(): Promise<void> {
   const json = {
     date: started.toISOString(),
     seconds: (Date.now() - started.getTime()) / 1000,
-    options: { quick: args.quick, warmupS: args.warmupS, durationS: args.durationS, brokers: args.only, scenarios: args.scenarios.map((s) => s.name) },
+    options: { quick: args.quick, warmupS: args.warmupS, durationS: args.durationS, retries: args.retries, brokers: args.only, scenarios: args.scenarios.map((s) => s.name) },
     mosquittoConfig: { max_inflight_messages: MOSQUITTO_MAX_INFLIGHT, max_queued_messages: MOSQUITTO_MAX_QUEUED },
     machine: machine(),
     results,
@@ -222,7 +260,7 @@ async function main(): Promise<void> {
   log(`done in ${Math.round(json.seconds)} s; results in ${path.relative(process.cwd(), RESULTS)}`);
 }
 
-if (process.env.TRIBUTARY_BENCH_FDS_RAISED !== '1') reexecWithFdLimit();
+if (process.env.BENCH_FD_LIMIT_RAISED !== '1') reexecWithFdLimit();
 else
   main().catch(async (e: unknown) => {
     console.error(e);

@@ -158,7 +158,7 @@ export async function startBroker(benchDir: string, repoRoot: string, name: Brok
   live.add(child);
   let tail = '';
   const keep = (d: Buffer): void => {
-    tail = (tail + d.toString()).slice(-2000);
+    tail = (tail + d.toString()).slice(-8000);
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
@@ -202,9 +202,12 @@ export async function startBroker(benchDir: string, repoRoot: string, name: Brok
   return { name, pid, port, rssBytes: () => rssOf(pid), cpuSeconds: () => cpuOf(pid), stop, exitReason };
 }
 
+/** The broker's last words: error lines if there are any (warnings come first in logs), else the last lines. */
 function lastLine(text: string): string {
   const lines = text.trim().split('\n').filter((l) => l.trim());
-  return lines.slice(-3).join(' | ').slice(0, 300) || '(no output)';
+  const errors = lines.filter((l) => /error|fatal|"level":\s*[56]0/i.test(l));
+  const pick = (errors.length > 0 ? errors : lines).slice(-2).map((l) => l.trim().slice(0, 200));
+  return pick.join(' | ') || '(no output)';
 }
 
 /** On Ctrl-C or a fatal error: SIGTERM every broker still running, SIGKILL after 5 s, remove temp dirs. */
@@ -218,6 +221,12 @@ export async function stopAll(): Promise<void> {
       }),
   );
   await Promise.all(waits);
+  removeTempDirs();
+}
+
+/** Last resort from process.on('exit'), where nothing asynchronous runs: SIGTERM whatever is left. */
+export function killAllNow(): void {
+  for (const child of live) child.kill('SIGTERM');
   removeTempDirs();
 }
 
