@@ -6,7 +6,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { BROKERS, BrokerName, FD_LIMIT, MOSQUITTO_MAX_INFLIGHT, MOSQUITTO_MAX_QUEUED, RunningBroker, findMosquitto, killAllNow, startBroker, stopAll } from './brokers';
+import { BROKERS, BrokerName, FD_LIMIT, MOSQUITTO_MAX_INFLIGHT, MOSQUITTO_MAX_QUEUED, RunningBroker, benchTlsFiles, findMosquitto, killAllNow, startBroker, stopAll } from './brokers';
 import { Ctx, Metric, RunOptions, SCENARIOS, Scenario, ScenarioResult } from './scenarios';
 
 const BENCH_DIR = __dirname; // bench/dist
@@ -122,7 +122,7 @@ async function attempt(name: BrokerName, s: Scenario, opts: RunOptions): Promise
   let broker: RunningBroker | undefined;
   try {
     // A fresh broker per scenario: no queues, sessions or heap growth carried from one load into the next.
-    broker = await startBroker(BENCH_DIR, REPO_ROOT, name);
+    broker = await startBroker(BENCH_DIR, REPO_ROOT, name, s.tls ? await benchTlsFiles() : undefined);
     log(`${s.title} on ${name}: ${s.timed ? `${opts.warmupS} s warm-up + ${opts.durationS} s` : 'connecting'} ...`);
     const ctx = new Ctx(broker, { ...opts, log });
     const result = await withTimeout(s.run(ctx), s.timeoutS(opts), () => ctx.abort());

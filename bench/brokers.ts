@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { generate } from 'selfsigned';
 
 export const BROKERS = ['mosquitto', 'aedes', 'tributary'] as const;
 export type BrokerName = (typeof BROKERS)[number];
@@ -22,6 +23,8 @@ export interface RunningBroker {
   name: BrokerName;
   pid: number;
   port: number;
+  /** MQTT over TLS on 127.0.0.1, when the broker was started with certificate files. */
+  tlsPort?: number;
   /** Resident set size of the broker's own pid, from /proc/<pid>/status. */
   rssBytes(): number;
   /** User + system CPU seconds of the broker's own pid, from /proc/<pid>/stat. */
@@ -86,6 +89,30 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
+/** PEM certificate and key files for the TLS listeners, shared by all brokers of one run. */
+export interface TlsFiles {
+  cert: string;
+  key: string;
+}
+
+let tlsFiles: Promise<TlsFiles> | undefined;
+
+/** One self-signed EC P-256 certificate for localhost per bench run, in a temp dir removed at the end. */
+export function benchTlsFiles(): Promise<TlsFiles> {
+  tlsFiles ??= (async () => {
+    const pems = await generate([{ name: 'commonName', value: 'localhost' }], { keyType: 'ec', curve: 'P-256', algorithm: 'sha256' });
+    const dir = tempDir('tls');
+    const files = { cert: path.join(dir, 'cert.pem'), key: path.join(dir, 'key.pem') };
+    // World-readable: Mosquitto started as root drops to the `mosquitto` user before it reads them.
+    // The key is a throwaway for loopback only.
+    fs.chmodSync(dir, 0o755);
+    fs.writeFileSync(files.cert, pems.cert, { mode: 0o644 });
+    fs.writeFileSync(files.key, pems.private, { mode: 0o644 });
+    return files;
+  })();
+  return tlsFiles;
+}
+
 interface Launch {
   cmd: string;
   args: string[];
@@ -94,7 +121,7 @@ interface Launch {
   dirs?: string[];
 }
 
-async function launch(benchDir: string, repoRoot: string, name: BrokerName, port: number): Promise<Launch> {
+async function launch(benchDir: string, repoRoot: string, name: BrokerName, port: number, tls?: { port: number; files: TlsFiles }): Promise<Launch> {
   switch (name) {
     case 'mosquitto': {
       const bin = findMosquitto();
@@ -105,6 +132,7 @@ async function launch(benchDir: string, repoRoot: string, name: BrokerName, port
         conf,
         [
           `listener ${port} 127.0.0.1`,
+          ...(tls ? [`listener ${tls.port} 127.0.0.1`, `certfile ${tls.files.cert}`, `keyfile ${tls.files.key}`] : []),
           'allow_anonymous true',
           'max_connections -1',
           'persistence false',
@@ -121,7 +149,10 @@ async function launch(benchDir: string, repoRoot: string, name: BrokerName, port
       return { cmd: bin, args: ['-c', conf], dirs: [dir] };
     }
     case 'aedes':
-      return { cmd: process.execPath, args: [path.join(benchDir, 'aedes-server.js'), String(port)] };
+      return {
+        cmd: process.execPath,
+        args: [path.join(benchDir, 'aedes-server.js'), String(port), ...(tls ? [String(tls.port), tls.files.cert, tls.files.key] : [])],
+      };
     case 'tributary': {
       const bin = path.join(repoRoot, 'services/cli/bin/tributary.js');
       if (!fs.existsSync(bin)) throw new Error(`${path.relative(repoRoot, bin)} does not exist`);
@@ -131,6 +162,15 @@ async function launch(benchDir: string, repoRoot: string, name: BrokerName, port
         ...process.env,
         TRIBUTARY_LISTENERS__TCP__DEFAULT__BIND: `127.0.0.1:${port}`,
         TRIBUTARY_LISTENERS__WS__DEFAULT__BIND: await bind(),
+        // The SSL and WSS listeners are on by default (0.0.0.0:8883/8084): keep them off shared ports.
+        TRIBUTARY_LISTENERS__SSL__DEFAULT__BIND: tls ? `127.0.0.1:${tls.port}` : await bind(),
+        TRIBUTARY_LISTENERS__WSS__DEFAULT__BIND: await bind(),
+        ...(tls
+          ? {
+              TRIBUTARY_LISTENERS__SSL__DEFAULT__SSL_OPTIONS__CERTFILE: tls.files.cert,
+              TRIBUTARY_LISTENERS__SSL__DEFAULT__SSL_OPTIONS__KEYFILE: tls.files.key,
+            }
+          : {}),
         TRIBUTARY_DASHBOARD__LISTENERS__HTTP__BIND: await bind(),
         TRIBUTARY_NODE__DATA_DIR: dataDir,
         TRIBUTARY_LOG__LEVEL: 'warn',
@@ -146,9 +186,10 @@ async function launch(benchDir: string, repoRoot: string, name: BrokerName, port
  * Starts a broker through `bash -c 'ulimit -n …; exec …'` so it gets a high fd limit even when the
  * bench was started from a shell with `ulimit -n 1024`; exec keeps the pid, so /proc/<pid> is the broker.
  */
-export async function startBroker(benchDir: string, repoRoot: string, name: BrokerName): Promise<RunningBroker> {
+export async function startBroker(benchDir: string, repoRoot: string, name: BrokerName, tlsFiles?: TlsFiles): Promise<RunningBroker> {
   const port = await freePort();
-  const { cmd, args, env, dirs = [] } = await launch(benchDir, repoRoot, name, port);
+  const tls = tlsFiles ? { port: await freePort(), files: tlsFiles } : undefined;
+  const { cmd, args, env, dirs = [] } = await launch(benchDir, repoRoot, name, port, tls);
   const script = `ulimit -n ${FD_LIMIT} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"`;
   const child = spawn('bash', ['-c', script, 'bash', cmd, ...args], {
     cwd: repoRoot,
@@ -190,7 +231,7 @@ export async function startBroker(benchDir: string, repoRoot: string, name: Brok
       await stop();
       throw new Error(`${exited} before accepting connections: ${lastLine(tail)}`);
     }
-    if (await canConnect(port)) break;
+    if ((await canConnect(port)) && (!tls || (await canConnect(tls.port)))) break;
     if (Date.now() > deadline) {
       await stop();
       throw new Error(`port ${port} not accepting connections after 15 s: ${lastLine(tail)}`);
@@ -199,7 +240,7 @@ export async function startBroker(benchDir: string, repoRoot: string, name: Brok
   }
   const pid = child.pid ?? 0;
   const exitReason = (): string | undefined => (exited ? `${exited}: ${lastLine(tail)}` : undefined);
-  return { name, pid, port, rssBytes: () => rssOf(pid), cpuSeconds: () => cpuOf(pid), stop, exitReason };
+  return { name, pid, port, ...(tls ? { tlsPort: tls.port } : {}), rssBytes: () => rssOf(pid), cpuSeconds: () => cpuOf(pid), stop, exitReason };
 }
 
 /** The broker's last words: error lines if there are any (warnings come first in logs), else the last lines. */

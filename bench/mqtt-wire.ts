@@ -4,6 +4,7 @@
  * pre-encodes packets, parses incoming frames in place and writes whole batches at once.
  */
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 
 function remainingLength(n: number): number[] {
   const out: number[] = [];
@@ -86,15 +87,23 @@ export class Conn {
   private waiters = new Map<number, { resolve: (v: number) => void; reject: (e: Error) => void }>();
   closed = false;
 
-  constructor(port: number, localAddress?: string) {
-    this.socket = net.connect({
-      host: '127.0.0.1',
-      port,
-      noDelay: true,
-      ...(localAddress ? { localAddress } : {}),
-      // Read into one shared buffer, skipping the stream machinery and a Buffer allocation per read.
-      onread: { buffer: READ_BUFFER, callback: (n: number, buf: Uint8Array) => (this.push(buf.subarray(0, n) as Buffer), true) },
-    });
+  /** useTls: MQTT over TLS (the broker's self-signed certificate is accepted unchecked). */
+  constructor(port: number, localAddress?: string, useTls = false) {
+    if (useTls) {
+      // A TLS socket hands over decrypted data through 'data' events; onread does not apply to it.
+      this.socket = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ...(localAddress ? { localAddress } : {}) });
+      this.socket.setNoDelay(true);
+      this.socket.on('data', (d: Buffer) => this.push(d));
+    } else {
+      this.socket = net.connect({
+        host: '127.0.0.1',
+        port,
+        noDelay: true,
+        ...(localAddress ? { localAddress } : {}),
+        // Read into one shared buffer, skipping the stream machinery and a Buffer allocation per read.
+        onread: { buffer: READ_BUFFER, callback: (n: number, buf: Uint8Array) => (this.push(buf.subarray(0, n) as Buffer), true) },
+      });
+    }
     this.socket.on('error', (e) => this.fail(e));
     this.socket.on('close', () => this.fail(new Error('connection closed by broker')));
   }

@@ -35,9 +35,11 @@ export class Ctx {
   aborted = false;
   constructor(readonly broker: RunningBroker, readonly opts: RunOptions) {}
 
-  open(localAddress?: string): Conn {
+  /** useTls: connect to the broker's TLS listener (the scenario must have `tls: true`). */
+  open(localAddress?: string, useTls = false): Conn {
     if (this.aborted) throw new Error('scenario aborted');
-    const c = new Conn(this.broker.port, localAddress);
+    if (useTls && this.broker.tlsPort === undefined) throw new Error('broker was started without a TLS listener');
+    const c = useTls ? new Conn(this.broker.tlsPort!, localAddress, true) : new Conn(this.broker.port, localAddress);
     this.conns.push(c);
     return c;
   }
@@ -61,6 +63,8 @@ export interface Scenario {
   timeoutS(opts: RunOptions): number;
   /** Has a warm-up and a measured duration (the connections scenario has neither). */
   timed: boolean;
+  /** The broker needs a TLS listener (with the run's self-signed certificate). */
+  tls?: boolean;
   run(ctx: Ctx): Promise<ScenarioResult>;
 }
 
@@ -70,6 +74,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const PAYLOAD_BYTES = 64;
 const FANIN_PUBLISHERS = 10;
 const FANOUT_SUBSCRIBERS = 100;
+const SHARED_MEMBERS = 4;
 const PUBACK_WINDOW = 64;
 const LATENCY_RATE = 20_000;
 
@@ -85,6 +90,13 @@ interface Flow {
   e2eWindow: number;
   /** Paced mode (latency): messages/s per publisher, no end-to-end window. */
   ratePerPublisher?: number;
+  /** Every client connects over TLS. */
+  tls?: boolean;
+  /**
+   * The subscribers form one shared subscription `$share/<group>/<topic>`: each message goes to exactly
+   * one of them. After the measurement the flow drains and counts what never arrived (or arrived twice).
+   */
+  shareGroup?: string;
 }
 
 interface FlowResult {
@@ -94,6 +106,10 @@ interface FlowResult {
   sent: number;
   lost: number;
   latencyMs: number[];
+  /** Messages per subscriber during the measurement. */
+  perSubscriber: number[];
+  /** Shared flows: messages sent in the whole run minus messages received, after a drain (<0: duplicates). */
+  missingAfterDrain?: number;
   brokerCpu: number;
   loadCpu: number;
   otherCpu: number;
@@ -102,12 +118,16 @@ interface FlowResult {
 async function runFlow(ctx: Ctx, f: Flow): Promise<FlowResult> {
   const { broker, opts } = ctx;
   const tag = `${broker.name}-${process.pid}-${Date.now()}`;
-  const subs = Array.from({ length: f.subscribers }, () => ctx.open());
-  const pubs = Array.from({ length: f.publishers }, () => ctx.open());
-  await Promise.all(subs.map((c, i) => c.connect(`sub-${tag}-${i}`, 60).then(() => c.subscribe(f.topic, f.qos))));
+  const subs = Array.from({ length: f.subscribers }, () => ctx.open(undefined, f.tls));
+  const pubs = Array.from({ length: f.publishers }, () => ctx.open(undefined, f.tls));
+  const filter = f.shareGroup !== undefined ? `$share/${f.shareGroup}/${f.topic}` : f.topic;
+  await Promise.all(subs.map((c, i) => c.connect(`sub-${tag}-${i}`, 60).then(() => c.subscribe(filter, f.qos))));
   await Promise.all(pubs.map((c, i) => c.connect(`pub-${tag}-${i}`, 60)));
 
   const P = f.publishers;
+  // Copies of each message the subscribers get in all: one per subscriber, or one per shared group.
+  const copies = f.shareGroup !== undefined ? 1 : f.subscribers;
+  const perSub = new Float64Array(f.subscribers);
   const tpl = new PublishTemplate(f.topic, f.qos, PAYLOAD_BYTES);
   const len = tpl.packet.length;
   const sent = new Float64Array(P);
@@ -150,7 +170,7 @@ async function runFlow(ctx: Ctx, f: Flow): Promise<FlowResult> {
   const windowFree = (p: number): number => {
     let n = f.qos > 0 ? PUBACK_WINDOW - inflight[p]! : Infinity;
     if (f.ratePerPublisher === undefined) {
-      n = Math.min(n, f.e2eWindow - (sent[p]! * f.subscribers - delivered[p]!) / f.subscribers);
+      n = Math.min(n, f.e2eWindow - (sent[p]! * copies - delivered[p]!) / copies);
     }
     return Math.floor(n);
   };
@@ -178,18 +198,19 @@ async function runFlow(ctx: Ctx, f: Flow): Promise<FlowResult> {
     });
   };
 
-  subs.forEach((c) => {
+  subs.forEach((c, si) => {
     let acks: number[] = [];
     c.handlers = {
       onPublish: (buf, off, plen, qos, id) => {
         received++;
+        perSub[si]!++;
         if (qos > 0) acks.push(id);
         if (plen < 16) return;
         const p = buf.readUInt32LE(off + 8);
         if (p >= P) return;
         // Arrived after the watchdog wrote it off: late, not lost.
-        if (++delivered[p]! > sent[p]! * f.subscribers) {
-          delivered[p] = sent[p]! * f.subscribers;
+        if (++delivered[p]! > sent[p]! * copies) {
+          delivered[p] = sent[p]! * copies;
           lost--;
         }
         dirty.add(p);
@@ -225,9 +246,9 @@ async function runFlow(ctx: Ctx, f: Flow): Promise<FlowResult> {
     const now = performance.now();
     for (let p = 0; p < P; p++) {
       if (now - lastProgress[p]! < 500 || windowFree(p) >= minBatch) continue;
-      const outstanding = sent[p]! * f.subscribers - delivered[p]!;
+      const outstanding = sent[p]! * copies - delivered[p]!;
       lost += outstanding;
-      delivered[p] = sent[p]! * f.subscribers;
+      delivered[p] = sent[p]! * copies;
       inflight[p] = 0;
       lastProgress[p] = now;
       schedule(p);
@@ -253,7 +274,7 @@ async function runFlow(ctx: Ctx, f: Flow): Promise<FlowResult> {
   try {
     await sleep(opts.warmupS * 1000);
     measuring = true;
-    const start = { t: performance.now(), rx: received, ack: acked, sent: sum(sent), lost, bc: broker.cpuSeconds(), lc: process.cpuUsage(), mc: machineBusySeconds() };
+    const start = { t: performance.now(), perSub: Array.from(perSub), rx: received, ack: acked, sent: sum(sent), lost, bc: broker.cpuSeconds(), lc: process.cpuUsage(), mc: machineBusySeconds() };
     await sleep(opts.durationS * 1000);
     const seconds = (performance.now() - start.t) / 1000;
     const lc = process.cpuUsage(start.lc);
@@ -261,6 +282,17 @@ async function runFlow(ctx: Ctx, f: Flow): Promise<FlowResult> {
     const loadCpu = (lc.user + lc.system) / 1e6 / seconds;
     // CPU used by anything else (other builds, tests) competes with broker and load on 2 cores.
     const otherCpu = Math.max(0, (machineBusySeconds() - start.mc) / seconds - brokerCpu - loadCpu);
+    const perSubscriber = Array.from(perSub, (n, i) => n - start.perSub[i]!);
+    let missingAfterDrain: number | undefined;
+    if (f.shareGroup !== undefined) {
+      // Stop publishing and give the broker up to 3 s to deliver what is in flight, then compare raw
+      // counts over the whole run: every message sent must have reached exactly one member.
+      running = false;
+      const total = (): number => sum(sent) * copies - received;
+      for (let t = 0; t < 60 && total() > 0; t++) await sleep(50);
+      await sleep(100); // duplicates arriving late
+      missingAfterDrain = total();
+    }
     return {
       seconds,
       received: received - start.rx,
@@ -268,6 +300,8 @@ async function runFlow(ctx: Ctx, f: Flow): Promise<FlowResult> {
       sent: sum(sent) - start.sent,
       lost: lost - start.lost,
       latencyMs,
+      perSubscriber,
+      ...(missingAfterDrain !== undefined ? { missingAfterDrain } : {}),
       brokerCpu,
       loadCpu,
       otherCpu,
@@ -292,7 +326,10 @@ function sum(a: Float64Array): number {
 }
 
 function diag(r: FlowResult): Record<string, number> {
+  const members = r.perSubscriber.length > 1 && r.perSubscriber.length <= 10 ? r.perSubscriber : [];
   return {
+    ...Object.fromEntries(members.map((n, i) => [`receivedPerSOfSubscriber${i}`, n / r.seconds])),
+    ...(r.missingAfterDrain !== undefined ? { missingAfterDrain: r.missingAfterDrain } : {}),
     seconds: r.seconds,
     sentPerS: r.sent / r.seconds,
     receivedPerS: r.received / r.seconds,
@@ -310,11 +347,25 @@ function throughput(name: string, title: string, flow: Flow, label: string): Sce
     title,
     timeoutS: (o) => o.warmupS + o.durationS + 30,
     timed: true,
+    ...(flow.tls ? { tls: true } : {}),
     async run(ctx) {
       const r = await runFlow(ctx, flow);
+      // Aedes 1.x, for one, has no shared subscriptions: `$share/...` is then a plain filter no publish matches.
+      if (flow.shareGroup !== undefined && r.received === 0) throw new Error('no delivery to $share/ members (unsupported?)');
       const value = r.received / r.seconds;
       const lostPct = (100 * r.lost) / (r.received + r.lost);
-      const note = r.received === 0 ? 'nothing delivered' : r.lost > 0 ? `${lostPct < 0.1 ? '<0.1' : lostPct.toFixed(1)}% lost` : undefined;
+      const notes: string[] = [];
+      if (r.received === 0) notes.push('nothing delivered');
+      else if (r.lost > 0) notes.push(`${lostPct < 0.1 ? '<0.1' : lostPct.toFixed(1)}% lost`);
+      const missing = r.missingAfterDrain ?? 0;
+      if (missing > 0 && r.lost <= 0) notes.push(`${missing} never delivered`);
+      if (missing < 0) notes.push(`${-missing} duplicates`);
+      // A shared subscription that starves a member is not sharing.
+      if (flow.shareGroup !== undefined && r.received > 0) {
+        const idle = r.perSubscriber.filter((n) => n === 0).length;
+        if (idle > 0) notes.push(`${idle} of ${r.perSubscriber.length} members got nothing`);
+      }
+      const note = notes.length > 0 ? notes.join(', ') : undefined;
       return { metrics: [{ key: name, label, value, better: 'higher', digits: 0, ...(note ? { note } : {}) }], extra: diag(r) };
     },
   };
@@ -402,10 +453,17 @@ const connections: Scenario = {
   },
 };
 
-const fanin = (qos: 0 | 1): Flow => ({ publishers: FANIN_PUBLISHERS, subscribers: 1, qos, topic: 'bench/fanin', e2eWindow: 100 });
+const fanin = (qos: 0 | 1, tls = false): Flow => ({ publishers: FANIN_PUBLISHERS, subscribers: 1, qos, topic: 'bench/fanin', e2eWindow: 100, ...(tls ? { tls } : {}) });
 export const SCENARIOS: Scenario[] = [
   throughput('fanin-qos0', 'fan-in qos0', fanin(0), `fan-in ${FANIN_PUBLISHERS}->1 qos0 (msg/s)`),
   throughput('fanin-qos1', 'fan-in qos1', fanin(1), `fan-in ${FANIN_PUBLISHERS}->1 qos1 (msg/s)`),
+  throughput('fanin-qos1-tls', 'fan-in qos1 over TLS', fanin(1, true), `fan-in ${FANIN_PUBLISHERS}->1 qos1 TLS (msg/s)`),
+  throughput(
+    'shared-qos1',
+    'shared subscription qos1',
+    { publishers: FANIN_PUBLISHERS, subscribers: SHARED_MEMBERS, qos: 1, topic: 'bench/shared', e2eWindow: 100, shareGroup: 'bench' },
+    `shared ${FANIN_PUBLISHERS}->$share x${SHARED_MEMBERS} qos1 (deliveries/s)`,
+  ),
   latency(0),
   latency(1),
   throughput(
