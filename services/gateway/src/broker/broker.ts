@@ -202,22 +202,32 @@ export class Broker implements SessionHost {
     return this.deps.sessions.save(session.snapshot());
   }
 
-  /** Appends a PUBLISH durably, then retains and routes it. Resolves when it is durable. */
-  async publish(msg: Message): Promise<void> {
+  /**
+   * Appends a PUBLISH durably, then retains and routes it. Resolves when it is durable.
+   * Not async: on the hot path (offset known up front) it adds no promise of its own.
+   */
+  publish(msg: Message): Promise<unknown> {
     if (this.delayed && msg.topic.startsWith(DELAYED_PREFIX)) return this.publishDelayed(msg, this.delayed);
     const backbone = this.deps.backbone;
     const offset = backbone.nextOffset?.(MESSAGES_TOPIC);
     const durable = backbone.append(MESSAGES_TOPIC, [{ key: msg.topic, value: encodeMessage(msg), timestamp: msg.timestamp }]);
     if (offset === undefined) {
-      const [pos] = await durable;
-      msg.offset = pos ? pos.offset : -1;
-    } else msg.offset = offset;
+      return durable.then(([pos]) => {
+        msg.offset = pos ? pos.offset : -1;
+        return this.retainAndRoute(msg);
+      });
+    }
     // Routed before the write completes when the offset is already known (embedded): delivery
     // latency does not include disk I/O. Acknowledgements still wait for `durable`.
+    msg.offset = offset;
+    const retained = this.retainAndRoute(msg);
+    return retained ? Promise.all([durable, retained]) : durable;
+  }
+
+  private retainAndRoute(msg: Message): Promise<void> | undefined {
     const retained = msg.retain && this.deps.config.mqtt.retain_available ? this.deps.retained.set(msg) : undefined;
     this.route(msg);
-    if (offset !== undefined) await durable;
-    if (retained) await retained;
+    return retained;
   }
 
   /** `$delayed/<seconds>/<topic>`: stored durably, published when due (EMQX's delayed publish). */

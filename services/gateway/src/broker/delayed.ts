@@ -26,12 +26,12 @@ export class DelayedPublisher {
 
   private constructor(
     private readonly table: Table,
-    private readonly publish: (msg: Message) => Promise<void>,
+    private readonly publish: (msg: Message) => Promise<unknown>,
     private readonly max: number,
     private readonly log: Logger,
   ) {}
 
-  static async open(backbone: Backbone, publish: (msg: Message) => Promise<void>, max: number, log: Logger): Promise<DelayedPublisher> {
+  static async open(backbone: Backbone, publish: (msg: Message) => Promise<unknown>, max: number, log: Logger): Promise<DelayedPublisher> {
     const d = new DelayedPublisher(await backbone.table('delayed'), publish, max, log);
     for (const [key, value] of d.table.entries()) d.schedule(key, decodeMessage(value), Number(key.split(':')[0]));
     if (d.table.size) log.info({ delayed: d.table.size }, 'restored delayed messages');

@@ -10,7 +10,7 @@ export interface SysOptions {
   heartbeatInterval: number;
   stats(): Record<string, number>;
   metrics(): Record<string, number>;
-  publish(msg: Message): Promise<void>;
+  publish(msg: Message): Promise<unknown>;
 }
 
 /** Client details for `$SYS/brokers/<node>/clients/<clientid>/{connected,disconnected}` (EMQX's fields). */
