@@ -13,3 +13,4 @@ export * from './broker/sys';
 export * from './broker/delayed';
 export * from './broker/rewrite';
 export * from './connection/tls';
+export * from './broker/enhanced-auth';

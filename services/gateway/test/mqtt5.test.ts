@@ -149,3 +149,65 @@ describe('MQTT 5.0 property validation', () => {
     assert.equal((c.io.packets.at(-1) as mp.IDisconnectPacket).reasonCode, 0x82);
   });
 });
+
+describe('MQTT 5.0 enhanced authentication hook', () => {
+  let broker: Broker;
+  let config: TributaryConfig;
+  let close: () => Promise<void>;
+  before(async () => {
+    ({ broker, config, close } = await testBroker());
+    // A toy challenge-response method: the client must answer the challenge with "secret".
+    broker.enhancedAuth.register({
+      method: 'TOY',
+      start: () => ({ result: 'continue', data: Buffer.from('challenge') }),
+      continue: (_ctx, data) => (data?.toString() === 'secret' ? { result: 'success', data: Buffer.from('welcome') } : { result: 'fail', reasonCode: 0x86 }),
+    });
+  });
+  after(() => close());
+
+  const auth = (reasonCode: number, data: string): mp.IAuthPacket => ({ cmd: 'auth', reasonCode, properties: { authenticationMethod: 'TOY', authenticationData: Buffer.from(data) } });
+
+  it('runs the AUTH exchange before CONNACK and supports re-authentication', async () => {
+    const c = channel(broker, config);
+    c.ch.handleIn(wire(v5connect('enh', { authenticationMethod: 'TOY' }), 5));
+    const challenge = (await c.io.next((p) => p.cmd === 'auth')) as mp.IAuthPacket;
+    assert.equal(challenge.reasonCode, 0x18);
+    assert.equal(challenge.properties?.authenticationData?.toString(), 'challenge');
+    assert.equal(c.ch.state, 'connecting');
+    c.ch.handleIn(wire(auth(0x18, 'secret'), 5));
+    const ack = (await c.io.next((p) => p.cmd === 'connack')) as mp.IConnackPacket;
+    assert.equal(ack.reasonCode, 0);
+    assert.equal(ack.properties?.authenticationMethod, 'TOY');
+    assert.equal(ack.properties?.authenticationData?.toString(), 'welcome');
+    // Re-authentication while connected: AUTH 0x19, challenge, answer, AUTH 0x00.
+    c.ch.handleIn(wire(auth(0x19, ''), 5));
+    await c.io.next((p) => p.cmd === 'auth' && p.reasonCode === 0x18 && c.io.packets.filter((q) => q.cmd === 'auth').length === 2);
+    c.ch.handleIn(wire(auth(0x18, 'secret'), 5));
+    const done = (await c.io.next((p) => p.cmd === 'auth' && p.reasonCode === 0)) as mp.IAuthPacket;
+    assert.equal(done.properties?.authenticationMethod, 'TOY');
+    assert.equal(c.ch.state, 'connected');
+  });
+
+  it('refuses a wrong answer with the provider reason code, and other packets during the exchange', async () => {
+    const bad = channel(broker, config);
+    bad.ch.handleIn(wire(v5connect('enh-bad', { authenticationMethod: 'TOY' }), 5));
+    await bad.io.next((p) => p.cmd === 'auth');
+    bad.ch.handleIn(wire(auth(0x18, 'guess'), 5));
+    const ack = (await bad.io.next((p) => p.cmd === 'connack')) as mp.IConnackPacket;
+    assert.equal(ack.reasonCode, 0x86);
+    assert.equal(bad.io.ended, true);
+
+    const early = channel(broker, config);
+    early.ch.handleIn(wire(v5connect('enh-early', { authenticationMethod: 'TOY' }), 5));
+    await early.io.next((p) => p.cmd === 'auth');
+    early.ch.handleIn(wire(publish('t', 'x'), 5));
+    assert.equal(early.io.ended, true);
+    assert.equal(early.io.packets.some((p) => p.cmd === 'connack' && (p as mp.IConnackPacket).reasonCode === 0), false);
+  });
+
+  it('answers an unknown method with CONNACK 0x8C', () => {
+    const c = channel(broker, config);
+    c.ch.handleIn(wire(v5connect('enh-unknown', { authenticationMethod: 'KERBEROS' }), 5));
+    assert.equal((c.io.packets[0] as mp.IConnackPacket).reasonCode, 0x8c);
+  });
+});

@@ -6,6 +6,7 @@ import { NEVER_EXPIRES, Session, SessionLimits } from '../session/session';
 import type { SessionStore } from '../session/store';
 import type { Delivery, DropReason, PersistedSession, SessionHost, SessionOwner, Will } from '../session/types';
 import { DELAYED_PREFIX, DelayedPublisher, parseDelayed } from './delayed';
+import { EnhancedAuthRegistry } from './enhanced-auth';
 import { Metrics } from './metrics';
 import { TopicRewriter } from './rewrite';
 import type { SysPublisher } from './sys';
@@ -42,6 +43,8 @@ export class Broker implements SessionHost {
   readonly router: Router;
   readonly metrics: Metrics;
   readonly rewriter: TopicRewriter;
+  /** MQTT 5.0 enhanced-authentication providers by method (the security work registers them). */
+  readonly enhancedAuth = new EnhancedAuthRegistry();
   /** `$SYS` publisher, set by the node that owns the stats. */
   sys: SysPublisher | undefined;
   private delayed: DelayedPublisher | undefined;

@@ -4,6 +4,7 @@ import { encodeAck, encodePublish, generatePacket, Packet, RC, remainingExpiry }
 import type { Broker } from '../broker/broker';
 import type { Session } from '../session/session';
 import type { Delivery, SessionOwner, Will } from '../session/types';
+import { AuthExchange, handleAuth } from './handlers/auth';
 import { handleConnect } from './handlers/connect';
 import { handleDisconnect } from './handlers/disconnect';
 import { handlePuback, handlePubcomp, handlePubrec, handlePubrel } from './handlers/acks';
@@ -48,6 +49,10 @@ export class Channel implements SessionOwner {
   expiryInterval = 0;
   /** The client's Maximum Packet Size (v5), or Infinity. */
   clientMaxPacketSize = Infinity;
+  /** An enhanced-authentication exchange in progress. */
+  auth: AuthExchange | undefined;
+  /** The Authentication Method the client authenticated with (v5), for re-authentication. */
+  authMethod: string | undefined;
   private _topicAliases: Map<number, string> | undefined;
   /** The client's Topic Alias Maximum (v5): how many aliases the broker may assign. */
   clientTopicAliasMax = 0;
@@ -85,6 +90,12 @@ export class Channel implements SessionOwner {
     this.broker.metrics['bytes.received'] += packet.length ?? 0;
     try {
       if (this.state === 'connecting') {
+        // During enhanced authentication only AUTH may come (§4.12).
+        if (this.auth) {
+          if (packet.cmd !== 'auth') throw new ProtocolViolation(RC.PROTOCOL_ERROR, `${packet.cmd} during authentication`);
+          checkProperties(packet);
+          return handleAuth(this, packet);
+        }
         // The first packet must be CONNECT [MQTT-3.1.0-1].
         if (packet.cmd !== 'connect') throw new ProtocolViolation(RC.PROTOCOL_ERROR, `${packet.cmd} before CONNECT`);
         if (packet.protocolVersion === 5) {
@@ -119,7 +130,8 @@ export class Channel implements SessionOwner {
           // A second CONNECT is a protocol violation [MQTT-3.1.0-2].
           throw new ProtocolViolation(RC.PROTOCOL_ERROR, 'second CONNECT');
         case 'auth':
-          throw new ProtocolViolation(RC.PROTOCOL_ERROR, 'AUTH without an authentication method');
+          if (!this.authMethod) throw new ProtocolViolation(RC.PROTOCOL_ERROR, 'AUTH without an authentication method');
+          return handleAuth(this, packet);
         default:
           // Server-to-client packets (CONNACK, SUBACK, ...) are never valid from a client.
           throw new ProtocolViolation(RC.PROTOCOL_ERROR, `unexpected ${packet.cmd} from a client`);

@@ -6,10 +6,11 @@ import { fillPlaceholders } from '../../broker/rewrite';
 import type { Session } from '../../session/session';
 import type { Channel } from '../channel';
 import { dialectFor } from '../protocol';
+import { startConnectAuth } from './auth';
 import type { Will } from '../../session/types';
 
 /** CONNECT (§3.1): validate, open or resume the session, answer CONNACK. */
-export function handleConnect(ch: Channel, packet: mp.IConnectPacket): void {
+export function handleConnect(ch: Channel, packet: mp.IConnectPacket, auth?: { authenticationMethod: string; authenticationData?: Buffer }): void {
   const mqtt = ch.config.mqtt;
   const version = packet.protocolVersion ?? 4;
   ch.dialect = dialectFor(version);
@@ -24,10 +25,8 @@ export function handleConnect(ch: Channel, packet: mp.IConnectPacket): void {
     ch.close(rc);
   };
 
-  if (v5 && props.authenticationMethod !== undefined) {
-    // Enhanced authentication is a hook point for the security work; no method is supported yet.
-    return refuse(RC.BAD_AUTHENTICATION_METHOD, `unsupported authentication method ${props.authenticationMethod}`);
-  }
+  // Enhanced authentication (§4.12) runs first; it calls back here once the provider accepts.
+  if (v5 && props.authenticationMethod !== undefined && !auth) return startConnectAuth(ch, packet, props.authenticationMethod);
   if (v5 && (props.receiveMaximum === 0 || props.maximumPacketSize === 0)) {
     return refuse(RC.PROTOCOL_ERROR, 'Receive Maximum or Maximum Packet Size of 0');
   }
@@ -92,6 +91,7 @@ export function handleConnect(ch: Channel, packet: mp.IConnectPacket): void {
       topicAliasMaximum: mqtt.max_topic_alias,
     };
     if (props.requestResponseInformation && mqtt.response_information) connackProps.responseInformation = mqtt.response_information;
+    if (auth) Object.assign(connackProps, auth);
     if (assigned) connackProps.assignedClientIdentifier = clientId;
     if (expiry !== (props.sessionExpiryInterval ?? 0)) connackProps.sessionExpiryInterval = expiry;
     if (mqtt.server_keepalive > 0) connackProps.serverKeepAlive = mqtt.server_keepalive;
