@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as avro from 'avsc';
 /** The broker's message: what a PUBLISH becomes once accepted, and its backbone encoding. */
 
 export type QoS = 0 | 1 | 2;
@@ -37,55 +40,75 @@ export function remainingExpiry(msg: Message, now: number): number | undefined {
   return e - Math.floor((now - msg.timestamp) / 1000);
 }
 
-const CODEC_VERSION = 1;
+/** The published Avro schema of message records (libs/mqtt/schemas/message.v1.avsc). */
+export const MESSAGE_SCHEMA_FILE = join(__dirname, '..', '..', 'schemas', 'message.v1.avsc');
+export const MESSAGE_SCHEMA_NAME = 'io.tributary.v1.Message';
+/** Record header naming the value's schema, so consumers can tell versions apart. */
+export const SCHEMA_HEADER = 'tributary-schema';
+export const MESSAGE_HEADERS: Readonly<Record<string, string>> = Object.freeze({ [SCHEMA_HEADER]: MESSAGE_SCHEMA_NAME });
 
-function propsToJson(p: MessageProperties): string {
-  return JSON.stringify(p, (k, v: unknown) => (k === 'correlationData' ? (v as Buffer | undefined)?.toString('base64') : v));
+const messageType = avro.Type.forSchema(JSON.parse(readFileSync(MESSAGE_SCHEMA_FILE, 'utf8')) as avro.Schema);
+
+interface AvroProperties {
+  payloadFormatIndicator: boolean | null;
+  messageExpiryInterval: number | null;
+  contentType: string | null;
+  responseTopic: string | null;
+  correlationData: Buffer | null;
+  userProperties: { key: string; value: string }[];
 }
 
-function propsFromJson(s: string): MessageProperties {
-  const p = JSON.parse(s) as MessageProperties & { correlationData?: unknown };
-  if (typeof p.correlationData === 'string') p.correlationData = Buffer.from(p.correlationData, 'base64');
+function toAvro(p: MessageProperties): AvroProperties {
+  const users: { key: string; value: string }[] = [];
+  for (const [key, v] of Object.entries(p.userProperties ?? {})) {
+    if (Array.isArray(v)) for (const value of v) users.push({ key, value });
+    else users.push({ key, value: v });
+  }
+  return {
+    payloadFormatIndicator: p.payloadFormatIndicator ?? null,
+    messageExpiryInterval: p.messageExpiryInterval ?? null,
+    contentType: p.contentType ?? null,
+    responseTopic: p.responseTopic ?? null,
+    correlationData: p.correlationData ?? null,
+    userProperties: users,
+  };
+}
+
+function fromAvro(a: AvroProperties): MessageProperties {
+  const p: MessageProperties = {};
+  if (a.payloadFormatIndicator !== null) p.payloadFormatIndicator = a.payloadFormatIndicator;
+  if (a.messageExpiryInterval !== null) p.messageExpiryInterval = a.messageExpiryInterval;
+  if (a.contentType !== null) p.contentType = a.contentType;
+  if (a.responseTopic !== null) p.responseTopic = a.responseTopic;
+  if (a.correlationData !== null) p.correlationData = a.correlationData;
+  if (a.userProperties.length) {
+    const users: Record<string, string | string[]> = {};
+    for (const { key, value } of a.userProperties) {
+      const prev = users[key];
+      users[key] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
+    }
+    p.userProperties = users;
+  }
   return p;
 }
 
 /**
- * Compact binary encoding (v1): version, flags (qos | retain<<2), timestamp, topic, from,
- * JSON properties, then the raw payload. The Kafka backbone will use the Avro schema instead.
+ * A message as a backbone record value: Avro with the published schema, so any Kafka consumer
+ * holding message.v1.avsc can decode the messages topic (records carry MESSAGE_HEADERS).
  */
 export function encodeMessage(msg: Message): Buffer {
-  const props = msg.properties ? propsToJson(msg.properties) : '';
-  const topicLen = Buffer.byteLength(msg.topic);
-  const fromLen = Buffer.byteLength(msg.from);
-  const propsLen = props ? Buffer.byteLength(props) : 0;
-  const buf = Buffer.allocUnsafe(1 + 1 + 8 + 2 + topicLen + 2 + fromLen + 4 + propsLen + msg.payload.length);
-  let o = buf.writeUInt8(CODEC_VERSION, 0);
-  o = buf.writeUInt8(msg.qos | (msg.retain ? 4 : 0), o);
-  o = buf.writeDoubleBE(msg.timestamp, o);
-  o = buf.writeUInt16BE(topicLen, o);
-  o += buf.write(msg.topic, o);
-  o = buf.writeUInt16BE(fromLen, o);
-  o += buf.write(msg.from, o);
-  o = buf.writeUInt32BE(propsLen, o);
-  if (propsLen) o += buf.write(props, o);
-  msg.payload.copy(buf, o);
-  return buf;
+  return messageType.toBuffer({
+    topic: msg.topic,
+    payload: msg.payload,
+    qos: msg.qos,
+    retain: msg.retain,
+    from: msg.from,
+    timestamp: msg.timestamp,
+    properties: msg.properties ? toAvro(msg.properties) : null,
+  });
 }
 
 export function decodeMessage(buf: Buffer, offset = -1): Message {
-  if (buf.length < 18 || buf.readUInt8(0) !== CODEC_VERSION) throw new Error('unknown message encoding');
-  let o = 1;
-  const flags = buf.readUInt8(o++);
-  const timestamp = buf.readDoubleBE(o);
-  o += 8;
-  const topicLen = buf.readUInt16BE(o);
-  o += 2;
-  const topic = buf.toString('utf8', o, (o += topicLen));
-  const fromLen = buf.readUInt16BE(o);
-  o += 2;
-  const from = buf.toString('utf8', o, (o += fromLen));
-  const propsLen = buf.readUInt32BE(o);
-  o += 4;
-  const properties = propsLen ? propsFromJson(buf.toString('utf8', o, (o += propsLen))) : undefined;
-  return { topic, payload: buf.subarray(o), qos: (flags & 3) as QoS, retain: (flags & 4) !== 0, from, timestamp, properties, offset };
+  const r = messageType.fromBuffer(buf) as { topic: string; payload: Buffer; qos: number; retain: boolean; from: string; timestamp: number; properties: AvroProperties | null };
+  return { topic: r.topic, payload: r.payload, qos: r.qos as QoS, retain: r.retain, from: r.from, timestamp: r.timestamp, properties: r.properties ? fromAvro(r.properties) : undefined, offset };
 }

@@ -1,6 +1,6 @@
 import type { Backbone, ConsumedRecord } from '@tributary/backbone';
 import type { Logger, TributaryConfig } from '@tributary/common';
-import { decodeMessage, encodeMessage, Message, QoS } from '@tributary/mqtt';
+import { decodeMessage, encodeMessage, Message, MESSAGE_HEADERS, QoS } from '@tributary/mqtt';
 import { EXCLUSIVE_PREFIX, Route, Router, SharedGroup, SharedStrategy, SubscriptionOptions } from '@tributary/router';
 import { NEVER_EXPIRES, Session, SessionLimits } from '../session/session';
 import type { SessionStore } from '../session/store';
@@ -213,7 +213,7 @@ export class Broker implements SessionHost {
     if (this.delayed && msg.topic.startsWith(DELAYED_PREFIX)) return this.publishDelayed(msg, this.delayed);
     const backbone = this.deps.backbone;
     const offset = backbone.nextOffset?.(MESSAGES_TOPIC);
-    const durable = backbone.append(MESSAGES_TOPIC, [{ key: msg.topic, value: encodeMessage(msg), timestamp: msg.timestamp }]);
+    const durable = backbone.append(MESSAGES_TOPIC, [{ key: msg.topic, value: encodeMessage(msg), headers: MESSAGE_HEADERS, timestamp: msg.timestamp }]);
     if (offset === undefined) {
       return durable.then(([pos]) => {
         msg.offset = pos ? pos.offset : -1;

@@ -1,0 +1,56 @@
+import { after, before, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as avro from 'avsc';
+import { Kafka, logLevel } from 'kafkajs';
+import { ROOT, startBroker, BrokerProcess } from '../helpers/broker';
+import { connect, end } from '../helpers/clients';
+
+// Device messages are Kafka records any consumer can decode with only the published schema file:
+// this test uses a plain kafkajs consumer and avsc, none of Tributary's code.
+const kafka = process.env.TRIBUTARY_TEST_KAFKA ?? '';
+const prefix = `t${process.pid}x${Date.now()}.`;
+let b: BrokerProcess;
+
+before(async () => {
+  assert.match(kafka, /:\d+$/, 'TRIBUTARY_TEST_KAFKA must name a Kafka broker (npm test starts one)');
+  b = await startBroker({ env: { TRIBUTARY_BACKBONE__TYPE: 'kafka', TRIBUTARY_BACKBONE__KAFKA__BROKERS: kafka, TRIBUTARY_BACKBONE__TOPIC_PREFIX: prefix } });
+});
+after(async () => {
+  await b?.stop();
+});
+
+it('publishes device messages to the Kafka messages topic as Avro with the published schema', async () => {
+  const client = await connect(b.url, { protocolVersion: 5, clientId: 'dev-kafka-1' });
+  await client.publishAsync('devices/d1/temp', Buffer.from('21.5'), { qos: 1, properties: { contentType: 'text/plain', userProperties: { unit: 'C' } } });
+  await end(client);
+
+  const type = avro.Type.forSchema(JSON.parse(readFileSync(join(ROOT, 'libs', 'mqtt', 'schemas', 'message.v1.avsc'), 'utf8')) as avro.Schema);
+  const consumer = new Kafka({ brokers: [kafka], clientId: 'plain-consumer', logLevel: logLevel.NOTHING }).consumer({ groupId: `${prefix}plain` });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic: `${prefix}messages`, fromBeginning: true });
+    const found = await new Promise<{ value: Record<string, unknown>; key: string; header: string }>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no device message read from Kafka within 20 s')), 20_000);
+      void consumer.run({
+        eachMessage: async ({ message }) => {
+          const value = type.fromBuffer(message.value!) as Record<string, unknown>;
+          if (value.topic !== 'devices/d1/temp') return; // $SYS and other records share the topic
+          clearTimeout(timer);
+          resolve({ value, key: message.key!.toString(), header: String(message.headers?.['tributary-schema']) });
+        },
+      });
+    });
+    assert.equal(found.key, 'devices/d1/temp');
+    assert.equal(found.header, 'io.tributary.v1.Message');
+    assert.equal((found.value.payload as Buffer).toString(), '21.5');
+    assert.equal(found.value.qos, 1);
+    assert.equal(found.value.from, 'dev-kafka-1');
+    const props = found.value.properties as { contentType: string; userProperties: { key: string; value: string }[] };
+    assert.equal(props.contentType, 'text/plain');
+    assert.deepEqual(props.userProperties.map(({ key, value }) => [key, value]), [['unit', 'C']]);
+  } finally {
+    await consumer.disconnect();
+  }
+});
