@@ -105,6 +105,14 @@ export const configSchema = {
       client_disconnected: bool(true, 'Publish $SYS/brokers/<node>/clients/<clientid>/disconnected.'),
     },
   },
+  bridge: {
+    kafka: {
+      commands: {
+        enable: bool(true, 'Publish records of the commands topic to MQTT (cloud-to-device; see docs/kafka.md).'),
+        topic: str('commands', 'Backbone topic of commands (Kafka name: backbone.topic_prefix + this).', { nonEmpty: true }),
+      },
+    },
+  },
   delayed: {
     enable: bool(true, 'Delay publishes to $delayed/<seconds>/<topic> (durable across restarts).'),
     max_delayed_messages: int(0, 'Most delayed messages waiting at once (0 = no limit).'),

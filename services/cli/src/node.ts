@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { Backbone, EmbeddedBackbone, KafkaBackbone } from '@tributary/backbone';
 import { Logger, TributaryConfig } from '@tributary/common';
 import { ApiServer, NodeStatusSource } from '@tributary/api';
-import { BackboneSessionStore, Broker, Gateway, MESSAGES_TOPIC, RetainedStore, SysPublisher } from '@tributary/gateway';
+import { BackboneSessionStore, Broker, CommandsBridge, Gateway, MESSAGES_TOPIC, RetainedStore, SysPublisher } from '@tributary/gateway';
 
 export const VERSION: string = (require('../../package.json') as { version: string }).version;
 
@@ -16,6 +16,7 @@ export class TributaryNode implements NodeStatusSource {
   broker: Broker | undefined;
   gateway: Gateway | undefined;
   api: ApiServer | undefined;
+  commands: CommandsBridge | undefined;
   running = false;
   readonly version = VERSION;
   private readonly startedAt = Date.now();
@@ -66,6 +67,10 @@ export class TributaryNode implements NodeStatusSource {
       metrics: () => this.metrics(),
       publish: (m) => this.broker!.publish(m),
     });
+    if (c.bridge.kafka.commands.enable) {
+      this.commands = new CommandsBridge(backbone, this.broker, c.bridge.kafka.commands.topic, this.log.child({ service: 'commands' }));
+      await this.commands.start();
+    }
     this.gateway = new Gateway(c, this.broker, this.log.child({ service: 'gateway' }));
     await this.gateway.start();
     if (c.dashboard.listeners.http.enable) {
@@ -110,6 +115,7 @@ export class TributaryNode implements NodeStatusSource {
     this.running = false;
     await this.api?.stop();
     await this.gateway?.stop();
+    await this.commands?.stop();
     await this.broker?.stop();
     await this.backbone?.stop();
     this.log.info('tributary stopped');

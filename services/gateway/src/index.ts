@@ -14,3 +14,4 @@ export * from './broker/delayed';
 export * from './broker/rewrite';
 export * from './connection/tls';
 export * from './broker/enhanced-auth';
+export * from './broker/commands';
