@@ -54,3 +54,22 @@ it('publishes device messages to the Kafka messages topic as Avro with the publi
     await consumer.disconnect();
   }
 });
+
+it("delivers a plain Kafka producer's command to an MQTT subscriber (cloud-to-device)", async () => {
+  const sub = await connect(b.url, { protocolVersion: 5, clientId: 'dev-kafka-2' });
+  await sub.subscribeAsync('devices/d2/cmd', { qos: 1 });
+  const got = new Promise<{ topic: string; payload: string; qos: number }>((resolve) =>
+    sub.on('message', (topic, payload, packet) => resolve({ topic, payload: payload.toString(), qos: packet.qos })),
+  );
+  const producer = new Kafka({ brokers: [kafka], clientId: 'plain-producer', logLevel: logLevel.NOTHING }).producer();
+  await producer.connect();
+  try {
+    // The MQTT topic comes from the mqtt-topic header here; without it the record key is used.
+    await producer.send({ topic: `${prefix}commands`, messages: [{ key: 'ignored-key', value: 'reboot', headers: { 'mqtt-topic': 'devices/d2/cmd', 'mqtt-qos': '1' } }] });
+    const m = await Promise.race([got, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('command not delivered within 20 s')), 20_000))]);
+    assert.deepEqual(m, { topic: 'devices/d2/cmd', payload: 'reboot', qos: 1 });
+  } finally {
+    await producer.disconnect();
+    await end(sub);
+  }
+});
