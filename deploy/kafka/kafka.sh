@@ -142,8 +142,10 @@ EOF
 
   # A Kafka cluster id is 16 random bytes, base64url without padding.
   local cluster_id
-  cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
-  if ! java "${java_opts[@]}" kafka.tools.StorageTool format -t "$cluster_id" \
+  # One starting with "-" would be read as an option by StorageTool's argument parser.
+  cluster_id="-"
+  while [[ "$cluster_id" == -* ]]; do cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"; done
+  if ! java "${java_opts[@]}" kafka.tools.StorageTool format --cluster-id="$cluster_id" \
       -c "$dir/server.properties" >"$dir/format.log" 2>&1; then
     cat "$dir/format.log" >&2
     die "formatting the storage in $dir failed"

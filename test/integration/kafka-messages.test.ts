@@ -15,7 +15,12 @@ let b: BrokerProcess;
 
 before(async () => {
   assert.match(kafka, /:\d+$/, 'TRIBUTARY_TEST_KAFKA must name a Kafka broker (npm test starts one)');
-  b = await startBroker({ env: { TRIBUTARY_BACKBONE__TYPE: 'kafka', TRIBUTARY_BACKBONE__KAFKA__BROKERS: kafka, TRIBUTARY_BACKBONE__TOPIC_PREFIX: prefix } });
+  b = await startBroker({
+    env: {
+      TRIBUTARY_BACKBONE__TYPE: 'kafka', TRIBUTARY_BACKBONE__KAFKA__BROKERS: kafka, TRIBUTARY_BACKBONE__TOPIC_PREFIX: prefix,
+      TRIBUTARY_BRIDGE__KAFKA__MAPPINGS: JSON.stringify([{ filter: 'devices/+/temp', topic: 'telemetry', format: 'json' }]),
+    },
+  });
 });
 after(async () => {
   await b?.stop();
@@ -71,5 +76,36 @@ it("delivers a plain Kafka producer's command to an MQTT subscriber (cloud-to-de
   } finally {
     await producer.disconnect();
     await end(sub);
+  }
+});
+
+it('copies a mapped MQTT topic filter to its own Kafka topic as JSON', async () => {
+  const client = await connect(b.url, { protocolVersion: 5, clientId: 'dev-kafka-3' });
+  await client.publishAsync('devices/d3/temp', Buffer.from('19.0'), { qos: 1 });
+  await client.publishAsync('devices/d3/other', Buffer.from('not mapped'), { qos: 1 });
+  await end(client);
+  const consumer = new Kafka({ brokers: [kafka], clientId: 'plain-json-consumer', logLevel: logLevel.NOTHING }).consumer({ groupId: `${prefix}json` });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic: `${prefix}telemetry`, fromBeginning: true });
+    const seen: { topic: string; payload: string; from: string }[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`mapped message not read within 20 s (saw ${JSON.stringify(seen)})`)), 20_000);
+      void consumer.run({
+        eachMessage: async ({ message }) => {
+          seen.push(JSON.parse(message.value!.toString()) as { topic: string; payload: string; from: string });
+          if (seen.some((m) => m.topic === 'devices/d3/temp')) {
+            clearTimeout(timer);
+            resolve();
+          }
+        },
+      });
+    });
+    const m = seen.find((x) => x.topic === 'devices/d3/temp')!;
+    assert.equal(m.payload, '19.0');
+    assert.equal(m.from, 'dev-kafka-3');
+    assert.equal(seen.some((x) => x.topic === 'devices/d3/other'), false);
+  } finally {
+    await consumer.disconnect();
   }
 });

@@ -111,6 +111,17 @@ export const configSchema = {
         enable: bool(true, 'Publish records of the commands topic to MQTT (cloud-to-device; see docs/kafka.md).'),
         topic: str('commands', 'Backbone topic of commands (Kafka name: backbone.topic_prefix + this).', { nonEmpty: true }),
       },
+      mappings: list<KafkaMapping>(
+        [],
+        'Copy MQTT topic filters to named backbone topics: [{"filter": "devices/+/telemetry", "topic": "telemetry", "format": "json|avro"}].',
+        (raw) => {
+          const m = record<KafkaMapping>(raw, { filter: 'string', topic: 'string', format: 'string' });
+          if (m instanceof ConfigProblem) return m;
+          if (m.format !== 'json' && m.format !== 'avro') return new ConfigProblem(`format must be json or avro, got "${m.format}"`);
+          if (!m.filter || !m.topic) return new ConfigProblem('filter and topic must not be empty');
+          return m;
+        },
+      ),
     },
   },
   delayed: {
@@ -171,6 +182,13 @@ export interface AutoSubscribeTopic {
   rh?: number;
   rap?: number;
   nl?: number;
+}
+
+/** One MQTT→Kafka mapping (`bridge.kafka.mappings`). */
+export interface KafkaMapping {
+  filter: string;
+  topic: string;
+  format: 'json' | 'avro';
 }
 
 /** One topic rewrite rule (EMQX `rewrite`). */

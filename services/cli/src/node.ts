@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { Backbone, EmbeddedBackbone, KafkaBackbone } from '@tributary/backbone';
 import { Logger, TributaryConfig } from '@tributary/common';
 import { ApiServer, NodeStatusSource } from '@tributary/api';
-import { BackboneSessionStore, Broker, CommandsBridge, Gateway, MESSAGES_TOPIC, RetainedStore, SysPublisher } from '@tributary/gateway';
+import { BackboneSessionStore, Broker, CommandsBridge, Gateway, MESSAGES_TOPIC, RetainedStore, SysPublisher, TopicMappings } from '@tributary/gateway';
 
 export const VERSION: string = (require('../../package.json') as { version: string }).version;
 
@@ -67,6 +67,10 @@ export class TributaryNode implements NodeStatusSource {
       metrics: () => this.metrics(),
       publish: (m) => this.broker!.publish(m),
     });
+    if (c.bridge.kafka.mappings.length) {
+      this.broker.mappings = new TopicMappings(backbone, c.bridge.kafka.mappings, this.log.child({ service: 'mappings' }));
+      await this.broker.mappings.start();
+    }
     if (c.bridge.kafka.commands.enable) {
       this.commands = new CommandsBridge(backbone, this.broker, c.bridge.kafka.commands.topic, this.log.child({ service: 'commands' }));
       await this.commands.start();

@@ -15,3 +15,4 @@ export * from './broker/rewrite';
 export * from './connection/tls';
 export * from './broker/enhanced-auth';
 export * from './broker/commands';
+export * from './broker/mappings';

@@ -7,6 +7,7 @@ import type { SessionStore } from '../session/store';
 import type { Delivery, DropReason, PersistedSession, SessionHost, SessionOwner, Will } from '../session/types';
 import { DELAYED_PREFIX, DelayedPublisher, parseDelayed } from './delayed';
 import { EnhancedAuthRegistry } from './enhanced-auth';
+import type { TopicMappings } from './mappings';
 import { Metrics } from './metrics';
 import { TopicRewriter } from './rewrite';
 import type { SysPublisher } from './sys';
@@ -45,6 +46,8 @@ export class Broker implements SessionHost {
   readonly rewriter: TopicRewriter;
   /** MQTT 5.0 enhanced-authentication providers by method (the security work registers them). */
   readonly enhancedAuth = new EnhancedAuthRegistry();
+  /** MQTT→Kafka topic mappings, when configured. */
+  mappings: TopicMappings | undefined;
   /** `$SYS` publisher, set by the node that owns the stats. */
   sys: SysPublisher | undefined;
   private delayed: DelayedPublisher | undefined;
@@ -227,10 +230,11 @@ export class Broker implements SessionHost {
     return retained ? Promise.all([durable, retained]) : durable;
   }
 
-  private retainAndRoute(msg: Message): Promise<void> | undefined {
+  private retainAndRoute(msg: Message): Promise<unknown> | undefined {
     const retained = msg.retain && this.deps.config.mqtt.retain_available ? this.deps.retained.set(msg) : undefined;
     this.route(msg);
-    return retained;
+    const mapped = this.mappings?.copy(msg);
+    return retained && mapped ? Promise.all([retained, mapped]) : (retained ?? mapped);
   }
 
   /** `$delayed/<seconds>/<topic>`: stored durably, published when due (EMQX's delayed publish). */
