@@ -28,7 +28,8 @@ after(async () => {
 
 it('publishes device messages to the Kafka messages topic as Avro with the published schema', async () => {
   const client = await connect(b.url, { protocolVersion: 5, clientId: 'dev-kafka-1' });
-  await client.publishAsync('devices/d1/temp', Buffer.from('21.5'), { qos: 1, properties: { contentType: 'text/plain', userProperties: { unit: 'C' } } });
+  const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+  await client.publishAsync('devices/d1/temp', Buffer.from('21.5'), { qos: 1, properties: { contentType: 'text/plain', userProperties: { unit: 'C', traceparent } } });
   await end(client);
 
   const type = avro.Type.forSchema(JSON.parse(readFileSync(join(ROOT, 'libs', 'mqtt', 'schemas', 'message.v1.avsc'), 'utf8')) as avro.Schema);
@@ -36,25 +37,29 @@ it('publishes device messages to the Kafka messages topic as Avro with the publi
   await consumer.connect();
   try {
     await consumer.subscribe({ topic: `${prefix}messages`, fromBeginning: true });
-    const found = await new Promise<{ value: Record<string, unknown>; key: string; header: string }>((resolve, reject) => {
+    const found = await new Promise<{ value: Record<string, unknown>; key: string; header: string; trace: string }>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('no device message read from Kafka within 20 s')), 20_000);
       void consumer.run({
         eachMessage: async ({ message }) => {
           const value = type.fromBuffer(message.value!) as Record<string, unknown>;
           if (value.topic !== 'devices/d1/temp') return; // $SYS and other records share the topic
           clearTimeout(timer);
-          resolve({ value, key: message.key!.toString(), header: String(message.headers?.['tributary-schema']) });
+          resolve({ value, key: message.key!.toString(), header: String(message.headers?.['tributary-schema']), trace: String(message.headers?.traceparent) });
         },
       });
     });
     assert.equal(found.key, 'devices/d1/temp');
     assert.equal(found.header, 'io.tributary.v1.Message');
+    assert.equal(found.trace, traceparent, 'W3C trace context travels in the record headers');
     assert.equal((found.value.payload as Buffer).toString(), '21.5');
     assert.equal(found.value.qos, 1);
     assert.equal(found.value.from, 'dev-kafka-1');
     const props = found.value.properties as { contentType: string; userProperties: { key: string; value: string }[] };
     assert.equal(props.contentType, 'text/plain');
-    assert.deepEqual(props.userProperties.map(({ key, value }) => [key, value]), [['unit', 'C']]);
+    assert.deepEqual(props.userProperties.map(({ key, value }) => [key, value]), [
+      ['unit', 'C'],
+      ['traceparent', traceparent],
+    ]);
   } finally {
     await consumer.disconnect();
   }

@@ -216,7 +216,7 @@ export class Broker implements SessionHost {
     if (this.delayed && msg.topic.startsWith(DELAYED_PREFIX)) return this.publishDelayed(msg, this.delayed);
     const backbone = this.deps.backbone;
     const offset = backbone.nextOffset?.(MESSAGES_TOPIC);
-    const durable = backbone.append(MESSAGES_TOPIC, [{ key: msg.topic, value: encodeMessage(msg), headers: MESSAGE_HEADERS, timestamp: msg.timestamp }]);
+    const durable = backbone.append(MESSAGES_TOPIC, [{ key: msg.topic, value: encodeMessage(msg), headers: recordHeaders(msg), timestamp: msg.timestamp }]);
     if (offset === undefined) {
       return durable.then(([pos]) => {
         msg.offset = pos ? pos.offset : -1;
@@ -403,6 +403,18 @@ export class Broker implements SessionHost {
     if (w) clearTimeout(w.timer);
     this.willTimers.delete(clientId);
   }
+}
+
+/**
+ * Record headers: the schema name, plus W3C trace context when the publisher sent it as MQTT 5
+ * user properties (`traceparent`, `tracestate`), so Kafka consumers can join the trace.
+ */
+function recordHeaders(msg: Message): Readonly<Record<string, string>> {
+  const users = msg.properties?.userProperties;
+  const parent = users?.traceparent;
+  if (typeof parent !== 'string') return MESSAGE_HEADERS;
+  const state = users?.tracestate;
+  return typeof state === 'string' ? { ...MESSAGE_HEADERS, traceparent: parent, tracestate: state } : { ...MESSAGE_HEADERS, traceparent: parent };
 }
 
 /** A PUBREL-phase placeholder: only the packet id matters once PUBREC was received. */
