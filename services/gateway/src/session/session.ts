@@ -74,10 +74,12 @@ export class Session {
     this.window = Math.max(1, Math.min(this.limits.maxInflight, receiveMaximum));
     this.disconnectedAt = null;
     const now = Date.now();
-    for (const entry of this.inflight.values()) {
-      entry.sentAt = now;
-      if (entry.phase === 2) owner.sendPubrel(entry.packetId);
-      else owner.sendPublish(entry.delivery, entry.packetId, true);
+    if (this._inflight) {
+      for (const entry of this._inflight.values()) {
+        entry.sentAt = now;
+        if (entry.phase === 2) owner.sendPubrel(entry.packetId);
+        else owner.sendPublish(entry.delivery, entry.packetId, true);
+      }
     }
     this.pump();
     this.changed();
