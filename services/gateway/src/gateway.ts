@@ -27,6 +27,7 @@ const TICK_MS = 1000;
  */
 export class Gateway {
   private readonly connections = new Set<Connection>();
+  private readonly perListener = new Map<string, number>();
   private readonly servers: (Server | HttpServer | HttpsServer)[] = [];
   private readonly wss: WebSocketServer[] = [];
   private ticker: NodeJS.Timeout | undefined;
@@ -46,7 +47,7 @@ export class Gateway {
   async start(): Promise<void> {
     const l = this.config.listeners;
     if (l.tcp.default.enable) {
-      const server = createServer({ noDelay: true }, (socket) => this.acceptTcp(socket, l.tcp.default.max_connections));
+      const server = createServer({ noDelay: true }, (socket) => this.acceptTcp(socket, 'tcp:default', l.tcp.default.max_connections));
       await this.listen(server, 'tcp:default', 'tcp', l.tcp.default.bind);
     }
     if (l.ssl.default.enable) {
@@ -54,7 +55,7 @@ export class Gateway {
       const options = await tlsServerOptions('listeners.ssl.default', ssl.ssl_options, this.dataDir, this.log);
       const server = createTlsServer(options, (socket) => {
         if (this.peerCertRejected(socket, ssl.ssl_options.verify)) return socket.destroy();
-        this.acceptTcp(socket, ssl.max_connections);
+        this.acceptTcp(socket, 'ssl:default', ssl.max_connections);
       });
       // Handshake garbage and plain MQTT on the TLS port end that socket only.
       server.on('tlsClientError', (err) => this.log.debug({ err: err.message }, 'TLS handshake failed'));
@@ -108,9 +109,9 @@ export class Gateway {
     // without a listener that is an uncaught exception. listen() reports them, naming the listener.
     wss.on('error', () => undefined);
     wss.on('connection', (ws, req) => {
-      if (!this.accepting || this.connections.size >= max) return ws.terminate();
+      if (!this.admit(name, max)) return ws.terminate();
       const transport = new WsTransport(ws, `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`);
-      const conn = this.add(transport);
+      const conn = this.add(transport, name);
       ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => conn.data(Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data)));
       ws.on('close', () => conn.closed());
       ws.on('error', () => ws.terminate());
@@ -135,20 +136,28 @@ export class Gateway {
     );
   }
 
-  private acceptTcp(socket: Socket, max: number): void {
-    if (!this.accepting || this.connections.size >= max) {
+  private acceptTcp(socket: Socket, listener: string, max: number): void {
+    if (!this.admit(listener, max)) {
       socket.destroy();
       return;
     }
-    const conn = this.add(new TcpTransport(socket));
+    const conn = this.add(new TcpTransport(socket), listener);
     socket.on('data', (chunk: Buffer) => conn.data(chunk));
     socket.on('close', () => conn.closed());
     socket.on('error', () => socket.destroy());
   }
 
-  private add(transport: Transport): Connection {
-    const conn = new Connection(transport, this.broker, this.config, this.log, (c) => this.connections.delete(c));
+  /** `max_connections` counts the connections of one listener. */
+  private admit(listener: string, max: number): boolean {
+    return this.accepting && (this.perListener.get(listener) ?? 0) < max;
+  }
+
+  private add(transport: Transport, listener: string): Connection {
+    const conn = new Connection(transport, this.broker, this.config, this.log, (c) => {
+      if (this.connections.delete(c)) this.perListener.set(listener, (this.perListener.get(listener) ?? 1) - 1);
+    });
     this.connections.add(conn);
+    this.perListener.set(listener, (this.perListener.get(listener) ?? 0) + 1);
     return conn;
   }
 
