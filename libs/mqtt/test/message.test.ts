@@ -33,3 +33,18 @@ it('is readable with nothing but the published schema file', () => {
     { key: 'b', value: '3' },
   ]);
 });
+
+it('encodes messages without properties byte for byte as avsc does', () => {
+  const type = avro.Type.forSchema(JSON.parse(readFileSync(MESSAGE_SCHEMA_FILE, 'utf8')) as avro.Schema);
+  for (const [topic, size, from, timestamp] of [
+    ['a', 0, '', 0],
+    ['sensors/ü/1', 63, 'dev-1', 1_764_000_000_123],
+    ['x'.repeat(300), 200, 'c'.repeat(130), 2 ** 45 + 7],
+    ['t', 70_000, 'p', 1],
+  ] as const) {
+    const m: Message = { topic, payload: Buffer.alloc(size, 9), qos: 1, retain: size % 2 === 0, from, timestamp, properties: undefined, offset: -1 };
+    const want = type.toBuffer({ topic, payload: m.payload, qos: 1, retain: m.retain, from, timestamp, properties: null });
+    assert.deepEqual(encodeMessage(m), want, topic.slice(0, 20));
+    assert.deepEqual(decodeMessage(want), m);
+  }
+});
