@@ -1,3 +1,15 @@
 export * from './backbone';
 export * from './embedded';
-export * from './kafka';
+export type { KafkaBackboneOptions, KafkaConsumer, KafkaTable } from './kafka';
+import type { Backbone } from './backbone';
+import type { KafkaBackboneOptions } from './kafka';
+
+/**
+ * The Kafka backbone, loaded on demand: kafkajs costs ~11 MB of RSS, which an embedded-only
+ * node should not pay. (Import `./kafka` directly to get the class itself.)
+ */
+export async function createKafkaBackbone(options: KafkaBackboneOptions): Promise<Backbone> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { KafkaBackbone } = require('./kafka') as typeof import('./kafka');
+  return new KafkaBackbone(options);
+}

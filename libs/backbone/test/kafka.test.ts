@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ConfigResourceTypes, Kafka, logLevel, type Admin } from 'kafkajs';
 import { createLogger, type LogLevel } from '@tributary/common';
-import { KafkaBackbone, type Consumer, type KafkaBackboneOptions } from '../src';
+import type { Consumer } from '../src';
+import { KafkaBackbone, type KafkaBackboneOptions } from '../src/kafka';
 import { Collector, runBackboneSuite } from './backbone-suite';
 
 /**

@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Backbone, EmbeddedBackbone, KafkaBackbone } from '@tributary/backbone';
+import { Backbone, createKafkaBackbone, EmbeddedBackbone } from '@tributary/backbone';
 import { Logger, TributaryConfig } from '@tributary/common';
 import { ApiServer, NodeStatusSource } from '@tributary/api';
 import { BackboneSessionStore, Broker, CommandsBridge, Gateway, MESSAGES_TOPIC, RetainedStore, SysPublisher, TopicMappings } from '@tributary/gateway';
@@ -39,7 +39,7 @@ export class TributaryNode implements NodeStatusSource {
       throw new Error(`node.data_dir ${dataDir} cannot be created: ${(err as Error).message}`);
     }
     this.log.info({ dataDir, backbone: c.backbone.type, version: VERSION }, 'starting tributary');
-    const backbone = c.backbone.type === 'kafka' ? this.kafkaBackbone() : this.embeddedBackbone(dataDir);
+    const backbone = c.backbone.type === 'kafka' ? await this.kafkaBackbone() : this.embeddedBackbone(dataDir);
     this.backbone = backbone;
     await backbone.start();
     await backbone.ensureTopics([
@@ -98,11 +98,11 @@ export class TributaryNode implements NodeStatusSource {
     });
   }
 
-  private kafkaBackbone(): Backbone {
+  private kafkaBackbone(): Promise<Backbone> {
     const k = this.config.backbone.kafka;
     const brokers = k.brokers.split(',').map((b) => b.trim()).filter(Boolean);
     this.log.info({ brokers, prefix: this.config.backbone.topic_prefix }, 'using the Kafka backbone');
-    return new KafkaBackbone({
+    return createKafkaBackbone({
       brokers,
       clientId: k.client_id,
       topicPrefix: this.config.backbone.topic_prefix,
