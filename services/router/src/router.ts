@@ -2,6 +2,8 @@ import { QoS, TopicTrie } from '@tributary/mqtt';
 import { parseShared, SharedFilter, SharedGroup } from './shared';
 
 export const EXCLUSIVE_PREFIX = '$exclusive/';
+/** Trie id suffix of exclusive subscriptions (client ids cannot contain U+0000 [MQTT-1.5.4-2]). */
+const EXCLUSIVE_MARK = '\u0000';
 
 /** One group per share name and filter: `$queue/f` is `$share/$queue/f` (EMQX). */
 function sharedKey(s: SharedFilter): string {
@@ -73,13 +75,15 @@ export class Router {
       return true;
     }
     let target = filter;
+    let id = clientId;
     if (filter.startsWith(EXCLUSIVE_PREFIX)) {
       target = filter.slice(EXCLUSIVE_PREFIX.length);
       const owner = this.exclusive.get(target);
       if (owner !== undefined && owner !== clientId) return false;
       this.exclusive.set(target, clientId);
+      id = clientId + EXCLUSIVE_MARK; // beside a plain subscription of the same client to the same filter
     }
-    if (this.trie.set(target, clientId, options)) this.ref(filter, 1);
+    if (this.trie.set(target, id, options)) this.ref(filter, 1);
     return true;
   }
 
@@ -100,12 +104,14 @@ export class Router {
       return true;
     }
     let target = filter;
+    let id = clientId;
     if (filter.startsWith(EXCLUSIVE_PREFIX)) {
       target = filter.slice(EXCLUSIVE_PREFIX.length);
       if (this.exclusive.get(target) !== clientId) return false;
       this.exclusive.delete(target);
+      id = clientId + EXCLUSIVE_MARK;
     }
-    if (!this.trie.delete(target, clientId)) return false;
+    if (!this.trie.delete(target, id)) return false;
     this.ref(filter, -1);
     this.cache.clear();
     return true;
@@ -134,7 +140,8 @@ export class Router {
     const cached = this.cache.get(topic);
     if (cached) return cached;
     const byClient = new Map<string, Route>();
-    this.trie.match(topic, (clientId, options) => {
+    this.trie.match(topic, (id, options) => {
+      const clientId = id.endsWith(EXCLUSIVE_MARK) ? id.slice(0, -1) : id;
       const r = byClient.get(clientId);
       if (r) r.subscriptions.push(options);
       else byClient.set(clientId, { clientId, subscriptions: [options] });
