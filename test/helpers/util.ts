@@ -1,6 +1,8 @@
 import mqtt, { IClientOptions, IConnackPacket, MqttClient } from 'mqtt';
 import type { BrokerProcess } from './broker';
-import { Inbox, Received } from './clients';
+import { afterEach } from 'node:test';
+import { end, Inbox, Received } from './clients';
+import type { RawClient } from './raw';
 
 /** `/status?format=json`: stats (gauges) and metrics (counters). */
 export interface BrokerStatus {
@@ -105,3 +107,27 @@ export function waitForTopic(inbox: Inbox, topic: string, timeoutMs?: number): P
 export function waitForPayload(inbox: Inbox, payload: string, timeoutMs?: number): Promise<Received> {
   return waitForMessage(inbox, (m) => m.payload.toString() === payload, `"${payload}"`, timeoutMs);
 }
+
+/**
+ * The mqtt.js and raw clients a test file opens, all closed after each test. `url` is read at
+ * connect time, so a file may restart its broker.
+ */
+export function clientTracker(url: () => string): { client(opts?: IClientOptions): Promise<Opened>; clients: MqttClient[]; raws: RawClient[] } {
+  const clients: MqttClient[] = [];
+  const raws: RawClient[] = [];
+  afterEach(async () => {
+    for (const r of raws.splice(0)) r.destroy();
+    await end(...clients.splice(0));
+  });
+  return {
+    clients,
+    raws,
+    async client(opts: IClientOptions = {}): Promise<Opened> {
+      const o = await open(url(), opts);
+      clients.push(o.client);
+      return o;
+    },
+  };
+}
+
+export const payloads = (msgs: Received[]): string[] => msgs.map((m) => m.payload.toString());

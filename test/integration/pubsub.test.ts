@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, test } from 'node:test';
-import type { IClientOptions, MqttClient } from 'mqtt';
+import { after, before, describe, test } from 'node:test';
+import type { IClientOptions } from 'mqtt';
 import { BrokerProcess, startBroker } from '../helpers/broker';
-import { end, Received } from '../helpers/clients';
-import { metric, open, Opened, sleep, uniqueTopic, waitForPayload, waitForTopic } from '../helpers/util';
+import { Received } from '../helpers/clients';
+import { metric, Opened, sleep, uniqueTopic, waitForPayload, waitForTopic, clientTracker, payloads } from '../helpers/util';
 
 type QoS = 0 | 1 | 2;
 const VERSIONS = [4, 5] as const;
 
 let b: BrokerProcess;
-const clients: MqttClient[] = [];
+const { client } = clientTracker(() => b.url);
 
 before(async () => {
   b = await startBroker();
@@ -17,17 +17,8 @@ before(async () => {
 after(async () => {
   await b?.stop();
 });
-afterEach(async () => {
-  await end(...clients.splice(0));
-});
 
-async function client(opts: IClientOptions = {}): Promise<Opened> {
-  const o = await open(b.url, opts);
-  clients.push(o.client);
-  return o;
-}
 
-const payloads = (msgs: Received[]): string[] => msgs.map((m) => m.payload.toString());
 const subIds = (m: Received): number[] => {
   const ids = m.packet.properties?.subscriptionIdentifier;
   return ids === undefined ? [] : ([] as number[]).concat(ids).sort((x, y) => x - y);

@@ -1,16 +1,16 @@
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { after, afterEach, before, describe, test } from 'node:test';
-import type { IClientOptions, MqttClient } from 'mqtt';
+import { after, before, describe, test } from 'node:test';
+import type { MqttClient } from 'mqtt';
 import { BrokerProcess, startBroker, tempDir } from '../helpers/broker';
 import { end, Received } from '../helpers/clients';
-import { open, Opened, uniqueTopic, waitForPayload, waitForTopic } from '../helpers/util';
+import { Opened, uniqueTopic, waitForPayload, waitForTopic, clientTracker, payloads } from '../helpers/util';
 
 const VERSIONS = [4, 5] as const;
 
 const dataDir = tempDir();
 let b: BrokerProcess;
-const clients: MqttClient[] = [];
+const { client, clients } = clientTracker(() => b.url);
 
 before(async () => {
   b = await startBroker({ dataDir });
@@ -19,17 +19,8 @@ after(async () => {
   await b?.stop();
   rmSync(dataDir, { recursive: true, force: true });
 });
-afterEach(async () => {
-  await end(...clients.splice(0));
-});
 
-async function client(opts: IClientOptions = {}): Promise<Opened> {
-  const o = await open(b.url, opts);
-  clients.push(o.client);
-  return o;
-}
 
-const payloads = (msgs: Received[]): string[] => msgs.map((m) => m.payload.toString());
 const flags = (msgs: Received[]): [string, boolean][] => msgs.map((m) => [m.payload.toString(), m.packet.retain]);
 
 /**

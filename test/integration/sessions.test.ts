@@ -1,20 +1,19 @@
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { after, afterEach, before, describe, test } from 'node:test';
-import type { IClientOptions, IDisconnectPacket, MqttClient } from 'mqtt';
+import { after, before, describe, test } from 'node:test';
+import type { IClientOptions, IDisconnectPacket } from 'mqtt';
 import type * as mp from 'mqtt-packet';
 import { BrokerProcess, startBroker, tempDir } from '../helpers/broker';
-import { end, Received } from '../helpers/clients';
+import { end } from '../helpers/clients';
 import { RawClient } from '../helpers/raw';
-import { brokerStatus, metric, once, open, Opened, uniqueTopic, waitForPayload, waitUntil } from '../helpers/util';
+import { brokerStatus, metric, once, uniqueTopic, waitForPayload, waitUntil, clientTracker, payloads } from '../helpers/util';
 
 const VERSIONS = [4, 5] as const;
 const MAX_MQUEUE_LEN = 5;
 
 const dataDir = tempDir();
 let b: BrokerProcess;
-const clients: MqttClient[] = [];
-const raws: RawClient[] = [];
+const { client, clients, raws } = clientTracker(() => b.url);
 
 before(async () => {
   b = await startBroker({ dataDir, env: { TRIBUTARY_MQTT__MAX_MQUEUE_LEN: String(MAX_MQUEUE_LEN) } });
@@ -23,16 +22,7 @@ after(async () => {
   await b?.stop();
   rmSync(dataDir, { recursive: true, force: true });
 });
-afterEach(async () => {
-  for (const r of raws.splice(0)) r.destroy();
-  await end(...clients.splice(0));
-});
 
-async function client(opts: IClientOptions = {}): Promise<Opened> {
-  const o = await open(b.url, opts);
-  clients.push(o.client);
-  return o;
-}
 
 /** Options of a persistent session: 3.1.1 clean=false, 5.0 Clean Start 0 + Session Expiry. */
 function persistent(pv: 4 | 5, clientId: string, expiry = 60): IClientOptions {
@@ -41,7 +31,6 @@ function persistent(pv: 4 | 5, clientId: string, expiry = 60): IClientOptions {
 
 let ids = 0;
 const cid = (name: string): string => `${name}-${process.pid}-${++ids}`;
-const payloads = (msgs: Received[]): string[] => msgs.map((m) => m.payload.toString());
 
 describe('sessions', () => {
   for (const pv of VERSIONS) {

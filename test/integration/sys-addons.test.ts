@@ -3,12 +3,11 @@
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, afterEach, before, describe, test } from 'node:test';
-import type { IClientOptions, MqttClient } from 'mqtt';
+import { after, before, describe, test } from 'node:test';
 import { BrokerProcess, ROOT, startBroker, tempDir } from '../helpers/broker';
 import { end, Received } from '../helpers/clients';
 import { RawClient } from '../helpers/raw';
-import { metric, open, Opened, uniqueTopic, waitForMessage, waitForPayload, waitForTopic } from '../helpers/util';
+import { metric, uniqueTopic, waitForMessage, waitForPayload, waitForTopic, clientTracker } from '../helpers/util';
 
 const NODE = `systest-${process.pid}@127.0.0.1`;
 const SYS = `$SYS/brokers/${NODE}`;
@@ -27,6 +26,7 @@ const REWRITE = [
 
 const dataDir = tempDir();
 let b: BrokerProcess;
+const { client, clients, raws } = clientTracker(() => b.url);
 const ENV: Record<string, string> = {
   TRIBUTARY_NODE__NAME: NODE,
   TRIBUTARY_SYS_TOPICS__SYS_MSG_INTERVAL: '1s',
@@ -38,9 +38,6 @@ const ENV: Record<string, string> = {
   TRIBUTARY_REWRITE: JSON.stringify(REWRITE),
 };
 
-const clients: MqttClient[] = [];
-const raws: RawClient[] = [];
-
 before(async () => {
   b = await startBroker({ dataDir, env: ENV });
 });
@@ -48,16 +45,7 @@ after(async () => {
   if (b?.proc.exitCode === null) await b.stop();
   rmSync(dataDir, { recursive: true, force: true });
 });
-afterEach(async () => {
-  for (const r of raws.splice(0)) r.destroy();
-  await end(...clients.splice(0));
-});
 
-async function client(opts: IClientOptions = {}): Promise<Opened> {
-  const o = await open(b.url, opts);
-  clients.push(o.client);
-  return o;
-}
 
 let ids = 0;
 const cid = (name: string): string => `${name}-${process.pid}-${++ids}`;

@@ -1,17 +1,15 @@
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, test } from 'node:test';
-import type { IClientOptions, MqttClient } from 'mqtt';
+import { after, before, describe, test } from 'node:test';
+import type { IClientOptions } from 'mqtt';
 import type * as mp from 'mqtt-packet';
 import { BrokerProcess, startBroker } from '../helpers/broker';
-import { end, Received } from '../helpers/clients';
 import { RawClient } from '../helpers/raw';
-import { connectionsSettle, metric, once, open, Opened, sleep, uniqueTopic, waitForPayload, waitUntil } from '../helpers/util';
+import { connectionsSettle, metric, once, Opened, sleep, uniqueTopic, waitForPayload, waitUntil, clientTracker, payloads } from '../helpers/util';
 
 const VERSIONS = [4, 5] as const;
 
 let b: BrokerProcess;
-const clients: MqttClient[] = [];
-const raws: RawClient[] = [];
+const { client, raws } = clientTracker(() => b.url);
 
 before(async () => {
   b = await startBroker();
@@ -19,20 +17,10 @@ before(async () => {
 after(async () => {
   await b?.stop();
 });
-afterEach(async () => {
-  for (const r of raws.splice(0)) r.destroy();
-  await end(...clients.splice(0));
-});
 
-async function client(opts: IClientOptions = {}): Promise<Opened> {
-  const o = await open(b.url, opts);
-  clients.push(o.client);
-  return o;
-}
 
 let ids = 0;
 const cid = (name: string): string => `${name}-${process.pid}-${++ids}`;
-const payloads = (msgs: Received[]): string[] => msgs.map((m) => m.payload.toString());
 
 /** A subscriber on `topic` (QoS 2) plus a publisher for markers. */
 async function watcher(topic: string): Promise<{ sub: Opened; pub: Opened }> {

@@ -16,6 +16,20 @@ export type BackboneFactory = () => Promise<{
 
 type Harness = Awaited<ReturnType<BackboneFactory>>;
 
+/** A suite harness from `start`, which opens a backbone on the same storage every time it is called. */
+export async function reopenable(start: () => Promise<Backbone>, cleanup: () => Promise<void>): Promise<Harness> {
+  let current = await start();
+  return {
+    backbone: current,
+    reopen: async () => {
+      await current.stop();
+      current = await start();
+      return current;
+    },
+    cleanup,
+  };
+}
+
 /** Collects delivered records; waiters resolve on deliveries (no sleeps). */
 export class Collector {
   readonly records: ConsumedRecord[] = [];

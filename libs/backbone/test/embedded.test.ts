@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { EmbeddedBackbone, type Consumer, type EmbeddedBackboneOptions, type EmbeddedTable } from '../src';
-import { Collector, runBackboneSuite } from './backbone-suite';
+import { Collector, reopenable, runBackboneSuite } from './backbone-suite';
 
 type Options = Omit<EmbeddedBackboneOptions, 'dataDir'>;
 
@@ -54,16 +54,7 @@ for (const [label, options] of [
 ] as Array<[string, Options]>) {
   runBackboneSuite(label, async () => {
     const s = await scratch(options);
-    let current = await s.start();
-    return {
-      backbone: current,
-      reopen: async () => {
-        await current.stop();
-        current = await s.start();
-        return current;
-      },
-      cleanup: s.done,
-    };
+    return reopenable(s.start, s.done);
   });
 }
 

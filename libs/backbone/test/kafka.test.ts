@@ -9,7 +9,7 @@ import { ConfigResourceTypes, Kafka, logLevel, type Admin } from 'kafkajs';
 import { createLogger, type LogLevel } from '@tributary/common';
 import type { Consumer } from '../src';
 import { KafkaBackbone, type KafkaBackboneOptions } from '../src/kafka';
-import { Collector, runBackboneSuite } from './backbone-suite';
+import { Collector, reopenable, runBackboneSuite } from './backbone-suite';
 
 /**
  * Runs the shared suite against a real Kafka: the one at TRIBUTARY_TEST_KAFKA (host:port), or a
@@ -109,16 +109,7 @@ function scratch(options: Partial<KafkaBackboneOptions> = {}) {
 
 runBackboneSuite('kafka', async () => {
   const s = scratch();
-  let current = await s.start();
-  return {
-    backbone: current,
-    reopen: async () => {
-      await current.stop();
-      current = await s.start();
-      return current;
-    },
-    cleanup: s.done,
-  };
+  return reopenable(s.start, s.done);
 });
 
 describe('KafkaBackbone', () => {
