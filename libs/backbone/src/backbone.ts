@@ -85,6 +85,12 @@ export interface Table {
   delete(key: string): Promise<void>;
   /** Apply several changes as one durable write (null = delete). */
   apply(changes: ReadonlyArray<readonly [string, Buffer | null]>): Promise<void>;
+  /**
+   * Called when a change written by another process is applied here (Kafka; an embedded table
+   * has no other writers). Not called for this table's own writes, nor for a record that an
+   * own newer write supersedes.
+   */
+  onRemoteChange: ((key: string, value: Buffer | null) => void) | undefined;
 }
 
 export interface Backbone {

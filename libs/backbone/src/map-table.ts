@@ -3,6 +3,7 @@ import type { Table } from './backbone';
 /** The read side every Table shares: the latest value per key, held in a Map. */
 export abstract class MapTable implements Table {
   protected readonly map = new Map<string, Buffer>();
+  onRemoteChange: ((key: string, value: Buffer | null) => void) | undefined;
 
   constructor(readonly name: string) {}
 

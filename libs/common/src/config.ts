@@ -124,6 +124,10 @@ export const configSchema = {
       ),
     },
   },
+  cluster: {
+    lease: duration(10_000, 'Scaled out (tributary gateway): how long a gateway owns its sessions without renewing its lease; after that the router publishes their wills and releases them.', 1000),
+    route_ack_timeout: duration(5_000, 'Scaled out: longest wait for the router to confirm a session claim or subscription before CONNACK/SUBACK go out anyway.', 100),
+  },
   delayed: {
     enable: bool(true, 'Delay publishes to $delayed/<seconds>/<topic> (durable across restarts).'),
     max_delayed_messages: int(0, 'Most delayed messages waiting at once (0 = no limit).'),

@@ -1,5 +1,5 @@
 import { Bind, ConfigError, createLogger, describeConfig, loadConfig } from '@tributary/common';
-import { TributaryNode, VERSION } from './node';
+import { NodeRole, TributaryNode, VERSION } from './node';
 
 const HELP = `tributary ${VERSION} — an MQTT broker whose backbone is Apache Kafka
 
@@ -7,6 +7,9 @@ Usage: tributary <command> [--config <file.json>]
 
 Commands:
   start           run every service in one process (embedded backbone by default)
+  gateway         scaled out over Kafka: MQTT listeners and sessions (run any number)
+  router          scaled out over Kafka: subscription table, routes messages to gateways
+  retain          scaled out over Kafka: retained-message store and delayed publish
   config          print every configuration key, its default and its environment variable
                   (--markdown: as the table in docs/configuration.md)
   version         print the version
@@ -88,14 +91,18 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
       process.stdout.write(argv.includes('--markdown') ? configMarkdown() : configText());
       return;
     case 'start':
-      return start(args.configFile);
+      return start(args.configFile, 'all');
+    case 'gateway':
+    case 'router':
+    case 'retain':
+      return start(args.configFile, args.command);
     default:
       process.stderr.write(`tributary: unknown command "${args.command}"\n\n${HELP}`);
       process.exit(2);
   }
 }
 
-async function start(configFile: string | undefined): Promise<void> {
+async function start(configFile: string | undefined, role: NodeRole): Promise<void> {
   let loaded;
   try {
     loaded = loadConfig({ file: configFile });
@@ -106,9 +113,9 @@ async function start(configFile: string | undefined): Promise<void> {
     }
     throw err;
   }
-  const log = createLogger(loaded.config.log.level, { node: loaded.config.node.name });
+  const log = createLogger(loaded.config.log.level, role === 'all' ? { node: loaded.config.node.name } : { node: loaded.config.node.name, role });
   for (const w of loaded.warnings) log.warn(w);
-  const node = new TributaryNode(loaded.config, log);
+  const node = new TributaryNode(loaded.config, log, role);
   let stopping = false;
   const shutdown = (signal: string): void => {
     if (stopping) return;

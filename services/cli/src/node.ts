@@ -3,13 +3,19 @@ import { resolve } from 'node:path';
 import { Backbone, createKafkaBackbone, EmbeddedBackbone } from '@tributary/backbone';
 import { Logger, TributaryConfig } from '@tributary/common';
 import { ApiServer, NodeStatusSource } from '@tributary/api';
-import { BackboneSessionStore, Broker, CommandsBridge, Gateway, MESSAGES_TOPIC, RetainedStore, SysPublisher, TopicMappings } from '@tributary/gateway';
+import { BackboneSessionStore, Broker, ClusterBroker, CommandsBridge, Gateway, MESSAGES_TOPIC, RetainedStore, SysPublisher, TopicMappings } from '@tributary/gateway';
+import { GATEWAYS_TABLE, RouterService, SESSIONS_TABLE } from '@tributary/router';
+import { RetainService } from '@tributary/retain';
+
+/** What one process runs: everything (`start`), or one service of a scaled-out installation. */
+export type NodeRole = 'all' | 'gateway' | 'router' | 'retain';
 
 export const VERSION: string = (require('../../package.json') as { version: string }).version;
 
 /**
- * A complete single node: backbone, broker, MQTT gateway and HTTP API in one process
- * (`tributary start`). Services start in dependency order and stop in reverse.
+ * One Tributary process. `all` (`tributary start`) is a complete single node: backbone, broker,
+ * MQTT gateway and HTTP API. Scaled out over Kafka, `gateway`, `router` and `retain` each run
+ * one service (plus the HTTP API for /status). Services start in dependency order and stop in reverse.
  */
 export class TributaryNode implements NodeStatusSource {
   backbone: Backbone | undefined;
@@ -17,6 +23,8 @@ export class TributaryNode implements NodeStatusSource {
   gateway: Gateway | undefined;
   api: ApiServer | undefined;
   commands: CommandsBridge | undefined;
+  router: RouterService | undefined;
+  retain: RetainService | undefined;
   running = false;
   readonly version = VERSION;
   private readonly startedAt = Date.now();
@@ -24,6 +32,7 @@ export class TributaryNode implements NodeStatusSource {
   constructor(
     readonly config: TributaryConfig,
     private readonly log: Logger,
+    readonly role: NodeRole = 'all',
   ) {}
 
   get nodeName(): string {
@@ -38,24 +47,37 @@ export class TributaryNode implements NodeStatusSource {
     } catch (err) {
       throw new Error(`node.data_dir ${dataDir} cannot be created: ${(err as Error).message}`);
     }
-    this.log.info({ dataDir, backbone: c.backbone.type, version: VERSION }, 'starting tributary');
+    const role = this.role;
+    if (role !== 'all' && c.backbone.type !== 'kafka') {
+      throw new Error(`tributary ${role} runs against Kafka: set backbone.type = kafka (TRIBUTARY_BACKBONE__TYPE=kafka) and backbone.kafka.brokers`);
+    }
+    if (role !== 'all' && c.backbone.kafka.partitions !== 1) {
+      throw new Error('backbone.kafka.partitions must be 1 when services run as separate processes (session cursors are single-partition offsets for now)');
+    }
+    this.log.info({ role, dataDir, backbone: c.backbone.type, version: VERSION }, 'starting tributary');
     const backbone = c.backbone.type === 'kafka' ? await this.kafkaBackbone() : this.embeddedBackbone(dataDir);
     this.backbone = backbone;
     await backbone.start();
     await backbone.ensureTopics([
       { name: MESSAGES_TOPIC, cleanup: 'delete', retentionMs: c.backbone.messages.retention, retentionBytes: c.backbone.messages.retention_bytes },
-      { name: 'sessions', cleanup: 'compact' },
+      { name: SESSIONS_TABLE, cleanup: 'compact' },
       { name: 'retained', cleanup: 'compact' },
       { name: 'delayed', cleanup: 'compact' },
+      ...(role === 'all' ? [] : [{ name: GATEWAYS_TABLE, cleanup: 'compact' as const }]),
     ]);
+    if (role === 'router' || role === 'retain') return this.startService(role, backbone);
     const log = this.log.child({ service: 'broker' });
-    this.broker = new Broker({
+    const deps = {
       config: c,
       backbone,
       sessions: await BackboneSessionStore.open(backbone),
       retained: await RetainedStore.open(backbone),
       logger: log,
-    });
+    };
+    this.broker =
+      role === 'gateway'
+        ? new ClusterBroker(deps, { gateway: c.node.name, leaseMs: c.cluster.lease, ackTimeoutMs: c.cluster.route_ack_timeout })
+        : new Broker(deps);
     await this.broker.start();
     const sys = c.sys_topics;
     this.broker.sys = new SysPublisher({
@@ -77,13 +99,32 @@ export class TributaryNode implements NodeStatusSource {
     }
     this.gateway = new Gateway(c, this.broker, this.log.child({ service: 'gateway' }));
     await this.gateway.start();
-    if (c.dashboard.listeners.http.enable) {
-      this.api = new ApiServer(c.dashboard.listeners.http.bind, this, this.log.child({ service: 'api' }));
-      await this.api.start();
-    }
+    await this.startApi();
     this.broker.sys.start();
     this.running = true;
     this.log.info({ listeners: this.gateway.listeners.map((l) => `${l.name}@${l.host}:${l.port}`), dataDir }, 'tributary started');
+  }
+
+  /** `tributary router` / `tributary retain`: one service and the HTTP API. */
+  private async startService(role: 'router' | 'retain', backbone: Backbone): Promise<void> {
+    const c = this.config;
+    const log = this.log.child({ service: role });
+    if (role === 'router') {
+      this.router = new RouterService({ backbone, logger: log, messagesTopic: MESSAGES_TOPIC, strategy: c.mqtt.shared_subscription_strategy, leaseMs: c.cluster.lease });
+      await this.router.start();
+    } else {
+      this.retain = new RetainService({ backbone, logger: log, delayed: { enable: c.delayed.enable, max: c.delayed.max_delayed_messages } });
+      await this.retain.start();
+    }
+    await this.startApi();
+    this.running = true;
+    this.log.info('tributary started');
+  }
+
+  private async startApi(): Promise<void> {
+    if (!this.config.dashboard.listeners.http.enable) return;
+    this.api = new ApiServer(this.config.dashboard.listeners.http.bind, this, this.log.child({ service: 'api' }));
+    await this.api.start();
   }
 
   private embeddedBackbone(dataDir: string): Backbone {
@@ -121,12 +162,17 @@ export class TributaryNode implements NodeStatusSource {
     await this.gateway?.stop();
     await this.commands?.stop();
     await this.broker?.stop();
+    await this.router?.stop();
+    await this.retain?.stop();
     await this.backbone?.stop();
     this.log.info('tributary stopped');
   }
 
   stats(): Record<string, number> {
     const b = this.broker;
+    const uptime = Math.floor((Date.now() - this.startedAt) / 1000);
+    if (this.router) return { ...this.router.stats, 'sessions.count': this.router.stats['router.sessions'], uptime };
+    if (this.retain) return { ...this.retain.stats, 'retained.count': this.retain.retainedCount, 'delayed.count': this.retain.delayedCount, uptime };
     return {
       'connections.count': this.gateway?.connectionCount ?? 0,
       'sessions.count': b?.sessionCount ?? 0,
@@ -134,7 +180,7 @@ export class TributaryNode implements NodeStatusSource {
       'topics.count': b?.router.filterCount ?? 0,
       'retained.count': b?.retainedCount ?? 0,
       'delayed.count': b?.delayedCount ?? 0,
-      uptime: Math.floor((Date.now() - this.startedAt) / 1000),
+      uptime,
     };
   }
 

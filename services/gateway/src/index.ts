@@ -16,3 +16,4 @@ export * from './connection/tls';
 export * from './broker/enhanced-auth';
 export * from './broker/commands';
 export * from './broker/mappings';
+export * from './broker/cluster-broker';

@@ -1,2 +1,4 @@
 export * from './router';
 export * from './shared';
+export * from './cluster';
+export * from './service';

@@ -92,6 +92,11 @@ export class KafkaTable extends MapTable {
     else this.map.set(key, value);
   }
 
+  private applyRemote(key: string, value: Buffer | null): void {
+    this.setLocal(key, value);
+    this.onRemoteChange?.(key, value);
+  }
+
   private settle(key: string, offset: number): void {
     const p = this.pending.get(key);
     if (p === undefined) return;
@@ -102,7 +107,7 @@ export class KafkaTable extends MapTable {
     p.deferred = undefined;
     if (d !== undefined && d.offset >= p.offset) {
       // The follower is already past our write: a newer record from elsewhere wins.
-      if (d.offset > p.offset) this.setLocal(key, d.value);
+      if (d.offset > p.offset) this.applyRemote(key, d.value);
       this.pending.delete(key);
     } else if (p.offset < 0) {
       this.pending.delete(key);
@@ -114,12 +119,12 @@ export class KafkaTable extends MapTable {
       if (r.key === null) continue;
       const p = this.pending.get(r.key);
       if (p === undefined) {
-        this.setLocal(r.key, r.value);
+        this.applyRemote(r.key, r.value);
       } else if (p.inFlight > 0) {
         // Our write's offset is not known yet: decide when it is acknowledged.
         if (r.offset > p.offset && (p.deferred === undefined || r.offset > p.deferred.offset)) p.deferred = r;
       } else {
-        if (r.offset > p.offset) this.setLocal(r.key, r.value);
+        if (r.offset > p.offset) this.applyRemote(r.key, r.value);
         if (r.offset >= p.offset) this.pending.delete(r.key);
       }
     }

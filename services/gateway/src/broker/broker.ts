@@ -33,6 +33,22 @@ export interface OpenSessionRequest {
   expiryInterval: number;
   /** The client's Receive Maximum (65535 when absent). */
   receiveMaximum: number;
+  /** The will, kept with the session record so another service can publish it if this process dies. */
+  will?: Will;
+}
+
+export interface OpenedSession {
+  session: Session;
+  /** Session Present in CONNACK. */
+  present: boolean;
+}
+
+/** A persisted session being brought back, with the positions its replay needs. */
+export interface RestoredSession {
+  session: Session;
+  cursor: number;
+  /** In-flight messages by offset: [packet id, qos, phase]. */
+  inflight: Map<number, [number, QoS, 1 | 2]>;
 }
 
 /**
@@ -50,16 +66,16 @@ export class Broker implements SessionHost {
   mappings: TopicMappings | undefined;
   /** `$SYS` publisher, set by the node that owns the stats. */
   sys: SysPublisher | undefined;
-  private delayed: DelayedPublisher | undefined;
-  private readonly sessions = new Map<string, Session>();
+  protected delayed: DelayedPublisher | undefined;
+  protected readonly sessions = new Map<string, Session>();
   private readonly expiryTimers = new Map<string, NodeJS.Timeout>();
   private readonly willTimers = new Map<string, { timer: NodeJS.Timeout; will: Will }>();
   private readonly dirty = new Set<Session>();
   private flushScheduled = false;
-  private readonly limits: SessionLimits;
-  private readonly log: Logger;
+  protected readonly limits: SessionLimits;
+  protected readonly log: Logger;
 
-  constructor(private readonly deps: BrokerDeps) {
+  constructor(protected readonly deps: BrokerDeps) {
     this.router = deps.router ?? new Router();
     this.metrics = deps.metrics ?? new Metrics();
     this.log = deps.logger;
@@ -84,59 +100,33 @@ export class Broker implements SessionHost {
   async start(): Promise<void> {
     await this.restoreSessions();
     const d = this.deps.config.delayed;
-    if (d.enable) this.delayed = await DelayedPublisher.open(this.deps.backbone, (m) => this.publish(m), d.max_delayed_messages, this.log);
+    if (d.enable) this.delayed = await DelayedPublisher.open(this.deps.backbone, (m) => this.publish(m), d.max_delayed_messages, this.log, this.schedulesDelayed);
   }
 
-  private async restoreSessions(): Promise<void> {
+  /** Scaled out, delayed messages are published by the retain service; gateways only store them. */
+  protected get schedulesDelayed(): boolean {
+    return true;
+  }
+
+  protected async restoreSessions(): Promise<void> {
     const now = Date.now();
-    const restored = new Map<string, { session: Session; cursor: number; inflight: Map<number, [number, QoS, 1 | 2]> }>();
-    let from = Infinity;
+    const restored = new Map<string, RestoredSession>();
     for (const p of await this.deps.sessions.loadAll()) {
       const since = p.disconnectedAt ?? now;
       if (p.expiryInterval !== NEVER_EXPIRES && since + p.expiryInterval * 1000 <= now) {
         void this.deps.sessions.remove(p.clientId);
         continue;
       }
-      const s = this.restoreSession(p, since);
-      const inflight = new Map<number, [number, QoS, 1 | 2]>();
-      for (const [offset, packetId, qos, phase] of p.inflight) {
-        if (phase === 2 || offset < 0) s.restoreInflight(pubrelOnly(), packetId, 2);
-        else inflight.set(offset, [packetId, qos, phase]);
-        if (offset >= 0) from = Math.min(from, offset);
-      }
-      from = Math.min(from, p.cursor);
-      restored.set(p.clientId, { session: s, cursor: p.cursor, inflight });
+      const r = this.restoreSession(p, since);
+      this.scheduleExpiry(r.session);
+      restored.set(p.clientId, r);
     }
-    if (restored.size && from !== Infinity) {
-      let replayed = 0;
-      const consumer = await this.deps.backbone.consume({
-        topic: MESSAGES_TOPIC,
-        from: [{ partition: 0, offset: from }],
-        eachBatch: (records: ConsumedRecord[]) => {
-          for (const rec of records) {
-            if (!rec.value) continue;
-            const msg = decodeMessage(rec.value, rec.offset);
-            replayed++;
-            for (const { session, inflight } of restored.values()) {
-              const entry = inflight.get(rec.offset);
-              if (entry) session.restoreInflight({ msg, qos: entry[1], retain: false, subscriptionIds: undefined }, entry[0], entry[2]);
-            }
-            for (const route of this.router.routes(msg.topic)) {
-              const r = restored.get(route.clientId);
-              if (!r || rec.offset < r.cursor || r.inflight.has(rec.offset)) continue;
-              const d = deliveryFor(route, msg);
-              if (d) r.session.deliver(d);
-            }
-          }
-        },
-      });
-      await consumer.caughtUp;
-      await consumer.stop();
-      this.log.info({ sessions: restored.size, replayed, from }, 'restored persistent sessions');
-    }
+    const replayed = await this.replay(restored);
+    if (restored.size) this.log.info({ sessions: restored.size, replayed }, 'restored persistent sessions');
   }
 
-  private restoreSession(p: PersistedSession, since: number): Session {
+  /** Rebuilds a persisted session (subscriptions, QoS 2 state, positions); `replay` brings its messages back. */
+  protected restoreSession(p: PersistedSession, since: number): RestoredSession {
     const s = new Session(p.clientId, p.protocolVersion, this.limits, this);
     s.expiryInterval = p.expiryInterval;
     s.disconnectedAt = since;
@@ -147,16 +137,59 @@ export class Broker implements SessionHost {
       s.subscriptions.set(filter, opts);
       this.router.subscribe(p.clientId, filter, opts);
     }
+    const inflight = new Map<number, [number, QoS, 1 | 2]>();
+    for (const [offset, packetId, qos, phase] of p.inflight) {
+      if (phase === 2 || offset < 0) s.restoreInflight(pubrelOnly(), packetId, 2);
+      else inflight.set(offset, [packetId, qos, phase]);
+    }
     this.sessions.set(p.clientId, s);
-    this.scheduleExpiry(s);
-    return s;
+    return { session: s, cursor: p.cursor, inflight };
+  }
+
+  /**
+   * Reads the messages topic from the oldest position of `restored` to its end: in-flight
+   * messages are put back in their sessions' windows, and every later message matching a
+   * (non-shared) subscription is delivered. Returns how many records were read.
+   */
+  protected async replay(restored: ReadonlyMap<string, RestoredSession>): Promise<number> {
+    let from = Infinity;
+    for (const r of restored.values()) {
+      from = Math.min(from, r.cursor);
+      for (const offset of r.inflight.keys()) from = Math.min(from, offset);
+    }
+    if (from === Infinity) return 0;
+    let replayed = 0;
+    const consumer = await this.deps.backbone.consume({
+      topic: MESSAGES_TOPIC,
+      from: [{ partition: 0, offset: Math.max(0, from) }],
+      eachBatch: (records: ConsumedRecord[]) => {
+        for (const rec of records) {
+          if (!rec.value) continue;
+          const msg = decodeMessage(rec.value, rec.offset);
+          replayed++;
+          for (const { session, inflight } of restored.values()) {
+            const entry = inflight.get(rec.offset);
+            if (entry) session.restoreInflight({ msg, qos: entry[1], retain: false, subscriptionIds: undefined }, entry[0], entry[2]);
+          }
+          for (const route of this.router.routes(msg.topic)) {
+            const r = restored.get(route.clientId);
+            if (!r || rec.offset < r.cursor || r.inflight.has(rec.offset)) continue;
+            const d = deliveryFor(route, msg);
+            if (d) r.session.deliver(d);
+          }
+        }
+      },
+    });
+    await consumer.caughtUp;
+    await consumer.stop();
+    return replayed;
   }
 
   /**
    * Creates or resumes the session of a connecting client (attached by the caller after CONNACK). An existing connection with the
    * same client id is closed (v5: 0x8E) [MQTT-3.1.4-3]; a clean start discards the old session.
    */
-  openSession(req: OpenSessionRequest): { session: Session; present: boolean } {
+  openSession(req: OpenSessionRequest): OpenedSession | Promise<OpenedSession> {
     this.cancelWill(req.clientId);
     this.clearExpiry(req.clientId);
     let session = this.sessions.get(req.clientId);
@@ -205,7 +238,20 @@ export class Broker implements SessionHost {
   persist(session: Session): Promise<void> {
     if (!session.persistent || session.ended) return Promise.resolve();
     this.dirty.delete(session);
-    return this.deps.sessions.save(session.snapshot());
+    return this.deps.sessions.save(this.record(session));
+  }
+
+  /** What is stored for a session (the cluster broker adds ownership). */
+  protected record(session: Session): PersistedSession {
+    return session.snapshot();
+  }
+
+  /**
+   * Before SUBACK/UNSUBACK: resolves once the subscriptions are stored (persistent sessions)
+   * and, scaled out, once the router routes with them. Undefined when there is nothing to wait for.
+   */
+  confirmSubscriptions(session: Session): Promise<void> | undefined {
+    return session.persistent ? this.persist(session) : undefined;
   }
 
   /**
@@ -230,7 +276,7 @@ export class Broker implements SessionHost {
     return retained ? Promise.all([durable, retained]) : durable;
   }
 
-  private retainAndRoute(msg: Message): Promise<unknown> | undefined {
+  protected retainAndRoute(msg: Message): Promise<unknown> | undefined {
     const retained = msg.retain && this.deps.config.mqtt.retain_available ? this.deps.retained.set(msg) : undefined;
     this.route(msg);
     const mapped = this.mappings?.copy(msg);
@@ -255,7 +301,7 @@ export class Broker implements SessionHost {
     return this.delayed?.size ?? 0;
   }
 
-  private route(msg: Message): void {
+  protected route(msg: Message): void {
     const routes = this.router.routes(msg.topic);
     const groups = this.router.sharedGroups(msg.topic);
     for (let i = 0; i < groups.length; i++) this.dispatchShared(groups[i]!, msg);
@@ -273,7 +319,7 @@ export class Broker implements SessionHost {
   }
 
   /** Hands `msg` to one member of a shared-subscription group (preferring connected ones). */
-  private dispatchShared(group: SharedGroup, msg: Message, exclude?: string): void {
+  protected dispatchShared(group: SharedGroup, msg: Message, exclude?: string): void {
     const member = group.pick(this.sharedStrategy, msg, this.isOnline, exclude);
     const options = member === undefined ? undefined : group.members.get(member);
     const session = member === undefined ? undefined : this.sessions.get(member);
@@ -285,7 +331,7 @@ export class Broker implements SessionHost {
 
   private readonly isOnline = (clientId: string): boolean => this.sessions.get(clientId)?.owner !== undefined;
 
-  private get sharedStrategy(): SharedStrategy {
+  protected get sharedStrategy(): SharedStrategy {
     return this.deps.config.mqtt.shared_subscription_strategy;
   }
 
@@ -331,7 +377,7 @@ export class Broker implements SessionHost {
     }
     this.willTimers.clear();
     this.expiryTimers.clear();
-    for (const s of this.sessions.values()) if (s.persistent) void this.deps.sessions.save(s.snapshot());
+    for (const s of this.sessions.values()) if (s.persistent && !s.ended) void this.deps.sessions.save(this.record(s));
     await this.deps.sessions.flush();
   }
 
@@ -342,7 +388,7 @@ export class Broker implements SessionHost {
     this.flushScheduled = true;
     setImmediate(() => {
       this.flushScheduled = false;
-      for (const s of this.dirty) if (s.persistent && !s.ended) void this.deps.sessions.save(s.snapshot());
+      for (const s of this.dirty) if (s.persistent && !s.ended) void this.deps.sessions.save(this.record(s));
       this.dirty.clear();
     });
   }
@@ -355,7 +401,7 @@ export class Broker implements SessionHost {
     this.metrics['messages.sent']++;
   }
 
-  private discard(session: Session): void {
+  protected discard(session: Session): void {
     session.ended = true;
     for (const filter of session.subscriptions.keys()) this.router.unsubscribe(session.clientId, filter);
     session.clear();
@@ -365,7 +411,7 @@ export class Broker implements SessionHost {
     void this.deps.sessions.remove(session.clientId);
   }
 
-  private scheduleExpiry(session: Session): void {
+  protected scheduleExpiry(session: Session): void {
     this.clearExpiry(session.clientId);
     if (session.expiryInterval === NEVER_EXPIRES) return;
     const due = (session.disconnectedAt ?? Date.now()) + session.expiryInterval * 1000 - Date.now();
@@ -377,14 +423,14 @@ export class Broker implements SessionHost {
     this.expiryTimers.set(session.clientId, timer);
   }
 
-  private clearExpiry(clientId: string): void {
+  protected clearExpiry(clientId: string): void {
     const t = this.expiryTimers.get(clientId);
     if (t) clearTimeout(t);
     this.expiryTimers.delete(clientId);
   }
 
   /** The will waits min(Will Delay, Session Expiry) [MQTT-3.1.3-9]; a reconnect cancels it. */
-  private scheduleWill(clientId: string, will: Will, expirySeconds: number): void {
+  protected scheduleWill(clientId: string, will: Will, expirySeconds: number): void {
     const delay = Math.min(will.delaySeconds, expirySeconds);
     if (delay <= 0) {
       this.publishWill(will);
@@ -398,7 +444,7 @@ export class Broker implements SessionHost {
     this.willTimers.set(clientId, { timer, will });
   }
 
-  private cancelWill(clientId: string): void {
+  protected cancelWill(clientId: string): void {
     const w = this.willTimers.get(clientId);
     if (w) clearTimeout(w.timer);
     this.willTimers.delete(clientId);
@@ -406,16 +452,21 @@ export class Broker implements SessionHost {
 }
 
 /**
- * Record headers: the schema name, plus W3C trace context when the publisher sent it as MQTT 5
+ * Record headers: the schema name, `mqtt-retain: true` on retained messages, plus W3C trace context when the publisher sent it as MQTT 5
  * user properties (`traceparent`, `tracestate`), so Kafka consumers can join the trace.
  */
-function recordHeaders(msg: Message): Readonly<Record<string, string>> {
+export function recordHeaders(msg: Message): Readonly<Record<string, string>> {
+  const base = msg.retain ? RETAINED_HEADERS : MESSAGE_HEADERS;
   const users = msg.properties?.userProperties;
   const parent = users?.traceparent;
-  if (typeof parent !== 'string') return MESSAGE_HEADERS;
+  if (typeof parent !== 'string') return base;
   const state = users?.tracestate;
-  return typeof state === 'string' ? { ...MESSAGE_HEADERS, traceparent: parent, tracestate: state } : { ...MESSAGE_HEADERS, traceparent: parent };
+  return typeof state === 'string' ? { ...base, traceparent: parent, tracestate: state } : { ...base, traceparent: parent };
 }
+
+/** Header set on messages published with the RETAIN flag, so the retain service need not decode the others. */
+export const RETAIN_HEADER = 'mqtt-retain';
+const RETAINED_HEADERS: Readonly<Record<string, string>> = Object.freeze({ ...MESSAGE_HEADERS, [RETAIN_HEADER]: 'true' });
 
 /** A PUBREL-phase placeholder: only the packet id matters once PUBREC was received. */
 function pubrelOnly(): Delivery {

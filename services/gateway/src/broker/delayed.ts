@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Backbone, Table } from '@tributary/backbone';
 import type { Logger } from '@tributary/common';
 import { decodeMessage, encodeMessage, Message } from '@tributary/mqtt';
@@ -23,18 +24,29 @@ export function parseDelayed(topic: string): { seconds: number; topic: string } 
 export class DelayedPublisher {
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private seq = 0;
+  /** Unique per process, so keys written by several gateways never collide. */
+  private readonly id = randomBytes(4).toString('hex');
 
   private constructor(
     private readonly table: Table,
     private readonly publish: (msg: Message) => Promise<unknown>,
     private readonly max: number,
     private readonly log: Logger,
+    private readonly scheduling: boolean,
   ) {}
 
-  static async open(backbone: Backbone, publish: (msg: Message) => Promise<unknown>, max: number, log: Logger): Promise<DelayedPublisher> {
-    const d = new DelayedPublisher(await backbone.table('delayed'), publish, max, log);
+  /**
+   * `schedule: false` (a gateway among several) only stores messages; the one process that
+   * schedules (the retain service, scaled out) also picks up what other processes store.
+   */
+  static async open(backbone: Backbone, publish: (msg: Message) => Promise<unknown>, max: number, log: Logger, schedule = true): Promise<DelayedPublisher> {
+    const d = new DelayedPublisher(await backbone.table('delayed'), publish, max, log, schedule);
+    if (!schedule) return d;
     for (const [key, value] of d.table.entries()) d.schedule(key, decodeMessage(value), Number(key.split(':')[0]));
     if (d.table.size) log.info({ delayed: d.table.size }, 'restored delayed messages');
+    d.table.onRemoteChange = (key, value) => {
+      if (value !== null && !d.timers.has(key)) d.schedule(key, decodeMessage(value), Number(key.split(':')[0]));
+    };
     return d;
   }
 
@@ -46,9 +58,9 @@ export class DelayedPublisher {
   async add(msg: Message, seconds: number): Promise<boolean> {
     if (this.max > 0 && this.table.size >= this.max) return false;
     const due = Date.now() + seconds * 1000;
-    const key = `${due}:${process.pid}:${++this.seq}`;
+    const key = `${due}:${this.id}:${++this.seq}`;
     await this.table.set(key, encodeMessage(msg));
-    this.schedule(key, msg, due);
+    if (this.scheduling) this.schedule(key, msg, due);
     return true;
   }
 

@@ -62,6 +62,9 @@ export class Channel implements SessionOwner {
   unacked = 0;
   private paused = false;
   private pendingPublishes = 0;
+  /** Set while the broker opens the session asynchronously (scaled out); later packets wait. */
+  opening = false;
+  private backlog: Packet[] | undefined;
 
   constructor(
     readonly io: ChannelIO,
@@ -87,6 +90,11 @@ export class Channel implements SessionOwner {
   /** Dispatches one incoming packet; connect-state rules live here, per-packet logic in handlers. */
   handleIn(packet: Packet): void {
     if (this.state === 'closed') return;
+    if (this.opening) {
+      // Reading is paused; these are the packets that were already parsed from the last chunk.
+      (this.backlog ??= []).push(packet);
+      return;
+    }
     this.broker.metrics['bytes.received'] += packet.length ?? 0;
     try {
       if (this.state === 'connecting') {
@@ -147,6 +155,13 @@ export class Channel implements SessionOwner {
         this.close(RC.UNSPECIFIED_ERROR);
       }
     }
+  }
+
+  /** Handles the packets that arrived while the session was being opened. */
+  drainBacklog(): void {
+    const backlog = this.backlog;
+    this.backlog = undefined;
+    if (backlog) for (const p of backlog) this.handleIn(p);
   }
 
   /** The parser rejected the bytes: malformed packet [MQTT-4.13.1-1]. */

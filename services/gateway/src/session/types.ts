@@ -61,6 +61,13 @@ export interface PersistedSession {
   awaitingRel: number[];
   /** Null while a connection is attached. */
   disconnectedAt: number | null;
+  /** Scaled out (see RoutedSession in @tributary/router): the owning gateway, its incarnation, the fencing epoch, ... */
+  owner?: string | null;
+  incarnation?: string;
+  epoch?: number;
+  claimedAt?: number;
+  ack?: number;
+  will?: { message: string; delaySeconds: number };
 }
 
 export type { SubscriptionOptions };

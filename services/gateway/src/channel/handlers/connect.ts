@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { checkTopicFilter, checkTopicName, newMessage, QoS, RC } from '@tributary/mqtt';
 import type { SubscriptionOptions } from '@tributary/router';
 import { fillPlaceholders } from '../../broker/rewrite';
+import type { OpenedSession } from '../../broker/broker';
 import type { Session } from '../../session/session';
 import type { Channel } from '../channel';
 import { dialectFor } from '../protocol';
@@ -67,13 +68,56 @@ export function handleConnect(ch: Channel, packet: mp.IConnectPacket, auth?: { a
   ch.keepalive = v5 && mqtt.server_keepalive > 0 ? mqtt.server_keepalive : (packet.keepalive ?? 0);
   ch.io.setKeepAlive(ch.keepalive);
 
-  const { session, present } = ch.broker.openSession({
+  const opened = ch.broker.openSession({
     clientId,
     protocolVersion: version,
     cleanStart: clean,
     expiryInterval: expiry,
     receiveMaximum: v5 ? (props.receiveMaximum ?? 65535) : 65535,
+    will,
   });
+  if (!(opened instanceof Promise)) return accept(ch, packet, opened, { clean, expiry, assigned, auth });
+  // Scaled out, resuming a session waits for the sessions table and the router: hold later packets.
+  ch.opening = true;
+  ch.io.pauseReading();
+  opened.then(
+    (o) => {
+      ch.opening = false;
+      if (ch.state === 'closed') {
+        // The client went away while its session was being opened: release it as a disconnect.
+        o.session.attach(ch, 65535);
+        ch.session = o.session;
+        ch.handleClosed();
+        return;
+      }
+      accept(ch, packet, o, { clean, expiry, assigned, auth });
+      ch.io.resumeReading();
+      ch.drainBacklog();
+    },
+    (err: Error) => {
+      ch.opening = false;
+      ch.log.warn({ err: err.message, clientId }, 'session could not be opened');
+      refuse(RC.SERVER_UNAVAILABLE, err.message);
+    },
+  );
+}
+
+interface ConnectFlags {
+  clean: boolean;
+  expiry: number;
+  assigned: boolean;
+  auth: { authenticationMethod: string; authenticationData?: Buffer } | undefined;
+}
+
+/** The session is open: CONNACK, then attach (resending in-flight messages), auto-subscribe, events. */
+function accept(ch: Channel, packet: mp.IConnectPacket, opened: OpenedSession, flags: ConnectFlags): void {
+  const { session, present } = opened;
+  const { clean, expiry, assigned, auth } = flags;
+  const mqtt = ch.config.mqtt;
+  const version = ch.dialect.version;
+  const v5 = ch.dialect.v5;
+  const props = packet.properties ?? {};
+  const clientId = ch.clientId;
   ch.session = session;
   ch.state = 'connected';
   ch.broker.metrics['client.connected']++;

@@ -55,7 +55,8 @@ export function handleSubscribe(ch: Channel, packet: mp.ISubscribePacket): void 
     ch.send({ cmd: 'suback', messageId: packet.messageId, granted });
     for (const [filter, options] of retained) ch.broker.deliverRetained(session, filter, options);
   };
-  if (session.persistent) ch.broker.persist(session).then(suback, (err: Error) => ch.log.error({ err }, 'session persist failed'));
+  const stored = ch.broker.confirmSubscriptions(session);
+  if (stored) stored.then(suback, (err: Error) => ch.log.error({ err }, 'session persist failed'));
   else suback();
 }
 
@@ -70,6 +71,7 @@ export function handleUnsubscribe(ch: Channel, packet: mp.IUnsubscribePacket): v
   const unsuback = (): void => {
     if (ch.state === 'connected') ch.send(ch.dialect.unsuback(packet.messageId ?? 0, codes));
   };
-  if (session.persistent) ch.broker.persist(session).then(unsuback, (err: Error) => ch.log.error({ err }, 'session persist failed'));
+  const stored = ch.broker.confirmSubscriptions(session);
+  if (stored) stored.then(unsuback, (err: Error) => ch.log.error({ err }, 'session persist failed'));
   else unsuback();
 }
