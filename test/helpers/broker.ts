@@ -14,6 +14,8 @@ export interface BrokerOptions {
   dataDir?: string;
   /** Keep the data directory when stopping (the caller removes it). */
   keepDataDir?: boolean;
+  /** The tributary command (default `start`; `gateway`, `router`, `retain` run one service). */
+  command?: string;
 }
 
 /** A real broker process on random loopback ports with its own data directory. */
@@ -39,7 +41,7 @@ function exited(proc: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => proc.once('exit', (code) => resolve(code)));
 }
 
-/** Starts `tributary start` and resolves once it logged "tributary started" (rejects on exit). */
+/** Starts `tributary start` (or opts.command) and resolves once it logged "tributary started" (rejects on exit). */
 export async function startBroker(opts: BrokerOptions = {}): Promise<BrokerProcess> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'tributary-test-'));
   const env: Record<string, string> = {
@@ -53,7 +55,7 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<BrokerProce
     TRIBUTARY_LOG__LEVEL: 'info',
     ...opts.env,
   };
-  const proc = spawn(process.execPath, [BIN, 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [BIN, opts.command ?? 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Record<string, unknown>[] = [];
   let stderr = '';
   proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));

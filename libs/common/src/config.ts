@@ -168,6 +168,7 @@ export const configSchema = {
       replication_factor: int(1, 'Replication factor of the topics Tributary creates (3 on a real cluster).', 1, 32),
       linger_ms: int(0, 'Producer linger: 0 sends one request per event-loop turn; more batches longer.', 0, 10_000),
       fetch_wait_ms: int(100, 'Consumer fetch max wait; the broker answers at once when records arrive.', 0, 10_000),
+      session_timeout: duration(10_000, 'Consumer-group session timeout: how long a killed member (e.g. the router) holds its partitions before a restarted one takes over. Kafka bounds it by group.min/max.session.timeout.ms (6 s-30 min by default).', 1000),
     },
     embedded: {
       fsync: oneOf(['always', 'interval', 'never'], 'interval', 'When the embedded backbone calls fsync (see docs/backbone.md).'),

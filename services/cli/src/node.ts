@@ -151,6 +151,7 @@ export class TributaryNode implements NodeStatusSource {
       replicationFactor: k.replication_factor,
       lingerMs: k.linger_ms,
       fetchWaitMs: k.fetch_wait_ms,
+      sessionTimeoutMs: k.session_timeout,
       logger: this.log.child({ service: 'backbone' }),
     });
   }

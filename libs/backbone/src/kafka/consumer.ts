@@ -29,6 +29,23 @@ export interface ConsumerDeps {
 const DEFAULT_MAX_BATCH = 500;
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5_000;
+/**
+ * The topic's low/high watermarks. kafkajs fails (with a TypeError from inside) while a
+ * partition has no leader in its metadata, e.g. just after the topic was created or while the
+ * broker is busy electing one: retried with backoff for up to ~30 s.
+ */
+async function watermarksOf(admin: Admin, topic: string): Promise<{ partition: number; high: string; low: string }[]> {
+  let delay = RETRY_MIN_MS;
+  for (let waited = 0; ; waited += delay, delay = Math.min(delay * 2, RETRY_MAX_MS)) {
+    try {
+      return await admin.fetchTopicOffsets(topic);
+    } catch (err) {
+      if (waited >= 30_000) throw new Error(`offsets of Kafka topic ${topic} unavailable: ${(err as Error).message}`);
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
 /** Which consumer's eachBatch we are inside (stop() from there must not wait for itself). */
 const inHandler = new AsyncLocalStorage<KafkaConsumer>();
 
@@ -110,7 +127,7 @@ export class KafkaConsumer implements Consumer {
   private async begin(): Promise<void> {
     const { admin, topic, groupId } = this.deps;
     const from = this.options.from ?? 'latest';
-    const watermarks = await admin.fetchTopicOffsets(topic);
+    const watermarks = await watermarksOf(admin, topic);
     const committed = groupId === null ? new Map<number, number>() : await this.committedOffsets();
     const explicit = new Map(Array.isArray(from) ? from.map((e) => [e.partition, e.offset] as const) : []);
     for (const w of watermarks) {

@@ -267,8 +267,13 @@ export class ClusterBroker extends Broker {
     return this.mappings?.copy(msg);
   }
 
-  /** One batch of this gateway's downlink: route acknowledgements and deliveries. */
-  private fromRouter(records: ConsumedRecord[]): void {
+  /**
+   * One batch of this gateway's downlink: route acknowledgements and deliveries. When a
+   * session's queue fills up (a burst, e.g. a restarted router catching up), reading the
+   * downlink waits for it to drain, up to MAX_STALL_MS; after that the session's queue drops
+   * per its policy (mqtt.max_mqueue_len) rather than stalling every other session here.
+   */
+  private async fromRouter(records: ConsumedRecord[]): Promise<void> {
     for (let i = 0; i < records.length; i++) {
       const rec = records[i]!;
       const ackHeader = rec.headers[ACK_HEADER];
@@ -279,7 +284,8 @@ export class ClusterBroker extends Broker {
       }
       if (rec.value === null) continue;
       const msg = decodeMessage(rec.value, Number(rec.headers[OFFSET_HEADER] ?? -1));
-      this.deliverLocal(msg, rec.headers[SHARED_HEADER]);
+      const congested = this.deliverLocal(msg, rec.headers[SHARED_HEADER]);
+      if (congested) await waitAtMost(congested.whenDrained(), MAX_STALL_MS);
     }
   }
 
@@ -301,7 +307,8 @@ export class ClusterBroker extends Broker {
    * session's last offset was delivered already (the router re-routes its last batch after a
    * restart): dropped, so QoS 2 stays exactly once.
    */
-  private deliverLocal(msg: Message, sharedHeader: string | undefined): void {
+  private deliverLocal(msg: Message, sharedHeader: string | undefined): Session | undefined {
+    let congested: Session | undefined;
     const offset = msg.offset;
     const picks = sharedHeader === undefined ? undefined : parseSharedPicks(sharedHeader).map(([key, clientId]) => {
       const s = this.sessions.get(clientId);
@@ -312,8 +319,9 @@ export class ClusterBroker extends Broker {
       if (!s || !this.live(s, msg, sharedHeader) || offset <= s.lastOffset) continue;
       const d = deliveryFor(route, msg);
       if (d) s.deliver(d);
+      if (s.congested) congested = s;
     }
-    if (!picks) return;
+    if (!picks) return congested;
     for (const { key, session, last } of picks) {
       if (!session || !this.live(session, msg, sharedHeader) || offset <= last) continue;
       const group = this.router.sharedGroups(msg.topic).find((g) => g.key === key);
@@ -321,7 +329,9 @@ export class ClusterBroker extends Broker {
       if (!group || !options) continue;
       const ids = options.subscriptionId !== undefined ? [options.subscriptionId] : undefined;
       session.deliver({ msg, qos: Math.min(msg.qos, options.qos) as QoS, retain: options.retainAsPublished && msg.retain, subscriptionIds: ids, shared: group });
+      if (session.congested) congested = session;
     }
+    return congested;
   }
 
   /** False while the session is being resumed: the message is held and delivered after the replay. */
@@ -332,6 +342,14 @@ export class ClusterBroker extends Broker {
     return false;
   }
 
+}
+
+/** Longest time the downlink waits for one full session queue to drain. */
+const MAX_STALL_MS = 10_000;
+
+function waitAtMost(p: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]).finally(() => clearTimeout(timer));
 }
 
 function newClaim(epoch: number, will: Will | undefined): Claim {

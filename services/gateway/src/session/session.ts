@@ -35,6 +35,7 @@ export class Session {
   lastOffset = -1;
   /** Set once the broker has discarded this session; later calls are no-ops. */
   ended = false;
+  private drainWaiters: (() => void)[] | undefined;
 
   constructor(
     readonly clientId: string,
@@ -89,6 +90,24 @@ export class Session {
     this.owner = undefined;
     this.disconnectedAt = now;
     this.changed();
+    this.drained();
+  }
+
+  /** True when the queue is at its bound: the next message would drop one. */
+  get congested(): boolean {
+    return this.queue.length >= this.limits.maxQueue;
+  }
+
+  /** Resolves once the queue is below half its bound, or the connection is gone. */
+  whenDrained(): Promise<void> {
+    if (!this.owner || this.queue.length < this.limits.maxQueue / 2) return Promise.resolve();
+    return new Promise((resolve) => (this.drainWaiters ??= []).push(resolve));
+  }
+
+  private drained(): void {
+    const waiters = this.drainWaiters;
+    this.drainWaiters = undefined;
+    if (waiters) for (const w of waiters) w();
   }
 
   /** Hands a message to the session: sent now when the window allows, else queued. */
@@ -188,6 +207,7 @@ export class Session {
     this._inflight = undefined;
     this._awaitingRel = undefined;
     this.queue.clear();
+    this.drained();
   }
 
   snapshot(): PersistedSession {
@@ -250,6 +270,7 @@ export class Session {
         else this.host.dropped('too_large', d);
       } else this.send(owner, d);
     }
+    if (this.drainWaiters && this.queue.length < this.limits.maxQueue / 2) this.drained();
   }
 
   private send(owner: SessionOwner, d: Delivery): void {

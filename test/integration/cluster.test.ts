@@ -1,0 +1,205 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { MqttClient } from 'mqtt';
+import { BrokerProcess, startBroker } from '../helpers/broker';
+import { Inbox } from '../helpers/clients';
+import { clientTracker, open, Opened, payloads, uniqueTopic, waitForPayload, waitUntil } from '../helpers/util';
+
+// Tributary scaled out over a real Kafka: a router, a retain service and two gateways, each its
+// own process (`tributary router|retain|gateway`), sharing one topic prefix.
+const kafka = process.env.TRIBUTARY_TEST_KAFKA ?? '';
+const prefix = `c${process.pid}x${Date.now()}.`;
+const LEASE_MS = 3000;
+const env = (name: string): Record<string, string> => ({
+  TRIBUTARY_NODE__NAME: name,
+  TRIBUTARY_BACKBONE__TYPE: 'kafka',
+  TRIBUTARY_BACKBONE__KAFKA__BROKERS: kafka,
+  TRIBUTARY_BACKBONE__TOPIC_PREFIX: prefix,
+  // A killed router's partitions move to its restarted successor after this.
+  TRIBUTARY_BACKBONE__KAFKA__SESSION_TIMEOUT: '6s',
+  TRIBUTARY_CLUSTER__LEASE: String(LEASE_MS),
+  TRIBUTARY_LISTENERS__SSL__DEFAULT__ENABLE: 'false',
+  TRIBUTARY_LISTENERS__WSS__DEFAULT__ENABLE: 'false',
+  TRIBUTARY_SYS_TOPICS__SYS_MSG_INTERVAL: '0',
+  TRIBUTARY_SYS_TOPICS__SYS_HEARTBEAT_INTERVAL: '0',
+});
+const start = (command: string, name: string): Promise<BrokerProcess> => startBroker({ command, env: env(name) });
+
+let router: BrokerProcess;
+let retain: BrokerProcess;
+let a: BrokerProcess;
+let b: BrokerProcess;
+const extra: BrokerProcess[] = [];
+
+before(async () => {
+  assert.match(kafka, /:\d+$/, 'TRIBUTARY_TEST_KAFKA must name a Kafka broker (npm test starts one)');
+  router = await start('router', 'router');
+  retain = await start('retain', 'retain');
+  [a, b] = await Promise.all([start('gateway', 'gw-a'), start('gateway', 'gw-b')]);
+});
+after(async () => {
+  await Promise.all([a, b, ...extra].map((p) => p?.stop()));
+  await Promise.all([router?.stop(), retain?.stop()]);
+});
+
+const onA = clientTracker(() => a.url);
+const onB = clientTracker(() => b.url);
+
+/** Subscribes and waits for SUBACK: scaled out, SUBACK means the router routes with it. */
+async function subscribe(o: Opened, filter: string, qos: 0 | 1 | 2): Promise<void> {
+  const granted = await o.client.subscribeAsync(filter, { qos });
+  assert.equal(granted[0]?.qos, qos);
+}
+
+/** Publishes in bursts below the server's Receive Maximum (32; mqtt.js 5 does not enforce it). */
+async function publishAll(client: MqttClient, topic: string, list: string[], qos: 1 | 2): Promise<void> {
+  for (let i = 0; i < list.length; i += 25) await Promise.all(list.slice(i, i + 25).map((p) => client.publishAsync(topic, p, { qos })));
+}
+
+function ids(inbox: Inbox, topicPrefix: string): string[] {
+  return inbox.messages.filter((m) => m.topic.startsWith(topicPrefix)).map((m) => m.payload.toString());
+}
+
+describe('two gateways and a router', () => {
+  it('carries QoS 0, 1 and 2 from a publisher on gateway A to a subscriber on gateway B, wildcards included', async () => {
+    const t = uniqueTopic('cl');
+    const sub = await onB.client({ protocolVersion: 5 });
+    await subscribe(sub, `${t}/+/x`, 2);
+    const pub = await onA.client({ protocolVersion: 5 });
+    for (const qos of [0, 1, 2] as const) await pub.client.publishAsync(`${t}/q${qos}/x`, `m${qos}`, { qos });
+    await pub.client.publishAsync(`${t}/q1/y`, 'not matching', { qos: 1 });
+    const got = await sub.inbox.waitFor(3);
+    assert.deepEqual(got.map((m) => [m.topic, m.payload.toString(), m.packet.qos]).sort(), [
+      [`${t}/q0/x`, 'm0', 0],
+      [`${t}/q1/x`, 'm1', 1],
+      [`${t}/q2/x`, 'm2', 2],
+    ]);
+  });
+
+  it('delivers 200 QoS 2 messages across gateways exactly once, in order', async () => {
+    const t = uniqueTopic('cl-q2');
+    const sub = await onB.client({ protocolVersion: 5 });
+    await subscribe(sub, `${t}/#`, 2);
+    const pub = await onA.client({ protocolVersion: 5 });
+    const sent = Array.from({ length: 200 }, (_, i) => String(i));
+    await publishAll(pub.client, `${t}/n`, sent, 2);
+    await sub.inbox.waitFor(200);
+    // A little longer: a duplicate would arrive right behind the last message.
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(payloads(sub.inbox.messages), sent);
+  });
+
+  it('shares one $share group between members on both gateways, each message to one member', async () => {
+    const t = uniqueTopic('cl-share');
+    const m1 = await onA.client({ protocolVersion: 5 });
+    const m2 = await onB.client({ protocolVersion: 5 });
+    await subscribe(m1, `$share/g/${t}/#`, 1);
+    await subscribe(m2, `$share/g/${t}/#`, 1);
+    const pub = await onA.client({ protocolVersion: 5 });
+    const sent = Array.from({ length: 40 }, (_, i) => String(i));
+    await publishAll(pub.client, `${t}/job`, sent, 1);
+    await waitUntil(() => m1.inbox.messages.length + m2.inbox.messages.length >= 40, '40 shared messages', 10_000);
+    const all = [...payloads(m1.inbox.messages), ...payloads(m2.inbox.messages)];
+    assert.deepEqual(all.sort((x, y) => Number(x) - Number(y)), sent, 'every message once, to one member');
+    assert.ok(m1.inbox.messages.length > 0 && m2.inbox.messages.length > 0, `both members got messages (${m1.inbox.messages.length}/${m2.inbox.messages.length})`);
+  });
+
+  it('serves a retained message published on gateway A to a subscriber on gateway B', async () => {
+    const t = uniqueTopic('cl-retained');
+    const pub = await onA.client({ protocolVersion: 5 });
+    await pub.client.publishAsync(t, 'kept', { qos: 1, retain: true });
+    // The retain service writes it to the compacted topic; gateway B follows that topic.
+    await waitUntil(async () => {
+      const sub = await onB.client({ protocolVersion: 5 });
+      await subscribe(sub, t, 1);
+      return sub.inbox.waitFor(1, 500).then((m) => m[0]?.payload.toString() === 'kept', () => false);
+    }, 'the retained message on gateway B', 10_000);
+  });
+
+  it('takes a session over across gateways: the old connection gets DISCONNECT 0x8E', async () => {
+    const clientId = `cl-takeover-${process.pid}`;
+    const first = await onA.client({ protocolVersion: 5, clientId });
+    const kicked = new Promise<number | undefined>((resolve) => first.client.once('disconnect', (p) => resolve(p.reasonCode)));
+    const second = await onB.client({ protocolVersion: 5, clientId });
+    assert.equal(await kicked, 0x8e);
+    assert.ok(second.client.connected);
+  });
+
+  it('resumes a persistent session on the other gateway with what was published meanwhile', async () => {
+    const t = uniqueTopic('cl-persist');
+    const clientId = `cl-persist-${process.pid}`;
+    const opts = { protocolVersion: 5 as const, clientId, clean: false, properties: { sessionExpiryInterval: 300 } };
+    const first = await onA.client(opts);
+    await subscribe(first, `${t}/#`, 1);
+    await first.client.endAsync();
+    const pub = await onB.client({ protocolVersion: 5 });
+    for (let i = 0; i < 5; i++) await pub.client.publishAsync(`${t}/${i}`, String(i), { qos: 1 });
+    const again = await onB.client(opts);
+    assert.equal(again.connack.sessionPresent, true);
+    await again.inbox.waitFor(5);
+    assert.deepEqual(payloads(again.inbox.messages), ['0', '1', '2', '3', '4']);
+  });
+});
+
+describe('failures', () => {
+  it('kill -9 of a gateway: its offline subscriber gets all 1,000 QoS 1 messages on the other gateway, and its connected clients’ wills are published', async () => {
+    const c = await start('gateway', 'gw-c');
+    extra.push(c);
+    const t = uniqueTopic('cl-kill');
+    const clientId = `cl-kill-${process.pid}`;
+    const opts = { protocolVersion: 5 as const, clientId, clean: false, properties: { sessionExpiryInterval: 600 } };
+    const offline = await open(c.url, opts);
+    await subscribe(offline, `${t}/#`, 1);
+    await offline.client.endAsync();
+
+    const willWatcher = await onA.client({ protocolVersion: 5 });
+    await subscribe(willWatcher, `${t}-will`, 1);
+    const doomed = await open(c.url, { protocolVersion: 5, clientId: `${clientId}-w`, will: { topic: `${t}-will`, payload: Buffer.from('gone'), qos: 1, retain: false } });
+    doomed.client.on('error', () => undefined);
+    await c.kill9();
+    doomed.client.end(true);
+
+    const pub = await onA.client({ protocolVersion: 5 });
+    const sent = Array.from({ length: 1000 }, (_, i) => String(i));
+    await publishAll(pub.client, `${t}/m`, sent, 1);
+    // The lease (3 s here) lapses and the router publishes the will.
+    await waitForPayload(willWatcher.inbox, 'gone', 20_000);
+
+    const resumed = await onB.client(opts);
+    assert.equal(resumed.connack.sessionPresent, true);
+    await resumed.inbox.waitFor(1000, 30_000);
+    const got = ids(resumed.inbox, `${t}/`);
+    assert.equal(new Set(got).size, 1000, 'every message arrived');
+    assert.deepEqual(got.slice(0, 1000), sent, 'in order');
+  });
+
+  it('kill -9 of the router while traffic flows: after its restart delivery resumes and no acknowledged QoS 1 message is lost', async () => {
+    const t = uniqueTopic('cl-router');
+    const sub = await onB.client({ protocolVersion: 5 });
+    await subscribe(sub, `${t}/#`, 1);
+    const pub = await onA.client({ protocolVersion: 5 });
+    const acked: string[] = [];
+    let stop = false;
+    const publishing = (async () => {
+      for (let i = 0; !stop && i < 100_000; i++) {
+        await pub.client.publishAsync(`${t}/m`, String(i), { qos: 1 });
+        acked.push(String(i));
+      }
+    })();
+    await waitUntil(() => sub.inbox.messages.length >= 50, 'traffic flowing before the kill', 10_000);
+    await router.kill9();
+    const atKill = acked.length;
+    await waitUntil(() => acked.length >= atKill + 100, 'publishes acknowledged while the router is down', 10_000);
+    router = await start('router', 'router');
+    const atRestart = acked.length;
+    await waitUntil(() => sub.inbox.messages.length > atRestart, 'delivery to resume after the restart', 30_000);
+    stop = true;
+    await publishing;
+    const total = acked.length;
+    await waitUntil(() => new Set(ids(sub.inbox, `${t}/`)).size >= total, `all ${total} acknowledged messages`, 30_000);
+    const got = ids(sub.inbox, `${t}/`);
+    assert.equal(got.length, total, 'no duplicates (already delivered messages are dropped by offset)');
+    assert.deepEqual(got, acked);
+  });
+});
+
