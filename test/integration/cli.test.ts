@@ -101,6 +101,14 @@ describe('tributary command line', { concurrency: true }, () => {
     assert.match(r.stderr, /Usage: tributary/);
   });
 
+  for (const command of ['gateway', 'router', 'retain']) {
+    test(`tributary ${command} on the embedded backbone exits non-zero saying it needs Kafka`, async () => {
+      const r = await runCli([command]);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stdout + r.stderr, new RegExp(`tributary ${command} runs against Kafka: set backbone.type = kafka`));
+    });
+  }
+
   test('tributary config lists every key with its environment variable', async () => {
     const r = await runCli(['config']);
     assert.equal(r.code, 0, r.stderr);
