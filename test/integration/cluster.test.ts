@@ -1,6 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { MqttClient } from 'mqtt';
+import { Kafka, logLevel } from 'kafkajs';
 import { BrokerProcess, startBroker } from '../helpers/broker';
 import { Inbox } from '../helpers/clients';
 import { clientTracker, open, Opened, payloads, uniqueTopic, waitForPayload, waitUntil } from '../helpers/util';
@@ -116,6 +117,23 @@ describe('two gateways and a router', () => {
     }, 'the retained message on gateway B', 10_000);
   });
 
+  it("delivers a plain Kafka producer's command to a subscriber on either gateway", async () => {
+    const t = uniqueTopic('cl-cmd');
+    const sub = await onB.client({ protocolVersion: 5 });
+    await subscribe(sub, t, 1);
+    const producer = new Kafka({ brokers: [kafka], clientId: 'plain-producer', logLevel: logLevel.NOTHING }).producer();
+    await producer.connect();
+    try {
+      await producer.send({ topic: `${prefix}commands`, messages: [{ value: 'reboot', headers: { 'mqtt-topic': t, 'mqtt-qos': '1' } }] });
+    } finally {
+      await producer.disconnect();
+    }
+    const [m] = await sub.inbox.waitFor(1, 20_000);
+    assert.equal(m!.payload.toString(), 'reboot');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(sub.inbox.messages.length, 1, 'published once, by one of the gateways');
+  });
+
   it('takes a session over across gateways: the old connection gets DISCONNECT 0x8E', async () => {
     const clientId = `cl-takeover-${process.pid}`;
     const first = await onA.client({ protocolVersion: 5, clientId });
@@ -200,6 +218,28 @@ describe('failures', () => {
     const got = ids(sub.inbox, `${t}/`);
     assert.equal(got.length, total, 'no duplicates (already delivered messages are dropped by offset)');
     assert.deepEqual(got, acked);
+  });
+
+  it('keeps retained messages across a restart of every service', async () => {
+    const t = uniqueTopic('cl-retained-restart');
+    const pub = await onA.client({ protocolVersion: 5 });
+    await pub.client.publishAsync(t, 'survives', { qos: 1, retain: true });
+    await pub.client.endAsync();
+    // Once the retain service stored it (seen on the other gateway), stop everything.
+    await waitUntil(async () => {
+      const probe = await onB.client({ protocolVersion: 5 });
+      await subscribe(probe, t, 1);
+      return probe.inbox.waitFor(1, 500).then(() => true, () => false);
+    }, 'the retained message stored', 10_000);
+    await Promise.all([a.stop(), b.stop(), router.stop(), retain.stop()]);
+    router = await start('router', 'router');
+    retain = await start('retain', 'retain');
+    [a, b] = await Promise.all([start('gateway', 'gw-a'), start('gateway', 'gw-b')]);
+    const sub = await onB.client({ protocolVersion: 5 });
+    await subscribe(sub, t, 1);
+    const [m] = await sub.inbox.waitFor(1);
+    assert.equal(m!.payload.toString(), 'survives');
+    assert.equal(m!.packet.retain, true);
   });
 });
 

@@ -139,13 +139,19 @@ export class ClusterBroker extends Broker {
     }
     const session = this.sessions.get(req.clientId)!;
     session.expiryInterval = req.expiryInterval;
-    const ack = await this.confirm(session);
-    if (restored && !claim.fenced) {
-      const replayed = await this.replay(new Map([[req.clientId, restored]]));
-      this.log.debug({ clientId: req.clientId, replayed, cursor: restored.cursor }, 'session resumed');
+    if (restored) {
+      // The replay must reach where the router's routing with this claim begins: wait for its acknowledgement.
+      await this.confirm(session);
+      if (!claim.fenced) {
+        const replayed = await this.replay(new Map([[req.clientId, restored]]));
+        this.log.debug({ clientId: req.clientId, replayed, cursor: restored.cursor }, 'session resumed');
+      }
+    } else {
+      // A new session has nothing routed to it yet: the claim is written (it fences any other
+      // owner) and CONNACK need not wait; SUBACK waits for the router instead.
+      await this.deps.sessions.save(this.record(session));
     }
     if (claim.fenced) throw new Error('the session was claimed by another connection meanwhile');
-    if (ack && ack.from > session.lastOffset + 1) session.lastOffset = ack.from - 1;
     const held = claim.held ?? [];
     claim.held = undefined;
     for (const [msg, shared] of held) this.deliverLocal(msg, shared);
@@ -292,6 +298,10 @@ export class ClusterBroker extends Broker {
   private acknowledged(clientId: string, ack: RouteAck): void {
     const claim = this.claims.get(clientId);
     if (!claim || ack.epoch !== claim.epoch) return;
+    // Everything routed to the session before `from` is already ahead of this marker in the
+    // downlink: a message below it arriving later is a router's re-run after a restart.
+    const session = this.sessions.get(clientId);
+    if (session && ack.from > session.lastOffset + 1) session.lastOffset = ack.from - 1;
     const waiting = claim.waiters;
     claim.waiters = [];
     for (const w of waiting) {
