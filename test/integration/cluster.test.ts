@@ -143,6 +143,41 @@ describe('two gateways and a router', () => {
     assert.ok(second.client.connected);
   });
 
+  it('takes a session over on the same gateway: the new connection keeps being routed to', async () => {
+    const t = uniqueTopic('cl-local-takeover');
+    const clientId = `cl-local-${process.pid}`;
+    const opts = { protocolVersion: 5 as const, clientId, clean: false, properties: { sessionExpiryInterval: 60 } };
+    const first = await onA.client(opts);
+    await subscribe(first, t, 1);
+    const kicked = new Promise<number | undefined>((resolve) => first.client.once('disconnect', (p) => resolve(p.reasonCode)));
+    const second = await onA.client(opts);
+    assert.equal(await kicked, 0x8e);
+    assert.equal(second.connack.sessionPresent, true);
+    const pub = await onB.client({ protocolVersion: 5 });
+    await pub.client.publishAsync(t, 'after takeover', { qos: 1 });
+    await waitForPayload(second.inbox, 'after takeover');
+  });
+
+  it('cancels a delayed will when the client reconnects to another gateway in time, and publishes it otherwise', async () => {
+    const t = uniqueTopic('cl-will-delay');
+    const watcher = await onB.client({ protocolVersion: 5 });
+    await subscribe(watcher, t, 1);
+    const clientId = `cl-will-${process.pid}`;
+    const opts = {
+      protocolVersion: 5 as const, clientId, clean: false, properties: { sessionExpiryInterval: 60 },
+      will: { topic: t, payload: Buffer.from('offline'), qos: 1 as const, retain: false, properties: { willDelayInterval: 2 } },
+    };
+    const first = await onA.client(opts);
+    first.client.end(true); // no DISCONNECT: the will applies after its delay
+    const back = await onB.client(opts);
+    assert.equal(back.connack.sessionPresent, true);
+    await new Promise((r) => setTimeout(r, 3500));
+    assert.deepEqual(payloads(watcher.inbox.messages), [], 'the reconnect within the will delay cancelled the will');
+    back.client.end(true);
+    // Now nobody comes back: the router publishes it once the delay elapsed.
+    await waitForPayload(watcher.inbox, 'offline', 10_000);
+  });
+
   it('resumes a persistent session on the other gateway with what was published meanwhile', async () => {
     const t = uniqueTopic('cl-persist');
     const clientId = `cl-persist-${process.pid}`;
@@ -170,12 +205,19 @@ describe('failures', () => {
     await subscribe(offline, `${t}/#`, 1);
     await offline.client.endAsync();
 
+    // And one connected when the gateway dies: its session is released and resumes elsewhere.
+    const connectedOpts = { ...opts, clientId: `${clientId}-c` };
+    const connected = await open(c.url, connectedOpts);
+    await subscribe(connected, `${t}/#`, 1);
+    connected.client.on('error', () => undefined);
+
     const willWatcher = await onA.client({ protocolVersion: 5 });
     await subscribe(willWatcher, `${t}-will`, 1);
     const doomed = await open(c.url, { protocolVersion: 5, clientId: `${clientId}-w`, will: { topic: `${t}-will`, payload: Buffer.from('gone'), qos: 1, retain: false } });
     doomed.client.on('error', () => undefined);
     await c.kill9();
     doomed.client.end(true);
+    connected.client.end(true);
 
     const pub = await onA.client({ protocolVersion: 5 });
     const sent = Array.from({ length: 1000 }, (_, i) => String(i));
@@ -189,6 +231,11 @@ describe('failures', () => {
     const got = ids(resumed.inbox, `${t}/`);
     assert.equal(new Set(got).size, 1000, 'every message arrived');
     assert.deepEqual(got.slice(0, 1000), sent, 'in order');
+
+    const resumedToo = await onA.client(connectedOpts);
+    assert.equal(resumedToo.connack.sessionPresent, true, 'the session of the client connected at the kill is available');
+    await resumedToo.inbox.waitFor(1000, 30_000);
+    assert.deepEqual(ids(resumedToo.inbox, `${t}/`).slice(0, 1000), sent);
   });
 
   it('kill -9 of the router while traffic flows: after its restart delivery resumes and no acknowledged QoS 1 message is lost', async () => {

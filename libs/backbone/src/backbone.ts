@@ -91,6 +91,11 @@ export interface Table {
    * own newer write supersedes.
    */
   onRemoteChange: ((key: string, value: Buffer | null) => void) | undefined;
+  /**
+   * Optional (Kafka): resolves once this copy has read everything any process wrote to the
+   * table before the call. An embedded table has no other writers and is always in sync.
+   */
+  sync?(): Promise<void>;
 }
 
 export interface Backbone {

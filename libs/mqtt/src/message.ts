@@ -47,6 +47,28 @@ export const MESSAGE_SCHEMA_NAME = 'io.tributary.v1.Message';
 export const SCHEMA_HEADER = 'tributary-schema';
 export const MESSAGE_HEADERS: Readonly<Record<string, string>> = Object.freeze({ [SCHEMA_HEADER]: MESSAGE_SCHEMA_NAME });
 
+/**
+ * Record headers: the schema name, `mqtt-retain: true` on retained messages, plus W3C trace context when the publisher sent it as MQTT 5
+ * user properties (`traceparent`, `tracestate`), so Kafka consumers can join the trace.
+ */
+export function recordHeaders(msg: Message): Readonly<Record<string, string>> {
+  const base = msg.retain ? RETAINED_HEADERS : MESSAGE_HEADERS;
+  const users = msg.properties?.userProperties;
+  const parent = users?.traceparent;
+  if (typeof parent !== 'string') return base;
+  const state = users?.tracestate;
+  return typeof state === 'string' ? { ...base, traceparent: parent, tracestate: state } : { ...base, traceparent: parent };
+}
+
+/** Header set on messages published with the RETAIN flag, so the retain service need not decode the others. */
+export const RETAIN_HEADER = 'mqtt-retain';
+const RETAINED_HEADERS: Readonly<Record<string, string>> = Object.freeze({ ...MESSAGE_HEADERS, [RETAIN_HEADER]: 'true' });
+
+/** The messages-topic record of a PUBLISH: keyed by MQTT topic (per-topic order), Avro value, headers. */
+export function messageRecord(msg: Message): { key: string; value: Buffer; headers: Readonly<Record<string, string>>; timestamp: number } {
+  return { key: msg.topic, value: encodeMessage(msg), headers: recordHeaders(msg), timestamp: msg.timestamp };
+}
+
 const messageType = avro.Type.forSchema(JSON.parse(readFileSync(MESSAGE_SCHEMA_FILE, 'utf8')) as avro.Schema);
 
 interface AvroProperties {

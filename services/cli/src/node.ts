@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Backbone, createKafkaBackbone, EmbeddedBackbone } from '@tributary/backbone';
-import { Logger, TributaryConfig } from '@tributary/common';
+import { describeConfig, Logger, TributaryConfig } from '@tributary/common';
 import { ApiServer, NodeStatusSource } from '@tributary/api';
 import { BackboneSessionStore, Broker, ClusterBroker, CommandsBridge, Gateway, MESSAGES_TOPIC, RetainedStore, SysPublisher, TopicMappings } from '@tributary/gateway';
 import { GATEWAYS_TABLE, RouterService, SESSIONS_TABLE } from '@tributary/router';
@@ -53,6 +53,9 @@ export class TributaryNode implements NodeStatusSource {
     }
     if (role !== 'all' && c.backbone.kafka.partitions !== 1) {
       throw new Error('backbone.kafka.partitions must be 1 when services run as separate processes (session cursors are single-partition offsets for now)');
+    }
+    if (role === 'gateway' && c.node.name === describeConfig().find((k) => k.key === 'node.name')?.default) {
+      this.log.warn({ name: c.node.name }, 'node.name is the default: every gateway needs its own (it names its lease and downlink topic)');
     }
     this.log.info({ role, dataDir, backbone: c.backbone.type, version: VERSION }, 'starting tributary');
     const backbone = c.backbone.type === 'kafka' ? await this.kafkaBackbone() : this.embeddedBackbone(dataDir);

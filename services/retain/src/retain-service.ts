@@ -1,7 +1,7 @@
 import type { Backbone, ConsumedRecord, Consumer } from '@tributary/backbone';
 import type { Logger } from '@tributary/common';
-import { DelayedPublisher, MESSAGES_TOPIC, RETAIN_HEADER, RetainedStore, recordHeaders } from '@tributary/gateway';
-import { decodeMessage, encodeMessage, Message } from '@tributary/mqtt';
+import { DelayedPublisher, MESSAGES_TOPIC, RetainedStore } from '@tributary/gateway';
+import { decodeMessage, Message, messageRecord, RETAIN_HEADER } from '@tributary/mqtt';
 
 export interface RetainServiceOptions {
   backbone: Backbone;
@@ -25,7 +25,7 @@ export class RetainService {
   private delayed: DelayedPublisher | undefined;
   private consumer: Consumer | undefined;
   private sweeper: NodeJS.Timeout | undefined;
-  readonly stats = { 'retain.updates': 0, 'retain.expired': 0 };
+  readonly stats = { 'retain.updates': 0, 'retain.expired': 0, 'retain.invalid': 0 };
 
   constructor(private readonly opts: RetainServiceOptions) {}
 
@@ -41,8 +41,7 @@ export class RetainService {
     const { backbone, logger } = this.opts;
     this.store = await RetainedStore.open(backbone);
     if (this.opts.delayed.enable) {
-      const publish = (msg: Message): Promise<unknown> =>
-        backbone.append(MESSAGES_TOPIC, [{ key: msg.topic, value: encodeMessage(msg), headers: recordHeaders(msg), timestamp: msg.timestamp }]);
+      const publish = (msg: Message): Promise<unknown> => backbone.append(MESSAGES_TOPIC, [messageRecord(msg)]);
       this.delayed = await DelayedPublisher.open(backbone, publish, this.opts.delayed.max, logger);
     }
     // From the earliest record on the first start: retained messages published before this
@@ -63,8 +62,16 @@ export class RetainService {
     const writes: Promise<void>[] = [];
     for (const r of records) {
       if (r.headers[RETAIN_HEADER] !== 'true' || r.value === null) continue;
+      let msg: Message;
+      try {
+        msg = decodeMessage(r.value, r.offset);
+      } catch (err) {
+        this.stats['retain.invalid']++;
+        this.opts.logger.warn({ offset: r.offset, err: (err as Error).message }, 'undecodable record in the messages topic skipped');
+        continue;
+      }
       this.stats['retain.updates']++;
-      writes.push(this.store!.set(decodeMessage(r.value, r.offset)));
+      writes.push(this.store!.set(msg));
     }
     return writes.length ? Promise.all(writes).then(() => undefined) : undefined;
   }

@@ -39,6 +39,8 @@ export interface RoutedSession {
   ack?: number;
   /** The will, published by the router if the owner's lease lapses: Avro message (base64) and delay. */
   will?: { message: string; delaySeconds: number };
+  /** Offline with a will still waiting for its delay: the router publishes it then (ms since the epoch). */
+  willAt?: number;
 }
 
 /** Downlink (router → gateway) topic of one gateway. Kafka topic names allow [a-zA-Z0-9._-]. */
@@ -81,7 +83,30 @@ export function parseSharedPicks(header: string): [string, string][] {
   });
 }
 
-/** A session record whose epoch is below `current` is stale (written by a fenced owner). */
+/** The fencing epoch of a record (0 for records written before there were epochs). */
 export function epochOf(s: { epoch?: number } | undefined): number {
   return s?.epoch ?? 0;
+}
+
+/** Whether two records belong to one claim (its owner's later writes, including the offline one). */
+export function sameClaim(a: RoutedSession, b: RoutedSession): boolean {
+  return epochOf(a) === epochOf(b) && a.incarnation === b.incarnation && a.claimedAt === b.claimedAt;
+}
+
+/**
+ * Whether record `a` of a client replaces `b`, the same rule in every process: a higher epoch
+ * wins; a later write of the same claim wins; at equal epochs an owned record beats an offline
+ * one (the router's release loses to a concurrent claim), then the later claim, then the
+ * greater owner name. A record that does not supersede the current one is stale.
+ */
+export function supersedes(a: RoutedSession, b: RoutedSession | undefined): boolean {
+  if (!b) return true;
+  const ea = epochOf(a);
+  const eb = epochOf(b);
+  if (ea !== eb) return ea > eb;
+  if (sameClaim(a, b)) return true;
+  if (!a.owner !== !b.owner) return !!a.owner;
+  const ca = a.claimedAt ?? 0;
+  const cb = b.claimedAt ?? 0;
+  return ca !== cb ? ca > cb : String(a.owner) > String(b.owner);
 }

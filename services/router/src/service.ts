@@ -1,6 +1,6 @@
 import type { Backbone, ConsumedRecord, Consumer, ProducerRecord, Table } from '@tributary/backbone';
 import type { Logger } from '@tributary/common';
-import { decodeMessage, Message, MESSAGE_HEADERS } from '@tributary/mqtt';
+import { decodeMessage, Message, MESSAGE_HEADERS, messageRecord } from '@tributary/mqtt';
 import {
   ACK_HEADER,
   downlinkTopic,
@@ -11,11 +11,13 @@ import {
   GatewayLease,
   OFFSET_HEADER,
   RoutedSession,
+  sameClaim,
   SESSIONS_TABLE,
   SHARED_HEADER,
+  supersedes,
 } from './cluster';
 import { Router } from './router';
-import type { SharedStrategy } from './shared';
+import type { SharedGroup, SharedStrategy } from './shared';
 
 const NEVER_EXPIRES = 0xffffffff;
 
@@ -41,6 +43,7 @@ export interface RouterStats {
   'router.orphaned': number;
   'router.wills': number;
   'router.expired': number;
+  'router.invalid': number;
 }
 
 /**
@@ -66,11 +69,13 @@ export class RouterService {
     'router.orphaned': 0,
     'router.wills': 0,
     'router.expired': 0,
+    'router.invalid': 0,
   };
   private readonly router = new Router();
   private readonly view = new Map<string, RoutedSession>();
   private readonly acked = new Map<string, string>();
-  private readonly willTimers = new Map<string, NodeJS.Timeout>();
+  /** When this router last read each gateway's lease (its own clock: no clock-skew between hosts). */
+  private readonly leases = new Map<string, GatewayLease & { seenAt: number }>();
   private sessions: Table | undefined;
   private gateways: Table | undefined;
   private consumer: Consumer | undefined;
@@ -87,9 +92,19 @@ export class RouterService {
   async start(): Promise<void> {
     const b = this.opts.backbone;
     this.gateways = await b.table(GATEWAYS_TABLE);
+    const seen = (gw: string, value: Buffer | null): void => {
+      const lease = value === null ? undefined : this.parse<GatewayLease>(value);
+      if (lease) this.leases.set(gw, { ...lease, seenAt: Date.now() });
+      else this.leases.delete(gw);
+    };
+    for (const [gw, value] of this.gateways.entries()) seen(gw, value);
+    this.gateways.onRemoteChange = seen;
     this.sessions = await b.table(SESSIONS_TABLE);
-    for (const [clientId, value] of this.sessions.entries()) this.apply(clientId, parse(value), false);
-    this.sessions.onRemoteChange = (clientId, value) => this.apply(clientId, value === null ? null : parse(value), true);
+    for (const [clientId, value] of this.sessions.entries()) this.apply(clientId, this.parse<RoutedSession>(value) ?? null, false);
+    this.sessions.onRemoteChange = (clientId, value) => {
+      const next = value === null ? null : this.parse<RoutedSession>(value);
+      if (next !== undefined) this.apply(clientId, next, true);
+    };
     // Gateways waiting on a claim made while no router ran get their acknowledgement now; the
     // position is unknown until the first batch, which is fine: it starts at or before any claim.
     for (const [clientId, s] of this.view) if (s.owner) this.sendAck(clientId, s);
@@ -108,10 +123,20 @@ export class RouterService {
 
   async stop(): Promise<void> {
     if (this.ticker) clearInterval(this.ticker);
-    for (const t of this.willTimers.values()) clearTimeout(t);
-    this.willTimers.clear();
     if (this.sessions) this.sessions.onRemoteChange = undefined;
+    if (this.gateways) this.gateways.onRemoteChange = undefined;
     await this.consumer?.stop();
+  }
+
+  /** A record another process wrote; undefined (counted, logged) when it is not valid JSON. */
+  private parse<T>(value: Buffer): T | undefined {
+    try {
+      return JSON.parse(value.toString('utf8')) as T;
+    } catch (err) {
+      this.stats['router.invalid']++;
+      this.log.warn({ err: (err as Error).message }, 'invalid record in a cluster table skipped');
+      return undefined;
+    }
   }
 
   /** One batch of the messages topic: one downlink record per (message, gateway with a match). */
@@ -132,9 +157,16 @@ export class RouterService {
       let picks: Map<string, [string, string][]> | undefined;
       const groups = this.router.sharedGroups(topic);
       if (groups.length) {
-        const msg: Message = decodeMessage(rec.value, rec.offset);
+        let msg: Message;
+        try {
+          msg = decodeMessage(rec.value, rec.offset);
+        } catch (err) {
+          this.stats['router.invalid']++;
+          this.log.warn({ offset: rec.offset, err: (err as Error).message }, 'undecodable record in the messages topic skipped');
+          continue;
+        }
         for (const group of groups) {
-          const member = group.pick(this.opts.strategy, msg, () => true);
+          const member = this.pick(group, msg);
           const owner = member === undefined ? undefined : this.view.get(member)?.owner;
           if (!owner) continue;
           picks ??= new Map();
@@ -165,13 +197,28 @@ export class RouterService {
     return Promise.all(writes).then(() => undefined);
   }
 
+  /**
+   * The member of a `$share` group that gets `msg`. Random and round-robin choices are derived
+   * from the message's offset, so a batch routed again after a restart goes to the same members
+   * (each drops what it already has) instead of a second one.
+   */
+  private pick(group: SharedGroup, msg: Message): string | undefined {
+    const strategy = this.opts.strategy;
+    if (strategy !== 'random' && strategy !== 'round_robin' && strategy !== 'round_robin_per_group') return group.pick(strategy, msg, () => true);
+    const ids = [...group.members.keys()].sort();
+    return ids.length ? ids[(strategy === 'random' ? mix(msg.offset) : msg.offset) % ids.length] : undefined;
+  }
+
   /** Applies a session record (from this table's load or another process) to the routing view. */
   private apply(clientId: string, next: RoutedSession | null, live: boolean): void {
     const prev = this.view.get(clientId);
-    // A fenced owner's late write (lower epoch) does not undo a newer claim.
-    if (next && prev && epochOf(next) < epochOf(prev)) return;
-    if (next && next.owner && epochOf(next) > epochOf(prev)) this.cancelWill(clientId);
-    this.setRoutes(clientId, prev, next);
+    if (next && !supersedes(next, prev)) {
+      // A fenced owner's late write. A claim's owner restates its own record; an offline or
+      // released record has no owner to do it, so the router does.
+      if (live && prev && !prev.owner) this.write(clientId, prev);
+      return;
+    }
+    if (!sameRoutes(prev, next)) this.setRoutes(clientId, prev, next);
     if (next) this.view.set(clientId, next);
     else {
       this.view.delete(clientId);
@@ -201,24 +248,20 @@ export class RouterService {
       .catch((err: Error) => this.log.warn({ err: err.message, clientId }, 'route acknowledgement failed'));
   }
 
+  /**
+   * Once per tick: sessions of gateways whose lease lapsed (or that restarted) are released,
+   * offline wills whose delay elapsed are published, expired offline sessions are removed.
+   */
   private checkLeases(now = Date.now()): void {
-    const leases = new Map<string, GatewayLease | null>();
-    const leaseOf = (gw: string): GatewayLease | null => {
-      let l = leases.get(gw);
-      if (l === undefined) {
-        const raw = this.gateways!.get(gw);
-        l = raw ? (JSON.parse(raw.toString('utf8')) as GatewayLease) : null;
-        leases.set(gw, l);
-      }
-      return l;
-    };
     for (const [clientId, s] of this.view) {
       if (s.owner) {
-        const lease = leaseOf(s.owner);
-        const dead = lease === null
+        const lease = this.leases.get(s.owner);
+        const dead = lease === undefined
           ? now > this.startedAt + this.opts.leaseMs
-          : lease.until < now || (lease.incarnation !== s.incarnation && lease.startedAt > (s.claimedAt ?? 0));
+          : now - lease.seenAt > this.opts.leaseMs || (lease.incarnation !== s.incarnation && lease.startedAt > (s.claimedAt ?? 0));
         if (dead) this.orphan(clientId, s, now);
+      } else if (s.will && (s.willAt ?? 0) <= now) {
+        this.publishWill(clientId, s);
       } else if (s.expiryInterval !== NEVER_EXPIRES && (s.disconnectedAt ?? now) + s.expiryInterval * 1000 <= now) {
         this.stats['router.expired']++;
         this.write(clientId, null);
@@ -226,39 +269,40 @@ export class RouterService {
     }
   }
 
-  /** The owner of `s` died: publish the will (after its delay) and release or remove the session. */
+  /**
+   * The owner of `s` died: the session is released (a new epoch, which also fences the gateway
+   * should it only be slow) and its will published after the will delay (capped by the session
+   * expiry) unless the client comes back first; the will stays in the record until then.
+   */
   private orphan(clientId: string, s: RoutedSession, now: number): void {
     this.stats['router.orphaned']++;
     this.log.info({ clientId, gateway: s.owner }, 'gateway lease lapsed: releasing its session');
-    if (s.will) {
-      const will = s.will;
-      const delay = Math.min(will.delaySeconds, s.expiryInterval) * 1000;
-      const publish = (): void => {
-        this.willTimers.delete(clientId);
-        this.stats['router.wills']++;
-        const value = Buffer.from(will.message, 'base64');
-        const msg = decodeMessage(value);
-        this.opts.backbone
-          .append(this.opts.messagesTopic, [{ key: msg.topic, value, headers: MESSAGE_HEADERS }])
-          .catch((err: Error) => this.log.error({ err: err.message, clientId }, 'will publish failed'));
-      };
-      if (delay <= 0) publish();
-      else this.willTimers.set(clientId, setTimeout(publish, delay));
+    const willAt = s.will ? now + Math.min(s.will.delaySeconds, s.expiryInterval) * 1000 : undefined;
+    this.write(clientId, { ...s, owner: null, incarnation: undefined, claimedAt: now, disconnectedAt: now, epoch: epochOf(s) + 1, willAt });
+    const released = this.view.get(clientId);
+    if (released?.will && willAt! <= now) this.publishWill(clientId, released);
+  }
+
+  private publishWill(clientId: string, s: RoutedSession): void {
+    this.stats['router.wills']++;
+    const will = s.will!;
+    this.write(clientId, { ...s, will: undefined, willAt: undefined });
+    let record;
+    try {
+      // Stamped now: a Message Expiry Interval counts from publication.
+      record = messageRecord({ ...decodeMessage(Buffer.from(will.message, 'base64')), timestamp: Date.now() });
+    } catch (err) {
+      this.stats['router.invalid']++;
+      this.log.warn({ clientId, err: (err as Error).message }, 'undecodable will skipped');
+      return;
     }
-    const persistent = s.expiryInterval > 0;
-    this.write(clientId, persistent ? { ...s, owner: null, incarnation: undefined, will: undefined, disconnectedAt: now, epoch: epochOf(s) + 1 } : null);
+    this.opts.backbone.append(this.opts.messagesTopic, [record]).catch((err: Error) => this.log.error({ err: err.message, clientId }, 'will publish failed'));
   }
 
   private write(clientId: string, next: RoutedSession | null): void {
     this.apply(clientId, next, false);
     const value = next ? Buffer.from(JSON.stringify(next)) : null;
     this.sessions!.apply([[clientId, value]]).catch((err: Error) => this.log.error({ err: err.message, clientId }, 'session update failed'));
-  }
-
-  private cancelWill(clientId: string): void {
-    const t = this.willTimers.get(clientId);
-    if (t) clearTimeout(t);
-    this.willTimers.delete(clientId);
   }
 
   private count(): void {
@@ -274,6 +318,15 @@ export class RouterService {
   }
 }
 
-function parse(value: Buffer): RoutedSession {
-  return JSON.parse(value.toString('utf8')) as RoutedSession;
+/** Same owner and subscriptions: a cursor-only update, nothing to change in the trie. */
+function sameRoutes(prev: RoutedSession | undefined, next: RoutedSession | null): boolean {
+  if (!prev || !next || !prev.owner !== !next.owner) return false;
+  return !prev.owner || JSON.stringify(prev.subscriptions) === JSON.stringify(next.subscriptions);
+}
+
+/** A well-spread hash of an offset (the "random" strategy, made repeatable). */
+function mix(n: number): number {
+  let h = Math.imul(n ^ (n >>> 16), 0x45d9f3b);
+  h = Math.imul(h ^ (h >>> 16), 0x45d9f3b);
+  return (h ^ (h >>> 16)) >>> 0;
 }

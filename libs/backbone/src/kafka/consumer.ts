@@ -34,7 +34,7 @@ const RETRY_MAX_MS = 5_000;
  * partition has no leader in its metadata, e.g. just after the topic was created or while the
  * broker is busy electing one: retried with backoff for up to ~30 s.
  */
-async function watermarksOf(admin: Admin, topic: string): Promise<{ partition: number; high: string; low: string }[]> {
+export async function watermarksOf(admin: Admin, topic: string): Promise<{ partition: number; high: string; low: string }[]> {
   let delay = RETRY_MIN_MS;
   for (let waited = 0; ; waited += delay, delay = Math.min(delay * 2, RETRY_MAX_MS)) {
     try {

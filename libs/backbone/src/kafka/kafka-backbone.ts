@@ -12,7 +12,7 @@ import {
   type Producer,
 } from 'kafkajs';
 import type { Backbone, Consumer, ConsumeOptions, ProducerRecord, RecordPosition, Table, TopicSpec } from '../backbone';
-import { KafkaConsumer, type ConsumerSettings } from './consumer';
+import { KafkaConsumer, watermarksOf, type ConsumerSettings } from './consumer';
 import { AppendBatcher, pinningPartitioner, type BatcherSettings } from './producer';
 import { KafkaTable } from './table';
 
@@ -245,6 +245,7 @@ export class KafkaBackbone implements Backbone {
     return KafkaTable.open(name, {
       append: (records) => this.append(name, records),
       follow: (onRecords) => this.consume({ topic: name, from: 'earliest', maxBatch: 10_000, eachBatch: onRecords }),
+      highWatermarks: async () => new Map((await watermarksOf(this.admin, this.topicName(name))).map((w) => [w.partition, Number(w.high)])),
     });
   }
 

@@ -15,6 +15,8 @@ export interface TableIo {
   append(records: ProducerRecord[]): Promise<RecordPosition[]>;
   /** Follows the table's topic from the earliest record; `onRecords` gets every batch. */
   follow(onRecords: (records: ConsumedRecord[]) => void): Promise<Consumer>;
+  /** The topic's high watermark per partition, now. */
+  highWatermarks(): Promise<Map<number, number>>;
 }
 
 /**
@@ -30,6 +32,10 @@ export interface TableIo {
 export class KafkaTable extends MapTable {
   private readonly pending = new Map<string, PendingKey>();
   private follower: Consumer | null = null;
+  /** Next offset the follower will read, per partition. */
+  private readonly read = new Map<number, number>();
+  private syncWaiters: { targets: Map<number, number>; resolve: () => void }[] = [];
+  private syncing: Promise<void> | null = null;
 
   private constructor(
     name: string,
@@ -82,6 +88,37 @@ export class KafkaTable extends MapTable {
     );
   }
 
+  /**
+   * Resolves once this copy has read every record written to the topic before the call, by any
+   * process (one watermark request serves every caller waiting at that moment).
+   */
+  sync(): Promise<void> {
+    if (this.syncing) return this.syncing;
+    const p = this.io.highWatermarks().then(
+      (targets) =>
+        new Promise<void>((resolve) => {
+          this.syncing = null;
+          this.syncWaiters.push({ targets, resolve });
+          this.releaseSynced();
+        }),
+      (err: unknown) => {
+        this.syncing = null;
+        throw err;
+      },
+    );
+    this.syncing = p;
+    return p;
+  }
+
+  private releaseSynced(): void {
+    if (this.syncWaiters.length === 0) return;
+    this.syncWaiters = this.syncWaiters.filter((w) => {
+      for (const [partition, high] of w.targets) if ((this.read.get(partition) ?? 0) < high) return true;
+      w.resolve();
+      return false;
+    });
+  }
+
   /** Stops following the topic (the backbone's stop() does this too). */
   close(): Promise<void> {
     return this.follower?.stop() ?? Promise.resolve();
@@ -116,6 +153,7 @@ export class KafkaTable extends MapTable {
 
   private onRecords(records: ConsumedRecord[]): void {
     for (const r of records) {
+      if (r.offset + 1 > (this.read.get(r.partition) ?? 0)) this.read.set(r.partition, r.offset + 1);
       if (r.key === null) continue;
       const p = this.pending.get(r.key);
       if (p === undefined) {
@@ -128,5 +166,6 @@ export class KafkaTable extends MapTable {
         if (r.offset >= p.offset) this.pending.delete(r.key);
       }
     }
+    this.releaseSynced();
   }
 }

@@ -1,6 +1,6 @@
 import type { Backbone, ConsumedRecord } from '@tributary/backbone';
 import type { Logger, TributaryConfig } from '@tributary/common';
-import { decodeMessage, encodeMessage, Message, MESSAGE_HEADERS, QoS } from '@tributary/mqtt';
+import { decodeMessage, Message, messageRecord, QoS } from '@tributary/mqtt';
 import { EXCLUSIVE_PREFIX, Route, Router, SharedGroup, SharedStrategy, SubscriptionOptions } from '@tributary/router';
 import { NEVER_EXPIRES, Session, SessionLimits } from '../session/session';
 import type { SessionStore } from '../session/store';
@@ -262,7 +262,7 @@ export class Broker implements SessionHost {
     if (this.delayed && msg.topic.startsWith(DELAYED_PREFIX)) return this.publishDelayed(msg, this.delayed);
     const backbone = this.deps.backbone;
     const offset = backbone.nextOffset?.(MESSAGES_TOPIC);
-    const durable = backbone.append(MESSAGES_TOPIC, [{ key: msg.topic, value: encodeMessage(msg), headers: recordHeaders(msg), timestamp: msg.timestamp }]);
+    const durable = backbone.append(MESSAGES_TOPIC, [messageRecord(msg)]);
     if (offset === undefined) {
       return durable.then(([pos]) => {
         msg.offset = pos ? pos.offset : -1;
@@ -437,11 +437,15 @@ export class Broker implements SessionHost {
       return;
     }
     this.cancelWill(clientId);
-    const timer = setTimeout(() => {
+    const due = Date.now() + delay * 1000;
+    const fire = (): void => {
+      // setTimeout holds at most ~24.8 days; longer delays re-arm.
+      const left = due - Date.now();
+      if (left > 0) return void this.willTimers.set(clientId, { timer: setTimeout(fire, Math.min(left, 2 ** 31 - 1)), will });
       this.willTimers.delete(clientId);
       this.publishWill(will);
-    }, delay * 1000);
-    this.willTimers.set(clientId, { timer, will });
+    };
+    this.willTimers.set(clientId, { timer: setTimeout(fire, Math.min(delay * 1000, 2 ** 31 - 1)), will });
   }
 
   protected cancelWill(clientId: string): void {
@@ -451,22 +455,6 @@ export class Broker implements SessionHost {
   }
 }
 
-/**
- * Record headers: the schema name, `mqtt-retain: true` on retained messages, plus W3C trace context when the publisher sent it as MQTT 5
- * user properties (`traceparent`, `tracestate`), so Kafka consumers can join the trace.
- */
-export function recordHeaders(msg: Message): Readonly<Record<string, string>> {
-  const base = msg.retain ? RETAINED_HEADERS : MESSAGE_HEADERS;
-  const users = msg.properties?.userProperties;
-  const parent = users?.traceparent;
-  if (typeof parent !== 'string') return base;
-  const state = users?.tracestate;
-  return typeof state === 'string' ? { ...base, traceparent: parent, tracestate: state } : { ...base, traceparent: parent };
-}
-
-/** Header set on messages published with the RETAIN flag, so the retain service need not decode the others. */
-export const RETAIN_HEADER = 'mqtt-retain';
-const RETAINED_HEADERS: Readonly<Record<string, string>> = Object.freeze({ ...MESSAGE_HEADERS, [RETAIN_HEADER]: 'true' });
 
 /** A PUBREL-phase placeholder: only the packet id matters once PUBREC was received. */
 function pubrelOnly(): Delivery {

@@ -11,8 +11,10 @@ import {
   parseAck,
   parseSharedPicks,
   RouteAck,
+  sameClaim,
   SESSIONS_TABLE,
   SHARED_HEADER,
+  supersedes,
 } from '@tributary/router';
 import { NEVER_EXPIRES, Session } from '../session/session';
 import type { PersistedSession, SessionOwner, Will } from '../session/types';
@@ -40,6 +42,10 @@ interface Claim {
   waiters: { ack: number; resolve: (a: RouteAck | undefined) => void; timer: NodeJS.Timeout }[];
   /** Another gateway claimed the session: this one must not write it again. */
   fenced: boolean;
+  /** Fenced by the router's release after this gateway's lease lapsed (it publishes the will). */
+  releasedByRouter: boolean;
+  /** The downlink stopped waiting for this session's full queue once: it drops until drained. */
+  slow: boolean;
 }
 
 /**
@@ -54,6 +60,8 @@ interface Claim {
 export class ClusterBroker extends Broker {
   readonly incarnation = randomUUID();
   private readonly claims = new Map<string, Claim>();
+  /** Opens in progress per client id (each waits for the one before). */
+  private readonly opening = new Map<string, Promise<void>>();
   private table!: Table;
   private leases!: Table;
   private downlink: Consumer | undefined;
@@ -110,58 +118,91 @@ export class ClusterBroker extends Broker {
   /**
    * Claims the session in the sessions table (epoch + 1), waits until the router routes with the
    * claim, and for a resumed session replays what it missed; then the caller sends CONNACK.
+   * Opens of one client id run one after the other, so the second is a plain takeover.
    */
   override openSession(req: OpenSessionRequest): Promise<OpenedSession> {
+    const before = this.opening.get(req.clientId) ?? Promise.resolve();
+    const open = before.then(() => this.openNow(req));
+    const settled = open.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.opening.set(req.clientId, settled);
+    void settled.then(() => {
+      if (this.opening.get(req.clientId) === settled) this.opening.delete(req.clientId);
+    });
+    return open;
+  }
+
+  private openNow(req: OpenSessionRequest): Promise<OpenedSession> {
     const previous = this.claims.get(req.clientId);
     if (this.sessions.has(req.clientId) && previous && !previous.fenced) {
       // Takeover on this gateway: the base broker kicks the old connection (or discards the
       // session on a clean start); the claim carries over with a new epoch.
       const opened = super.openSession(req) as OpenedSession;
-      const claim = newClaim(previous.epoch + 1, req.will);
-      claim.held = undefined;
-      this.claims.set(req.clientId, claim);
+      this.claims.set(req.clientId, newClaim(previous.epoch + 1, req.will, false));
       return this.confirm(opened.session).then(() => opened);
     }
     return this.resume(req);
   }
 
   private async resume(req: OpenSessionRequest): Promise<OpenedSession> {
+    const id = req.clientId;
+    // Read the record only once this copy has every write made before: a client that just
+    // left another gateway must be resumed from where it left, not from an older state.
+    if (this.table.sync) await waitAtMost(this.table.sync().catch(() => undefined), this.cluster.ackTimeoutMs);
     const now = Date.now();
-    const stored = this.stored(req.clientId);
-    const claim = newClaim(epochOf(stored) + 1, req.will);
-    this.claims.set(req.clientId, claim);
-    let restored: RestoredSession | undefined;
-    const live = stored && stored.expiryInterval > 0 && (stored.expiryInterval === NEVER_EXPIRES || (stored.disconnectedAt ?? now) + stored.expiryInterval * 1000 > now);
-    if (stored && live && !req.cleanStart && stored.cursor !== undefined) {
-      restored = this.restoreSession(stored, now);
-    } else {
-      this.sessions.set(req.clientId, new Session(req.clientId, req.protocolVersion, this.limits, this));
-    }
-    const session = this.sessions.get(req.clientId)!;
-    session.expiryInterval = req.expiryInterval;
-    if (restored) {
-      // The replay must reach where the router's routing with this claim begins: wait for its acknowledgement.
-      await this.confirm(session);
-      if (!claim.fenced) {
-        const replayed = await this.replay(new Map([[req.clientId, restored]]));
-        this.log.debug({ clientId: req.clientId, replayed, cursor: restored.cursor }, 'session resumed');
+    const stored = this.stored(id);
+    const claim = newClaim(epochOf(stored) + 1, req.will, true);
+    this.claims.set(id, claim);
+    try {
+      let restored: RestoredSession | undefined;
+      const alive = stored && stored.expiryInterval > 0 && (stored.expiryInterval === NEVER_EXPIRES || (stored.disconnectedAt ?? now) + stored.expiryInterval * 1000 > now);
+      if (stored && alive && !req.cleanStart && stored.cursor !== undefined) restored = this.restoreSession(stored, now);
+      else this.sessions.set(id, new Session(id, req.protocolVersion, this.limits, this));
+      const session = this.sessions.get(id)!;
+      session.expiryInterval = req.expiryInterval;
+      if (restored) {
+        // The replay must reach where the router's routing with this claim begins: wait for its acknowledgement.
+        await this.confirm(session);
+        this.check(claim, id);
+        const replayed = await this.replay(new Map([[id, restored]]));
+        this.log.debug({ clientId: id, replayed, cursor: restored.cursor }, 'session resumed');
+      } else {
+        // A new session has nothing routed to it yet: the claim is written (it fences any other
+        // owner) and CONNACK need not wait; SUBACK waits for the router instead.
+        await this.deps.sessions.save(this.record(session));
       }
-    } else {
-      // A new session has nothing routed to it yet: the claim is written (it fences any other
-      // owner) and CONNACK need not wait; SUBACK waits for the router instead.
-      await this.deps.sessions.save(this.record(session));
+      this.check(claim, id);
+      const held = claim.held ?? [];
+      claim.held = undefined;
+      for (const [msg, shared] of held) this.deliverLocal(msg, shared);
+      return { session, present: restored !== undefined };
+    } catch (err) {
+      // Nothing half-open stays behind: the client may retry here or anywhere.
+      if (this.claims.get(id) === claim) {
+        const s = this.sessions.get(id);
+        if (s) this.release(s);
+        this.claims.delete(id);
+      }
+      throw err;
     }
-    if (claim.fenced) throw new Error('the session was claimed by another connection meanwhile');
-    const held = claim.held ?? [];
-    claim.held = undefined;
-    for (const [msg, shared] of held) this.deliverLocal(msg, shared);
-    return { session, present: restored !== undefined };
+  }
+
+  private check(claim: Claim, clientId: string): void {
+    if (claim.fenced || this.claims.get(clientId) !== claim) throw new Error('the session was claimed by another connection meanwhile');
   }
 
   /** The latest stored record of a client (this table follows every gateway's writes). */
-  private stored(clientId: string): (PersistedSession & { epoch?: number }) | undefined {
+  private stored(clientId: string): PersistedSession | undefined {
     const raw = this.table.get(clientId);
-    return raw ? (JSON.parse(raw.toString('utf8')) as PersistedSession) : undefined;
+    if (!raw) return undefined;
+    try {
+      return JSON.parse(raw.toString('utf8')) as PersistedSession;
+    } catch {
+      this.log.warn({ clientId }, 'unreadable session record ignored');
+      return undefined;
+    }
   }
 
   override confirmSubscriptions(session: Session): Promise<void> {
@@ -188,26 +229,28 @@ export class ClusterBroker extends Broker {
     return this.deps.sessions.save(this.record(session)).then(() => acked);
   }
 
+  /** The record of a claimed session: its state plus ownership, the will and the confirmation number. */
   protected override record(session: Session): PersistedSession {
     const base = session.snapshot();
     const claim = this.claims.get(session.clientId);
-    if (!claim || (!session.owner && claim.held === undefined)) return base;
-    return {
-      ...base,
-      owner: this.cluster.gateway,
-      incarnation: this.incarnation,
-      epoch: claim.epoch,
-      claimedAt: claim.claimedAt,
-      ack: claim.ack,
-      will: claim.will,
-      disconnectedAt: null,
-    };
+    if (!claim) return base;
+    return { ...base, ...this.ownership(claim), ack: claim.ack, will: claim.will, disconnectedAt: null };
+  }
+
+  private ownership(claim: Claim): Pick<PersistedSession, 'owner' | 'incarnation' | 'epoch' | 'claimedAt'> {
+    return { owner: this.cluster.gateway, incarnation: this.incarnation, epoch: claim.epoch, claimedAt: claim.claimedAt };
   }
 
   override persist(session: Session): Promise<void> {
     return this.claims.get(session.clientId)?.fenced ? Promise.resolve() : super.persist(session);
   }
 
+  /**
+   * A connection ended. Unless another process took the session over, its record goes offline
+   * (same claim, no owner); a delayed will stays in it for the router to publish when due, so it
+   * is cancelled by a reconnect to any gateway and survives this gateway's restart. The session
+   * leaves this gateway's memory either way.
+   */
   override connectionClosed(session: Session, owner: SessionOwner, will: Will | undefined): void {
     const claim = this.claims.get(session.clientId);
     if (session.owner !== owner || !claim) {
@@ -216,21 +259,16 @@ export class ClusterBroker extends Broker {
     }
     session.detach();
     for (const d of session.takeShared()) this.dispatchShared(d.shared!, d.msg, session.clientId);
-    if (claim.fenced) {
-      // Taken over by another gateway, which owns the record now.
-      this.release(session);
-    } else if (session.persistent) {
-      // The record says offline (owner cleared by record()); the session leaves this gateway.
-      this.claims.delete(session.clientId);
-      const record: PersistedSession = { ...session.snapshot(), epoch: claim.epoch } as PersistedSession;
-      void this.deps.sessions.save(record);
-      this.release(session);
-    } else {
-      this.claims.delete(session.clientId);
-      this.discard(session);
+    const now = Date.now();
+    const delay = will ? Math.min(will.delaySeconds, session.persistent ? session.expiryInterval : 0) : 0;
+    if (!claim.fenced) {
+      const offline: PersistedSession = { ...session.snapshot(), ...this.ownership(claim), owner: null, disconnectedAt: now };
+      if (will && delay > 0) Object.assign(offline, { will: encodeWill(will), willAt: now + delay * 1000 });
+      void this.deps.sessions.save(offline);
     }
-    if (will && !claim.fenced) this.scheduleWill(session.clientId, will, session.persistent ? session.expiryInterval : 0);
-    else if (will && will.delaySeconds === 0) this.publishWill(will);
+    this.release(session);
+    // Published here when due now; never when the router released the session (it publishes that will).
+    if (will && delay <= 0 && !claim.releasedByRouter) this.publishWill(will);
   }
 
   /** Forgets a session here without touching its stored record. */
@@ -249,20 +287,29 @@ export class ClusterBroker extends Broker {
     super.discard(session);
   }
 
-  /** Another process wrote a client's record: a newer claim elsewhere fences the local session. */
+  /**
+   * Another process wrote a client's record. A record that supersedes the local claim (a newer
+   * claim elsewhere, or the router's release after this gateway's lease lapsed) fences the
+   * session: the connection gets 0x8E. A stale write, or a removal, is answered by restating the claim.
+   */
   private remoteChange(clientId: string, value: Buffer | null): void {
     const claim = this.claims.get(clientId);
     const session = this.sessions.get(clientId);
-    if (!claim || !session || value === null) return;
-    const rec = JSON.parse(value.toString('utf8')) as PersistedSession;
-    const epoch = epochOf(rec);
-    if (epoch > claim.epoch || (epoch === claim.epoch && rec.owner !== this.cluster.gateway)) {
+    if (!claim || !session || claim.fenced) return;
+    let rec: PersistedSession | undefined;
+    try {
+      rec = value === null ? undefined : (JSON.parse(value.toString('utf8')) as PersistedSession);
+    } catch {
+      rec = undefined;
+    }
+    const mine = { ...this.ownership(claim), clientId, expiryInterval: 0, subscriptions: [], disconnectedAt: null };
+    if (rec && supersedes(rec, mine) && !sameClaim(rec, mine)) {
       claim.fenced = true;
-      this.log.info({ clientId, by: rec.owner ?? 'router (lease lapsed)', epoch }, 'session claimed elsewhere: disconnecting');
+      claim.releasedByRouter = !rec.owner;
+      this.log.info({ clientId, by: rec.owner ?? 'router (lease lapsed)', epoch: epochOf(rec) }, 'session claimed elsewhere: disconnecting');
       if (session.owner) session.owner.kick(0x8e);
       else this.release(session);
-    } else if (epoch < claim.epoch) {
-      // A fenced owner's late write: restate this claim.
+    } else if (!rec || !sameClaim(rec, mine)) {
       void this.deps.sessions.save(this.record(session));
     }
   }
@@ -289,10 +336,34 @@ export class ClusterBroker extends Broker {
         continue;
       }
       if (rec.value === null) continue;
-      const msg = decodeMessage(rec.value, Number(rec.headers[OFFSET_HEADER] ?? -1));
+      let msg: Message;
+      try {
+        msg = decodeMessage(rec.value, Number(rec.headers[OFFSET_HEADER] ?? -1));
+      } catch (err) {
+        this.log.warn({ offset: rec.offset, err: (err as Error).message }, 'undecodable downlink record skipped');
+        continue;
+      }
       const congested = this.deliverLocal(msg, rec.headers[SHARED_HEADER]);
-      if (congested) await waitAtMost(congested.whenDrained(), MAX_STALL_MS);
+      if (congested) await this.stall(congested);
     }
+  }
+
+  /**
+   * Waits for a full session queue to drain, at most MAX_STALL_MS; a session that made the
+   * downlink wait that long once is "slow": it drops per its queue policy, without waits, until
+   * it drained below half its queue again.
+   */
+  private async stall(session: Session): Promise<void> {
+    const claim = this.claims.get(session.clientId);
+    if (!claim || claim.slow) return;
+    const drained = session.whenDrained();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([drained.then(() => false), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), MAX_STALL_MS)))]);
+    clearTimeout(timer);
+    if (!timedOut) return;
+    claim.slow = true;
+    this.log.warn({ clientId: session.clientId, queue: session.queueLength }, 'subscriber too slow: its queue drops messages until it catches up');
+    void drained.then(() => (claim.slow = false));
   }
 
   private acknowledged(clientId: string, ack: RouteAck): void {
@@ -333,10 +404,14 @@ export class ClusterBroker extends Broker {
     }
     if (!picks) return congested;
     for (const { key, session, last } of picks) {
-      if (!session || !this.live(session, msg, sharedHeader) || offset <= last) continue;
       const group = this.router.sharedGroups(msg.topic).find((g) => g.key === key);
-      const options = group?.members.get(session.clientId);
-      if (!group || !options) continue;
+      const options = session && group?.members.get(session.clientId);
+      if (!session || !group || !options) {
+        // The picked member left (or unsubscribed) meanwhile: another member here takes it.
+        if (group) this.dispatchShared(group, msg);
+        continue;
+      }
+      if (!this.live(session, msg, sharedHeader) || offset <= last) continue;
       const ids = options.subscriptionId !== undefined ? [options.subscriptionId] : undefined;
       session.deliver({ msg, qos: Math.min(msg.qos, options.qos) as QoS, retain: options.retainAsPublished && msg.retain, subscriptionIds: ids, shared: group });
       if (session.congested) congested = session;
@@ -348,7 +423,14 @@ export class ClusterBroker extends Broker {
   private live(session: Session, msg: Message, sharedHeader: string | undefined): boolean {
     const held = this.claims.get(session.clientId)?.held;
     if (held === undefined) return true;
-    if (held[held.length - 1]?.[0] !== msg) held.push([msg, sharedHeader]);
+    if (held[held.length - 1]?.[0] !== msg) {
+      // Bounded like the session's queue: the oldest goes first.
+      if (held.length >= this.limits.maxQueue) {
+        held.shift();
+        this.metrics.dropped('queue_full');
+      }
+      held.push([msg, sharedHeader]);
+    }
     return false;
   }
 
@@ -357,13 +439,13 @@ export class ClusterBroker extends Broker {
 /** Longest time the downlink waits for one full session queue to drain. */
 const MAX_STALL_MS = 10_000;
 
-function waitAtMost(p: Promise<void>, ms: number): Promise<void> {
+function waitAtMost(p: Promise<unknown>, ms: number): Promise<unknown> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([p, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]).finally(() => clearTimeout(timer));
 }
 
-function newClaim(epoch: number, will: Will | undefined): Claim {
-  return { epoch, claimedAt: Date.now(), ack: 0, will: encodeWill(will), held: [], waiters: [], fenced: false };
+function newClaim(epoch: number, will: Will | undefined, resuming: boolean): Claim {
+  return { epoch, claimedAt: Date.now(), ack: 0, will: encodeWill(will), held: resuming ? [] : undefined, waiters: [], fenced: false, releasedByRouter: false, slow: false };
 }
 
 function encodeWill(will: Will | undefined): Claim['will'] {

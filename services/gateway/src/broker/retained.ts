@@ -29,7 +29,9 @@ export class RetainedStore {
 
   /** Records a retained message (or a clear) locally only; see follow(). */
   setLocal(msg: Message): void {
-    (this.local ??= new Map()).set(msg.topic, msg.payload.length === 0 ? null : { ...msg, retain: true });
+    if (msg.payload.length === 0 && !this.table.has(msg.topic) && !this.local?.has(msg.topic)) return;
+    // Offset -1 like any retained copy: its messages-topic offset must not move a subscriber's position.
+    (this.local ??= new Map()).set(msg.topic, msg.payload.length === 0 ? null : { ...msg, retain: true, offset: -1 });
     if (msg.payload.length > 0) this.index.add(msg.topic);
   }
 

@@ -143,7 +143,8 @@ function accept(ch: Channel, packet: mp.IConnectPacket, opened: OpenedSession, f
   ch.send(ch.dialect.connack(RC.SUCCESS, present, connackProps));
   // After CONNACK: resend unacknowledged messages, then whatever queued while offline.
   ch.session.attach(ch, v5 ? (props.receiveMaximum ?? 65535) : 65535);
-  autoSubscribe(ch, session);
+  // Scaled out, the router learns auto-subscriptions like any other (persistent sessions: stored).
+  if (autoSubscribe(ch, session)) void ch.broker.confirmSubscriptions(session);
   if (ch.config.sys_topics.sys_event_messages.client_connected) {
     ch.broker.sys?.clientEvent('connected', {
       clientid: clientId,
@@ -159,7 +160,8 @@ function accept(ch: Channel, packet: mp.IConnectPacket, opened: OpenedSession, f
 }
 
 /** EMQX auto-subscribe: the configured topics, with ${clientid}/${username} filled in, after CONNACK. */
-function autoSubscribe(ch: Channel, session: Session): void {
+function autoSubscribe(ch: Channel, session: Session): boolean {
+  let added = false;
   for (const t of ch.config.auto_subscribe.topics) {
     // A client id or user name of "#" or "+" must not turn c/${clientid} into a wildcard over other clients' topics.
     const filled = (t.topic.includes('${clientid}') ? ch.clientId : '') + (t.topic.includes('${username}') ? (ch.username ?? '') : '');
@@ -179,6 +181,8 @@ function autoSubscribe(ch: Channel, session: Session): void {
       retainHandling: Math.min(2, Math.max(0, t.rh ?? 0)) as 0 | 1 | 2,
     };
     const { existed, refused } = ch.broker.subscribe(session, filter, options);
+    added ||= !refused;
     if (!refused && (options.retainHandling === 0 || (options.retainHandling === 1 && !existed))) ch.broker.deliverRetained(session, filter, options);
   }
+  return added;
 }
