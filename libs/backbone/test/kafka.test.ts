@@ -273,4 +273,25 @@ describe('KafkaBackbone', () => {
       await s.done();
     }
   });
+
+  it('sync() resolves once the table read what others wrote before; onRemoteChange reports them, not own writes', { timeout: 20_000 }, async () => {
+    const s = scratch();
+    try {
+      const a = await (await s.start()).table('synced');
+      const b = await (await s.start()).table('synced');
+      const seen: [string, string | null][] = [];
+      b.onRemoteChange = (key, value) => seen.push([key, value === null ? null : value.toString()]);
+      for (let i = 0; i < 50; i++) await a.set(`k${i % 5}`, Buffer.from(String(i)));
+      await a.delete('k0');
+      await b.set('own', Buffer.from('b'));
+      await b.sync!();
+      // Everything a wrote is read by now, without polling.
+      assert.equal(b.get('k4')?.toString(), '49');
+      assert.equal(b.has('k0'), false);
+      assert.deepEqual(seen.slice(-2), [['k4', '49'], ['k0', null]]);
+      assert.ok(!seen.some(([k]) => k === 'own'), 'own writes are not remote changes');
+    } finally {
+      await s.done();
+    }
+  });
 });
