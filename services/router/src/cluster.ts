@@ -20,13 +20,8 @@ export interface GatewayLease {
   until: number;
 }
 
-/** What the router reads from a session record (the gateway writes the full PersistedSession). */
-export interface RoutedSession {
-  clientId: string;
-  /** Seconds; 0xFFFFFFFF never expires. */
-  expiryInterval: number;
-  subscriptions: [string, SubscriptionOptions][];
-  disconnectedAt: number | null;
+/** Ownership fields of a session record (scaled out); the gateway's PersistedSession has them too. */
+export interface SessionOwnership {
   /** Gateway (node name) owning the session while a client is connected; null when offline. */
   owner?: string | null;
   /** Incarnation of the owning gateway process. */
@@ -41,6 +36,15 @@ export interface RoutedSession {
   will?: { message: string; delaySeconds: number };
   /** Offline with a will still waiting for its delay: the router publishes it then (ms since the epoch). */
   willAt?: number;
+}
+
+/** What the router reads from a session record (the gateway writes the full PersistedSession). */
+export interface RoutedSession extends SessionOwnership {
+  clientId: string;
+  /** Seconds; 0xFFFFFFFF never expires. */
+  expiryInterval: number;
+  subscriptions: [string, SubscriptionOptions][];
+  disconnectedAt: number | null;
 }
 
 /** Downlink (router → gateway) topic of one gateway. Kafka topic names allow [a-zA-Z0-9._-]. */

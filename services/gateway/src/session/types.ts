@@ -1,5 +1,5 @@
 import type { Message, QoS } from '@tributary/mqtt';
-import type { SharedGroup, SubscriptionOptions } from '@tributary/router';
+import type { SessionOwnership, SharedGroup, SubscriptionOptions } from '@tributary/router';
 
 /** One message on its way to one subscriber, with the QoS and flags of that delivery. */
 export interface Delivery {
@@ -45,8 +45,11 @@ export interface Will {
   delaySeconds: number;
 }
 
-/** The persisted state of a session: subscriptions, expiry and delivery positions, not copies of messages. */
-export interface PersistedSession {
+/**
+ * The persisted state of a session: subscriptions, expiry and delivery positions, not copies of
+ * messages; scaled out also its ownership (owner gateway, fencing epoch, will).
+ */
+export interface PersistedSession extends SessionOwnership {
   v: 1;
   clientId: string;
   protocolVersion: number;
@@ -61,13 +64,6 @@ export interface PersistedSession {
   awaitingRel: number[];
   /** Null while a connection is attached. */
   disconnectedAt: number | null;
-  /** Scaled out (see RoutedSession in @tributary/router): the owning gateway, its incarnation, the fencing epoch, ... */
-  owner?: string | null;
-  incarnation?: string;
-  epoch?: number;
-  claimedAt?: number;
-  ack?: number;
-  will?: { message: string; delaySeconds: number };
 }
 
 export type { SubscriptionOptions };
