@@ -297,7 +297,7 @@ describe('deploy/k8s', () => {
     assert.ok(find('Service', 'postgres'), 'no Service postgres');
     const byCommand = (cmd: string) => tributary.filter(({ c }) => k8sCommand(c) === cmd).map(({ w }) => w);
     const gateways = byCommand('gateway');
-    assert.ok(gateways.some((w) => w.kind === 'Deployment' && (w.spec?.replicas ?? 1) >= 2), 'no gateway Deployment with at least 2 replicas');
+    assert.ok(gateways.some((w) => w.kind === 'StatefulSet' && (w.spec?.replicas ?? 1) >= 2), 'no gateway StatefulSet with at least 2 replicas (stable names keep their downlink topics)');
     assert.ok(find('Service', 'gateway'), 'no Service for the gateways');
     for (const cmd of ['router', 'retain']) assert.ok(byCommand(cmd).some((w) => w.kind === 'Deployment'), `no Deployment running \`tributary ${cmd}\``);
   });
