@@ -1,12 +1,13 @@
 /**
- * npm run bench — Mosquitto, Aedes and Tributary under the same load, one after another, with ratios to Mosquitto.
- * Flags: --quick, --only <broker,...>, --scenarios <name,...>, --duration <s>, --retries <n>.
+ * npm run bench — Mosquitto, Aedes and Tributary (embedded, and scaled out over Kafka) under the same load,
+ * one after another, with ratios to Mosquitto.
+ * Flags: --quick, --only <broker,...>, --scenarios <name,...>, --duration <s>, --retries <n>, --kafka-warmup <s>.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { BROKERS, BrokerName, FD_LIMIT, MOSQUITTO_MAX_INFLIGHT, MOSQUITTO_MAX_QUEUED, RunningBroker, benchTlsFiles, findMosquitto, killAllNow, startBroker, stopAll } from './brokers';
+import { BROKERS, BrokerName, FD_LIMIT, MOSQUITTO_MAX_INFLIGHT, MOSQUITTO_MAX_QUEUED, RunningBroker, benchTlsFiles, findMosquitto, killAllNow, rssOf, setBrokerLog, startBroker, stopAll, stopKafka } from './brokers';
 import { Ctx, Metric, RunOptions, SCENARIOS, Scenario, ScenarioResult } from './scenarios';
 
 const BENCH_DIR = __dirname; // bench/dist
@@ -20,6 +21,8 @@ interface Args {
   durationS: number;
   warmupS: number;
   retries: number;
+  /** Seconds of unmeasured load through tributary-kafka before its first scenario (Kafka's JIT). */
+  kafkaWarmupS: number;
 }
 
 function fail(msg: string): never {
@@ -27,12 +30,21 @@ function fail(msg: string): never {
   process.exit(2);
 }
 
+/**
+ * A freshly started Kafka JVM is slow until its JIT has compiled the hot paths: under cross-qos1 it used
+ * 0.7-0.9 of a core in a measurement right after its start and 0.3 after a minute of load, and the msg/s
+ * it allowed rose by half.
+ */
+const KAFKA_WARMUP_S = 60;
+const KAFKA_WARMUP_SCENARIO = 'cross-qos1';
+
 function parseArgs(argv: string[]): Args {
   let quick = false;
   let only: BrokerName[] = [...BROKERS];
   let scenarios = SCENARIOS;
   let duration: number | undefined;
   let retries = 2;
+  let kafkaWarmup: number | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): string => argv[++i] ?? fail(`${a} needs a value`);
@@ -49,14 +61,17 @@ function parseArgs(argv: string[]): Args {
     } else if (a === '--retries') {
       retries = Number(value());
       if (!Number.isInteger(retries) || retries < 0) fail('--retries needs a whole number');
+    } else if (a === '--kafka-warmup') {
+      kafkaWarmup = Number(value());
+      if (!(kafkaWarmup >= 0)) fail('--kafka-warmup needs a number of seconds (0: none)');
     } else if (a === '--help' || a === '-h') {
-      console.log('usage: npm run bench -- [--quick] [--only mosquitto,aedes,tributary] [--scenarios a,b] [--duration s] [--retries n]');
+      console.log(`usage: npm run bench -- [--quick] [--only ${BROKERS.join(',')}] [--scenarios a,b] [--duration s] [--retries n] [--kafka-warmup s]`);
       console.log(`scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`);
       process.exit(0);
     } else fail(`unknown argument ${a}`);
   }
   const durationS = duration ?? (quick ? 1 : 5);
-  return { quick, only, scenarios, durationS, warmupS: quick ? 0.5 : Math.min(1, durationS), retries };
+  return { quick, only, scenarios, durationS, warmupS: quick ? 0.5 : Math.min(1, durationS), retries, kafkaWarmupS: kafkaWarmup ?? (quick ? 10 : KAFKA_WARMUP_S) };
 }
 
 /**
@@ -84,7 +99,7 @@ function sh(cmd: string, args: string[]): string {
   }
 }
 
-function machine(): Record<string, string | number> {
+function machine(withKafka: boolean): Record<string, string | number> {
   const cpuinfo = fs.readFileSync('/proc/cpuinfo', 'utf8');
   const mosq = findMosquitto();
   const aedesPkg = path.join(REPO_ROOT, 'node_modules/aedes/package.json');
@@ -99,7 +114,18 @@ function machine(): Record<string, string | number> {
     fdLimit: Number(sh('bash', ['-c', 'ulimit -n'])),
     // What was measured; Tributary's numbers only mean something next to the commit they came from.
     commit: sh('git', ['-C', REPO_ROOT, 'describe', '--always', '--dirty']) || 'unknown',
+    ...(withKafka
+      ? {
+          kafka: process.env.BENCH_KAFKA ? `external at ${process.env.BENCH_KAFKA} (BENCH_KAFKA)` : `Apache Kafka ${process.env.KAFKA_VERSION ?? '4.4.0'}, single KRaft node by deploy/kafka/kafka.sh`,
+          java: javaVersion(),
+        }
+      : {}),
   };
+}
+
+/** `java -version` writes to stderr. */
+function javaVersion(): string {
+  return spawnSync('java', ['-version'], { encoding: 'utf8' }).stderr?.split('\n')[0]?.trim() || 'unknown';
 }
 
 type Outcome = { ok: true; result: ScenarioResult } | { ok: false; error: string };
@@ -129,6 +155,9 @@ async function attempt(name: BrokerName, s: Scenario, opts: RunOptions): Promise
     const died = broker.exitReason();
     if (died) throw new Error(`broker ${died}`);
     result.extra.brokerRssAfterBytes = broker.rssBytes();
+    if (broker.processes.length > 1) for (const p of broker.processes) result.extra[`rssAfterBytes.${p.role}`] = rssOf(p.pid);
+    const kafkaRss = broker.kafka?.rssBytes();
+    if (kafkaRss !== undefined && Number.isFinite(kafkaRss)) result.extra.kafkaRssAfterBytes = kafkaRss;
     return { ok: true, result };
   } catch (e) {
     // "no messages received" is a symptom; a broker that died meanwhile is the cause.
@@ -139,6 +168,14 @@ async function attempt(name: BrokerName, s: Scenario, opts: RunOptions): Promise
   } finally {
     await broker?.stop();
   }
+}
+
+/** Unmeasured load through a tributary-kafka cluster, so that Kafka's JVM is warm for the measurements. */
+async function warmKafka(seconds: number, opts: RunOptions): Promise<void> {
+  const s = SCENARIOS.find((x) => x.name === KAFKA_WARMUP_SCENARIO)!;
+  log(`warming up Kafka (not measured; --kafka-warmup 0 skips this):`);
+  const o = await attempt('tributary-kafka', s, { ...opts, warmupS: 0, durationS: seconds });
+  if (o.ok) log(`  warm-up: ${Math.round(o.result.extra.receivedPerS ?? 0)} msg/s, Kafka used ${(o.result.extra.kafkaCpuCores ?? NaN).toFixed(2)} cores`);
 }
 
 /** On a shared machine other processes steal CPU from broker and load: retry, keep the quietest run. */
@@ -162,13 +199,19 @@ function fmt(v: number | undefined, digits: number): string {
   return v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
 
-/** Rows: one per metric; a broker that failed a scenario shows "failed: <reason>" in its cell. */
+/**
+ * Rows: one per metric; a column per broker run, then each one's ratio to Mosquitto (Tributary's first).
+ * A broker that failed a scenario shows "failed: <reason>" in its cell.
+ */
 function table(args: Args, outcomes: Map<string, Outcome>): string {
-  const header = ['metric', 'mosquitto', 'aedes', 'tributary', 'tributary/mosquitto', 'aedes/mosquitto'];
+  const brokers = BROKERS.filter((b) => args.only.includes(b));
+  const ratioOrder: BrokerName[] = ['tributary', 'tributary-kafka', 'aedes'];
+  const ratios = args.only.includes('mosquitto') ? ratioOrder.filter((b) => args.only.includes(b)) : [];
+  const header = ['metric', ...brokers, ...ratios.map((b) => `${b}/mosquitto`)];
   const rows: string[][] = [];
   for (const s of args.scenarios) {
     const metrics = new Map<string, Metric>();
-    for (const b of BROKERS) {
+    for (const b of brokers) {
       const o = outcomes.get(`${b}/${s.name}`);
       if (o?.ok) for (const m of o.result.metrics) if (!metrics.has(m.key)) metrics.set(m.key, m);
     }
@@ -193,7 +236,7 @@ function table(args: Args, outcomes: Map<string, Outcome>): string {
         return x !== undefined && base ? `${fmt(x / base, 2)}x` : '-';
       };
       const arrow = !measured ? '' : m.better === 'higher' ? ' (higher is better)' : ' (lower is better)';
-      rows.push([`${m.label}${arrow}`, cell('mosquitto'), cell('aedes'), cell('tributary'), ratio('tributary'), ratio('aedes')]);
+      rows.push([`${m.label}${arrow}`, ...brokers.map(cell), ...ratios.map(ratio)]);
     }
   }
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
@@ -224,18 +267,22 @@ async function main(): Promise<void> {
   });
   process.on('exit', killAllNow);
 
+  setBrokerLog(log);
   const opts: RunOptions = { warmupS: args.warmupS, durationS: args.durationS, fdLimit: Number(sh('bash', ['-c', 'ulimit -n'])), log };
   const started = new Date();
   const outcomes = new Map<string, Outcome>();
   const failedToStart = new Map<BrokerName, string>();
   for (const b of BROKERS.filter((x) => args.only.includes(x))) {
+    if (b === 'tributary-kafka' && args.kafkaWarmupS > 0) await warmKafka(args.kafkaWarmupS, opts);
     for (const s of args.scenarios) {
       const earlier = failedToStart.get(b);
       // A broker that cannot start once will not start for the next scenario either; do not wait 15 s again.
       const o: Outcome = earlier ? { ok: false, error: earlier } : await runOne(b, s, opts, args.retries);
-      if (!o.ok && /before accepting|not accepting|does not exist|not found/.test(o.error)) failedToStart.set(b, o.error);
+      if (!o.ok && /before accepting|not accepting|does not exist|not found|did not start/.test(o.error)) failedToStart.set(b, o.error);
       outcomes.set(`${b}/${s.name}`, o);
     }
+    // tributary-kafka's Kafka broker lives across its scenarios; it must not idle on the CPU beside the next broker.
+    await stopKafka();
   }
   await stopAll();
 
@@ -249,9 +296,19 @@ async function main(): Promise<void> {
   const json = {
     date: started.toISOString(),
     seconds: (Date.now() - started.getTime()) / 1000,
-    options: { quick: args.quick, warmupS: args.warmupS, durationS: args.durationS, retries: args.retries, brokers: args.only, scenarios: args.scenarios.map((s) => s.name) },
+    options: {
+      quick: args.quick,
+      warmupS: args.warmupS,
+      durationS: args.durationS,
+      retries: args.retries,
+      ...(args.only.includes('tributary-kafka') ? { kafkaWarmupS: args.kafkaWarmupS } : {}),
+      brokers: args.only,
+      scenarios: args.scenarios.map((s) => s.name),
+    },
     mosquittoConfig: { max_inflight_messages: MOSQUITTO_MAX_INFLIGHT, max_queued_messages: MOSQUITTO_MAX_QUEUED },
-    machine: machine(),
+    // Settings passed to every Tributary process from the environment (e.g. TRIBUTARY_BACKBONE__KAFKA__LINGER_MS).
+    tributaryEnv: Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('TRIBUTARY_'))),
+    machine: machine(args.only.includes('tributary-kafka')),
     results,
     table: text,
   };

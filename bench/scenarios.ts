@@ -1,7 +1,7 @@
 /** The load scenarios. Publishers and subscribers all live in this (the load) process, never in a broker's. */
 import * as fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { RunningBroker } from './brokers';
+import { RunningBroker, cpuOf } from './brokers';
 import { Conn, PublishTemplate, encodePuback } from './mqtt-wire';
 
 export interface RunOptions {
@@ -35,11 +35,15 @@ export class Ctx {
   aborted = false;
   constructor(readonly broker: RunningBroker, readonly opts: RunOptions) {}
 
-  /** useTls: connect to the broker's TLS listener (the scenario must have `tls: true`). */
-  open(localAddress?: string, useTls = false): Conn {
+  /**
+   * useTls: connect to the broker's TLS listener (the scenario must have `tls: true`). gateway: which of the
+   * broker's MQTT ports (0 = A, 1 = B; a single-process broker has one, which every index maps to).
+   */
+  open(localAddress?: string, useTls = false, gateway = 0): Conn {
     if (this.aborted) throw new Error('scenario aborted');
     if (useTls && this.broker.tlsPort === undefined) throw new Error('broker was started without a TLS listener');
-    const c = useTls ? new Conn(this.broker.tlsPort!, localAddress, true) : new Conn(this.broker.port, localAddress);
+    const ports = this.broker.ports;
+    const c = useTls ? new Conn(this.broker.tlsPort!, localAddress, true) : new Conn(ports[gateway % ports.length]!, localAddress);
     this.conns.push(c);
     return c;
   }
@@ -77,6 +81,9 @@ const FANOUT_SUBSCRIBERS = 100;
 const SHARED_MEMBERS = 4;
 const PUBACK_WINDOW = 64;
 const LATENCY_RATE = 20_000;
+/** The Kafka-mode targets: p50 at a fixed 5,000 msg/s, and sustained QoS 1 msg/s through two gateways. */
+const GATEWAY_LATENCY_RATE = 5_000;
+const CROSS_SUBSCRIBERS = 2;
 
 interface Flow {
   publishers: number;
@@ -97,6 +104,16 @@ interface Flow {
    * one of them. After the measurement the flow drains and counts what never arrived (or arrived twice).
    */
   shareGroup?: string;
+  /**
+   * Several topics: publisher p publishes to `<topic>/<p % topics>`, subscriber s subscribes to
+   * `<topic>/<s % topics>` (subscribers must be a multiple of topics). Default: everyone on `<topic>`.
+   */
+  topics?: number;
+  /** Which of the broker's gateways (ports) publisher p / subscriber s connects to; default 0 (A). */
+  pubGateway?(p: number): number;
+  subGateway?(s: number): number;
+  /** Throughput mode: also record end-to-end latency of the measured messages (paced mode always does). */
+  trackLatency?: boolean;
 }
 
 interface FlowResult {
@@ -113,23 +130,30 @@ interface FlowResult {
   brokerCpu: number;
   loadCpu: number;
   otherCpu: number;
+  /** CPU cores per broker process (several for tributary-kafka), and of its Kafka broker. */
+  processCpu: Record<string, number>;
+  kafkaCpu?: number;
 }
 
 async function runFlow(ctx: Ctx, f: Flow): Promise<FlowResult> {
   const { broker, opts } = ctx;
   const tag = `${broker.name}-${process.pid}-${Date.now()}`;
-  const subs = Array.from({ length: f.subscribers }, () => ctx.open(undefined, f.tls));
-  const pubs = Array.from({ length: f.publishers }, () => ctx.open(undefined, f.tls));
-  const filter = f.shareGroup !== undefined ? `$share/${f.shareGroup}/${f.topic}` : f.topic;
-  await Promise.all(subs.map((c, i) => c.connect(`sub-${tag}-${i}`, 60).then(() => c.subscribe(filter, f.qos))));
+  const T = f.topics ?? 1;
+  if (f.subscribers % T !== 0 || T > 10) throw new Error('subscribers must be a multiple of topics, and topics at most 10');
+  const topicOf = (i: number): string => (T > 1 ? `${f.topic}/${i % T}` : f.topic);
+  const subs = Array.from({ length: f.subscribers }, (_, s) => ctx.open(undefined, f.tls, f.subGateway?.(s) ?? 0));
+  const pubs = Array.from({ length: f.publishers }, (_, p) => ctx.open(undefined, f.tls, f.pubGateway?.(p) ?? 0));
+  const filter = (s: number): string => (f.shareGroup !== undefined ? `$share/${f.shareGroup}/${topicOf(s)}` : topicOf(s));
+  // SUBACK before any publish: on tributary-kafka it means the router routes to this subscriber from here on.
+  await Promise.all(subs.map((c, i) => c.connect(`sub-${tag}-${i}`, 60).then(() => c.subscribe(filter(i), f.qos))));
   await Promise.all(pubs.map((c, i) => c.connect(`pub-${tag}-${i}`, 60)));
 
   const P = f.publishers;
-  // Copies of each message the subscribers get in all: one per subscriber, or one per shared group.
-  const copies = f.shareGroup !== undefined ? 1 : f.subscribers;
+  // Copies of each message the subscribers get in all: one per subscriber of its topic, or one per shared group.
+  const copies = f.shareGroup !== undefined ? 1 : f.subscribers / T;
   const perSub = new Float64Array(f.subscribers);
-  const tpl = new PublishTemplate(f.topic, f.qos, PAYLOAD_BYTES);
-  const len = tpl.packet.length;
+  const tpls = Array.from({ length: T }, (_, t) => new PublishTemplate(topicOf(t), f.qos, PAYLOAD_BYTES));
+  const len = tpls[0]!.packet.length; // every topic name has the same length (T <= 10)
   const sent = new Float64Array(P);
   const delivered = new Float64Array(P); // receipts over all subscribers
   const inflight = new Float64Array(P); // QoS 1 PUBLISHes without PUBACK
@@ -146,6 +170,7 @@ async function runFlow(ctx: Ctx, f: Flow): Promise<FlowResult> {
   let scheduled = false;
 
   const send = (p: number, n: number): void => {
+    const tpl = tpls[p % T]!;
     const buf = tpl.batch(n);
     const now = performance.now();
     for (let i = 0, off = 0; i < n; i++, off += len) {
@@ -214,7 +239,7 @@ async function runFlow(ctx: Ctx, f: Flow): Promise<FlowResult> {
           lost--;
         }
         dirty.add(p);
-        if (measuring && f.ratePerPublisher !== undefined) latencyMs.push(performance.now() - buf.readDoubleLE(off));
+        if (measuring && (f.ratePerPublisher !== undefined || f.trackLatency)) latencyMs.push(performance.now() - buf.readDoubleLE(off));
       },
       onChunkEnd: () => {
         if (acks.length > 0) {
@@ -274,14 +299,20 @@ async function runFlow(ctx: Ctx, f: Flow): Promise<FlowResult> {
   try {
     await sleep(opts.warmupS * 1000);
     measuring = true;
-    const start = { t: performance.now(), perSub: Array.from(perSub), rx: received, ack: acked, sent: sum(sent), lost, bc: broker.cpuSeconds(), lc: process.cpuUsage(), mc: machineBusySeconds() };
+    const kafkaCpuNow = (): number => broker.kafka?.cpuSeconds() ?? NaN;
+    const procCpu = (): number[] => broker.processes.map((x) => cpuOf(x.pid));
+    const start = { t: performance.now(), perSub: Array.from(perSub), rx: received, ack: acked, sent: sum(sent), lost, bc: broker.cpuSeconds(), pc: procCpu(), kc: kafkaCpuNow(), lc: process.cpuUsage(), mc: machineBusySeconds() };
     await sleep(opts.durationS * 1000);
     const seconds = (performance.now() - start.t) / 1000;
     const lc = process.cpuUsage(start.lc);
     const brokerCpu = (broker.cpuSeconds() - start.bc) / seconds;
     const loadCpu = (lc.user + lc.system) / 1e6 / seconds;
-    // CPU used by anything else (other builds, tests) competes with broker and load on 2 cores.
-    const otherCpu = Math.max(0, (machineBusySeconds() - start.mc) / seconds - brokerCpu - loadCpu);
+    const pc = procCpu();
+    const processCpu = Object.fromEntries(broker.processes.map((x, i) => [x.role, (pc[i]! - start.pc[i]!) / seconds]));
+    const kafkaCpu = (kafkaCpuNow() - start.kc) / seconds;
+    // CPU used by anything else (other builds, tests) competes with broker and load on 2 cores. The
+    // Kafka broker under tributary-kafka is part of what is measured, not a disturbance.
+    const otherCpu = Math.max(0, (machineBusySeconds() - start.mc) / seconds - brokerCpu - loadCpu - (Number.isFinite(kafkaCpu) ? kafkaCpu : 0));
     const perSubscriber = Array.from(perSub, (n, i) => n - start.perSub[i]!);
     let missingAfterDrain: number | undefined;
     if (f.shareGroup !== undefined) {
@@ -305,6 +336,8 @@ async function runFlow(ctx: Ctx, f: Flow): Promise<FlowResult> {
       brokerCpu,
       loadCpu,
       otherCpu,
+      processCpu,
+      ...(Number.isFinite(kafkaCpu) ? { kafkaCpu } : {}),
     };
   } finally {
     running = false;
@@ -336,9 +369,17 @@ function diag(r: FlowResult): Record<string, number> {
     pubacksPerS: r.acked / r.seconds,
     lost: r.lost,
     brokerCpuCores: r.brokerCpu,
+    ...(Object.keys(r.processCpu).length > 1 ? Object.fromEntries(Object.entries(r.processCpu).map(([role, c]) => [`cpuCores.${role}`, c])) : {}),
+    ...(r.kafkaCpu !== undefined ? { kafkaCpuCores: r.kafkaCpu } : {}),
     loadCpuCores: r.loadCpu,
     otherCpuCores: r.otherCpu,
   };
+}
+
+/** Sorted latencies (ms) → the value at quantile q, in µs. */
+function quantiles(latencyMs: number[]): (q: number) => number {
+  const s = Float64Array.from(latencyMs).sort();
+  return (q) => s[Math.min(s.length - 1, Math.floor(q * (s.length - 1)))]! * 1000;
 }
 
 function throughput(name: string, title: string, flow: Flow, label: string): Scenario {
@@ -366,31 +407,64 @@ function throughput(name: string, title: string, flow: Flow, label: string): Sce
         if (idle > 0) notes.push(`${idle} of ${r.perSubscriber.length} members got nothing`);
       }
       const note = notes.length > 0 ? notes.join(', ') : undefined;
-      return { metrics: [{ key: name, label, value, better: 'higher', digits: 0, ...(note ? { note } : {}) }], extra: diag(r) };
+      // What a message took end to end at this (saturating) rate: queueing in the closed loop included.
+      const at = r.latencyMs.length > 0 ? quantiles(r.latencyMs) : undefined;
+      const lat: Record<string, number> = at ? { latencyP50Us: at(0.5), latencyP99Us: at(0.99), latencyMaxUs: at(1) } : {};
+      return { metrics: [{ key: name, label, value, better: 'higher', digits: 0, ...(note ? { note } : {}) }], extra: { ...diag(r), ...lat } };
     },
   };
 }
 
-function latency(qos: 0 | 1): Scenario {
-  const name = `latency-qos${qos}`;
+interface LatencySpec {
+  name: string;
+  title: string;
+  /** Row labels: `<label> p50 (us)` etc. */
+  label: string;
+  qos: 0 | 1;
+  /** msg/s in all, split evenly over the publishers. */
+  rate: number;
+  pubGateway?(p: number): number;
+  subGateway?(s: number): number;
+}
+
+function latency(spec: LatencySpec): Scenario {
+  const { name, qos, rate } = spec;
   return {
     name,
-    title: `latency qos${qos} @ ${LATENCY_RATE} msg/s`,
+    title: spec.title,
     timeoutS: (o) => o.warmupS + o.durationS + 30,
     timed: true,
     async run(ctx) {
-      const per = LATENCY_RATE / FANIN_PUBLISHERS;
-      const r = await runFlow(ctx, { publishers: FANIN_PUBLISHERS, subscribers: 1, qos, topic: 'bench/latency', e2eWindow: 0, ratePerPublisher: per });
+      const per = rate / FANIN_PUBLISHERS;
+      const r = await runFlow(ctx, {
+        publishers: FANIN_PUBLISHERS,
+        subscribers: 1,
+        qos,
+        topic: 'bench/latency',
+        e2eWindow: 0,
+        ratePerPublisher: per,
+        ...(spec.pubGateway ? { pubGateway: spec.pubGateway } : {}),
+        ...(spec.subGateway ? { subGateway: spec.subGateway } : {}),
+      });
       if (r.latencyMs.length === 0) throw new Error('no messages received');
-      const s = Float64Array.from(r.latencyMs).sort();
-      const at = (q: number): number => s[Math.min(s.length - 1, Math.floor(q * (s.length - 1)))]! * 1000;
-      const row = (k: string, v: number): Metric => ({ key: `${name}-${k}`, label: `latency qos${qos} ${k} (us)`, value: v, better: 'lower', digits: 0 });
+      const at = quantiles(r.latencyMs);
+      const row = (k: string, v: number): Metric => ({ key: `${name}-${k}`, label: `${spec.label} ${k} (us)`, value: v, better: 'lower', digits: 0 });
       const achieved = r.received / r.seconds;
-      if (achieved < 0.95 * LATENCY_RATE) ctx.opts.log(`  only ${Math.round(achieved)} of ${LATENCY_RATE} msg/s arrived`);
-      return { metrics: [row('p50', at(0.5)), row('p99', at(0.99)), row('max', at(1))], extra: { ...diag(r), samples: s.length } };
+      const notes: string[] = [];
+      if (achieved < 0.95 * rate) {
+        ctx.opts.log(`  only ${Math.round(achieved)} of ${rate} msg/s arrived`);
+        notes.push(`only ${Math.round(achieved)} msg/s`);
+      }
+      if (r.lost > 0) notes.push(`${r.lost} lost`);
+      const note = notes.length > 0 ? { note: notes.join(', ') } : {};
+      return { metrics: [{ ...row('p50', at(0.5)), ...note }, row('p99', at(0.99)), row('max', at(1))], extra: { ...diag(r), samples: r.latencyMs.length } };
     },
   };
 }
+
+/** The original latency rows: 10 publishers → 1 subscriber at 20,000 msg/s, all on the first port. */
+const latencyAt20k = (qos: 0 | 1): Scenario =>
+  latency({ name: `latency-qos${qos}`, title: `latency qos${qos} @ ${LATENCY_RATE} msg/s`, label: `latency qos${qos}`, qos, rate: LATENCY_RATE });
 
 const IDLE_CONNECTIONS = 10_000;
 
@@ -464,8 +538,8 @@ export const SCENARIOS: Scenario[] = [
     { publishers: FANIN_PUBLISHERS, subscribers: SHARED_MEMBERS, qos: 1, topic: 'bench/shared', e2eWindow: 100, shareGroup: 'bench' },
     `shared ${FANIN_PUBLISHERS}->$share x${SHARED_MEMBERS} qos1 (deliveries/s)`,
   ),
-  latency(0),
-  latency(1),
+  latencyAt20k(0),
+  latencyAt20k(1),
   throughput(
     'fanout-qos0',
     'fan-out qos0',
@@ -473,4 +547,33 @@ export const SCENARIOS: Scenario[] = [
     `fan-out 1->${FANOUT_SUBSCRIBERS} qos0 (deliveries/s)`,
   ),
   connections,
+  // Two gateways (tributary-kafka): publishers on A, the subscriber on B, so every message crosses
+  // Kafka twice (messages topic, router, B's downlink). Single-port brokers run the same load on one port.
+  latency({
+    name: 'latency-qos1-5k',
+    title: `latency qos1 @ ${GATEWAY_LATENCY_RATE} msg/s, gateway A -> B`,
+    label: 'latency qos1 @5k A->B',
+    qos: 1,
+    rate: GATEWAY_LATENCY_RATE,
+    pubGateway: () => 0,
+    subGateway: () => 1,
+  }),
+  // Half the publishers on A publishing to bench/cross/0, subscribed to on B; the other half the other way.
+  throughput(
+    'cross-qos1',
+    'qos1 across two gateways',
+    {
+      publishers: FANIN_PUBLISHERS,
+      subscribers: CROSS_SUBSCRIBERS,
+      qos: 1,
+      topic: 'bench/cross',
+      topics: CROSS_SUBSCRIBERS,
+      // 5 publishers per subscriber x 200 = 1000: still within Tributary's session queue.
+      e2eWindow: 200,
+      pubGateway: (p) => p % 2,
+      subGateway: (s) => (s + 1) % 2,
+      trackLatency: true,
+    },
+    `cross ${FANIN_PUBLISHERS}->${CROSS_SUBSCRIBERS} qos1, A<->B (msg/s)`,
+  ),
 ];
