@@ -52,10 +52,61 @@ export function downlinkTopic(gateway: string): string {
   return `downlink.${gateway.replace(/[^a-zA-Z0-9._-]/g, '_')}`;
 }
 
-/** Header of a delivery: the message's offset in the messages topic. */
-export const OFFSET_HEADER = 'tributary-offset';
-/** Header of a delivery: `<share key>\u0000<client id>` pairs, one per line, for shared subscriptions. */
-export const SHARED_HEADER = 'tributary-shared';
+/** Header of a downlink record holding a bundle of deliveries (value: encodeBundle). */
+export const BUNDLE_HEADER = 'tributary-bundle';
+
+/** One delivery in a bundle: the messages-topic offset and record value, and the `$share` picks (formatSharedPicks). */
+export interface BundledDelivery {
+  offset: number;
+  value: Buffer;
+  shared: string | undefined;
+}
+
+/**
+ * The router sends a gateway its deliveries of one batch as one downlink record (split past
+ * BUNDLE_MAX_BYTES), not one record per message: Kafka's per-record cost (encoding, headers,
+ * decoding on the gateway) is paid once per batch. Entry: offset (float64 BE), shared picks
+ * (u32 length + UTF-8, 0 = none), value (u32 length + bytes).
+ */
+export const BUNDLE_MAX_BYTES = 256 * 1024;
+
+export function bundleSize(d: { value: Buffer; shared?: string }): number {
+  return 16 + d.value.length + (d.shared === undefined ? 0 : Buffer.byteLength(d.shared));
+}
+
+export function encodeBundle(entries: readonly BundledDelivery[]): Buffer {
+  let size = 0;
+  for (const e of entries) size += bundleSize(e);
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const e of entries) {
+    out.writeDoubleBE(e.offset, at);
+    const sharedLength = e.shared === undefined ? 0 : out.write(e.shared, at + 12, 'utf8');
+    out.writeUInt32BE(sharedLength, at + 8);
+    at += 12 + sharedLength;
+    out.writeUInt32BE(e.value.length, at);
+    e.value.copy(out, at + 4);
+    at += 4 + e.value.length;
+  }
+  return out.subarray(0, at);
+}
+
+/** Calls `each` per entry (values are views into `buf`); throws on a truncated bundle. */
+export function decodeBundle(buf: Buffer, each: (d: BundledDelivery) => void): void {
+  let at = 0;
+  while (at < buf.length) {
+    if (at + 12 > buf.length) throw new Error('truncated bundle');
+    const offset = buf.readDoubleBE(at);
+    const sharedLength = buf.readUInt32BE(at + 8);
+    const shared = sharedLength === 0 ? undefined : buf.toString('utf8', at + 12, at + 12 + sharedLength);
+    at += 12 + sharedLength;
+    if (at + 4 > buf.length) throw new Error('truncated bundle');
+    const length = buf.readUInt32BE(at);
+    if (at + 4 + length > buf.length) throw new Error('truncated bundle');
+    each({ offset, value: buf.subarray(at + 4, at + 4 + length), shared });
+    at += 4 + length;
+  }
+}
 /** Header of a route acknowledgement: `<epoch>:<ack>:<from offset>`; the key is the client id. */
 export const ACK_HEADER = 'tributary-route-ack';
 

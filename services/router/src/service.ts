@@ -1,19 +1,22 @@
 import type { Backbone, ConsumedRecord, Consumer, ProducerRecord, Table } from '@tributary/backbone';
 import type { Logger } from '@tributary/common';
-import { decodeMessage, Message, MESSAGE_HEADERS, messageRecord } from '@tributary/mqtt';
+import { decodeMessage, Message, messageRecord } from '@tributary/mqtt';
 import {
   ACK_HEADER,
+  BUNDLE_HEADER,
+  BUNDLE_MAX_BYTES,
+  BundledDelivery,
+  bundleSize,
   downlinkTopic,
+  encodeBundle,
   epochOf,
   formatAck,
   formatSharedPicks,
   GATEWAYS_TABLE,
   GatewayLease,
-  OFFSET_HEADER,
   RoutedSession,
   sameClaim,
   SESSIONS_TABLE,
-  SHARED_HEADER,
   supersedes,
 } from './cluster';
 import { Router } from './router';
@@ -139,9 +142,9 @@ export class RouterService {
     }
   }
 
-  /** One batch of the messages topic: one downlink record per (message, gateway with a match). */
+  /** One batch of the messages topic: to every gateway with a match, its deliveries as one bundle record. */
   private route(records: ConsumedRecord[]): Promise<void> | undefined {
-    const out = new Map<string, ProducerRecord[]>();
+    const out = new Map<string, BundledDelivery[]>();
     const targets = new Set<string>();
     for (let i = 0; i < records.length; i++) {
       const rec = records[i]!;
@@ -180,20 +183,17 @@ export class RouterService {
         this.stats['router.unrouted']++;
         continue;
       }
-      const offset = String(rec.offset);
       for (const gw of targets) {
         const shared = picks?.get(gw);
-        const headers: Record<string, string> = { ...MESSAGE_HEADERS, [OFFSET_HEADER]: offset };
-        if (shared) headers[SHARED_HEADER] = formatSharedPicks(shared);
         let list = out.get(gw);
         if (!list) out.set(gw, (list = []));
-        list.push({ key: topic, value: rec.value, headers, timestamp: rec.timestamp });
+        list.push({ offset: rec.offset, value: rec.value, shared: shared && formatSharedPicks(shared) });
         this.stats['router.deliveries']++;
       }
     }
     if (out.size === 0) return undefined;
     const writes: Promise<unknown>[] = [];
-    for (const [gw, list] of out) writes.push(this.opts.backbone.append(downlinkTopic(gw), list));
+    for (const [gw, list] of out) writes.push(this.opts.backbone.append(downlinkTopic(gw), bundles(list)));
     return Promise.all(writes).then(() => undefined);
   }
 
@@ -316,6 +316,26 @@ export class RouterService {
     for (const s of this.view.values()) if (s.owner) n++;
     return n;
   }
+}
+
+const BUNDLE_HEADERS: Readonly<Record<string, string>> = Object.freeze({ [BUNDLE_HEADER]: '1' });
+
+/** Deliveries as bundle records of at most BUNDLE_MAX_BYTES each (Kafka's default record limit is 1 MB). */
+function bundles(list: BundledDelivery[]): ProducerRecord[] {
+  const out: ProducerRecord[] = [];
+  let from = 0;
+  let size = 0;
+  for (let i = 0; i < list.length; i++) {
+    const n = bundleSize(list[i]!);
+    if (i > from && size + n > BUNDLE_MAX_BYTES) {
+      out.push({ key: null, value: encodeBundle(list.slice(from, i)), headers: BUNDLE_HEADERS });
+      from = i;
+      size = 0;
+    }
+    size += n;
+  }
+  out.push({ key: null, value: encodeBundle(list.slice(from)), headers: BUNDLE_HEADERS });
+  return out;
 }
 
 /** Same owner and subscriptions: a cursor-only update, nothing to change in the trie. */

@@ -1,3 +1,4 @@
+import './kafkajs-patches';
 import { randomBytes } from 'node:crypto';
 import { silentLogger, type Logger } from '@tributary/common';
 import {

@@ -3,17 +3,18 @@ import type { ConsumedRecord, Consumer, Table } from '@tributary/backbone';
 import { decodeMessage, encodeMessage, Message, QoS } from '@tributary/mqtt';
 import {
   ACK_HEADER,
+  BUNDLE_HEADER,
+  BundledDelivery,
+  decodeBundle,
   downlinkTopic,
   epochOf,
   GATEWAYS_TABLE,
   GatewayLease,
-  OFFSET_HEADER,
   parseAck,
   parseSharedPicks,
   RouteAck,
   sameClaim,
   SESSIONS_TABLE,
-  SHARED_HEADER,
   supersedes,
 } from '@tributary/router';
 import { NEVER_EXPIRES, Session } from '../session/session';
@@ -315,10 +316,7 @@ export class ClusterBroker extends Broker {
   }
 
   /** The base broker routes published messages itself; scaled out, the router does. */
-  protected override retainAndRoute(msg: Message): Promise<unknown> | undefined {
-    if (msg.retain && this.deps.config.mqtt.retain_available) this.deps.retained.setLocal(msg);
-    return this.mappings?.copy(msg);
-  }
+  protected override route(): void {}
 
   /**
    * One batch of this gateway's downlink: route acknowledgements and deliveries. When a
@@ -335,16 +333,24 @@ export class ClusterBroker extends Broker {
         if (ack && rec.key !== null) this.acknowledged(rec.key, ack);
         continue;
       }
-      if (rec.value === null) continue;
-      let msg: Message;
+      if (rec.value === null || rec.headers[BUNDLE_HEADER] === undefined) continue;
+      const deliveries: BundledDelivery[] = [];
       try {
-        msg = decodeMessage(rec.value, Number(rec.headers[OFFSET_HEADER] ?? -1));
+        decodeBundle(rec.value, (d) => deliveries.push(d));
       } catch (err) {
-        this.log.warn({ offset: rec.offset, err: (err as Error).message }, 'undecodable downlink record skipped');
-        continue;
+        this.log.warn({ offset: rec.offset, err: (err as Error).message }, 'undecodable downlink record: the deliveries before the damage are kept');
       }
-      const congested = this.deliverLocal(msg, rec.headers[SHARED_HEADER]);
-      if (congested) await this.stall(congested);
+      for (const d of deliveries) {
+        let msg: Message;
+        try {
+          msg = decodeMessage(d.value, d.offset);
+        } catch (err) {
+          this.log.warn({ offset: d.offset, err: (err as Error).message }, 'undecodable message in a downlink bundle skipped');
+          continue;
+        }
+        const congested = this.deliverLocal(msg, d.shared);
+        if (congested) await this.stall(congested);
+      }
     }
   }
 

@@ -8,31 +8,16 @@ import { decodeMessage, encodeMessage, Message, remainingExpiry, TopicSet } from
 export class RetainedStore {
   private readonly index = new TopicSet();
 
-  /** Scaled out: retained messages published through this gateway, until the retain service's write is read back. */
-  private local: Map<string, Message | null> | undefined;
-
   private constructor(private readonly table: Table) {
     for (const [topic] of table.entries()) this.index.add(topic);
   }
 
-  /**
-   * Scaled out, the retain service writes the table; this copy follows it. A retained message
-   * published here is visible here at once (read-your-writes) until that write comes back.
-   */
+  /** Scaled out, other gateways write the table too: keep the topic index in step with their changes. */
   follow(): void {
     this.table.onRemoteChange = (topic, value) => {
-      this.local?.delete(topic);
       if (value === null) this.index.delete(topic);
       else this.index.add(topic);
     };
-  }
-
-  /** Records a retained message (or a clear) locally only; see follow(). */
-  setLocal(msg: Message): void {
-    if (msg.payload.length === 0 && !this.table.has(msg.topic) && !this.local?.has(msg.topic)) return;
-    // Offset -1 like any retained copy: its messages-topic offset must not move a subscriber's position.
-    (this.local ??= new Map()).set(msg.topic, msg.payload.length === 0 ? null : { ...msg, retain: true, offset: -1 });
-    if (msg.payload.length > 0) this.index.add(msg.topic);
   }
 
   static async open(backbone: Backbone): Promise<RetainedStore> {
@@ -58,7 +43,12 @@ export class RetainedStore {
   removeExpired(now = Date.now()): number {
     let n = 0;
     for (const [topic, value] of [...this.table.entries()]) {
-      const left = remainingExpiry(decodeMessage(value), now);
+      let left: number | undefined;
+      try {
+        left = remainingExpiry(decodeMessage(value), now);
+      } catch {
+        left = 0; // not a message: nothing a subscriber could be sent
+      }
       if (left === undefined || left > 0) continue;
       this.index.delete(topic);
       void this.table.delete(topic);
@@ -71,11 +61,9 @@ export class RetainedStore {
   match(filter: string, now = Date.now()): Message[] {
     const out: Message[] = [];
     for (const topic of this.index.match(filter)) {
-      const own = this.local?.get(topic);
-      if (own === null) continue;
-      const value = own ? undefined : this.table.get(topic);
-      if (!own && !value) continue;
-      const msg = own ?? decodeMessage(value!);
+      const value = this.table.get(topic);
+      if (!value) continue;
+      const msg = decodeMessage(value);
       const left = remainingExpiry(msg, now);
       if (left !== undefined && left <= 0) continue;
       out.push(msg);
