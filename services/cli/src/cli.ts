@@ -9,7 +9,7 @@ Commands:
   start           run every service in one process (embedded backbone by default)
   gateway         scaled out over Kafka: MQTT listeners and sessions (run any number)
   router          scaled out over Kafka: subscription table, routes messages to gateways
-  retain          scaled out over Kafka: retained-message store and delayed publish
+  retain          scaled out over Kafka: expires retained messages, publishes delayed ones
   config          print every configuration key, its default and its environment variable
                   (--markdown: as the table in docs/configuration.md)
   version         print the version
