@@ -46,7 +46,8 @@ class Tool {
     children.push(proc);
     createInterface({ input: proc.stdout! }).on('line', (l) => this.lines.push(l));
     proc.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
-    this.exited = new Promise((resolve) => proc.once('exit', (code) => resolve(code)));
+    // 'close', not 'exit': the process can exit before its last stdout lines were read.
+    this.exited = new Promise((resolve) => proc.once('close', (code) => resolve(code)));
   }
 
   get messages(): Message[] {
