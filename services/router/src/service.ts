@@ -15,7 +15,6 @@ import {
   GATEWAYS_TABLE,
   GatewayLease,
   RoutedSession,
-  sameClaim,
   SESSIONS_TABLE,
   supersedes,
 } from './cluster';

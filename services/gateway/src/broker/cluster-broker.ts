@@ -19,7 +19,7 @@ import {
 } from '@tributary/router';
 import { NEVER_EXPIRES, Session } from '../session/session';
 import type { PersistedSession, SessionOwner, Will } from '../session/types';
-import { Broker, BrokerDeps, deliveryFor, MESSAGES_TOPIC, OpenedSession, OpenSessionRequest, RestoredSession } from './broker';
+import { Broker, BrokerDeps, deliveryFor, OpenedSession, OpenSessionRequest, RestoredSession } from './broker';
 
 export interface ClusterOptions {
   /** This gateway's name (node.name): owner of its sessions, names its downlink topic. */
