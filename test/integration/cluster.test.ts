@@ -194,6 +194,41 @@ describe('two gateways and a router', () => {
   });
 });
 
+describe('two gateways and a router, more', () => {
+  it('resumes 20 persistent sessions at once on the other gateway, each with everything it missed', async () => {
+    const t = uniqueTopic('cl-many');
+    const opts = (i: number) => ({ protocolVersion: 5 as const, clientId: `cl-many-${process.pid}-${i}`, clean: false, properties: { sessionExpiryInterval: 300 } });
+    for (let i = 0; i < 20; i++) {
+      const o = await onA.client(opts(i));
+      await subscribe(o, `${t}/#`, 1);
+      await o.client.endAsync();
+    }
+    const pub = await onA.client({ protocolVersion: 5 });
+    const sent = Array.from({ length: 50 }, (_, i) => String(i));
+    await publishAll(pub.client, `${t}/m`, sent, 1);
+    const back = await Promise.all(Array.from({ length: 20 }, (_, i) => onB.client(opts(i))));
+    for (const o of back) {
+      assert.equal(o.connack.sessionPresent, true);
+      await o.inbox.waitFor(50);
+      assert.deepEqual(payloads(o.inbox.messages), sent);
+    }
+  });
+
+  it('publishes a $delayed message once, when due, to a subscriber on the other gateway', async () => {
+    const t = uniqueTopic('cl-delayed');
+    const sub = await onB.client({ protocolVersion: 5 });
+    await subscribe(sub, t, 1);
+    const pub = await onA.client({ protocolVersion: 5 });
+    const sentAt = Date.now();
+    await pub.client.publishAsync(`$delayed/1/${t}`, 'later', { qos: 1 });
+    const [m] = await sub.inbox.waitFor(1, 10_000);
+    assert.equal(m!.payload.toString(), 'later');
+    assert.ok(Date.now() - sentAt >= 900, 'not before its delay');
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(sub.inbox.messages.length, 1, 'published by the retain service only, once');
+  });
+});
+
 describe('failures', () => {
   it('kill -9 of a gateway: its offline subscriber gets all 1,000 QoS 1 messages on the other gateway, and its connected clients’ wills are published', async () => {
     const c = await start('gateway', 'gw-c');

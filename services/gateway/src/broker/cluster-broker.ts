@@ -63,6 +63,8 @@ export class ClusterBroker extends Broker {
   private readonly claims = new Map<string, Claim>();
   /** Opens in progress per client id (each waits for the one before). */
   private readonly opening = new Map<string, Promise<void>>();
+  private readonly replayQueue: { restored: RestoredSession; resolve: () => void; reject: (err: Error) => void }[] = [];
+  private replaying = false;
   private table!: Table;
   private leases!: Table;
   private downlink: Consumer | undefined;
@@ -167,8 +169,8 @@ export class ClusterBroker extends Broker {
         // The replay must reach where the router's routing with this claim begins: wait for its acknowledgement.
         await this.confirm(session);
         this.check(claim, id);
-        const replayed = await this.replay(new Map([[id, restored]]));
-        this.log.debug({ clientId: id, replayed, cursor: restored.cursor }, 'session resumed');
+        await this.replayBatched(restored);
+        this.log.debug({ clientId: id, cursor: restored.cursor }, 'session resumed');
       } else {
         // A new session has nothing routed to it yet: the claim is written (it fences any other
         // owner) and CONNACK need not wait; SUBACK waits for the router instead.
@@ -188,6 +190,33 @@ export class ClusterBroker extends Broker {
       }
       throw err;
     }
+  }
+
+  /**
+   * Replays for resumed sessions share one pass over the messages topic: those that arrive while
+   * a pass runs go together in the next (a mass reconnect after a gateway died reads the topic a
+   * few times, not once per client, and opens a few consumers, not thousands).
+   */
+  private replayBatched(restored: RestoredSession): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.replayQueue.push({ restored, resolve, reject });
+      if (this.replayQueue.length === 1 && !this.replaying) void this.runReplays();
+    });
+  }
+
+  private async runReplays(): Promise<void> {
+    this.replaying = true;
+    while (this.replayQueue.length) {
+      const batch = this.replayQueue.splice(0);
+      try {
+        const replayed = await this.replay(new Map(batch.map((b) => [b.restored.session.clientId, b.restored])));
+        this.log.debug({ sessions: batch.length, replayed }, 'replayed the messages topic for resumed sessions');
+        for (const b of batch) b.resolve();
+      } catch (err) {
+        for (const b of batch) b.reject(err as Error);
+      }
+    }
+    this.replaying = false;
   }
 
   private check(claim: Claim, clientId: string): void {
