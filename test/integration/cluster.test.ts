@@ -248,7 +248,7 @@ describe('failures', () => {
 
     const willWatcher = await onA.client({ protocolVersion: 5 });
     await subscribe(willWatcher, `${t}-will`, 1);
-    const doomed = await open(c.url, { protocolVersion: 5, clientId: `${clientId}-w`, will: { topic: `${t}-will`, payload: Buffer.from('gone'), qos: 1, retain: false } });
+    const doomed = await open(c.url, { protocolVersion: 5, clientId: `${clientId}-w`, will: { topic: `${t}-will`, payload: Buffer.from('gone'), qos: 1, retain: true } });
     doomed.client.on('error', () => undefined);
     await c.kill9();
     doomed.client.end(true);
@@ -257,8 +257,13 @@ describe('failures', () => {
     const pub = await onA.client({ protocolVersion: 5 });
     const sent = Array.from({ length: 1000 }, (_, i) => String(i));
     await publishAll(pub.client, `${t}/m`, sent, 1);
-    // The lease (3 s here) lapses and the router publishes the will.
+    // The lease (3 s here) lapses and the router publishes the will, retained as it asked.
     await waitForPayload(willWatcher.inbox, 'gone', 20_000);
+    await waitUntil(async () => {
+      const late = await onB.client({ protocolVersion: 5 });
+      await subscribe(late, `${t}-will`, 1);
+      return late.inbox.waitFor(1, 500).then((m) => m[0]?.payload.toString() === 'gone' && m[0].packet.retain, () => false);
+    }, 'the retained will for a later subscriber', 10_000);
 
     const resumed = await onB.client(opts);
     assert.equal(resumed.connack.sessionPresent, true);

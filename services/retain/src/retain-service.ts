@@ -40,7 +40,11 @@ export class RetainService {
     this.store = await RetainedStore.open(backbone);
     this.store.follow();
     if (this.opts.delayed.enable) {
-      const publish = (msg: Message): Promise<unknown> => backbone.append(MESSAGES_TOPIC, [messageRecord(msg)]);
+      // Published like a gateway would: the messages record, and the retained table for a retained one.
+      const publish = async (msg: Message): Promise<void> => {
+        await backbone.append(MESSAGES_TOPIC, [messageRecord(msg)]);
+        if (msg.retain) await this.store!.set(msg);
+      };
       this.delayed = await DelayedPublisher.open(backbone, publish, this.opts.delayed.max, logger);
     }
     this.sweeper = setInterval(() => this.sweep(), this.opts.sweepMs ?? 60_000);
@@ -55,6 +59,9 @@ export class RetainService {
   }
 
   private sweep(): void {
-    this.stats['retain.expired'] += this.store!.removeExpired();
+    this.store!.removeExpired().then(
+      (n) => (this.stats['retain.expired'] += n),
+      (err: Error) => this.opts.logger.warn({ err: err.message }, 'expiring retained messages failed; next sweep retries'),
+    );
   }
 }

@@ -10,6 +10,8 @@ import type { SubscriptionOptions } from './router';
 export const GATEWAYS_TABLE = 'gateways';
 /** Compacted table of sessions, keyed by client id. */
 export const SESSIONS_TABLE = 'sessions';
+/** Compacted table of retained messages, keyed by MQTT topic (Avro message; tombstone = cleared). */
+export const RETAINED_TABLE = 'retained';
 
 /** A gateway's lease: renewed while it runs; a lapsed or replaced lease orphans its sessions. */
 export interface GatewayLease {
@@ -66,7 +68,9 @@ export interface BundledDelivery {
  * The router sends a gateway its deliveries of one batch as one downlink record (split past
  * BUNDLE_MAX_BYTES), not one record per message: Kafka's per-record cost (encoding, headers,
  * decoding on the gateway) is paid once per batch. Entry: offset (float64 BE), shared picks
- * (u32 length + UTF-8, 0 = none), value (u32 length + bytes).
+ * (u32 length + UTF-8, 0 = none), value (u32 length + bytes). The records of one append still
+ * form one Kafka record batch; the backbone creates topics with max.message.bytes of 8 MiB,
+ * above a router batch (at most 2,000 messages) of the usual sizes.
  */
 export const BUNDLE_MAX_BYTES = 256 * 1024;
 

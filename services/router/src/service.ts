@@ -1,6 +1,6 @@
 import type { Backbone, ConsumedRecord, Consumer, ProducerRecord, Table } from '@tributary/backbone';
 import type { Logger } from '@tributary/common';
-import { decodeMessage, Message, messageRecord } from '@tributary/mqtt';
+import { decodeMessage, encodeMessage, Message, messageRecord } from '@tributary/mqtt';
 import {
   ACK_HEADER,
   BUNDLE_HEADER,
@@ -14,6 +14,7 @@ import {
   formatSharedPicks,
   GATEWAYS_TABLE,
   GatewayLease,
+  RETAINED_TABLE,
   RoutedSession,
   SESSIONS_TABLE,
   supersedes,
@@ -286,16 +287,20 @@ export class RouterService {
     this.stats['router.wills']++;
     const will = s.will!;
     this.write(clientId, { ...s, will: undefined, willAt: undefined });
-    let record;
+    let msg: Message;
     try {
       // Stamped now: a Message Expiry Interval counts from publication.
-      record = messageRecord({ ...decodeMessage(Buffer.from(will.message, 'base64')), timestamp: Date.now() });
+      msg = { ...decodeMessage(Buffer.from(will.message, 'base64')), timestamp: Date.now() };
     } catch (err) {
       this.stats['router.invalid']++;
       this.log.warn({ clientId, err: (err as Error).message }, 'undecodable will skipped');
       return;
     }
-    this.opts.backbone.append(this.opts.messagesTopic, [record]).catch((err: Error) => this.log.error({ err: err.message, clientId }, 'will publish failed'));
+    const b = this.opts.backbone;
+    b.append(this.opts.messagesTopic, [messageRecord(msg)])
+      // A retained will is stored as gateways store retained messages: in the compacted `retained` topic they follow.
+      .then(() => (msg.retain ? b.append(RETAINED_TABLE, [{ key: msg.topic, value: msg.payload.length ? encodeMessage(msg) : null }]) : undefined))
+      .catch((err: Error) => this.log.error({ err: err.message, clientId }, 'will publish failed'));
   }
 
   private write(clientId: string, next: RoutedSession | null): void {

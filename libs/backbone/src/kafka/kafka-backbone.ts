@@ -1,4 +1,4 @@
-import './kafkajs-patches';
+import { kafkajsPatched } from './kafkajs-patches';
 import { randomBytes } from 'node:crypto';
 import { silentLogger, type Logger } from '@tributary/common';
 import {
@@ -158,6 +158,7 @@ export class KafkaBackbone implements Backbone {
       throw err;
     }
     this.logger.info({ clientId: this.clientId, prefix: this.prefix }, 'backbone: kafka backbone started');
+    if (!kafkajsPatched) this.logger.warn('backbone: kafkajs loaded before its produce-batching fix (libs/backbone/src/kafka/kafkajs-patches.ts) could apply; large batches are slower');
   }
 
   /** Stops consumers (and table followers), sends what was appended, disconnects. Idempotent. */

@@ -5,7 +5,6 @@
  * sendBatch. This linear version is put in Node's module cache before kafkajs loads, so
  * kafkajs's producer uses it (same inputs, same result). Imported first by kafka-backbone.ts.
  */
-const path = require.resolve('kafkajs/src/producer/groupMessagesPerPartition');
 
 interface GroupArgs {
   topic: string;
@@ -24,8 +23,15 @@ function groupMessagesPerPartition({ topic, partitionMetadata, messages, partiti
   return result;
 }
 
-if (!require.cache[path]) {
-  require.cache[path] = { id: path, filename: path, loaded: true, exports: groupMessagesPerPartition } as unknown as NodeJS.Module;
-}
+/** False when kafkajs was loaded first or its file moved (another version): it then runs unpatched, only slower. */
+export const kafkajsPatched: boolean = (() => {
+  try {
+    const path = require.resolve('kafkajs/src/producer/groupMessagesPerPartition');
+    if (require.cache[path]) return false;
+    require.cache[path] = { id: path, filename: path, loaded: true, exports: groupMessagesPerPartition } as unknown as NodeJS.Module;
+    return true;
+  } catch {
+    return false;
+  }
+})();
 
-export {};

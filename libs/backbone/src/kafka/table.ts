@@ -34,8 +34,9 @@ export class KafkaTable extends MapTable {
   private follower: Consumer | null = null;
   /** Next offset the follower will read, per partition. */
   private readonly read = new Map<number, number>();
-  private syncWaiters: { targets: Map<number, number>; resolve: () => void }[] = [];
-  private syncing: Promise<void> | null = null;
+  private syncWaiters: { targets: Map<number, number>; resolve: () => void; reject: (err: Error) => void }[] = [];
+  /** A sync() request gathered in this turn and not sent yet. */
+  private nextSync: Promise<void> | null = null;
 
   private constructor(
     name: string,
@@ -90,23 +91,21 @@ export class KafkaTable extends MapTable {
 
   /**
    * Resolves once this copy has read every record written to the topic before the call, by any
-   * process (one watermark request serves every caller waiting at that moment).
+   * process. Callers in one event-loop turn share one watermark request; a request is never
+   * shared with a caller that came after it was sent.
    */
   sync(): Promise<void> {
-    if (this.syncing) return this.syncing;
-    const p = this.io.highWatermarks().then(
-      (targets) =>
-        new Promise<void>((resolve) => {
-          this.syncing = null;
-          this.syncWaiters.push({ targets, resolve });
+    if (this.nextSync) return this.nextSync;
+    const p = new Promise<void>((resolve, reject) => {
+      setImmediate(() => {
+        this.nextSync = null;
+        this.io.highWatermarks().then((targets) => {
+          this.syncWaiters.push({ targets, resolve, reject });
           this.releaseSynced();
-        }),
-      (err: unknown) => {
-        this.syncing = null;
-        throw err;
-      },
-    );
-    this.syncing = p;
+        }, reject);
+      });
+    });
+    this.nextSync = p;
     return p;
   }
 
@@ -119,8 +118,9 @@ export class KafkaTable extends MapTable {
     });
   }
 
-  /** Stops following the topic (the backbone's stop() does this too). */
+  /** Stops following the topic (the backbone's stop() does this too); pending sync() calls fail. */
   close(): Promise<void> {
+    for (const w of this.syncWaiters.splice(0)) w.reject(new Error(`table ${this.name} closed`));
     return this.follower?.stop() ?? Promise.resolve();
   }
 

@@ -153,9 +153,15 @@ export class Broker implements SessionHost {
    */
   protected async replay(restored: ReadonlyMap<string, RestoredSession>): Promise<number> {
     let from = Infinity;
+    // In-flight entries by offset: one lookup per record, however many sessions are restored.
+    const inflightAt = new Map<number, [Session, [number, QoS, 1 | 2]][]>();
     for (const r of restored.values()) {
-      from = Math.min(from, r.cursor);
-      for (const offset of r.inflight.keys()) from = Math.min(from, offset);
+      from = Math.min(from, replayStart(r));
+      for (const [offset, entry] of r.inflight) {
+        const list = inflightAt.get(offset);
+        if (list) list.push([r.session, entry]);
+        else inflightAt.set(offset, [[r.session, entry]]);
+      }
     }
     if (from === Infinity) return 0;
     let replayed = 0;
@@ -165,11 +171,16 @@ export class Broker implements SessionHost {
       eachBatch: (records: ConsumedRecord[]) => {
         for (const rec of records) {
           if (!rec.value) continue;
-          const msg = decodeMessage(rec.value, rec.offset);
+          let msg: Message;
+          try {
+            msg = decodeMessage(rec.value, rec.offset);
+          } catch (err) {
+            this.log.warn({ offset: rec.offset, err: (err as Error).message }, 'undecodable record in the messages topic skipped');
+            continue;
+          }
           replayed++;
-          for (const { session, inflight } of restored.values()) {
-            const entry = inflight.get(rec.offset);
-            if (entry) session.restoreInflight({ msg, qos: entry[1], retain: false, subscriptionIds: undefined }, entry[0], entry[2]);
+          for (const [session, entry] of inflightAt.get(rec.offset) ?? []) {
+            session.restoreInflight({ msg, qos: entry[1], retain: false, subscriptionIds: undefined }, entry[0], entry[2]);
           }
           for (const route of this.router.routes(msg.topic)) {
             const r = restored.get(route.clientId);
@@ -455,6 +466,13 @@ export class Broker implements SessionHost {
   }
 }
 
+
+/** The first messages-topic offset a restored session's replay needs (cursor or oldest in-flight message). */
+export function replayStart(r: RestoredSession): number {
+  let from = r.cursor;
+  for (const offset of r.inflight.keys()) if (offset < from) from = offset;
+  return from;
+}
 
 /** A PUBREL-phase placeholder: only the packet id matters once PUBREC was received. */
 function pubrelOnly(): Delivery {

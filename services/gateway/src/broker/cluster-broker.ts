@@ -19,7 +19,7 @@ import {
 } from '@tributary/router';
 import { NEVER_EXPIRES, Session } from '../session/session';
 import type { PersistedSession, SessionOwner, Will } from '../session/types';
-import { Broker, BrokerDeps, deliveryFor, OpenedSession, OpenSessionRequest, RestoredSession } from './broker';
+import { Broker, BrokerDeps, deliveryFor, OpenedSession, OpenSessionRequest, replayStart, RestoredSession } from './broker';
 
 export interface ClusterOptions {
   /** This gateway's name (node.name): owner of its sessions, names its downlink topic. */
@@ -207,7 +207,13 @@ export class ClusterBroker extends Broker {
   private async runReplays(): Promise<void> {
     this.replaying = true;
     while (this.replayQueue.length) {
-      const batch = this.replayQueue.splice(0);
+      // Sessions whose positions are close share a pass; one far behind (offline for days) gets
+      // its own, so the others' CONNACKs do not wait for its long replay.
+      this.replayQueue.sort((x, y) => replayStart(y.restored) - replayStart(x.restored));
+      const newest = replayStart(this.replayQueue[0]!.restored);
+      let n = 1;
+      while (n < this.replayQueue.length && newest - replayStart(this.replayQueue[n]!.restored) <= REPLAY_SHARE_RANGE) n++;
+      const batch = this.replayQueue.splice(0, n);
       try {
         const replayed = await this.replay(new Map(batch.map((b) => [b.restored.session.clientId, b.restored])));
         this.log.debug({ sessions: batch.length, replayed }, 'replayed the messages topic for resumed sessions');
@@ -362,7 +368,11 @@ export class ClusterBroker extends Broker {
         if (ack && rec.key !== null) this.acknowledged(rec.key, ack);
         continue;
       }
-      if (rec.value === null || rec.headers[BUNDLE_HEADER] === undefined) continue;
+      if (rec.value === null) continue;
+      if (rec.headers[BUNDLE_HEADER] === undefined) {
+        this.log.warn({ offset: rec.offset }, 'downlink record in an unknown format skipped (a router of another version?)');
+        continue;
+      }
       const deliveries: BundledDelivery[] = [];
       try {
         decodeBundle(rec.value, (d) => deliveries.push(d));
@@ -470,6 +480,9 @@ export class ClusterBroker extends Broker {
   }
 
 }
+
+/** Resumed sessions share a replay pass when their start offsets are at most this many records apart. */
+const REPLAY_SHARE_RANGE = 100_000;
 
 /** Longest time the downlink waits for one full session queue to drain. */
 const MAX_STALL_MS = 10_000;

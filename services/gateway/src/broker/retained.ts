@@ -1,5 +1,6 @@
 import type { Backbone, Table } from '@tributary/backbone';
 import { decodeMessage, encodeMessage, Message, remainingExpiry, TopicSet } from '@tributary/mqtt';
+import { RETAINED_TABLE } from '@tributary/router';
 
 /**
  * Retained messages: the latest per topic in the backbone's compacted `retained` table, with a
@@ -14,6 +15,8 @@ export class RetainedStore {
 
   /** Scaled out, other gateways write the table too: keep the topic index in step with their changes. */
   follow(): void {
+    // What arrived between open() and now is in the table already.
+    for (const [topic] of this.table.entries()) this.index.add(topic);
     this.table.onRemoteChange = (topic, value) => {
       if (value === null) this.index.delete(topic);
       else this.index.add(topic);
@@ -21,7 +24,7 @@ export class RetainedStore {
   }
 
   static async open(backbone: Backbone): Promise<RetainedStore> {
-    return new RetainedStore(await backbone.table('retained'));
+    return new RetainedStore(await backbone.table(RETAINED_TABLE));
   }
 
   get size(): number {
@@ -31,7 +34,7 @@ export class RetainedStore {
   /** Stores (or, for an empty payload, clears [MQTT-3.3.1-10]) the retained message of its topic. */
   set(msg: Message): Promise<void> {
     if (msg.payload.length === 0) {
-      if (!this.table.has(msg.topic)) return Promise.resolve();
+      // Written even when this copy has nothing for the topic: another process may have set it a moment ago.
       this.index.delete(msg.topic);
       return this.table.delete(msg.topic);
     }
@@ -39,17 +42,27 @@ export class RetainedStore {
     return this.table.set(msg.topic, encodeMessage({ ...msg, retain: true }));
   }
 
-  /** Removes the retained messages whose Message Expiry Interval has passed; returns how many. */
-  removeExpired(now = Date.now()): number {
-    let n = 0;
-    for (const [topic, value] of [...this.table.entries()]) {
+  /**
+   * Removes the retained messages whose Message Expiry Interval has passed; resolves with how
+   * many. Scaled out, a gateway may have just replaced one: the table is brought up to date
+   * first and only a value still the same expired one is removed.
+   */
+  async removeExpired(now = Date.now()): Promise<number> {
+    const expired: [string, Buffer][] = [];
+    for (const [topic, value] of this.table.entries()) {
       let left: number | undefined;
       try {
         left = remainingExpiry(decodeMessage(value), now);
       } catch {
         left = 0; // not a message: nothing a subscriber could be sent
       }
-      if (left === undefined || left > 0) continue;
+      if (left !== undefined && left <= 0) expired.push([topic, value]);
+    }
+    if (expired.length === 0) return 0;
+    await this.table.sync?.();
+    let n = 0;
+    for (const [topic, value] of expired) {
+      if (this.table.get(topic) !== value) continue;
       this.index.delete(topic);
       void this.table.delete(topic);
       n++;
