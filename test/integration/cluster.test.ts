@@ -2,6 +2,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { MqttClient } from 'mqtt';
 import { Kafka, logLevel } from 'kafkajs';
+import * as mp from 'mqtt-packet';
+import { RawClient } from '../helpers/raw';
 import { BrokerProcess, startBroker } from '../helpers/broker';
 import { Inbox } from '../helpers/clients';
 import { clientTracker, open, Opened, payloads, uniqueTopic, waitForPayload, waitUntil } from '../helpers/util';
@@ -212,6 +214,25 @@ describe('two gateways and a router, more', () => {
       await o.inbox.waitFor(50);
       assert.deepEqual(payloads(o.inbox.messages), sent);
     }
+  });
+
+  it('handles packets sent right behind CONNECT, before the session is open, in order after CONNACK', async () => {
+    const t = uniqueTopic('cl-pipelined');
+    const raw = await RawClient.open(b.mqttPort, 4);
+    onB.raws.push(raw);
+    const v4 = { protocolVersion: 4 } as const;
+    // One write: CONNECT (a persistent session: opening it waits for the sessions table), SUBSCRIBE, PUBLISH.
+    raw.sendBytes(Buffer.concat([
+      mp.generate({ cmd: 'connect', clientId: `cl-pipe-${process.pid}`, protocolVersion: 4, protocolId: 'MQTT', clean: false, keepalive: 60 } as mp.IConnectPacket, v4),
+      mp.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: t, qos: 1 }] } as mp.ISubscribePacket, v4),
+      mp.generate({ cmd: 'publish', messageId: 2, topic: t, payload: Buffer.from('self'), qos: 1, retain: false, dup: false } as mp.IPublishPacket, v4),
+    ]));
+    await raw.next('connack');
+    await raw.next('suback');
+    await raw.next('puback');
+    const got = await raw.next('publish', undefined, 10_000);
+    assert.equal((got as mp.IPublishPacket).payload.toString(), 'self');
+    assert.deepEqual(raw.packets.slice(0, 3).map((p) => p.cmd), ['connack', 'suback', 'puback'], 'replies in the order of the requests');
   });
 
   it('publishes a $delayed message once, when due, to a subscriber on the other gateway', async () => {

@@ -62,8 +62,8 @@ export class Channel implements SessionOwner {
   unacked = 0;
   private paused = false;
   private pendingPublishes = 0;
-  /** Set while the broker opens the session asynchronously (scaled out); later packets wait. */
-  opening = false;
+  /** Broker operations later packets must wait for (see hold()). */
+  private holds = 0;
   private backlog: Packet[] | undefined;
 
   constructor(
@@ -90,7 +90,7 @@ export class Channel implements SessionOwner {
   /** Dispatches one incoming packet; connect-state rules live here, per-packet logic in handlers. */
   handleIn(packet: Packet): void {
     if (this.state === 'closed') return;
-    if (this.opening) {
+    if (this.holds > 0) {
       // Reading is paused; these are the packets that were already parsed from the last chunk.
       (this.backlog ??= []).push(packet);
       return;
@@ -157,11 +157,27 @@ export class Channel implements SessionOwner {
     }
   }
 
-  /** Handles the packets that arrived while the session was being opened. */
-  drainBacklog(): void {
-    const backlog = this.backlog;
-    this.backlog = undefined;
-    if (backlog) for (const p of backlog) this.handleIn(p);
+  /** True while the broker works on something later packets must wait for. */
+  get waiting(): boolean {
+    return this.holds > 0;
+  }
+
+  /**
+   * Later packets wait until `op` settles (reading pauses; those already parsed are kept in
+   * order): opening a session asynchronously, and, scaled out, a subscription change until the
+   * router routes with it, so a PUBLISH right behind a SUBSCRIBE reaches that subscription as on
+   * a single node. Call after registering the operation's own continuation, which runs first.
+   */
+  hold(op: Promise<unknown>): void {
+    if (this.holds++ === 0) this.io.pauseReading();
+    const release = (): void => {
+      if (--this.holds > 0 || this.state === 'closed') return;
+      this.io.resumeReading();
+      const backlog = this.backlog;
+      this.backlog = undefined;
+      if (backlog) for (const p of backlog) this.handleIn(p);
+    };
+    op.then(release, release);
   }
 
   /** The parser rejected the bytes: malformed packet [MQTT-4.13.1-1]. */

@@ -59,7 +59,7 @@ export class Connection implements ChannelIO {
   tick(now: number, retryBefore: number): void {
     const ch = this.channel;
     // A session being opened (scaled out: waiting for the router, replaying) is the broker's wait, not the client's.
-    if (ch.opening) this.lastActivity = now;
+    if (ch.waiting) this.lastActivity = now;
     else if (ch.state === 'connecting' && now > this.connectDeadline) ch.handleTimeout('connect');
     else if (this.keepaliveMs > 0 && now - this.lastActivity > this.keepaliveMs) ch.handleTimeout('keepalive');
     else if (retryBefore > 0 && ch.session && ch.session.inflightCount > 0 && ch.dialect.version < 5) ch.session.retry(retryBefore, now);

@@ -78,11 +78,8 @@ export function handleConnect(ch: Channel, packet: mp.IConnectPacket, auth?: { a
   });
   if (!(opened instanceof Promise)) return accept(ch, packet, opened, { clean, expiry, assigned, auth });
   // Scaled out, resuming a session waits for the sessions table and the router: hold later packets.
-  ch.opening = true;
-  ch.io.pauseReading();
   opened.then(
     (o) => {
-      ch.opening = false;
       if (ch.state === 'closed') {
         // The client went away while its session was being opened: release it as a disconnect.
         o.session.attach(ch, 65535);
@@ -91,15 +88,13 @@ export function handleConnect(ch: Channel, packet: mp.IConnectPacket, auth?: { a
         return;
       }
       accept(ch, packet, o, { clean, expiry, assigned, auth });
-      ch.io.resumeReading();
-      ch.drainBacklog();
     },
     (err: Error) => {
-      ch.opening = false;
       ch.log.warn({ err: err.message, clientId }, 'session could not be opened');
       refuse(RC.SERVER_UNAVAILABLE, err.message);
     },
   );
+  ch.hold(opened);
 }
 
 interface ConnectFlags {

@@ -56,8 +56,9 @@ export function handleSubscribe(ch: Channel, packet: mp.ISubscribePacket): void 
     for (const [filter, options] of retained) ch.broker.deliverRetained(session, filter, options);
   };
   const stored = ch.broker.confirmSubscriptions(session);
-  if (stored) stored.then(suback, (err: Error) => ch.log.error({ err }, 'session persist failed'));
-  else suback();
+  if (!stored) return suback();
+  stored.then(suback, (err: Error) => ch.log.error({ err }, 'session persist failed'));
+  ch.hold(stored);
 }
 
 /** UNSUBSCRIBE (§3.10): UNSUBACK with 0x00 or 0x11 per filter (5.0). */
@@ -72,6 +73,7 @@ export function handleUnsubscribe(ch: Channel, packet: mp.IUnsubscribePacket): v
     if (ch.state === 'connected') ch.send(ch.dialect.unsuback(packet.messageId ?? 0, codes));
   };
   const stored = ch.broker.confirmSubscriptions(session);
-  if (stored) stored.then(unsuback, (err: Error) => ch.log.error({ err }, 'session persist failed'));
-  else unsuback();
+  if (!stored) return unsuback();
+  stored.then(unsuback, (err: Error) => ch.log.error({ err }, 'session persist failed'));
+  ch.hold(stored);
 }
