@@ -60,7 +60,7 @@ export function recordHeaders(msg: Message): Readonly<Record<string, string>> {
   return typeof state === 'string' ? { ...base, traceparent: parent, tracestate: state } : { ...base, traceparent: parent };
 }
 
-/** Header set on messages published with the RETAIN flag, so the retain service need not decode the others. */
+/** Header set on messages published with the RETAIN flag, so a Kafka consumer can pick them out without decoding the value. */
 export const RETAIN_HEADER = 'mqtt-retain';
 const RETAINED_HEADERS: Readonly<Record<string, string>> = Object.freeze({ ...MESSAGE_HEADERS, [RETAIN_HEADER]: 'true' });
 

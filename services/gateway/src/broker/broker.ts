@@ -412,14 +412,20 @@ export class Broker implements SessionHost {
     this.metrics['messages.sent']++;
   }
 
+  /** Ends a session and removes its stored record. */
   protected discard(session: Session): void {
+    this.forget(session);
+    void this.deps.sessions.remove(session.clientId);
+  }
+
+  /** Ends a session in this process only: its routes, state and timers go; its stored record stays. */
+  protected forget(session: Session): void {
     session.ended = true;
     for (const filter of session.subscriptions.keys()) this.router.unsubscribe(session.clientId, filter);
     session.clear();
     this.dirty.delete(session);
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
     this.clearExpiry(session.clientId);
-    void this.deps.sessions.remove(session.clientId);
   }
 
   protected scheduleExpiry(session: Session): void {

@@ -309,10 +309,7 @@ export class ClusterBroker extends Broker {
 
   /** Forgets a session here without touching its stored record. */
   private release(session: Session): void {
-    session.ended = true;
-    for (const filter of session.subscriptions.keys()) this.router.unsubscribe(session.clientId, filter);
-    session.clear();
-    if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
+    this.forget(session);
     const claim = this.claims.get(session.clientId);
     if (claim) for (const w of claim.waiters) (clearTimeout(w.timer), w.resolve(undefined));
     this.claims.delete(session.clientId);
