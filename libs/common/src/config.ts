@@ -77,6 +77,12 @@ export const configSchema = {
     keepalive_multiplier: float(1.5, 'A client silent for keep-alive × this is disconnected.', 1, 10),
     max_inflight: int(32, 'Outgoing QoS 1/2 messages awaiting acknowledgement per client.', 1, 65535),
     max_mqueue_len: int(1000, 'Messages queued per session beyond the in-flight window (0 = unbounded is not allowed).', 1),
+    max_session_backlog: int(
+      1_000_000,
+      'QoS 1/2 messages a connected session may fall behind by: past its queue it reads them from the messages log; beyond this many the oldest are dropped (messages.dropped.queue_full).',
+      1,
+    ),
+    max_send_buffer: bytes(1024 * 1024, "Bytes written to a client's socket but not yet sent; beyond, the broker stops writing to it (QoS 0 queues or drops, QoS 1/2 wait in the log).", 16 * 1024),
     mqueue_store_qos0: bool(true, 'Queue QoS 0 messages for offline persistent sessions too.'),
     max_awaiting_rel: int(100, 'Incoming QoS 2 messages awaiting PUBREL per client.', 1, 65535),
     await_rel_timeout: duration(300_000, 'Incoming QoS 2 state older than this is discarded.', 1000),

@@ -184,6 +184,7 @@ export class TributaryNode implements NodeStatusSource {
       'topics.count': b?.router.filterCount ?? 0,
       'retained.count': b?.retainedCount ?? 0,
       'delayed.count': b?.delayedCount ?? 0,
+      ...b?.flowStats(),
       uptime,
     };
   }

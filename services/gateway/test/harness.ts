@@ -14,6 +14,7 @@ export class RecordingIO implements ChannelIO {
   ended = false;
   keepalive = -1;
   paused = false;
+  writable = true;
   private readonly parser = createParser();
   private waiters: { pred: (p: Packet) => boolean; resolve: (p: Packet) => void }[] = [];
 

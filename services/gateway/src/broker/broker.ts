@@ -1,11 +1,14 @@
 import type { Backbone, ConsumedRecord } from '@tributary/backbone';
 import type { Logger, TributaryConfig } from '@tributary/common';
 import { decodeMessage, Message, messageRecord, QoS } from '@tributary/mqtt';
-import { EXCLUSIVE_PREFIX, Route, Router, SharedGroup, SharedStrategy, SubscriptionOptions } from '@tributary/router';
+import { EXCLUSIVE_PREFIX, Router, SharedGroup, SharedStrategy, SubscriptionOptions } from '@tributary/router';
 import { NEVER_EXPIRES, Session, SessionLimits } from '../session/session';
 import type { SessionStore } from '../session/store';
 import type { Delivery, DropReason, PersistedSession, SessionHost, SessionOwner, Will } from '../session/types';
+import { BacklogReader } from './backlog';
 import { DELAYED_PREFIX, DelayedPublisher, parseDelayed } from './delayed';
+import { deliveryFor } from './deliveries';
+import { FlowControl } from './flow';
 import { EnhancedAuthRegistry } from './enhanced-auth';
 import type { TopicMappings } from './mappings';
 import { Metrics } from './metrics';
@@ -14,6 +17,10 @@ import type { SysPublisher } from './sys';
 import type { RetainedStore } from './retained';
 
 export const MESSAGES_TOPIC = 'messages';
+export { deliveryFor };
+
+/** How long one session's full queue may pause publishers (or the downlink) before it is marked slow. */
+const SLOW_MS = 250;
 
 export interface BrokerDeps {
   config: TributaryConfig;
@@ -72,15 +79,20 @@ export class Broker implements SessionHost {
   private readonly willTimers = new Map<string, { timer: NodeJS.Timeout; will: Will }>();
   private readonly dirty = new Set<Session>();
   private flushScheduled = false;
+  /** Pauses publishers while a connected subscriber's queue is filling (flow.ts). */
+  readonly flow: FlowControl;
+  /** Sessions whose QoS 1/2 messages wait in the log, and their readers (while connected). */
+  private readonly backlogs = new Map<Session, BacklogReader | 'starting' | undefined>();
   protected readonly limits: SessionLimits;
   protected readonly log: Logger;
 
   constructor(protected readonly deps: BrokerDeps) {
     this.router = deps.router ?? new Router();
     this.metrics = deps.metrics ?? new Metrics();
+    this.flow = new FlowControl(SLOW_MS, this.metrics);
     this.log = deps.logger;
     const mqtt = deps.config.mqtt;
-    this.limits = { maxInflight: mqtt.max_inflight, maxQueue: mqtt.max_mqueue_len, storeQos0: mqtt.mqueue_store_qos0 };
+    this.limits = { maxInflight: mqtt.max_inflight, maxQueue: mqtt.max_mqueue_len, storeQos0: mqtt.mqueue_store_qos0, maxBacklog: mqtt.max_session_backlog };
     this.rewriter = new TopicRewriter(deps.config.rewrite);
   }
 
@@ -340,7 +352,11 @@ export class Broker implements SessionHost {
     session.deliver({ msg, qos: Math.min(msg.qos, options.qos) as QoS, retain: options.retainAsPublished && msg.retain, subscriptionIds: ids, shared: group });
   }
 
-  private readonly isOnline = (clientId: string): boolean => this.sessions.get(clientId)?.owner !== undefined;
+  /** A shared message goes to a connected member that keeps up, when there is one. */
+  private readonly isOnline = (clientId: string): boolean => {
+    const s = this.sessions.get(clientId);
+    return s?.owner !== undefined && !s.congested;
+  };
 
   protected get sharedStrategy(): SharedStrategy {
     return this.deps.config.mqtt.shared_subscription_strategy;
@@ -360,7 +376,7 @@ export class Broker implements SessionHost {
     for (const msg of this.deps.retained.match(target)) {
       const qos = Math.min(msg.qos, options.qos) as QoS;
       const ids = options.subscriptionId !== undefined ? [options.subscriptionId] : undefined;
-      session.deliver({ msg, qos, retain: true, subscriptionIds: ids });
+      session.deliver({ msg, qos, retain: true, subscriptionIds: ids }, false);
     }
   }
 
@@ -378,6 +394,8 @@ export class Broker implements SessionHost {
   }
 
   async stop(): Promise<void> {
+    this.flow.stop();
+    await Promise.all([...this.backlogs.values()].map((r) => (r instanceof BacklogReader ? r.stop() : undefined)));
     this.delayed?.stop();
     this.sys?.stop();
     for (const t of this.expiryTimers.values()) clearTimeout(t);
@@ -410,6 +428,53 @@ export class Broker implements SessionHost {
 
   delivered(): void {
     this.metrics['messages.sent']++;
+  }
+
+  pressure(session: Session, on: boolean): void {
+    this.flow.pressure(session, on);
+  }
+
+  backlogged(session: Session): void {
+    const current = this.backlogs.get(session);
+    if (current === 'starting' || current?.active) return;
+    if (!this.backlogs.has(session)) this.metrics['flow.sessions.backlogged']++;
+    this.backlogs.set(session, undefined);
+    if (!session.owner) return;
+    this.backlogs.set(session, 'starting');
+    this.log.debug({ clientId: session.clientId, from: session.backlog?.from }, 'subscriber behind: reading its messages from the log');
+    const deps = { backbone: this.deps.backbone, topic: MESSAGES_TOPIC, router: this.router, log: this.log };
+    BacklogReader.start(session, deps, (r) => {
+      if (this.backlogs.get(session) === r) this.backlogs.set(session, undefined);
+    }).then(
+      (r) => {
+        if (this.backlogs.get(session) === 'starting') this.backlogs.set(session, r.active ? r : undefined);
+      },
+      (err: Error) => {
+        if (this.backlogs.get(session) === 'starting') this.backlogs.set(session, undefined);
+        this.log.error({ err, clientId: session.clientId }, 'cannot read the backlog of a session from the log');
+      },
+    );
+  }
+
+  backlogEnded(session: Session): void {
+    const r = this.backlogs.get(session);
+    this.backlogs.delete(session);
+    if (r instanceof BacklogReader) void r.stop();
+  }
+
+  backlogOverflow(session: Session): void {
+    this.log.warn({ clientId: session.clientId, max: this.limits.maxBacklog }, 'session backlog past mqtt.max_session_backlog: its oldest messages are dropped');
+  }
+
+  /** Gauges of flow control, for /status and metrics. */
+  flowStats(): Record<string, number> {
+    let messages = 0;
+    for (const s of this.backlogs.keys()) messages += s.backlog?.count ?? 0;
+    return {
+      'sessions.backlog.count': this.backlogs.size,
+      'sessions.backlog.messages': messages,
+      'publishers.paused.count': this.flow.pausedCount,
+    };
   }
 
   /** Ends a session and removes its stored record. */
@@ -484,23 +549,4 @@ export function replayStart(r: RestoredSession): number {
 function pubrelOnly(): Delivery {
   const msg: Message = { topic: '', payload: Buffer.alloc(0), qos: 2, retain: false, from: '', timestamp: 0, properties: undefined, offset: -1 };
   return { msg, qos: 2, retain: false, subscriptionIds: undefined };
-}
-
-/**
- * How `msg` reaches one subscriber: the highest QoS of its matching subscriptions, capped at
- * the message's [MQTT-3.8.4-8]; No Local [MQTT-3.8.3-3]; Retain As Published [MQTT-3.3.1-12];
- * every matching Subscription Identifier [MQTT-3.3.4-3].
- */
-export function deliveryFor(route: Route, msg: Message): Delivery | undefined {
-  let qos = -1;
-  let retain = false;
-  let ids: number[] | undefined;
-  for (const sub of route.subscriptions) {
-    if (sub.noLocal && route.clientId === msg.from) continue;
-    if (sub.qos > qos) qos = sub.qos;
-    if (sub.retainAsPublished) retain = true;
-    if (sub.subscriptionId !== undefined) (ids ??= []).push(sub.subscriptionId);
-  }
-  if (qos < 0) return undefined;
-  return { msg, qos: Math.min(qos, msg.qos) as QoS, retain: retain && msg.retain, subscriptionIds: ids };
 }

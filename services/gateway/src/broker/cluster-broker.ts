@@ -45,8 +45,6 @@ interface Claim {
   fenced: boolean;
   /** Fenced by the router's release after this gateway's lease lapsed (it publishes the will). */
   releasedByRouter: boolean;
-  /** The downlink stopped waiting for this session's full queue once: it drops until drained. */
-  slow: boolean;
 }
 
 /**
@@ -351,10 +349,12 @@ export class ClusterBroker extends Broker {
   protected override route(): void {}
 
   /**
-   * One batch of this gateway's downlink: route acknowledgements and deliveries. When a
-   * session's queue fills up (a burst, e.g. a restarted router catching up), reading the
-   * downlink waits for it to drain, up to MAX_STALL_MS; after that the session's queue drops
-   * per its policy (mqtt.max_mqueue_len) rather than stalling every other session here.
+   * One batch of this gateway's downlink: route acknowledgements and deliveries. A session that
+   * falls behind reads its QoS 1/2 messages back from the messages topic (its backlog) instead
+   * of holding up the downlink; while a connected session's queue is filling, reading the
+   * downlink waits as the gateway's publishers do (flow control, at most a fraction of a second
+   * per session before it is marked slow), so a burst such as a restarted router catching up
+   * is delivered rather than sent to the backlog.
    */
   private async fromRouter(records: ConsumedRecord[]): Promise<void> {
     for (let i = 0; i < records.length; i++) {
@@ -384,28 +384,10 @@ export class ClusterBroker extends Broker {
           this.log.warn({ offset: d.offset, err: (err as Error).message }, 'undecodable message in a downlink bundle skipped');
           continue;
         }
-        const congested = this.deliverLocal(msg, d.shared);
-        if (congested) await this.stall(congested);
+        this.deliverLocal(msg, d.shared);
+        if (this.flow.engaged) await this.flow.whenClear();
       }
     }
-  }
-
-  /**
-   * Waits for a full session queue to drain, at most MAX_STALL_MS; a session that made the
-   * downlink wait that long once is "slow": it drops per its queue policy, without waits, until
-   * it drained below half its queue again.
-   */
-  private async stall(session: Session): Promise<void> {
-    const claim = this.claims.get(session.clientId);
-    if (!claim || claim.slow) return;
-    const drained = session.whenDrained();
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([drained.then(() => false), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), MAX_STALL_MS)))]);
-    clearTimeout(timer);
-    if (!timedOut) return;
-    claim.slow = true;
-    this.log.warn({ clientId: session.clientId, queue: session.queueLength }, 'subscriber too slow: its queue drops messages until it catches up');
-    void drained.then(() => (claim.slow = false));
   }
 
   private acknowledged(clientId: string, ack: RouteAck): void {
@@ -430,8 +412,7 @@ export class ClusterBroker extends Broker {
    * session's last offset was delivered already (the router re-routes its last batch after a
    * restart): dropped, so QoS 2 stays exactly once.
    */
-  private deliverLocal(msg: Message, sharedHeader: string | undefined): Session | undefined {
-    let congested: Session | undefined;
+  private deliverLocal(msg: Message, sharedHeader: string | undefined): void {
     const offset = msg.offset;
     const picks = sharedHeader === undefined ? undefined : parseSharedPicks(sharedHeader).map(([key, clientId]) => {
       const s = this.sessions.get(clientId);
@@ -442,9 +423,8 @@ export class ClusterBroker extends Broker {
       if (!s || !this.live(s, msg, sharedHeader) || offset <= s.lastOffset) continue;
       const d = deliveryFor(route, msg);
       if (d) s.deliver(d);
-      if (s.congested) congested = s;
     }
-    if (!picks) return congested;
+    if (!picks) return;
     for (const { key, session, last } of picks) {
       const group = this.router.sharedGroups(msg.topic).find((g) => g.key === key);
       const options = session && group?.members.get(session.clientId);
@@ -456,9 +436,7 @@ export class ClusterBroker extends Broker {
       if (!this.live(session, msg, sharedHeader) || offset <= last) continue;
       const ids = options.subscriptionId !== undefined ? [options.subscriptionId] : undefined;
       session.deliver({ msg, qos: Math.min(msg.qos, options.qos) as QoS, retain: options.retainAsPublished && msg.retain, subscriptionIds: ids, shared: group });
-      if (session.congested) congested = session;
     }
-    return congested;
   }
 
   /** False while the session is being resumed: the message is held and delivered after the replay. */
@@ -481,16 +459,13 @@ export class ClusterBroker extends Broker {
 /** Resumed sessions share a replay pass when their start offsets are at most this many records apart. */
 const REPLAY_SHARE_RANGE = 100_000;
 
-/** Longest time the downlink waits for one full session queue to drain. */
-const MAX_STALL_MS = 10_000;
-
 function waitAtMost(p: Promise<unknown>, ms: number): Promise<unknown> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([p, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]).finally(() => clearTimeout(timer));
 }
 
 function newClaim(epoch: number, will: Will | undefined, resuming: boolean): Claim {
-  return { epoch, claimedAt: Date.now(), ack: 0, will: encodeWill(will), held: resuming ? [] : undefined, waiters: [], fenced: false, releasedByRouter: false, slow: false };
+  return { epoch, claimedAt: Date.now(), ack: 0, will: encodeWill(will), held: resuming ? [] : undefined, waiters: [], fenced: false, releasedByRouter: false };
 }
 
 function encodeWill(will: Will | undefined): Claim['will'] {

@@ -19,6 +19,12 @@ export class Metrics {
   'bytes.received' = 0;
   'bytes.sent' = 0;
   'packets.malformed' = 0;
+  /** Times flow control paused a publishing connection (subscribers of this process were behind). */
+  'flow.publishers.paused' = 0;
+  /** Times a connected session fell behind and began reading its QoS 1/2 messages from the log. */
+  'flow.sessions.backlogged' = 0;
+  /** Times a connected session stayed behind long enough to be marked slow. */
+  'flow.sessions.slow' = 0;
 
   dropped(reason: DropReason | 'no_subscribers'): void {
     this['messages.dropped']++;

@@ -11,11 +11,24 @@ import { handlePuback, handlePubcomp, handlePubrec, handlePubrel } from './handl
 import { handlePublish } from './handlers/publish';
 import { handleSubscribe, handleUnsubscribe } from './handlers/subscribe';
 import { checkProperties } from './properties';
+import type { Pausable } from '../broker/flow';
 import { Dialect, dialectFor, ProtocolViolation } from './protocol';
+
+/** Why reading a connection is paused; it reads again once no reason is left. */
+export const enum ReadPause {
+  /** Too many of its publishes await durability. */
+  Publishes = 1,
+  /** A broker operation later packets must wait for (Channel.hold). */
+  Hold = 2,
+  /** Flow control: subscribers of this process are behind. */
+  Flow = 4,
+}
 
 /** What a channel needs from its connection: bytes out, close, timers and read pausing. */
 export interface ChannelIO {
   readonly remoteAddress: string;
+  /** False while the socket holds mqtt.max_send_buffer unsent bytes. */
+  readonly writable: boolean;
   write(data: Buffer): void;
   /** Flushes what was written and closes the connection. */
   end(): void;
@@ -23,8 +36,8 @@ export interface ChannelIO {
   setKeepAlive(seconds: number): void;
   /** Tells the parser which protocol version later packets use. */
   setProtocolVersion(version: number): void;
-  pauseReading(): void;
-  resumeReading(): void;
+  pauseReading(reason: ReadPause): void;
+  resumeReading(reason: ReadPause): void;
 }
 
 export type ChannelState = 'connecting' | 'connected' | 'closed';
@@ -37,7 +50,7 @@ const MAX_PENDING_PUBLISHES = 1000;
  * through the ChannelIO; publishing, sessions and routing are the broker's. It never touches a
  * socket, so it can be tested over an in-memory ChannelIO.
  */
-export class Channel implements SessionOwner {
+export class Channel implements SessionOwner, Pausable {
   state: ChannelState = 'connecting';
   dialect: Dialect = dialectFor(4);
   clientId = '';
@@ -60,7 +73,6 @@ export class Channel implements SessionOwner {
   private _qos2InProgress: Set<number> | undefined;
   /** Incoming QoS 1/2 publishes not yet acknowledged (durability pending). */
   unacked = 0;
-  private paused = false;
   private pendingPublishes = 0;
   /** Broker operations later packets must wait for (see hold()). */
   private holds = 0;
@@ -169,10 +181,10 @@ export class Channel implements SessionOwner {
    * a single node. Call after registering the operation's own continuation, which runs first.
    */
   hold(op: Promise<unknown>): void {
-    if (this.holds++ === 0) this.io.pauseReading();
+    if (this.holds++ === 0) this.io.pauseReading(ReadPause.Hold);
     const release = (): void => {
       if (--this.holds > 0 || this.state === 'closed') return;
-      this.io.resumeReading();
+      this.io.resumeReading(ReadPause.Hold);
       const backlog = this.backlog;
       this.backlog = undefined;
       if (backlog) for (const p of backlog) this.handleIn(p);
@@ -197,6 +209,7 @@ export class Channel implements SessionOwner {
     if (this.state === 'closed' && !this.session) return;
     const wasConnected = this.state === 'connected';
     this.state = 'closed';
+    this.broker.flow.forget(this);
     const session = this.session;
     this.session = undefined;
     if (session) {
@@ -237,6 +250,23 @@ export class Channel implements SessionOwner {
     const buf = generatePacket(packet, { protocolVersion: this.dialect.version });
     this.broker.metrics['bytes.sent'] += buf.length;
     this.io.write(buf);
+  }
+
+  get writable(): boolean {
+    return this.io.writable;
+  }
+
+  /** The socket drained below mqtt.max_send_buffer: what the session holds back goes out. */
+  socketDrained(): void {
+    this.session?.resume();
+  }
+
+  pauseForFlow(): void {
+    this.io.pauseReading(ReadPause.Flow);
+  }
+
+  resumeForFlow(): void {
+    if (this.state !== 'closed') this.io.resumeReading(ReadPause.Flow);
   }
 
   sendPublish(d: Delivery, packetId: number, dup: boolean): boolean {
@@ -287,18 +317,16 @@ export class Channel implements SessionOwner {
     this.io.write(encodeAck(cmd, packetId));
   }
 
-  /** Tracks publishes awaiting durability; reading pauses while too many are pending. */
+  /**
+   * Tracks publishes awaiting durability; reading pauses while too many are pending, and while
+   * flow control is engaged (subscribers of this process are behind).
+   */
   publishStarted(): void {
-    if (++this.pendingPublishes >= MAX_PENDING_PUBLISHES && !this.paused) {
-      this.paused = true;
-      this.io.pauseReading();
-    }
+    if (++this.pendingPublishes === MAX_PENDING_PUBLISHES) this.io.pauseReading(ReadPause.Publishes);
+    if (this.broker.flow.engaged) this.broker.flow.publisherActive(this);
   }
 
   publishFinished(): void {
-    if (--this.pendingPublishes < MAX_PENDING_PUBLISHES / 2 && this.paused) {
-      this.paused = false;
-      this.io.resumeReading();
-    }
+    if (this.pendingPublishes-- === MAX_PENDING_PUBLISHES / 2) this.io.resumeReading(ReadPause.Publishes);
   }
 }

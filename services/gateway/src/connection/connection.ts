@@ -1,7 +1,7 @@
 import type { Logger, TributaryConfig } from '@tributary/common';
 import { createParser, generatePacket, MqttParser, Packet, RC } from '@tributary/mqtt';
 import type { Broker } from '../broker/broker';
-import { Channel, ChannelIO } from '../channel/channel';
+import { Channel, ChannelIO, ReadPause } from '../channel/channel';
 import type { Transport } from './transport';
 
 /**
@@ -9,6 +9,9 @@ import type { Transport } from './transport';
  * the packet-size limit, and carries the deadlines the gateway's ticker checks (CONNECT
  * timeout, keep-alive). It never interprets packets.
  */
+/** While flow control is engaged, received chunks are parsed this many bytes at a time. */
+const READ_SLICE = 4096;
+
 export class Connection implements ChannelIO {
   readonly channel: Channel;
   private readonly parser: MqttParser;
@@ -16,6 +19,11 @@ export class Connection implements ChannelIO {
   private keepaliveMs = 0;
   private readonly connectDeadline: number;
   private dead = false;
+  /** ReadPause bits: reading is paused while any is set. */
+  private pausedBy = 0;
+  /** Bytes received but not parsed yet: a pause came in the middle of a chunk. */
+  private unread: Buffer | undefined;
+  private readonly maxSendBuffer: number;
 
   constructor(
     private readonly transport: Transport,
@@ -29,17 +37,40 @@ export class Connection implements ChannelIO {
     this.parser = createParser();
     this.parser.on('packet', (p: Packet) => this.onPacket(p));
     this.parser.on('error', (err: Error) => this.onParseError(err));
+    this.maxSendBuffer = config.mqtt.max_send_buffer;
+    transport.watermark = this.maxSendBuffer;
+    transport.onDrain = () => this.channel.socketDrained();
   }
 
   get remoteAddress(): string {
     return this.transport.remoteAddress;
   }
 
-  /** Bytes from the transport. */
+  /**
+   * Bytes from the transport. While flow control is engaged a chunk is parsed in slices, so a
+   * publisher paused mid-chunk stops within a few packets; the rest waits, unparsed, for resume.
+   */
   data(chunk: Buffer): void {
     if (this.dead) return;
     this.lastActivity = Date.now();
-    const buffered = this.parser.parse(chunk);
+    if (this.pausedBy !== 0) {
+      // Arrived as reading was being paused: kept in order for later.
+      this.unread = this.unread ? Buffer.concat([this.unread, chunk]) : chunk;
+      return;
+    }
+    if (chunk.length <= READ_SLICE || !this.channel.broker.flow.engaged) return this.parse(chunk);
+    for (let at = 0; at < chunk.length; at += READ_SLICE) {
+      this.parse(chunk.subarray(at, at + READ_SLICE));
+      if (this.dead) return;
+      if (this.pausedBy !== 0 && at + READ_SLICE < chunk.length) {
+        this.unread = chunk.subarray(at + READ_SLICE);
+        return;
+      }
+    }
+  }
+
+  private parse(bytes: Buffer): void {
+    const buffered = this.parser.parse(bytes);
     // An incomplete packet larger than we accept is refused before it is buffered whole.
     if (!this.dead && buffered > this.config.mqtt.max_packet_size + 5) this.tooLarge();
   }
@@ -59,13 +90,18 @@ export class Connection implements ChannelIO {
   tick(now: number, retryBefore: number): void {
     const ch = this.channel;
     // A session being opened (scaled out: waiting for the router, replaying) is the broker's wait, not the client's.
-    if (ch.waiting) this.lastActivity = now;
+    // So is a pause by flow control or for durability: the client's packets wait unread.
+    if (ch.waiting || this.pausedBy !== 0) this.lastActivity = now;
     else if (ch.state === 'connecting' && now > this.connectDeadline) ch.handleTimeout('connect');
     else if (this.keepaliveMs > 0 && now - this.lastActivity > this.keepaliveMs) ch.handleTimeout('keepalive');
     else if (retryBefore > 0 && ch.session && ch.session.inflightCount > 0 && ch.dialect.version < 5) ch.session.retry(retryBefore, now);
   }
 
   // ChannelIO
+  get writable(): boolean {
+    return this.transport.buffered < this.maxSendBuffer;
+  }
+
   write(data: Buffer): void {
     this.transport.write(data);
   }
@@ -84,12 +120,23 @@ export class Connection implements ChannelIO {
     this.parser.settings = { protocolVersion: version };
   }
 
-  pauseReading(): void {
-    this.transport.pause();
+  pauseReading(reason: ReadPause): void {
+    if (this.pausedBy === 0) this.transport.pause();
+    this.pausedBy |= reason;
   }
 
-  resumeReading(): void {
-    this.transport.resume();
+  resumeReading(reason: ReadPause): void {
+    if ((this.pausedBy & reason) === 0) return;
+    this.pausedBy &= ~reason;
+    if (this.pausedBy !== 0 || this.dead) return;
+    if (this.unread === undefined) return this.transport.resume();
+    // Parse what was left first (next turn: the caller may be inside a packet handler); read after.
+    setImmediate(() => {
+      const rest = this.unread;
+      this.unread = undefined;
+      if (rest && !this.dead) this.data(rest);
+      if (this.pausedBy === 0 && !this.dead) this.transport.resume();
+    });
   }
 
   private onPacket(packet: Packet): void {

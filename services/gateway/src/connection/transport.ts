@@ -12,6 +12,9 @@ export interface Transport {
   resume(): void;
   /** Bytes waiting in the transport's outgoing buffer. */
   readonly buffered: number;
+  /** Called when the outgoing buffer has drained after it held `watermark` bytes or more. */
+  onDrain: (() => void) | undefined;
+  watermark: number;
 }
 
 const END_GRACE_MS = 2000;
@@ -23,10 +26,14 @@ export class TcpTransport implements Transport {
   /** Packets written this tick; flushed as one socket write on the next tick. */
   private pending: Buffer[] | undefined;
   private pendingBytes = 0;
+  onDrain: (() => void) | undefined;
+  /** The socket's own 'drain' (its buffer emptied after a write past its high-water mark) is used instead. */
+  watermark = 0;
 
   constructor(private readonly socket: Socket) {
     this.remoteAddress = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
     socket.setNoDelay(true);
+    socket.on('drain', () => this.onDrain?.());
   }
 
   get buffered(): number {
@@ -87,9 +94,15 @@ function flushTcp(t: TcpTransport): void {
   t.flush();
 }
 
+/** A WebSocket has no 'drain' event: its buffered amount is polled this often while it holds data. */
+const WS_DRAIN_POLL_MS = 10;
+
 export class WsTransport implements Transport {
   readonly remoteAddress: string;
   private pending: Buffer[] | undefined;
+  onDrain: (() => void) | undefined;
+  watermark = Infinity;
+  private drainPoll: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly ws: WebSocket,
@@ -117,6 +130,17 @@ export class WsTransport implements Transport {
     this.pending = undefined;
     if (!p || this.ws.readyState !== this.ws.OPEN) return;
     this.ws.send(p.length === 1 ? p[0]! : Buffer.concat(p), { binary: true });
+    if (this.ws.bufferedAmount >= this.watermark && this.drainPoll === undefined) this.drainPoll = setTimeout(pollWs, WS_DRAIN_POLL_MS, this);
+  }
+
+  /** Calls onDrain once the socket sent what it held (or closed). */
+  poll(): void {
+    this.drainPoll = undefined;
+    if (this.ws.readyState === this.ws.OPEN && this.ws.bufferedAmount >= this.watermark) {
+      this.drainPoll = setTimeout(pollWs, WS_DRAIN_POLL_MS, this);
+      return;
+    }
+    this.onDrain?.();
   }
 
   end(): void {
@@ -136,4 +160,8 @@ export class WsTransport implements Transport {
 
 function flushWs(t: WsTransport): void {
   t.flush();
+}
+
+function pollWs(t: WsTransport): void {
+  t.poll();
 }

@@ -7,6 +7,26 @@ export interface SessionLimits {
   maxInflight: number;
   maxQueue: number;
   storeQos0: boolean;
+  /** mqtt.max_session_backlog: QoS 1/2 messages a connected session may fall behind by, read back from the log. */
+  maxBacklog: number;
+}
+
+/**
+ * A connected session that fell behind: its QoS 1/2 messages from `from` on are not queued in
+ * memory but read back from the messages log (in order) as its queue drains.
+ */
+export interface Backlog {
+  /** The next messages-topic offset to read. */
+  from: number;
+  /** Matching QoS 1/2 messages routed since the backlog began and not read back yet. */
+  count: number;
+  /** Messages dropped past max_session_backlog in this episode (the first drop is logged). */
+  dropped: number;
+}
+
+/** A live QoS 1/2 delivery of a logged message (not shared, not a retained copy) can be read back from the log. */
+function fromLog(d: Delivery): boolean {
+  return d.qos > 0 && d.shared === undefined && d.msg.offset >= 0;
 }
 
 /** Session expiry value that means "never" (§3.1.2.11.2). */
@@ -35,6 +55,12 @@ export class Session {
   lastOffset = -1;
   /** Set once the broker has discarded this session; later calls are no-ops. */
   ended = false;
+  /** Set while the session reads its QoS 1/2 messages from the log instead of its queue. */
+  backlog: Backlog | undefined;
+  /** The queue passed half its bound while connected: the broker's flow control counts it. */
+  pressured = false;
+  /** Stayed pressured too long once: no longer counted until its queue drains (QoS 0 drops, QoS 1/2 go to the backlog). */
+  slow = false;
   private drainWaiters: (() => void)[] | undefined;
 
   constructor(
@@ -84,18 +110,20 @@ export class Session {
     }
     this.pump();
     this.changed();
+    if (this.backlog) this.host.backlogged(this);
   }
 
   detach(now = Date.now()): void {
     this.owner = undefined;
     this.disconnectedAt = now;
+    this.unpressure();
     this.changed();
     this.drained();
   }
 
-  /** True when the queue is at its bound: the next message would drop one. */
+  /** True when the queue is at its bound, or its messages wait in the log: a live message would not be sent soon. */
   get congested(): boolean {
-    return this.queue.length >= this.limits.maxQueue;
+    return this.queue.length >= this.limits.maxQueue || this.backlog !== undefined;
   }
 
   /** Resolves once the queue is below half its bound, or the connection is gone. */
@@ -110,11 +138,19 @@ export class Session {
     if (waiters) for (const w of waiters) w();
   }
 
-  /** Hands a message to the session: sent now when the window allows, else queued. */
-  deliver(d: Delivery): void {
-    if (d.msg.offset > this.lastOffset) this.lastOffset = d.msg.offset;
+  /**
+   * Hands a message to the session: sent now when the window and the socket allow, else queued.
+   * `live`: routed as it was published (false for retained copies, which have no log position).
+   * While the session has a backlog, its live QoS 1/2 messages stay in the log and are read back.
+   */
+  deliver(d: Delivery, live = true): void {
+    if (live && d.msg.offset > this.lastOffset) this.lastOffset = d.msg.offset;
+    if (this.backlog && live && fromLog(d)) {
+      this.backlog.count++;
+      return;
+    }
     const owner = this.owner;
-    if (owner && this.queue.length === 0) {
+    if (owner && this.queue.length === 0 && owner.writable) {
       if (d.qos === 0) {
         if (owner.sendPublish(d, 0, false)) this.host.delivered(d);
         else this.host.dropped('too_large', d);
@@ -126,7 +162,59 @@ export class Session {
       }
     }
     if (d.qos === 0 && !owner && !this.limits.storeQos0) return;
-    this.enqueue(d);
+    this.enqueue(d, live);
+  }
+
+  /**
+   * A message read back from the log for this session's backlog (the reader waits for room in
+   * the queue before each). Past max_session_backlog the oldest are dropped.
+   */
+  fromBacklog(d: Delivery): void {
+    const b = this.backlog;
+    if (!b) return;
+    if (b.count > 0) b.count--;
+    if (b.count >= this.limits.maxBacklog) {
+      if (b.dropped++ === 0) this.host.backlogOverflow(this);
+      this.host.dropped('queue_full', d);
+      return;
+    }
+    const owner = this.owner;
+    if (owner && this.queue.length === 0 && this.inflight.size < this.window && owner.writable) this.send(owner, d);
+    else this.queue.push(d);
+  }
+
+  /** The backlog reader has read `offset`: once that is the last routed offset, live delivery resumes. */
+  backlogRead(offset: number): boolean {
+    const b = this.backlog;
+    if (!b) return true;
+    b.from = offset + 1;
+    if (offset < this.lastOffset) return false;
+    this.backlog = undefined;
+    this.host.backlogEnded(this);
+    return true;
+  }
+
+  /** True when the backlog reader may add a message now (the queue is below half its bound). */
+  get hasRoom(): boolean {
+    return this.queue.length < this.limits.maxQueue / 2;
+  }
+
+  /** The socket drained: send what waits. */
+  resume(): void {
+    this.pump();
+  }
+
+  /** Flow control gave up waiting for this session: it is no longer counted, and drops or reads from the log. */
+  markSlow(): void {
+    this.pressured = false;
+    this.slow = true;
+  }
+
+  private unpressure(): void {
+    if (this.pressured) {
+      this.pressured = false;
+      this.host.pressure(this, false);
+    }
   }
 
   /** PUBACK (QoS 1) or PUBCOMP (QoS 2): the delivery is complete. Returns false for an unknown id. */
@@ -207,6 +295,11 @@ export class Session {
     this._inflight = undefined;
     this._awaitingRel = undefined;
     this.queue.clear();
+    this.unpressure();
+    if (this.backlog) {
+      this.backlog = undefined;
+      this.host.backlogEnded(this);
+    }
     this.drained();
   }
 
@@ -217,6 +310,8 @@ export class Session {
       if (e.delivery.msg.offset >= 0 || e.phase === 2) inflight.push([e.delivery.msg.offset, e.packetId, e.delivery.qos, e.phase]);
     }
     let cursor = this.lastOffset + 1;
+    // Messages waiting in the log for a backlog are undelivered from its read position on.
+    if (this.backlog) cursor = Math.min(cursor, this.backlog.from);
     for (const d of this.queue) {
       if (d.msg.offset >= 0 && !d.retain) {
         cursor = Math.min(cursor, d.msg.offset);
@@ -240,8 +335,16 @@ export class Session {
     if (this.persistent && !this.ended) this.host.changed(this);
   }
 
-  private enqueue(d: Delivery): void {
-    if (this.queue.length >= this.limits.maxQueue) {
+  private enqueue(d: Delivery, live: boolean): void {
+    const max = this.limits.maxQueue;
+    if (this.queue.length >= max) {
+      if (live && this.owner && fromLog(d)) {
+        // A connected session that fell behind reads its QoS 1/2 messages from the log from here on.
+        this.backlog = { from: d.msg.offset, count: 1, dropped: 0 };
+        this.unpressure();
+        this.host.backlogged(this);
+        return;
+      }
       // Drop policy: a QoS 0 message is dropped rather than queued; otherwise the oldest goes.
       if (d.qos === 0) {
         this.host.dropped('queue_full', d);
@@ -251,6 +354,10 @@ export class Session {
       if (oldest) this.host.dropped('queue_full', oldest);
     }
     this.queue.push(d);
+    if (this.queue.length >= max / 2 && this.owner && !this.pressured && !this.slow && !this.backlog) {
+      this.pressured = true;
+      this.host.pressure(this, true);
+    }
   }
 
   /** Moves queued messages into the window while it has room. */
@@ -258,7 +365,7 @@ export class Session {
     const owner = this.owner;
     if (!owner) return;
     const now = Date.now();
-    while (this.queue.length > 0 && this.inflight.size < this.window) {
+    while (this.queue.length > 0 && this.inflight.size < this.window && owner.writable) {
       const d = this.queue.shift()!;
       const left = remainingExpiry(d.msg, now);
       if (left !== undefined && left <= 0) {
@@ -270,7 +377,12 @@ export class Session {
         else this.host.dropped('too_large', d);
       } else this.send(owner, d);
     }
-    if (this.drainWaiters && this.queue.length < this.limits.maxQueue / 2) this.drained();
+    const queued = this.queue.length;
+    if (queued < this.limits.maxQueue / 4) {
+      this.slow = false;
+      this.unpressure();
+    }
+    if (this.drainWaiters && queued < this.limits.maxQueue / 2) this.drained();
   }
 
   private send(owner: SessionOwner, d: Delivery): void {

@@ -1,5 +1,6 @@
 import type { Message, QoS } from '@tributary/mqtt';
 import type { SessionOwnership, SharedGroup, SubscriptionOptions } from '@tributary/router';
+import type { Session } from './session';
 
 /** One message on its way to one subscriber, with the QoS and flags of that delivery. */
 export interface Delivery {
@@ -22,6 +23,8 @@ export interface Inflight {
 /** What a session needs from the connection it is attached to (implemented by the channel). */
 export interface SessionOwner {
   readonly protocolVersion: number;
+  /** False while the socket holds mqtt.max_send_buffer unsent bytes: nothing more is written until it drains. */
+  readonly writable: boolean;
   /** Sends a PUBLISH; false when the client cannot take it (e.g. over its Maximum Packet Size). */
   sendPublish(delivery: Delivery, packetId: number, dup: boolean): boolean;
   sendPubrel(packetId: number): void;
@@ -37,6 +40,14 @@ export interface SessionHost {
   changed(session: { clientId: string }): void;
   dropped(reason: DropReason, delivery: Delivery): void;
   delivered(delivery: Delivery): void;
+  /** The queue of a connected session passed half its bound (true), or drained or left (false). */
+  pressure(session: Session, on: boolean): void;
+  /** The session has a backlog in the log and a connection: read it back. */
+  backlogged(session: Session): void;
+  /** The backlog was read back (or the session ended). */
+  backlogEnded(session: Session): void;
+  /** The backlog passed mqtt.max_session_backlog: its oldest messages are being dropped. */
+  backlogOverflow(session: Session): void;
 }
 
 /** A will message (§3.1.2.5) as kept by the session until it fires or is discarded. */

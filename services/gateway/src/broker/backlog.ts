@@ -1,0 +1,95 @@
+import type { Backbone, ConsumedRecord, Consumer } from '@tributary/backbone';
+import type { Logger } from '@tributary/common';
+import { decodeMessage, Message } from '@tributary/mqtt';
+import type { Router } from '@tributary/router';
+import type { Session } from '../session/session';
+import { deliveryFor } from './deliveries';
+
+export interface BacklogDeps {
+  backbone: Backbone;
+  /** The messages topic's name. */
+  topic: string;
+  router: Router;
+  log: Logger;
+}
+
+/**
+ * Reads a session's backlog back from the messages log: from its read position, every record
+ * that matches the session's (non-shared) subscriptions at QoS 1/2 goes into its queue, waiting
+ * for room before each, until the reader reaches the last offset routed to the session; then
+ * the session is live again. It stops when the session loses its connection (the position stays
+ * in the session, and in its stored cursor) or ends.
+ */
+export class BacklogReader {
+  private consumer: Consumer | undefined;
+  private done = false;
+
+  private constructor(
+    private readonly session: Session,
+    private readonly deps: BacklogDeps,
+    private readonly onDone: (r: BacklogReader) => void,
+  ) {}
+
+  static async start(session: Session, deps: BacklogDeps, onDone: (r: BacklogReader) => void): Promise<BacklogReader> {
+    const reader = new BacklogReader(session, deps, onDone);
+    const from = session.backlog!.from;
+    reader.consumer = await deps.backbone.consume({
+      topic: deps.topic,
+      from: [{ partition: 0, offset: from }],
+      maxBatch: 256,
+      eachBatch: (records) => reader.batch(records),
+    });
+    if (reader.done) void reader.finish();
+    return reader;
+  }
+
+  get active(): boolean {
+    return !this.done;
+  }
+
+  stop(): Promise<void> {
+    return this.finish();
+  }
+
+  private async batch(records: ConsumedRecord[]): Promise<void> {
+    const s = this.session;
+    const id = s.clientId;
+    for (let i = 0; i < records.length && !this.done; i++) {
+      const b = s.backlog;
+      if (!b || !s.owner || s.ended) return void this.finish();
+      const rec = records[i]!;
+      if (rec.offset < b.from) continue;
+      if (!s.hasRoom) {
+        await s.whenDrained();
+        if (s.backlog !== b || !s.owner || s.ended) return void this.finish();
+      }
+      // The record key is the MQTT topic: only records this session subscribes to are decoded.
+      if (rec.value && rec.key !== null) {
+        for (const route of this.deps.router.routes(rec.key)) {
+          if (route.clientId !== id) continue;
+          let msg: Message;
+          try {
+            msg = decodeMessage(rec.value, rec.offset);
+          } catch (err) {
+            this.deps.log.warn({ offset: rec.offset, err: (err as Error).message }, 'undecodable record in the messages topic skipped');
+            break;
+          }
+          const d = deliveryFor(route, msg);
+          // QoS 0 deliveries followed the queue policy when they were routed.
+          if (d && d.qos > 0) s.fromBacklog(d);
+          break;
+        }
+      }
+      if (s.backlogRead(rec.offset)) return void this.finish();
+    }
+  }
+
+  private finish(): Promise<void> {
+    if (!this.done) {
+      this.done = true;
+      this.onDone(this);
+    }
+    // Before consume() returned there is no consumer yet: start() stops it.
+    return this.consumer ? this.consumer.stop() : Promise.resolve();
+  }
+}
