@@ -37,11 +37,19 @@ export class RecordingIO implements ChannelIO {
   setProtocolVersion(version: number): void {
     this.parser.settings = { protocolVersion: version };
   }
-  pauseReading(): void {
+  /** ReadPause bits currently set. */
+  pausedBy = 0;
+  /** Every pause and resume, in order: [reason, paused]. */
+  readonly pauses: [number, boolean][] = [];
+  pauseReading(reason: number): void {
+    this.pausedBy |= reason;
     this.paused = true;
+    this.pauses.push([reason, true]);
   }
-  resumeReading(): void {
-    this.paused = false;
+  resumeReading(reason: number): void {
+    this.pausedBy &= ~reason;
+    this.paused = this.pausedBy !== 0;
+    this.pauses.push([reason, false]);
   }
 
   /** Resolves with the first packet (already sent or future) that satisfies pred. */
