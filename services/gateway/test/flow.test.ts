@@ -16,6 +16,7 @@ const delivery = (offset: number, qos: QoS = 1): Delivery => ({ msg: msg(offset,
 class Owner implements SessionOwner {
   readonly protocolVersion = 4;
   writable = true;
+  progress = 0;
   readonly sent: number[] = [];
   sendPublish(d: Delivery): boolean {
     this.sent.push(d.msg.offset);
@@ -47,6 +48,8 @@ class Host implements SessionHost {
     this.events.push('overflow');
   }
 }
+
+const tick = (): Promise<void> => new Promise((r) => process.nextTick(r));
 
 const limits = { maxInflight: 2, maxQueue: 8, storeQos0: true, maxBacklog: 1000 };
 
@@ -146,12 +149,14 @@ describe('flow control', () => {
     const selfish = { session: subscriber as Session | undefined, pauseForFlow: (): number => events.push('self-pause'), resumeForFlow: (): void => undefined };
     flow.publisherActive(selfish);
     flow.pressure(subscriber, false);
+    await tick();
     assert.deepEqual(events, ['pause', 'resume']);
     assert.equal(flow.engaged, false);
     // Pressured for longer than the limit: marked slow and no longer counted.
     flow.pressure(subscriber, true);
     flow.publisherActive(publisher);
     await flow.whenClear();
+    await tick();
     assert.equal(subscriber.slow, true);
     assert.deepEqual(events, ['pause', 'resume', 'pause', 'resume']);
     assert.equal(metrics['flow.publishers.paused'], 2);
@@ -180,6 +185,7 @@ describe('channel read pauses', () => {
     ch.handleIn(wire(publish(2)));
     assert.equal(io.pausedBy, ReadPause.Flow);
     broker.flow.pressure(pressured, false);
+    await tick();
     assert.equal(io.paused, false);
     assert.deepEqual(io.pauses, [
       [ReadPause.Flow, true],

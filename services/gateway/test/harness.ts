@@ -15,6 +15,7 @@ export class RecordingIO implements ChannelIO {
   keepalive = -1;
   paused = false;
   writable = true;
+  progress = 0;
   private readonly parser = createParser();
   private waiters: { pred: (p: Packet) => boolean; resolve: (p: Packet) => void }[] = [];
 

@@ -9,17 +9,32 @@ export interface Pausable {
   resumeForFlow(): void;
 }
 
+/** A pressured session: since when, and the progress marks of the last check. */
+interface Watch {
+  since: number;
+  /** Messages sent to every session, and to this one, at the last check. */
+  total: number;
+  own: number;
+  /** Bytes its socket handed to the OS at the last check. */
+  bytes: number;
+}
+
 /**
  * The process does not accept more than it delivers. While some connected session's queue is
- * past half its bound ("pressured"), every connection that publishes is paused after the packets
- * it already sent are handled, and resumed once no session is pressured; so subscribers'
- * acknowledgements and writes get the event loop instead of publishers' input. A session that
- * stays pressured for `slowMs` is marked slow and no longer counted: one slow subscriber slows
- * publishers for at most that long, after which its QoS 1/2 messages wait in the log (its
- * backlog) and its QoS 0 messages follow the queue policy.
+ * past half its bound ("pressured"), every connection that publishes is paused after the packet
+ * it is handling, and resumed once no session is pressured; so subscribers' acknowledgements and
+ * writes get the event loop instead of publishers' input, and the publishers' PUBACKs pace them.
+ *
+ * A pressured session is marked slow, and no longer counted, when over one check interval
+ * (`slowMs`) it made no progress (its socket took nothing: a stalled client), or other sessions
+ * received messages while it stayed behind (it is slower than its peers), or after 4 × `slowMs`
+ * in any case. So one slow subscriber holds publishers back for a fraction of a second, after
+ * which its QoS 1/2 messages wait in the log (its backlog) and its QoS 0 messages follow the
+ * queue policy; while a lone subscriber that reads is the process's only consumer, publishers
+ * are paced to it instead of its messages being dropped.
  */
 export class FlowControl {
-  private readonly pressured = new Map<Session, number>();
+  private readonly pressured = new Map<Session, Watch>();
   private readonly paused = new Set<Pausable>();
   private waiters: (() => void)[] | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -29,6 +44,10 @@ export class FlowControl {
     private readonly slowMs: number,
     private readonly metrics: Metrics,
   ) {}
+
+  private watch(s: Session, since: number): Watch {
+    return { since, total: this.metrics['messages.sent'], own: s.sent, bytes: s.owner?.progress ?? 0 };
+  }
 
   get pausedCount(): number {
     return this.paused.size;
@@ -43,7 +62,7 @@ export class FlowControl {
       if (this.pressured.delete(session) && this.pressured.size === 0) this.release();
       return;
     }
-    this.pressured.set(session, Date.now());
+    this.pressured.set(session, this.watch(session, Date.now()));
     this.engaged = true;
     this.timer ??= setTimeout(() => this.check(), this.slowMs);
   }
@@ -80,27 +99,35 @@ export class FlowControl {
   private check(): void {
     this.timer = undefined;
     const now = Date.now();
-    let next = Infinity;
-    for (const [s, since] of this.pressured) {
-      if (now - since >= this.slowMs) {
+    const total = this.metrics['messages.sent'];
+    for (const [s, w] of this.pressured) {
+      if (now - w.since < this.slowMs) continue;
+      const own = s.sent - w.own;
+      const stalled = own === 0 && (s.owner?.progress ?? 0) === w.bytes;
+      const others = total - w.total - own;
+      if (stalled || others > 0 || now - w.since >= 4 * this.slowMs) {
         this.pressured.delete(s);
         this.metrics['flow.sessions.slow']++;
         s.markSlow();
-      } else next = Math.min(next, since + this.slowMs);
+      } else this.pressured.set(s, this.watch(s, w.since));
     }
     if (this.pressured.size === 0) this.release();
-    else this.timer = setTimeout(() => this.check(), Math.max(1, next - now));
+    else this.timer = setTimeout(() => this.check(), this.slowMs / 2);
   }
 
   private release(): void {
     this.engaged = false;
     clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.paused.size === 0 && !this.waiters) return;
     const paused = [...this.paused];
     this.paused.clear();
-    for (const p of paused) p.resumeForFlow();
     const waiters = this.waiters;
     this.waiters = undefined;
-    if (waiters) for (const w of waiters) w();
+    // Not from inside the session operation that relieved the pressure: publishes would re-enter it.
+    process.nextTick(() => {
+      for (const p of paused) if (!this.paused.has(p)) p.resumeForFlow();
+      if (waiters) for (const w of waiters) w();
+    });
   }
 }

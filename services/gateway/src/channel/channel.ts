@@ -29,6 +29,8 @@ export interface ChannelIO {
   readonly remoteAddress: string;
   /** False while the socket holds mqtt.max_send_buffer unsent bytes. */
   readonly writable: boolean;
+  /** Bytes handed to the OS so far. */
+  readonly progress: number;
   write(data: Buffer): void;
   /** Flushes what was written and closes the connection. */
   end(): void;
@@ -76,7 +78,9 @@ export class Channel implements SessionOwner, Pausable {
   private pendingPublishes = 0;
   /** Broker operations later packets must wait for (see hold()). */
   private holds = 0;
-  private backlog: Packet[] | undefined;
+  /** Packets parsed while later packets must wait (a hold, or flow control's pause), in order. */
+  private waitingPackets: Packet[] | undefined;
+  private flowPaused = false;
 
   constructor(
     readonly io: ChannelIO,
@@ -102,9 +106,9 @@ export class Channel implements SessionOwner, Pausable {
   /** Dispatches one incoming packet; connect-state rules live here, per-packet logic in handlers. */
   handleIn(packet: Packet): void {
     if (this.state === 'closed') return;
-    if (this.holds > 0) {
+    if (this.holds > 0 || this.flowPaused) {
       // Reading is paused; these are the packets that were already parsed from the last chunk.
-      (this.backlog ??= []).push(packet);
+      (this.waitingPackets ??= []).push(packet);
       return;
     }
     this.broker.metrics['bytes.received'] += packet.length ?? 0;
@@ -185,11 +189,18 @@ export class Channel implements SessionOwner, Pausable {
     const release = (): void => {
       if (--this.holds > 0 || this.state === 'closed') return;
       this.io.resumeReading(ReadPause.Hold);
-      const backlog = this.backlog;
-      this.backlog = undefined;
-      if (backlog) for (const p of backlog) this.handleIn(p);
+      this.handleWaiting();
     };
     op.then(release, release);
+  }
+
+  /** Handles the packets that waited, unless they must wait longer. */
+  private handleWaiting(): void {
+    if (this.holds > 0 || this.flowPaused) return;
+    const waiting = this.waitingPackets;
+    this.waitingPackets = undefined;
+    // A packet that pauses again sends the rest back to the waiting list, in order.
+    if (waiting) for (const p of waiting) this.handleIn(p);
   }
 
   /** The parser rejected the bytes: malformed packet [MQTT-4.13.1-1]. */
@@ -256,17 +267,26 @@ export class Channel implements SessionOwner, Pausable {
     return this.io.writable;
   }
 
+  get progress(): number {
+    return this.io.progress;
+  }
+
   /** The socket drained below mqtt.max_send_buffer: what the session holds back goes out. */
   socketDrained(): void {
     this.session?.resume();
   }
 
+  /** Flow control: the packets after this PUBLISH wait (already parsed ones too), and reading pauses. */
   pauseForFlow(): void {
+    this.flowPaused = true;
     this.io.pauseReading(ReadPause.Flow);
   }
 
   resumeForFlow(): void {
-    if (this.state !== 'closed') this.io.resumeReading(ReadPause.Flow);
+    this.flowPaused = false;
+    if (this.state === 'closed') return;
+    this.io.resumeReading(ReadPause.Flow);
+    this.handleWaiting();
   }
 
   sendPublish(d: Delivery, packetId: number, dup: boolean): boolean {

@@ -102,6 +102,10 @@ export class Connection implements ChannelIO {
     return this.transport.buffered < this.maxSendBuffer;
   }
 
+  get progress(): number {
+    return this.transport.sentBytes;
+  }
+
   write(data: Buffer): void {
     this.transport.write(data);
   }

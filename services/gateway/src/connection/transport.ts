@@ -12,6 +12,8 @@ export interface Transport {
   resume(): void;
   /** Bytes waiting in the transport's outgoing buffer. */
   readonly buffered: number;
+  /** Bytes handed to the OS so far. */
+  readonly sentBytes: number;
   /** Called when the outgoing buffer has drained after it held `watermark` bytes or more. */
   onDrain: (() => void) | undefined;
   watermark: number;
@@ -38,6 +40,11 @@ export class TcpTransport implements Transport {
 
   get buffered(): number {
     return this.socket.writableLength + this.pendingBytes;
+  }
+
+  get sentBytes(): number {
+    // bytesWritten counts what the stream still buffers too.
+    return this.socket.bytesWritten - this.socket.writableLength;
   }
 
   write(data: Buffer): void {
@@ -102,6 +109,7 @@ export class WsTransport implements Transport {
   private pending: Buffer[] | undefined;
   onDrain: (() => void) | undefined;
   watermark = Infinity;
+  private written = 0;
   private drainPoll: NodeJS.Timeout | undefined;
 
   constructor(
@@ -113,6 +121,10 @@ export class WsTransport implements Transport {
 
   get buffered(): number {
     return this.ws.bufferedAmount;
+  }
+
+  get sentBytes(): number {
+    return this.written - this.ws.bufferedAmount;
   }
 
   write(data: Buffer): void {
@@ -129,7 +141,9 @@ export class WsTransport implements Transport {
     const p = this.pending;
     this.pending = undefined;
     if (!p || this.ws.readyState !== this.ws.OPEN) return;
-    this.ws.send(p.length === 1 ? p[0]! : Buffer.concat(p), { binary: true });
+    const data = p.length === 1 ? p[0]! : Buffer.concat(p);
+    this.written += data.length;
+    this.ws.send(data, { binary: true });
     if (this.ws.bufferedAmount >= this.watermark && this.drainPoll === undefined) this.drainPoll = setTimeout(pollWs, WS_DRAIN_POLL_MS, this);
   }
 

@@ -59,6 +59,8 @@ export class Session {
   backlog: Backlog | undefined;
   /** The queue passed half its bound while connected: the broker's flow control counts it. */
   pressured = false;
+  /** Messages sent to clients so far (flow control compares sessions' progress). */
+  sent = 0;
   /** Stayed pressured too long once: no longer counted until its queue drains (QoS 0 drops, QoS 1/2 go to the backlog). */
   slow = false;
   private drainWaiters: (() => void)[] | undefined;
@@ -152,7 +154,7 @@ export class Session {
     const owner = this.owner;
     if (owner && this.queue.length === 0 && owner.writable) {
       if (d.qos === 0) {
-        if (owner.sendPublish(d, 0, false)) this.host.delivered(d);
+        if (owner.sendPublish(d, 0, false)) this.delivered(d);
         else this.host.dropped('too_large', d);
         return;
       }
@@ -373,7 +375,7 @@ export class Session {
         continue;
       }
       if (d.qos === 0) {
-        if (owner.sendPublish(d, 0, false)) this.host.delivered(d);
+        if (owner.sendPublish(d, 0, false)) this.delivered(d);
         else this.host.dropped('too_large', d);
       } else this.send(owner, d);
     }
@@ -392,8 +394,13 @@ export class Session {
       return;
     }
     this.inflight.set(packetId, { delivery: d, packetId, phase: 1, sentAt: Date.now() });
-    this.host.delivered(d);
+    this.delivered(d);
     this.changed();
+  }
+
+  private delivered(d: Delivery): void {
+    this.sent++;
+    this.host.delivered(d);
   }
 
   private allocatePacketId(): number {

@@ -25,6 +25,8 @@ export interface SessionOwner {
   readonly protocolVersion: number;
   /** False while the socket holds mqtt.max_send_buffer unsent bytes: nothing more is written until it drains. */
   readonly writable: boolean;
+  /** Bytes the socket handed to the OS so far: grows while the client reads. */
+  readonly progress: number;
   /** Sends a PUBLISH; false when the client cannot take it (e.g. over its Maximum Packet Size). */
   sendPublish(delivery: Delivery, packetId: number, dup: boolean): boolean;
   sendPubrel(packetId: number): void;
