@@ -18,11 +18,11 @@ const DRAIN_MAX_S = 30;
 const SLOW_DRAIN_MAX_S = 60;
 /** A QoS 0 publisher writes about this many bytes per write. */
 const QOS0_WRITE_BYTES = 16 * 1024;
-/** The slow subscriber reads at this fraction of the healthy ones' rate (pausing and resuming its socket). */
+/** The slow subscriber reads at this fraction of the healthy ones' rate without it (pausing and resuming its socket). */
 const SLOW_FRACTION = 0.1;
 const FANOUT_SUBSCRIBERS = 10;
 
-/** healthy: reads (and PUBACKs) everything at once; stalled: stops reading after its SUBACK; slow: reads at SLOW_FRACTION. */
+/** healthy: reads (and PUBACKs) everything at once; stalled: stops reading after its SUBACK; slow: reads at Load.slowRate. */
 type Role = 'healthy' | 'stalled' | 'slow';
 
 interface Load {
@@ -31,6 +31,11 @@ interface Load {
   payloadBytes: number;
   subscribers: Role[];
   drainMaxS: number;
+  /**
+   * msg/s the slow subscriber reads during the load. A fixed rate, not a fraction of what the others get at
+   * the time: a broker that holds the others back for the slow one would otherwise stop both for good.
+   */
+  slowRate?: number;
 }
 
 interface SubResult {
@@ -90,6 +95,11 @@ async function runOpenLoop(ctx: Ctx, load: Load): Promise<Phase> {
     let measuring = false;
     let lastActivity = performance.now();
     let lastDelivery = lastActivity;
+    // The slow subscriber pauses its socket as soon as a read puts it ahead of slowRate since the load began,
+    // and a 10 ms timer resumes it once it is behind again (or the load is over).
+    let t0 = 0;
+    const slowRate = load.slowRate ?? 0;
+    const ahead = (st: { received: number }): boolean => running && st.received > (slowRate * (performance.now() - t0)) / 1000;
 
     subs.forEach((c, si) => {
       const st = state[si]!;
@@ -114,6 +124,7 @@ async function runOpenLoop(ctx: Ctx, load: Load): Promise<Phase> {
             acks = [];
           }
           lastActivity = lastDelivery = performance.now();
+          if (st.role === 'slow' && ahead(st)) c.socket.pause();
         },
       };
     });
@@ -154,15 +165,11 @@ async function runOpenLoop(ctx: Ctx, load: Load): Promise<Phase> {
       };
     });
 
-    // The slow subscriber: paused while it has more than SLOW_FRACTION of what the healthy ones average.
     const slow = subs.filter((_, i) => load.subscribers[i] === 'slow');
-    const throttle = setInterval(() => {
-      const mean = healthy.reduce((a, s) => a + s.received, 0) / Math.max(1, healthy.length);
-      slow.forEach((c) => (running && state[subs.indexOf(c)]!.received > mean * SLOW_FRACTION ? c.socket.pause() : c.socket.resume()));
-    }, 10);
+    const throttle = setInterval(() => slow.forEach((c) => !ahead(state[subs.indexOf(c)]!) && c.socket.resume()), 10);
+    t0 = performance.now();
 
     try {
-      const t0 = performance.now();
       for (let p = 0; p < P; p++) (load.qos === 0 ? flood(p) : send(p, PUBACK_WINDOW));
       await sleep(opts.warmupS * 1000);
       const windowStart = { t: performance.now(), accepted };
@@ -281,7 +288,7 @@ const timeout = (phases: number, drainMaxS: number) => (o: { warmupS: number; du
 function openLoop(name: string, label: string, publishers: number, qos: 0 | 1, payloadBytes: number): Scenario {
   return {
     name,
-    title: `open loop ${label}`,
+    title: label,
     family: OPENLOOP_FAMILY,
     mosquittoDefaults: true,
     timeoutS: timeout(1, DRAIN_MAX_S),
@@ -367,13 +374,22 @@ const slowSubscriber: Scenario = {
   timed: true,
   async run(ctx) {
     const nine: Role[] = Array.from({ length: FANOUT_SUBSCRIBERS - 1 }, () => 'healthy');
-    const load = (subscribers: Role[]): Load => ({ publishers: 1, qos: 1, payloadBytes: PAYLOAD_BYTES, subscribers, drainMaxS: SLOW_DRAIN_MAX_S });
-    const without = await runOpenLoop(ctx, load(nine));
-    await ctx.restart();
-    const withSlow = await runOpenLoop(ctx, load([...nine, 'slow']));
+    const load = (subscribers: Role[], slowRate?: number): Load => ({
+      publishers: 1,
+      qos: 1,
+      payloadBytes: PAYLOAD_BYTES,
+      subscribers,
+      drainMaxS: SLOW_DRAIN_MAX_S,
+      ...(slowRate !== undefined ? { slowRate } : {}),
+    });
     // Messages per second each of the nine got, on average.
     const rate = (r: Phase): number => r.subs.filter((s) => s.role === 'healthy').reduce((a, s) => a + s.receivedInWindow, 0) / (FANOUT_SUBSCRIBERS - 1) / r.windowS;
+    const without = await runOpenLoop(ctx, load(nine));
     if (rate(without) === 0) throw new Error('no messages received');
+    await ctx.restart();
+    // A tenth of what the nine got without it.
+    const slowRate = rate(without) * SLOW_FRACTION;
+    const withSlow = await runOpenLoop(ctx, load([...nine, 'slow'], slowRate));
     const slow = withSlow.subs.find((s) => s.role === 'slow')!;
     const order = slow.outOfOrder === 0 ? 'in order' : `${slow.outOfOrder} out of order`;
     const row = (key: string, label: string, r: Phase): Metric =>
@@ -396,6 +412,8 @@ const slowSubscriber: Scenario = {
         ...phaseDiag(without, 'withoutSlow.'),
         ...phaseDiag(withSlow, 'withSlow.'),
         ...noisiest(without, withSlow),
+        slowRatePerS: slowRate,
+        slowReceivedPerS: slow.receivedInWindow / withSlow.windowS,
         slowReceived: slow.received,
         slowExpected: withSlow.accepted,
         slowInOrder: slow.outOfOrder === 0 ? 1 : 0,
