@@ -190,7 +190,8 @@ async function runOpenLoop(ctx: Ctx, load: Load): Promise<Phase> {
       // arrived for QUIET_MS, or drainMaxS passed. Lost messages end it by the quiet period.
       const drainMaxS = opts.drainMaxS ?? load.drainMaxS;
       const complete = (): boolean => active.every((s) => s.received >= accepted) && (load.qos === 0 || accepted >= sum(sent));
-      const quiet = (): boolean => performance.now() - lastActivity >= QUIET_MS;
+      // Quiet counts from the end of the load at the earliest: a broker that stalled during the load gets QUIET_MS too.
+      const quiet = (): boolean => performance.now() - Math.max(lastActivity, tStop) >= QUIET_MS;
       while (!complete() && !quiet() && performance.now() - tStop < drainMaxS * 1000) await sleep(50);
       const drainS = (performance.now() - tStop) / 1000;
       const drainCutOff = !complete() && !quiet();
