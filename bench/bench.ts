@@ -1,14 +1,19 @@
 /**
  * npm run bench — Mosquitto, Aedes and Tributary (embedded, and scaled out over Kafka) under the same load,
  * one after another, with ratios to Mosquitto.
- * Flags: --quick, --only <broker,...>, --scenarios <name,...>, --duration <s>, --retries <n>, --kafka-warmup <s>.
+ * Flags: --quick, --only <broker,...>, --scenarios <name|family,...>, --duration <s>, --retries <n>, --kafka-warmup <s>, --drain <s>.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { BROKERS, BrokerName, FD_LIMIT, MOSQUITTO_MAX_INFLIGHT, MOSQUITTO_MAX_QUEUED, RunningBroker, benchTlsFiles, findMosquitto, killAllNow, rssOf, setBrokerLog, startBroker, stopAll, stopKafka } from './brokers';
-import { Ctx, Metric, RunOptions, SCENARIOS, Scenario, ScenarioResult } from './scenarios';
+import { BROKERS, BrokerName, FD_LIMIT, MOSQUITTO_DEFAULTS, MOSQUITTO_MAX_INFLIGHT, MOSQUITTO_MAX_QUEUED, RunningBroker, StartOptions, benchTlsFiles, findMosquitto, killAllNow, rssOf, setBrokerLog, startBroker, stopAll, stopKafka } from './brokers';
+import { OPENLOOP_SCENARIOS } from './openloop';
+import { Ctx, Metric, RunOptions, SCENARIOS as CLOSED_LOOP_SCENARIOS, Scenario, ScenarioResult } from './scenarios';
+
+const SCENARIOS: Scenario[] = [...CLOSED_LOOP_SCENARIOS, ...OPENLOOP_SCENARIOS];
+/** Names --scenarios accepts: every scenario's, and each family's (all of its scenarios). */
+const FAMILIES = [...new Set(SCENARIOS.map((s) => s.family).filter((f): f is string => f !== undefined))];
 
 const BENCH_DIR = __dirname; // bench/dist
 const REPO_ROOT = path.resolve(__dirname, '../..');
@@ -23,6 +28,8 @@ interface Args {
   retries: number;
   /** Seconds of unmeasured load through tributary-kafka before its first scenario (Kafka's JIT). */
   kafkaWarmupS: number;
+  /** Open-loop scenarios: most seconds to wait for deliveries after the load (undefined: each scenario's own). */
+  drainMaxS?: number;
 }
 
 function fail(msg: string): never {
@@ -45,6 +52,7 @@ function parseArgs(argv: string[]): Args {
   let duration: number | undefined;
   let retries = 2;
   let kafkaWarmup: number | undefined;
+  let drainMaxS: number | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): string => argv[++i] ?? fail(`${a} needs a value`);
@@ -53,8 +61,8 @@ function parseArgs(argv: string[]): Args {
       only = value().split(',').map((b) => (BROKERS as readonly string[]).includes(b) ? (b as BrokerName) : fail(`unknown broker ${b} (${BROKERS.join(', ')})`));
     } else if (a === '--scenarios') {
       const names = value().split(',');
-      for (const n of names) if (!SCENARIOS.some((s) => s.name === n)) fail(`unknown scenario ${n} (${SCENARIOS.map((s) => s.name).join(', ')})`);
-      scenarios = SCENARIOS.filter((s) => names.includes(s.name));
+      for (const n of names) if (!SCENARIOS.some((s) => s.name === n) && !FAMILIES.includes(n)) fail(`unknown scenario ${n} (${[...SCENARIOS.map((s) => s.name), ...FAMILIES].join(', ')})`);
+      scenarios = SCENARIOS.filter((s) => names.includes(s.name) || (s.family !== undefined && names.includes(s.family)));
     } else if (a === '--duration') {
       duration = Number(value());
       if (!(duration > 0)) fail('--duration needs a positive number of seconds');
@@ -64,14 +72,27 @@ function parseArgs(argv: string[]): Args {
     } else if (a === '--kafka-warmup') {
       kafkaWarmup = Number(value());
       if (!(kafkaWarmup >= 0)) fail('--kafka-warmup needs a number of seconds (0: none)');
+    } else if (a === '--drain') {
+      drainMaxS = Number(value());
+      if (!(drainMaxS > 0)) fail('--drain needs a positive number of seconds');
     } else if (a === '--help' || a === '-h') {
-      console.log(`usage: npm run bench -- [--quick] [--only ${BROKERS.join(',')}] [--scenarios a,b] [--duration s] [--retries n] [--kafka-warmup s]`);
+      console.log(`usage: npm run bench -- [--quick] [--only ${BROKERS.join(',')}] [--scenarios a,b] [--duration s] [--retries n] [--kafka-warmup s] [--drain s]`);
       console.log(`scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`);
+      console.log(`families (all of their scenarios): ${FAMILIES.join(', ')}`);
       process.exit(0);
     } else fail(`unknown argument ${a}`);
   }
   const durationS = duration ?? (quick ? 1 : 5);
-  return { quick, only, scenarios, durationS, warmupS: quick ? 0.5 : Math.min(1, durationS), retries, kafkaWarmupS: kafkaWarmup ?? (quick ? 10 : KAFKA_WARMUP_S) };
+  return {
+    quick,
+    only,
+    scenarios,
+    durationS,
+    warmupS: quick ? 0.5 : Math.min(1, durationS),
+    retries,
+    kafkaWarmupS: kafkaWarmup ?? (quick ? 10 : KAFKA_WARMUP_S),
+    ...(drainMaxS !== undefined ? { drainMaxS } : {}),
+  };
 }
 
 /**
@@ -148,9 +169,19 @@ async function attempt(name: BrokerName, s: Scenario, opts: RunOptions): Promise
   let broker: RunningBroker | undefined;
   try {
     // A fresh broker per scenario: no queues, sessions or heap growth carried from one load into the next.
-    broker = await startBroker(BENCH_DIR, REPO_ROOT, name, s.tls ? await benchTlsFiles() : undefined);
-    log(`${s.title} on ${name}: ${s.timed ? `${opts.warmupS} s warm-up + ${opts.durationS} s` : 'connecting'} ...`);
-    const ctx = new Ctx(broker, { ...opts, log });
+    const start: StartOptions = { ...(s.tls ? { tls: await benchTlsFiles() } : {}), ...(s.mosquittoDefaults ? { mosquittoDefaults: true } : {}) };
+    broker = await startBroker(BENCH_DIR, REPO_ROOT, name, start);
+    const defaults = s.mosquittoDefaults && name === 'mosquitto' ? ` (${MOSQUITTO_DEFAULTS})` : '';
+    log(`${s.title} on ${name}${defaults}: ${s.timed ? `${opts.warmupS} s warm-up + ${opts.durationS} s` : 'connecting'} ...`);
+    // A scenario in two phases gets a fresh broker for the second.
+    const restart = async (): Promise<RunningBroker> => {
+      const old = broker;
+      broker = undefined;
+      await old?.stop();
+      broker = await startBroker(BENCH_DIR, REPO_ROOT, name, start);
+      return broker;
+    };
+    const ctx = new Ctx(broker, { ...opts, log }, restart);
     const result = await withTimeout(s.run(ctx), s.timeoutS(opts), () => ctx.abort());
     const died = broker.exitReason();
     if (died) throw new Error(`broker ${died}`);
@@ -245,6 +276,8 @@ function table(args: Args, outcomes: Map<string, Outcome>): string {
   const failures = new Set<string>();
   for (const [key, o] of outcomes) if (!o.ok) failures.add(`${key.split('/')[0]}: ${o.error}`);
   const footer = failures.size > 0 ? ['', 'failures:', ...[...failures].map((f) => `  ${f}`)] : [];
+  const withDefaults = args.scenarios.filter((s) => s.mosquittoDefaults).map((s) => s.name);
+  if (withDefaults.length > 0 && brokers.includes('mosquitto')) footer.push('', `mosquitto in ${withDefaults.join(', ')}: its defaults (${MOSQUITTO_DEFAULTS.replace('Mosquitto defaults: ', '')}); in the other rows the bench's settings`);
   return [line(header), widths.map((w) => '-'.repeat(w)).join('-|-'), ...rows.map(line), ...footer].join('\n');
 }
 
@@ -268,7 +301,13 @@ async function main(): Promise<void> {
   process.on('exit', killAllNow);
 
   setBrokerLog(log);
-  const opts: RunOptions = { warmupS: args.warmupS, durationS: args.durationS, fdLimit: Number(sh('bash', ['-c', 'ulimit -n'])), log };
+  const opts: RunOptions = {
+    warmupS: args.warmupS,
+    durationS: args.durationS,
+    fdLimit: Number(sh('bash', ['-c', 'ulimit -n'])),
+    ...(args.drainMaxS !== undefined ? { drainMaxS: args.drainMaxS } : {}),
+    log,
+  };
   const started = new Date();
   const outcomes = new Map<string, Outcome>();
   const failedToStart = new Map<BrokerName, string>();
@@ -302,10 +341,15 @@ async function main(): Promise<void> {
       durationS: args.durationS,
       retries: args.retries,
       ...(args.only.includes('tributary-kafka') ? { kafkaWarmupS: args.kafkaWarmupS } : {}),
+      ...(args.drainMaxS !== undefined ? { drainMaxS: args.drainMaxS } : {}),
       brokers: args.only,
       scenarios: args.scenarios.map((s) => s.name),
     },
-    mosquittoConfig: { max_inflight_messages: MOSQUITTO_MAX_INFLIGHT, max_queued_messages: MOSQUITTO_MAX_QUEUED },
+    mosquittoConfig: {
+      max_inflight_messages: MOSQUITTO_MAX_INFLIGHT,
+      max_queued_messages: MOSQUITTO_MAX_QUEUED,
+      withItsDefaults: { scenarios: args.scenarios.filter((s) => s.mosquittoDefaults).map((s) => s.name), settings: MOSQUITTO_DEFAULTS },
+    },
     // Settings passed to every Tributary process from the environment (e.g. TRIBUTARY_BACKBONE__KAFKA__LINGER_MS).
     tributaryEnv: Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('TRIBUTARY_'))),
     machine: machine(args.only.includes('tributary-kafka')),

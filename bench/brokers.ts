@@ -21,6 +21,18 @@ export const MOSQUITTO_MAX_INFLIGHT = 32;
  */
 export const MOSQUITTO_MAX_QUEUED = 1_000_000;
 export const FD_LIMIT = 65_536;
+/**
+ * What the open-loop scenarios' Mosquitto runs with: its own defaults for everything about delivery (a config
+ * file with only the listener, anonymous access and logging). Mosquitto 2.0's defaults, for the record.
+ */
+export const MOSQUITTO_DEFAULTS = 'Mosquitto defaults: max_inflight_messages 20, max_queued_messages 1000, set_tcp_nodelay false';
+
+/** How a scenario wants its broker started. */
+export interface StartOptions {
+  tls?: TlsFiles;
+  /** Mosquitto without the bench's settings (max_inflight_messages, max_queued_messages, set_tcp_nodelay). */
+  mosquittoDefaults?: boolean;
+}
 
 export interface RunningBroker {
   name: BrokerName;
@@ -33,6 +45,8 @@ export interface RunningBroker {
   tlsPort?: number;
   /** The broker's processes (one, or router, retain and the gateways), counted in rssBytes and cpuSeconds. */
   processes: { role: string; pid: number }[];
+  /** host:port of each Tributary process's HTTP API (`/status?format=json`); empty for other brokers. */
+  statusBinds: string[];
   /** Resident set size summed over the broker's processes, from /proc/<pid>/status. */
   rssBytes(): number;
   /** User + system CPU seconds summed over the broker's processes, from /proc/<pid>/stat. */
@@ -157,12 +171,14 @@ export function benchTlsFiles(): Promise<TlsFiles> {
 interface Launch {
   cmd: string;
   args: string[];
+  /** Tributary's HTTP API address. */
+  statusBind?: string;
   env?: NodeJS.ProcessEnv;
   /** Temp dirs to remove once the broker has exited. */
   dirs?: string[];
 }
 
-async function launch(benchDir: string, repoRoot: string, name: Exclude<BrokerName, 'tributary-kafka'>, port: number, tls?: { port: number; files: TlsFiles }): Promise<Launch> {
+async function launch(benchDir: string, repoRoot: string, name: Exclude<BrokerName, 'tributary-kafka'>, port: number, tls?: { port: number; files: TlsFiles }, mosquittoDefaults = false): Promise<Launch> {
   switch (name) {
     case 'mosquitto': {
       const bin = findMosquitto();
@@ -175,11 +191,9 @@ async function launch(benchDir: string, repoRoot: string, name: Exclude<BrokerNa
           `listener ${port} 127.0.0.1`,
           ...(tls ? [`listener ${tls.port} 127.0.0.1`, `certfile ${tls.files.cert}`, `keyfile ${tls.files.key}`] : []),
           'allow_anonymous true',
-          'max_connections -1',
-          'persistence false',
-          `max_inflight_messages ${MOSQUITTO_MAX_INFLIGHT}`,
-          `max_queued_messages ${MOSQUITTO_MAX_QUEUED}`,
-          'set_tcp_nodelay true',
+          ...(mosquittoDefaults
+            ? []
+            : ['max_connections -1', 'persistence false', `max_inflight_messages ${MOSQUITTO_MAX_INFLIGHT}`, `max_queued_messages ${MOSQUITTO_MAX_QUEUED}`, 'set_tcp_nodelay true']),
           'log_dest stderr',
           'log_type error',
           'log_type warning',
@@ -199,6 +213,7 @@ async function launch(benchDir: string, repoRoot: string, name: Exclude<BrokerNa
       if (!fs.existsSync(bin)) throw new Error(`${path.relative(repoRoot, bin)} does not exist`);
       const bind = async (): Promise<string> => `127.0.0.1:${await freePort()}`;
       const dataDir = tempDir('tributary');
+      const statusBind = await bind();
       const env: NodeJS.ProcessEnv = {
         ...process.env,
         TRIBUTARY_LISTENERS__TCP__DEFAULT__BIND: `127.0.0.1:${port}`,
@@ -212,13 +227,13 @@ async function launch(benchDir: string, repoRoot: string, name: Exclude<BrokerNa
               TRIBUTARY_LISTENERS__SSL__DEFAULT__SSL_OPTIONS__KEYFILE: tls.files.key,
             }
           : {}),
-        TRIBUTARY_DASHBOARD__LISTENERS__HTTP__BIND: await bind(),
+        TRIBUTARY_DASHBOARD__LISTENERS__HTTP__BIND: statusBind,
         TRIBUTARY_NODE__DATA_DIR: dataDir,
         TRIBUTARY_LOG__LEVEL: 'warn',
       };
       // BENCH_TRIBUTARY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the broker under load.
       const nodeArgs = (process.env.BENCH_TRIBUTARY_NODE_ARGS ?? '').split(' ').filter(Boolean);
-      return { cmd: process.execPath, args: [...nodeArgs, bin, 'start'], env, dirs: [dataDir] };
+      return { cmd: process.execPath, args: [...nodeArgs, bin, 'start'], env, dirs: [dataDir], statusBind };
     }
   }
 }
@@ -299,11 +314,12 @@ function removeDirs(dirs: string[]): void {
   recordForWatchdog();
 }
 
-export async function startBroker(benchDir: string, repoRoot: string, name: BrokerName, tlsFiles?: TlsFiles): Promise<RunningBroker> {
+export async function startBroker(benchDir: string, repoRoot: string, name: BrokerName, options: StartOptions = {}): Promise<RunningBroker> {
+  const tlsFiles = options.tls;
   if (name === 'tributary-kafka') return startTributaryKafka(repoRoot, tlsFiles);
   const port = await freePort();
   const tls = tlsFiles ? { port: await freePort(), files: tlsFiles } : undefined;
-  const { cmd, args, env, dirs = [] } = await launch(benchDir, repoRoot, name, port, tls);
+  const { cmd, args, env, dirs = [], statusBind } = await launch(benchDir, repoRoot, name, port, tls, options.mosquittoDefaults);
   const proc = spawnProc(name, repoRoot, cmd, args, env ?? process.env);
   const stop = async (): Promise<void> => {
     await proc.stop();
@@ -323,6 +339,7 @@ export async function startBroker(benchDir: string, repoRoot: string, name: Brok
     ports: [port],
     ...(tls ? { tlsPort: tls.port } : {}),
     processes: [{ role: name, pid }],
+    statusBinds: statusBind ? [statusBind] : [],
     rssBytes: () => rssOf(pid),
     cpuSeconds: () => cpuOf(pid),
     stop,
@@ -492,6 +509,25 @@ async function httpOk(bind: string): Promise<boolean> {
   }
 }
 
+/**
+ * Tributary's `messages.dropped*` counters (`/status?format=json`), summed over its processes; undefined for a
+ * broker without them or if a process does not answer within 2 s.
+ */
+export async function droppedCounters(broker: RunningBroker): Promise<Record<string, number> | undefined> {
+  if (broker.statusBinds.length === 0) return undefined;
+  const sums: Record<string, number> = {};
+  try {
+    for (const bind of broker.statusBinds) {
+      const res = await fetch(`http://${bind}/status?format=json`, { signal: AbortSignal.timeout(2000) });
+      const { metrics = {} } = (await res.json()) as { metrics?: Record<string, number> };
+      for (const [k, v] of Object.entries(metrics)) if (k.startsWith('messages.dropped')) sums[k] = (sums[k] ?? 0) + v;
+    }
+  } catch {
+    return undefined;
+  }
+  return sums;
+}
+
 let benchLog: (m: string) => void = (m) => void process.stderr.write(`[bench] ${m}\n`);
 /** Where start-up progress of Kafka goes (bench.ts passes its logger). */
 export function setBrokerLog(log: (m: string) => void): void {
@@ -520,6 +556,7 @@ async function startTributaryKafka(repoRoot: string, tlsFiles?: TlsFiles): Promi
     if (!k.dir) await deleteKafkaTopics(k.address, prefix).catch(() => undefined);
   };
   const ports: number[] = [];
+  const statusBinds: string[] = [];
   let tlsPort: number | undefined;
   try {
     for (const role of ['router', 'retain', ...GATEWAYS]) {
@@ -557,6 +594,7 @@ async function startTributaryKafka(repoRoot: string, tlsFiles?: TlsFiles): Promi
       // Topic creation and consumer-group joins on a fresh prefix take a few seconds.
       await waitReady(p, `${role} `, role, 60_000, async () => (await httpOk(http)) && (!gateway || (await canConnect(port))) && (!tls || (await canConnect(tls.port))));
       if (gateway) ports.push(port);
+      statusBinds.push(http);
       if (tls) tlsPort = tls.port;
     }
   } catch (e) {
@@ -572,6 +610,7 @@ async function startTributaryKafka(repoRoot: string, tlsFiles?: TlsFiles): Promi
     ports,
     ...(tlsPort !== undefined ? { tlsPort } : {}),
     processes: procs.map((p) => ({ role: p.role, pid: p.pid })),
+    statusBinds,
     rssBytes: () => sum(rssOf),
     cpuSeconds: () => sum(cpuOf),
     kafka: {

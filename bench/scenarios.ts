@@ -9,6 +9,8 @@ export interface RunOptions {
   durationS: number;
   /** Open-file limit this process (and, started the same way, each broker) ended up with. */
   fdLimit: number;
+  /** Open-loop scenarios: most seconds to wait for deliveries once the load stops (--drain; default per scenario). */
+  drainMaxS?: number;
   log(msg: string): void;
 }
 
@@ -33,7 +35,20 @@ export interface ScenarioResult {
 export class Ctx {
   readonly conns: Conn[] = [];
   aborted = false;
-  constructor(readonly broker: RunningBroker, readonly opts: RunOptions) {}
+  /** restarter: stops the broker and starts a fresh one of the same kind (bench.ts owns both). */
+  constructor(
+    public broker: RunningBroker,
+    readonly opts: RunOptions,
+    private readonly restarter?: () => Promise<RunningBroker>,
+  ) {}
+
+  /** Closes every connection and replaces the broker by a fresh one, for a second phase of a scenario. */
+  async restart(): Promise<void> {
+    if (!this.restarter) throw new Error('this harness cannot restart the broker');
+    this.closeAll();
+    this.broker = await this.restarter();
+    if (this.aborted) throw new Error('scenario aborted');
+  }
 
   /**
    * useTls: connect to the broker's TLS listener (the scenario must have `tls: true`). gateway: which of the
@@ -69,13 +84,17 @@ export interface Scenario {
   timed: boolean;
   /** The broker needs a TLS listener (with the run's self-signed certificate). */
   tls?: boolean;
+  /** Mosquitto runs with its own defaults, not the bench's settings (MOSQUITTO_DEFAULTS). */
+  mosquittoDefaults?: boolean;
+  /** A name that selects this scenario together with the rest of its family (`--scenarios openloop`). */
+  family?: string;
   run(ctx: Ctx): Promise<ScenarioResult>;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Payload: float64 send time (performance.now(), ms), u32 publisher index, u32 sequence; padded to 64 bytes. */
-const PAYLOAD_BYTES = 64;
+export const PAYLOAD_BYTES = 64;
 const FANIN_PUBLISHERS = 10;
 const FANOUT_SUBSCRIBERS = 100;
 const SHARED_MEMBERS = 4;
@@ -116,7 +135,7 @@ interface Flow {
   trackLatency?: boolean;
 }
 
-interface FlowResult {
+interface FlowResult extends CpuUse {
   seconds: number;
   received: number;
   acked: number;
@@ -127,12 +146,24 @@ interface FlowResult {
   perSubscriber: number[];
   /** Shared flows: messages sent in the whole run minus messages received, after a drain (<0: duplicates). */
   missingAfterDrain?: number;
-  brokerCpu: number;
-  loadCpu: number;
-  otherCpu: number;
-  /** CPU cores per broker process (several for tributary-kafka), and of its Kafka broker. */
-  processCpu: Record<string, number>;
-  kafkaCpu?: number;
+}
+
+/**
+ * n PUBLISHes of publisher p in one buffer: packet ids (QoS 1) continue from nextId[p], the payload gets the send
+ * time, p and sequence numbers from firstSeq.
+ */
+export function stampBatch(tpl: PublishTemplate, n: number, p: number, firstSeq: number, nextId: Uint16Array): Buffer {
+  const buf = tpl.batch(n);
+  const len = tpl.packet.length;
+  const now = performance.now();
+  for (let i = 0, off = 0; i < n; i++, off += len) {
+    if (tpl.idOffset >= 0) buf.writeUInt16BE((nextId[p] = (nextId[p]! % 65535) + 1), off + tpl.idOffset);
+    const po = off + tpl.payloadOffset;
+    buf.writeDoubleLE(now, po);
+    buf.writeUInt32LE(p, po + 8);
+    buf.writeUInt32LE(firstSeq + i, po + 12);
+  }
+  return buf;
 }
 
 async function runFlow(ctx: Ctx, f: Flow): Promise<FlowResult> {
@@ -153,7 +184,6 @@ async function runFlow(ctx: Ctx, f: Flow): Promise<FlowResult> {
   const copies = f.shareGroup !== undefined ? 1 : f.subscribers / T;
   const perSub = new Float64Array(f.subscribers);
   const tpls = Array.from({ length: T }, (_, t) => new PublishTemplate(topicOf(t), f.qos, PAYLOAD_BYTES));
-  const len = tpls[0]!.packet.length; // every topic name has the same length (T <= 10)
   const sent = new Float64Array(P);
   const delivered = new Float64Array(P); // receipts over all subscribers
   const inflight = new Float64Array(P); // QoS 1 PUBLISHes without PUBACK
@@ -170,16 +200,7 @@ async function runFlow(ctx: Ctx, f: Flow): Promise<FlowResult> {
   let scheduled = false;
 
   const send = (p: number, n: number): void => {
-    const tpl = tpls[p % T]!;
-    const buf = tpl.batch(n);
-    const now = performance.now();
-    for (let i = 0, off = 0; i < n; i++, off += len) {
-      if (tpl.idOffset >= 0) buf.writeUInt16BE((nextId[p] = (nextId[p]! % 65535) + 1), off + tpl.idOffset);
-      const po = off + tpl.payloadOffset;
-      buf.writeDoubleLE(now, po);
-      buf.writeUInt32LE(p, po + 8);
-      buf.writeUInt32LE(sent[p]! + i, po + 12);
-    }
+    const buf = stampBatch(tpls[p % T]!, n, p, sent[p]!, nextId);
     sent[p]! += n;
     if (f.qos > 0) inflight[p]! += n;
     const pub = pubs[p]!;
@@ -299,20 +320,11 @@ async function runFlow(ctx: Ctx, f: Flow): Promise<FlowResult> {
   try {
     await sleep(opts.warmupS * 1000);
     measuring = true;
-    const kafkaCpuNow = (): number => broker.kafka?.cpuSeconds() ?? NaN;
-    const procCpu = (): number[] => broker.processes.map((x) => cpuOf(x.pid));
-    const start = { t: performance.now(), perSub: Array.from(perSub), rx: received, ack: acked, sent: sum(sent), lost, bc: broker.cpuSeconds(), pc: procCpu(), kc: kafkaCpuNow(), lc: process.cpuUsage(), mc: machineBusySeconds() };
+    const cpu = cpuWindow(broker);
+    const start = { t: performance.now(), perSub: Array.from(perSub), rx: received, ack: acked, sent: sum(sent), lost };
     await sleep(opts.durationS * 1000);
     const seconds = (performance.now() - start.t) / 1000;
-    const lc = process.cpuUsage(start.lc);
-    const brokerCpu = (broker.cpuSeconds() - start.bc) / seconds;
-    const loadCpu = (lc.user + lc.system) / 1e6 / seconds;
-    const pc = procCpu();
-    const processCpu = Object.fromEntries(broker.processes.map((x, i) => [x.role, (pc[i]! - start.pc[i]!) / seconds]));
-    const kafkaCpu = (kafkaCpuNow() - start.kc) / seconds;
-    // CPU used by anything else (other builds, tests) competes with broker and load on 2 cores. The
-    // Kafka broker under tributary-kafka is part of what is measured, not a disturbance.
-    const otherCpu = Math.max(0, (machineBusySeconds() - start.mc) / seconds - brokerCpu - loadCpu - (Number.isFinite(kafkaCpu) ? kafkaCpu : 0));
+    const { brokerCpu, loadCpu, otherCpu, processCpu, kafkaCpu } = cpu();
     const perSubscriber = Array.from(perSub, (n, i) => n - start.perSub[i]!);
     let missingAfterDrain: number | undefined;
     if (f.shareGroup !== undefined) {
@@ -337,7 +349,7 @@ async function runFlow(ctx: Ctx, f: Flow): Promise<FlowResult> {
       loadCpu,
       otherCpu,
       processCpu,
-      ...(Number.isFinite(kafkaCpu) ? { kafkaCpu } : {}),
+      ...(kafkaCpu !== undefined ? { kafkaCpu } : {}),
     };
   } finally {
     running = false;
@@ -346,6 +358,36 @@ async function runFlow(ctx: Ctx, f: Flow): Promise<FlowResult> {
     if (pacer) clearInterval(pacer);
     ctx.closeAll();
   }
+}
+
+export interface CpuUse {
+  brokerCpu: number;
+  loadCpu: number;
+  /** Cores used by anything but broker, load and Kafka: other builds or tests on the machine. */
+  otherCpu: number;
+  /** CPU cores per broker process (several for tributary-kafka), and of its Kafka broker. */
+  processCpu: Record<string, number>;
+  kafkaCpu?: number;
+}
+
+/** Starts measuring CPU use; the returned function gives the cores used on average since then. */
+export function cpuWindow(broker: RunningBroker): () => CpuUse {
+  const kafkaCpuNow = (): number => broker.kafka?.cpuSeconds() ?? NaN;
+  const procCpu = (): number[] => broker.processes.map((x) => cpuOf(x.pid));
+  const start = { t: performance.now(), bc: broker.cpuSeconds(), pc: procCpu(), kc: kafkaCpuNow(), lc: process.cpuUsage(), mc: machineBusySeconds() };
+  return () => {
+    const seconds = (performance.now() - start.t) / 1000;
+    const lc = process.cpuUsage(start.lc);
+    const brokerCpu = (broker.cpuSeconds() - start.bc) / seconds;
+    const loadCpu = (lc.user + lc.system) / 1e6 / seconds;
+    const pc = procCpu();
+    const processCpu = Object.fromEntries(broker.processes.map((x, i) => [x.role, (pc[i]! - start.pc[i]!) / seconds]));
+    const kafkaCpu = (kafkaCpuNow() - start.kc) / seconds;
+    // CPU used by anything else (other builds, tests) competes with broker and load on 2 cores. The
+    // Kafka broker under tributary-kafka is part of what is measured, not a disturbance.
+    const otherCpu = Math.max(0, (machineBusySeconds() - start.mc) / seconds - brokerCpu - loadCpu - (Number.isFinite(kafkaCpu) ? kafkaCpu : 0));
+    return { brokerCpu, loadCpu, otherCpu, processCpu, ...(Number.isFinite(kafkaCpu) ? { kafkaCpu } : {}) };
+  };
 }
 
 /** User + system CPU seconds of all processes (all cores), from /proc/stat; irq time is nobody's. */
@@ -368,6 +410,13 @@ function diag(r: FlowResult): Record<string, number> {
     receivedPerS: r.received / r.seconds,
     pubacksPerS: r.acked / r.seconds,
     lost: r.lost,
+    ...cpuDiag(r),
+  };
+}
+
+/** CPU use for the JSON: broker (and each of its processes, when several), Kafka, load, others. */
+export function cpuDiag(r: CpuUse): Record<string, number> {
+  return {
     brokerCpuCores: r.brokerCpu,
     ...(Object.keys(r.processCpu).length > 1 ? Object.fromEntries(Object.entries(r.processCpu).map(([role, c]) => [`cpuCores.${role}`, c])) : {}),
     ...(r.kafkaCpu !== undefined ? { kafkaCpuCores: r.kafkaCpu } : {}),
@@ -377,7 +426,7 @@ function diag(r: FlowResult): Record<string, number> {
 }
 
 /** Sorted latencies (ms) → the value at quantile q, in µs. */
-function quantiles(latencyMs: number[]): (q: number) => number {
+export function quantiles(latencyMs: number[]): (q: number) => number {
   const s = Float64Array.from(latencyMs).sort();
   return (q) => s[Math.min(s.length - 1, Math.floor(q * (s.length - 1)))]! * 1000;
 }
