@@ -89,9 +89,9 @@ export class Broker implements SessionHost {
   constructor(protected readonly deps: BrokerDeps) {
     this.router = deps.router ?? new Router();
     this.metrics = deps.metrics ?? new Metrics();
-    this.flow = new FlowControl(SLOW_MS, this.metrics);
-    this.log = deps.logger;
     const mqtt = deps.config.mqtt;
+    this.flow = new FlowControl({ slowMs: SLOW_MS, minMessages: Math.ceil(mqtt.max_mqueue_len / 4), minBytes: mqtt.max_send_buffer / 4 }, this.metrics);
+    this.log = deps.logger;
     this.limits = { maxInflight: mqtt.max_inflight, maxQueue: mqtt.max_mqueue_len, storeQos0: mqtt.mqueue_store_qos0, maxBacklog: mqtt.max_session_backlog };
     this.rewriter = new TopicRewriter(deps.config.rewrite);
   }
@@ -430,8 +430,31 @@ export class Broker implements SessionHost {
     this.metrics['messages.sent']++;
   }
 
-  pressure(session: Session, on: boolean): void {
+  /**
+   * A connected session's queue passed half its bound. If another subscriber of the same message
+   * keeps up, this one is behind its peers: marked slow at once (its QoS 1/2 messages go to the
+   * log), so it never holds publishers back. Otherwise (it is the only one, or all are behind)
+   * flow control paces the publishers to it.
+   */
+  pressure(session: Session, on: boolean, msg?: Message): void {
+    if (on && msg && this.peerKeepsUp(session, msg)) {
+      this.metrics['flow.sessions.slow']++;
+      session.markSlow();
+      return;
+    }
     this.flow.pressure(session, on);
+  }
+
+  private peerKeepsUp(session: Session, msg: Message): boolean {
+    const routes = this.router.routes(msg.topic);
+    const low = this.limits.maxQueue / 4;
+    for (let i = 0; i < routes.length; i++) {
+      const id = routes[i]!.clientId;
+      if (id === session.clientId) continue;
+      const peer = this.sessions.get(id);
+      if (peer?.owner && !peer.pressured && !peer.slow && peer.queueLength < low) return true;
+    }
+    return false;
   }
 
   backlogged(session: Session): void {

@@ -9,14 +9,23 @@ export interface Pausable {
   resumeForFlow(): void;
 }
 
-/** A pressured session: since when, and the progress marks of the last check. */
+/** A pressured session: since when, and its progress marks at the last check. */
 interface Watch {
   since: number;
-  /** Messages sent to every session, and to this one, at the last check. */
-  total: number;
-  own: number;
-  /** Bytes its socket handed to the OS at the last check. */
+  /** When the marks were taken. */
+  at: number;
+  /** Messages sent to it. */
+  sent: number;
+  /** Bytes its socket handed to the OS. */
   bytes: number;
+}
+
+export interface FlowLimits {
+  /** How long a session may hold publishers back before it must show progress (ms). */
+  slowMs: number;
+  /** Progress that keeps a pressured session counted, per `slowMs`: messages sent, or bytes taken by its socket. */
+  minMessages: number;
+  minBytes: number;
 }
 
 /**
@@ -25,13 +34,12 @@ interface Watch {
  * it is handling, and resumed once no session is pressured; so subscribers' acknowledgements and
  * writes get the event loop instead of publishers' input, and the publishers' PUBACKs pace them.
  *
- * A pressured session is marked slow, and no longer counted, when over one check interval
- * (`slowMs`) it made no progress (its socket took nothing: a stalled client), or other sessions
- * received messages while it stayed behind (it is slower than its peers), or after 4 × `slowMs`
- * in any case. So one slow subscriber holds publishers back for a fraction of a second, after
- * which its QoS 1/2 messages wait in the log (its backlog) and its QoS 0 messages follow the
- * queue policy; while a lone subscriber that reads is the process's only consumer, publishers
- * are paced to it instead of its messages being dropped.
+ * A pressured session is marked slow, and no longer counted, when in `slowMs` it took less than
+ * a quarter of its queue or of its send buffer (a stalled client, or one far slower than the
+ * load), or after 4 × `slowMs` in any case. So a slow subscriber holds publishers back for a
+ * fraction of a second once, after which its QoS 1/2 messages wait in the log (its backlog) and
+ * its QoS 0 messages follow the queue policy; a subscriber that reads at a useful rate paces the
+ * publishers instead of losing messages.
  */
 export class FlowControl {
   private readonly pressured = new Map<Session, Watch>();
@@ -40,13 +48,17 @@ export class FlowControl {
   private timer: NodeJS.Timeout | undefined;
   /** True while some session is pressured: publishers are paused. */
   engaged = false;
-  constructor(
-    private readonly slowMs: number,
-    private readonly metrics: Metrics,
-  ) {}
+  private readonly slowMs: number;
 
-  private watch(s: Session, since: number): Watch {
-    return { since, total: this.metrics['messages.sent'], own: s.sent, bytes: s.owner?.progress ?? 0 };
+  constructor(
+    private readonly limits: FlowLimits,
+    private readonly metrics: Metrics,
+  ) {
+    this.slowMs = limits.slowMs;
+  }
+
+  private watch(s: Session, since: number, at: number): Watch {
+    return { since, at, sent: s.sent, bytes: s.owner?.progress ?? 0 };
   }
 
   get pausedCount(): number {
@@ -62,7 +74,8 @@ export class FlowControl {
       if (this.pressured.delete(session) && this.pressured.size === 0) this.release();
       return;
     }
-    this.pressured.set(session, this.watch(session, Date.now()));
+    const now = Date.now();
+    this.pressured.set(session, this.watch(session, now, now));
     this.engaged = true;
     this.timer ??= setTimeout(() => this.check(), this.slowMs);
   }
@@ -99,20 +112,27 @@ export class FlowControl {
   private check(): void {
     this.timer = undefined;
     const now = Date.now();
-    const total = this.metrics['messages.sent'];
+    const { minMessages, minBytes } = this.limits;
+    let next = Infinity;
     for (const [s, w] of this.pressured) {
-      if (now - w.since < this.slowMs) continue;
-      const own = s.sent - w.own;
-      const stalled = own === 0 && (s.owner?.progress ?? 0) === w.bytes;
-      const others = total - w.total - own;
-      if (stalled || others > 0 || now - w.since >= 4 * this.slowMs) {
+      const due = w.at + this.slowMs;
+      if (now < due) {
+        next = Math.min(next, due);
+        continue;
+      }
+      const progressed = s.sent - w.sent >= minMessages || (s.owner?.progress ?? 0) - w.bytes >= minBytes;
+      if (!progressed || now - w.since >= 4 * this.slowMs) {
         this.pressured.delete(s);
         this.metrics['flow.sessions.slow']++;
         s.markSlow();
-      } else this.pressured.set(s, this.watch(s, w.since));
+      } else {
+        // Checked again after another interval, against this one's marks.
+        this.pressured.set(s, this.watch(s, w.since, now));
+        next = Math.min(next, now + this.slowMs);
+      }
     }
     if (this.pressured.size === 0) this.release();
-    else this.timer = setTimeout(() => this.check(), this.slowMs / 2);
+    else this.timer = setTimeout(() => this.check(), Math.max(1, next - now));
   }
 
   private release(): void {

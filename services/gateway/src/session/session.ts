@@ -24,6 +24,22 @@ export interface Backlog {
   dropped: number;
 }
 
+/**
+ * A queued message must not keep alive the much larger buffer its payload was sliced from (a
+ * 64 KB socket read, a segment file read): then a full queue of small messages would hold
+ * megabytes. Such a payload is copied once, for every session that queues it.
+ */
+function compact(d: Delivery): Delivery {
+  const p = d.msg.payload;
+  if (p.buffer.byteLength > 2 * p.length + 512) {
+    // Not from the shared 8 KB pool: a buffer of its own, so this check holds once copied.
+    const own = Buffer.allocUnsafeSlow(p.length);
+    p.copy(own);
+    d.msg.payload = own;
+  }
+  return d;
+}
+
 /** A live QoS 1/2 delivery of a logged message (not shared, not a retained copy) can be read back from the log. */
 function fromLog(d: Delivery): boolean {
   return d.qos > 0 && d.shared === undefined && d.msg.offset >= 0;
@@ -182,7 +198,7 @@ export class Session {
     }
     const owner = this.owner;
     if (owner && this.queue.length === 0 && this.inflight.size < this.window && owner.writable) this.send(owner, d);
-    else this.queue.push(d);
+    else this.queue.push(compact(d));
   }
 
   /** The backlog reader has read `offset`: once that is the last routed offset, live delivery resumes. */
@@ -355,10 +371,10 @@ export class Session {
       const oldest = this.queue.shift();
       if (oldest) this.host.dropped('queue_full', oldest);
     }
-    this.queue.push(d);
+    this.queue.push(compact(d));
     if (this.queue.length >= max / 2 && this.owner && !this.pressured && !this.slow && !this.backlog) {
       this.pressured = true;
-      this.host.pressure(this, true);
+      this.host.pressure(this, true, d.msg);
     }
   }
 

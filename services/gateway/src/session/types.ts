@@ -42,8 +42,8 @@ export interface SessionHost {
   changed(session: { clientId: string }): void;
   dropped(reason: DropReason, delivery: Delivery): void;
   delivered(delivery: Delivery): void;
-  /** The queue of a connected session passed half its bound (true), or drained or left (false). */
-  pressure(session: Session, on: boolean): void;
+  /** The queue of a connected session passed half its bound with `msg` (true), or drained or left (false). */
+  pressure(session: Session, on: boolean, msg?: Message): void;
   /** The session has a backlog in the log and a connection: read it back. */
   backlogged(session: Session): void;
   /** The backlog was read back (or the session ended). */
