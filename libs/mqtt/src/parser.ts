@@ -28,7 +28,7 @@ export interface MqttParser {
   on(event: 'packet', cb: (p: Packet) => void): this;
   on(event: 'error', cb: (e: Error) => void): this;
   settings: { protocolVersion?: number };
-  _list: { length: number; toString(enc: 'utf8', start: number, end: number): string; slice(start: number, end: number): Buffer };
+  _list: { length: number; get(index: number): number; toString(enc: 'utf8', start: number, end: number): string; slice(start: number, end: number): Buffer };
   _pos: number;
   _parseNum(): number;
   packet: { length: number; cmd?: string };
@@ -90,6 +90,21 @@ type SlicedList = MqttParser['_list'] & { shallowSlice(start: number, end: numbe
 const baseProto = ParserClass.prototype as unknown as Record<string, (this: ParserInternals) => unknown>;
 const parseProperties = baseProto._parseProperties!;
 const parsePayload = baseProto._parsePayload!;
+const parseByType = baseProto._parseByType as unknown as (this: ParserInternals, type: string) => unknown;
+
+/** Property identifier of the Payload Format Indicator (§3.3.2.3.2). */
+const PAYLOAD_FORMAT_INDICATOR = 0x01;
+
+/**
+ * mqtt-packet decodes every one-byte property to a boolean (`byte !== 0`), so a Payload Format
+ * Indicator of 2 would be forwarded as 1. It is kept as the byte that was sent (0 or 1, anything
+ * else the channel refuses as a Protocol Error) and travels as that number [MQTT-3.3.2-4].
+ * mqtt-packet reads the property identifier with one `_parseByte()` just before the value.
+ */
+function checkedParseByType(this: ParserInternals & { _parseByte(): number }, type: string): unknown {
+  if (type === 'byte' && this._list.get(this._pos - 1) === PAYLOAD_FORMAT_INDICATOR) return this._parseByte();
+  return parseByType.call(this, type);
+}
 
 /** A property value mqtt-packet could not read: null, undefined or -1, also inside user properties. */
 function invalidValue(v: unknown): boolean {
@@ -167,6 +182,7 @@ proto._parseString = checkedParseString;
 proto._resetState = resetState;
 proto._parseProperties = checkedParseProperties;
 proto._parsePayload = checkedParsePayload;
+proto._parseByType = checkedParseByType;
 
 /** A new incremental MQTT parser that validates UTF-8 strings. */
 export function createParser(): MqttParser {

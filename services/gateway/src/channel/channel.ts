@@ -247,7 +247,10 @@ export class Channel implements SessionOwner {
     }
     const p = msg.properties;
     const ids = d.subscriptionIds;
-    const props: mp.IPublishPacket['properties'] = { ...p };
+    const { payloadFormatIndicator: pfi, ...rest } = p ?? {};
+    const props: mp.IPublishPacket['properties'] = rest;
+    // mqtt-packet writes a one-byte property from a boolean: 1 is true, 0 false (the byte the publisher sent).
+    if (pfi !== undefined) props.payloadFormatIndicator = pfi === 1;
     if (p?.messageExpiryInterval !== undefined) props.messageExpiryInterval = Math.max(1, remainingExpiry(msg, Date.now()) ?? 0);
     if (ids) props.subscriptionIdentifier = ids.length === 1 ? ids[0]! : ids;
     let topic = msg.topic;

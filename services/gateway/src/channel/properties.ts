@@ -39,6 +39,8 @@ function check(props: Record<string, unknown> | undefined, allowed: ReadonlySet<
     if (!allowed.has(name)) throw new ProtocolViolation(RC.MALFORMED_PACKET, `property ${name} is not allowed in ${what}`);
     // The parser turns a repeated property into an array; only User Property may repeat.
     if (Array.isArray(value) && name !== 'userProperties') throw new ProtocolViolation(RC.PROTOCOL_ERROR, `property ${name} included more than once in ${what}`);
+    // Only 0 and 1 are defined (§3.3.2.3.2, §3.1.3.2.3); the parser keeps the byte as sent.
+    if (name === 'payloadFormatIndicator' && value !== 0 && value !== 1) throw new ProtocolViolation(RC.PROTOCOL_ERROR, `Payload Format Indicator ${String(value)} in ${what}`);
   }
 }
 

@@ -1,6 +1,6 @@
 import type * as mp from 'mqtt-packet';
 import { randomBytes } from 'node:crypto';
-import { checkTopicFilter, checkTopicName, newMessage, QoS, RC } from '@tributary/mqtt';
+import { checkTopicFilter, checkTopicName, MessageProperties, newMessage, QoS, RC } from '@tributary/mqtt';
 import type { SubscriptionOptions } from '@tributary/router';
 import { fillPlaceholders } from '../../broker/rewrite';
 import type { OpenedSession } from '../../broker/broker';
@@ -50,9 +50,11 @@ export function handleConnect(ch: Channel, packet: mp.IConnectPacket, auth?: { a
     const payload = typeof w.payload === 'string' ? Buffer.from(w.payload) : w.payload;
     const { willDelayInterval, ...messageProps } = w.properties ?? {};
     const hasProps = v5 && Object.keys(messageProps).length > 0;
+    // The Payload Format Indicator is the byte as sent (0 or 1, checked), not mqtt-packet's boolean: see libs/mqtt parser.ts.
+    const willProps = hasProps ? (messageProps as MessageProperties) : undefined;
     will = {
       // Wills go through the same publish rewrite as PUBLISH packets (EMQX's message.publish hook).
-      message: newMessage(ch.broker.rewriter.rewritePublish(w.topic, clientId, packet.username), payload, (w.qos ?? 0) as QoS, w.retain ?? false, clientId, hasProps ? messageProps : undefined),
+      message: newMessage(ch.broker.rewriter.rewritePublish(w.topic, clientId, packet.username), payload, (w.qos ?? 0) as QoS, w.retain ?? false, clientId, willProps),
       delaySeconds: v5 ? (willDelayInterval ?? 0) : 0,
     };
   }

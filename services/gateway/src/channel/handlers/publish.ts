@@ -27,7 +27,8 @@ export function handlePublish(ch: Channel, packet: mp.IPublishPacket): void {
   const problem = checkTopicName(topic, mqtt.max_topic_levels);
   if (problem) throw new ProtocolViolation(RC.TOPIC_NAME_INVALID, `invalid topic name "${topic}": ${problem}`); // [MQTT-3.3.2-2]
   if (packet.retain && !mqtt.retain_available) throw new ProtocolViolation(RC.RETAIN_NOT_SUPPORTED, 'retain not available');
-  if (props?.payloadFormatIndicator && !isUtf8(packet.payload as Buffer)) {
+  // The parser keeps the Payload Format Indicator as its byte (libs/mqtt parser.ts), not mqtt-packet's boolean.
+  if ((props?.payloadFormatIndicator as unknown) === 1 && !isUtf8(packet.payload as Buffer)) {
     // [MQTT-3.3.2-4]: a payload declared UTF-8 must be valid UTF-8.
     if (qos > 0) ch.sendAck(qos === 1 ? 'puback' : 'pubrec', id, RC.PAYLOAD_FORMAT_INVALID);
     return;

@@ -1,0 +1,78 @@
+// Conformance details a client library hides: the exact bytes of forwarded properties, the
+// Subscription Identifiers of one copy, the order of a publisher's PUBACK and its own copy, and
+// the Server Keep Alive. Raw clients (test/helpers/raw.ts) against the real broker process.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type * as mp from 'mqtt-packet';
+import { BrokerProcess, startBroker } from '../helpers/broker';
+import { RawClient } from '../helpers/raw';
+
+let broker: BrokerProcess;
+const open: RawClient[] = [];
+let idn = 0;
+const cid = (what: string): string => `cf-${what}-${++idn}`;
+
+before(async () => {
+  broker = await startBroker();
+});
+
+after(async () => {
+  for (const c of open) c.destroy();
+  await broker?.stop();
+});
+
+async function client(version: 4 | 5, extra: Partial<mp.IConnectPacket> = {}, port = broker.mqttPort): Promise<RawClient> {
+  const c = await RawClient.connected(port, cid(`v${version}`), version, extra);
+  open.push(c);
+  return c;
+}
+
+async function subscribe(c: RawClient, subscriptions: mp.ISubscription[], subscriptionIdentifier?: number): Promise<void> {
+  const messageId = ++idn;
+  c.send({ cmd: 'subscribe', messageId, subscriptions, properties: subscriptionIdentifier === undefined ? undefined : { subscriptionIdentifier } });
+  await c.next('suback', (p) => (p as mp.ISubackPacket).messageId === messageId);
+}
+
+function str16(s: string): Buffer {
+  const b = Buffer.from(s);
+  return Buffer.concat([Buffer.from([b.length >> 8, b.length & 0xff]), b]);
+}
+
+const publishTo = (c: RawClient, topic: string): Promise<mp.IPublishPacket> => c.next('publish', (p) => (p as mp.IPublishPacket).topic === topic) as Promise<mp.IPublishPacket>;
+
+describe('Payload Format Indicator is forwarded as the byte that was sent [MQTT-3.3.2-4]', () => {
+  // The subscriber's QoS 0 copies carry no packet identifier and, with nothing else set, exactly
+  // this property block after the topic: Property Length 2, identifier 0x01, the value.
+  const onWire = (sub: RawClient, topic: string, value: number): boolean => Buffer.concat(sub.chunks).includes(Buffer.concat([str16(topic), Buffer.from([0x02, 0x01, value])]));
+
+  test('in PUBLISH: 0 arrives as 0, 1 as 1, none as none', async () => {
+    const sub = await client(5);
+    await subscribe(sub, [{ topic: 'pfi/#', qos: 0 }]);
+    const pub = await client(5);
+    // mqtt-packet takes a boolean for a one-byte property and writes it as 0 or 1.
+    for (const [topic, pfi] of [['pfi/zero', false], ['pfi/one', true], ['pfi/none', undefined]] as const) {
+      pub.send({ cmd: 'publish', topic, payload: Buffer.from('text'), qos: 1, messageId: ++idn, retain: false, dup: false, properties: pfi === undefined ? undefined : { payloadFormatIndicator: pfi } });
+    }
+    const zero = await publishTo(sub, 'pfi/zero');
+    const one = await publishTo(sub, 'pfi/one');
+    const none = await publishTo(sub, 'pfi/none');
+    assert.ok(onWire(sub, 'pfi/zero', 0), 'Payload Format Indicator 0 not forwarded as the byte 0');
+    assert.ok(onWire(sub, 'pfi/one', 1), 'Payload Format Indicator 1 not forwarded as the byte 1');
+    // The broker's parser (also the raw client's) keeps the byte too.
+    assert.equal(zero.properties?.payloadFormatIndicator, 0);
+    assert.equal(one.properties?.payloadFormatIndicator, 1);
+    assert.equal(none.properties, undefined);
+  });
+
+  test('in a will: 0 arrives as 0, 1 as 1', async () => {
+    const sub = await client(5);
+    await subscribe(sub, [{ topic: 'pfiwill/#', qos: 0 }]);
+    for (const [topic, pfi] of [['pfiwill/zero', false], ['pfiwill/one', true]] as const) {
+      const w = await client(5, { will: { topic, payload: Buffer.from('gone'), qos: 0, retain: false, properties: { payloadFormatIndicator: pfi } } });
+      w.destroy(); // no DISCONNECT: the will is published
+      const got = await publishTo(sub, topic);
+      assert.equal(got.properties?.payloadFormatIndicator, pfi ? 1 : 0);
+      assert.ok(onWire(sub, topic, pfi ? 1 : 0), `will Payload Format Indicator ${pfi ? 1 : 0} not forwarded as that byte`);
+    }
+  });
+});
