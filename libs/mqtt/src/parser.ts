@@ -84,7 +84,7 @@ type ParserInternals = MqttParser & {
   error: Error | null;
   _emitError(e: Error): void;
   _parseVarByteNum(): number | false;
-  packet: { messageId?: number; qos?: number; dup?: boolean };
+  packet: { messageId?: number; qos?: number };
 };
 type SlicedList = MqttParser['_list'] & { shallowSlice(start: number, end: number): MqttParser['_list'] };
 const baseProto = ParserClass.prototype as unknown as Record<string, (this: ParserInternals) => unknown>;
@@ -149,8 +149,8 @@ const SEQUENTIAL = new Set(['publish', 'puback', 'pubrec', 'pubrel', 'pubcomp', 
  * fields was completed with the next packet's bytes: such a packet is malformed. The hot packets
  * are checked by position; the others (DISCONNECT and AUTH may omit fields, which mqtt-packet
  * then reads from the next packet) are parsed from their own Remaining Length only.
- * A packet identifier that is missing, or 0 where one is required [MQTT-2.3.1-1], and DUP on a
- * QoS 0 PUBLISH [MQTT-3.3.1-2] make the packet malformed too.
+ * A packet identifier that is missing, or 0 where one is required [MQTT-2.3.1-1], makes the packet
+ * malformed too (DUP on a QoS 0 PUBLISH is a Protocol Error, checked by the channel).
  */
 function checkedParsePayload(this: ParserInternals): unknown {
   const all = this._list as SlicedList;
@@ -172,7 +172,6 @@ function checkedParsePayload(this: ParserInternals): unknown {
   const needsId = p.cmd === 'subscribe' || p.cmd === 'unsubscribe' || (p.cmd === 'publish' && (p.qos ?? 0) > 0);
   if (p.messageId === -1) this._emitError(new Error('packet identifier missing'));
   else if (needsId && p.messageId === 0) this._emitError(new Error('packet identifier 0'));
-  else if (p.cmd === 'publish' && p.qos === 0 && p.dup) this._emitError(new Error('DUP set on a QoS 0 PUBLISH'));
   return done;
 }
 

@@ -12,6 +12,10 @@ export function handlePublish(ch: Channel, packet: mp.IPublishPacket): void {
   const props = packet.properties;
   let topic = packet.topic;
 
+  // Both are Protocol Errors, not malformed packets: DUP on QoS 0 [MQTT-3.3.1-2], and a zero-length
+  // Topic Name without a Topic Alias (§3.3.2.3.4); 3.x has no aliases, so there it is always one.
+  if (qos === 0 && packet.dup) throw new ProtocolViolation(RC.PROTOCOL_ERROR, 'DUP set on a QoS 0 PUBLISH');
+  if (topic.length === 0 && props?.topicAlias === undefined) throw new ProtocolViolation(RC.PROTOCOL_ERROR, 'empty topic name without a topic alias');
   if (props?.topicAlias !== undefined) {
     const alias = props.topicAlias;
     // Alias 0 or above our Topic Alias Maximum is invalid [MQTT-3.3.2-8], [MQTT-3.3.2-9].
