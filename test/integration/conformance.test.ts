@@ -76,3 +76,20 @@ describe('Payload Format Indicator is forwarded as the byte that was sent [MQTT-
     }
   });
 });
+
+describe('one copy for overlapping subscriptions carries each Subscription Identifier once [MQTT-3.3.4-4]', () => {
+  test('two matching subscriptions with identifier 7 and one with 9: the copy carries 7 and 9', async () => {
+    const c = await client(5);
+    await subscribe(c, [{ topic: 'sid/+', qos: 1 }, { topic: 'sid/#', qos: 0 }], 7);
+    await subscribe(c, [{ topic: 'sid/a', qos: 0 }], 9);
+    const pub = await client(5);
+    pub.send({ cmd: 'publish', topic: 'sid/a', payload: Buffer.from('x'), qos: 0, retain: false, dup: false });
+    pub.send({ cmd: 'publish', topic: 'sid/b', payload: Buffer.from('y'), qos: 0, retain: false, dup: false });
+    const ids = (p: mp.IPublishPacket): number[] => [p.properties?.subscriptionIdentifier ?? []].flat().sort((x, y) => x - y);
+    assert.deepEqual(ids(await publishTo(c, 'sid/a')), [7, 9]);
+    // Only the two subscriptions with identifier 7 match sid/b: a single identifier.
+    const b = await publishTo(c, 'sid/b');
+    assert.equal(b.properties?.subscriptionIdentifier, 7);
+    assert.equal(c.packets.filter((p) => p.cmd === 'publish').length, 2, 'one copy per message');
+  });
+});
