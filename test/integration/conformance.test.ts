@@ -4,6 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type * as mp from 'mqtt-packet';
+import { generate } from 'mqtt-packet';
 import { BrokerProcess, startBroker } from '../helpers/broker';
 import { RawClient } from '../helpers/raw';
 
@@ -92,4 +93,29 @@ describe('one copy for overlapping subscriptions carries each Subscription Ident
     assert.equal(b.properties?.subscriptionIdentifier, 7);
     assert.equal(c.packets.filter((p) => p.cmd === 'publish').length, 2, 'one copy per message');
   });
+});
+
+describe("a publisher's PUBACK/PUBREC comes before its own subscribed copy", () => {
+  for (const v of [4, 5] as const) {
+    for (const qos of [1, 2] as const) {
+      const ack = qos === 1 ? 'puback' : 'pubrec';
+      test(`QoS ${qos} (${v === 5 ? '5.0' : '3.1.1'}): ${ack.toUpperCase()}, then the own copy, then a QoS 0 message published right after it`, async () => {
+        const topic = `own/${v}/${qos}`;
+        const c = await client(v);
+        await subscribe(c, [{ topic, qos }]);
+        const start = c.packets.length;
+        // In one write, so the broker routes both before the first is durable.
+        const gen = (p: mp.IPublishPacket): Buffer => generate(p, { protocolVersion: v });
+        c.sendBytes(
+          Buffer.concat([
+            gen({ cmd: 'publish', topic, payload: Buffer.from('first'), qos, messageId: 41, retain: false, dup: false }),
+            gen({ cmd: 'publish', topic, payload: Buffer.from('second'), qos: 0, retain: false, dup: false }),
+          ]),
+        );
+        await c.next('publish', (p) => (p as mp.IPublishPacket).payload.toString() === 'second');
+        const seen = c.packets.slice(start).map((p) => (p.cmd === 'publish' ? `publish:${(p as mp.IPublishPacket).payload.toString()}` : `${p.cmd}:${(p as mp.IPubackPacket).messageId}`));
+        assert.deepEqual(seen, [`${ack}:41`, 'publish:first', 'publish:second']);
+      });
+    }
+  }
 });

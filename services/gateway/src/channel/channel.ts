@@ -1,6 +1,6 @@
 import type * as mp from 'mqtt-packet';
 import type { Logger, TributaryConfig } from '@tributary/common';
-import { encodeAck, encodePublish, generatePacket, Packet, RC, remainingExpiry } from '@tributary/mqtt';
+import { encodeAck, encodePublish, generatePacket, Message, Packet, RC, remainingExpiry } from '@tributary/mqtt';
 import type { Broker } from '../broker/broker';
 import type { Session } from '../session/session';
 import type { Delivery, SessionOwner, Will } from '../session/types';
@@ -65,6 +65,10 @@ export class Channel implements SessionOwner {
   /** Broker operations later packets must wait for (see hold()). */
   private holds = 0;
   private backlog: Packet[] | undefined;
+  /** This client's QoS 1/2 publishes whose acknowledgement is not written yet (see ownPublishStarted). */
+  private ownUnacked: Set<Message> | undefined;
+  /** Encoded PUBLISHes waiting behind the client's own copy of a message not yet acknowledged. */
+  private heldOut: { buf: Buffer; msg: Message }[] | undefined;
 
   constructor(
     readonly io: ChannelIO,
@@ -243,7 +247,7 @@ export class Channel implements SessionOwner {
     const msg = d.msg;
     const v5 = this.dialect.v5;
     if (!v5 || (!msg.properties && !d.subscriptionIds && this.clientTopicAliasMax === 0)) {
-      return this.writeLimited(encodePublish(msg.topic, Buffer.byteLength(msg.topic), msg.payload, d.qos, d.retain, dup, packetId, v5));
+      return this.writeLimited(encodePublish(msg.topic, Buffer.byteLength(msg.topic), msg.payload, d.qos, d.retain, dup, packetId, v5), msg);
     }
     const p = msg.properties;
     const ids = d.subscriptionIds;
@@ -269,15 +273,42 @@ export class Channel implements SessionOwner {
       }
     }
     const packet: mp.IPublishPacket = { cmd: 'publish', topic, payload: msg.payload, qos: d.qos, retain: d.retain, dup, messageId: packetId || undefined, properties: props };
-    return this.writeLimited(generatePacket(packet, { protocolVersion: 5 }));
+    return this.writeLimited(generatePacket(packet, { protocolVersion: 5 }), msg);
   }
 
-  private writeLimited(buf: Buffer): boolean {
+  private writeLimited(buf: Buffer, msg: Message): boolean {
     // A packet over the client's Maximum Packet Size is dropped, never sent [MQTT-3.1.2-24].
     if (buf.length > this.clientMaxPacketSize) return false;
     this.broker.metrics['bytes.sent'] += buf.length;
+    // The client's own copy of a message waits for that publish's PUBACK/PUBREC; later ones
+    // wait behind it, so the order of messages is kept (see ownPublishStarted()).
+    if (this.heldOut !== undefined || (this.ownUnacked !== undefined && this.ownUnacked.has(msg))) {
+      (this.heldOut ??= []).push({ buf, msg });
+      return true;
+    }
     this.io.write(buf);
     return true;
+  }
+
+  /**
+   * A QoS 1/2 publish of this client that may come back to it (it has subscriptions) is about
+   * to be published: its own copy is held until its acknowledgement was written (the embedded
+   * backbone routes before the write is durable, the acknowledgement waits for it).
+   */
+  ownPublishStarted(msg: Message): void {
+    (this.ownUnacked ??= new Set()).add(msg);
+  }
+
+  /** The acknowledgement of `msg` was written (or will never be): release what waited for it. */
+  ownPublishAcknowledged(msg: Message): void {
+    const own = this.ownUnacked;
+    if (own === undefined || !own.delete(msg)) return;
+    const held = this.heldOut;
+    if (held === undefined) return;
+    let i = 0;
+    while (i < held.length && !own.has(held[i]!.msg)) this.io.write(held[i++]!.buf);
+    if (i === held.length) this.heldOut = undefined;
+    else held.splice(0, i);
   }
 
   sendPubrel(packetId: number): void {

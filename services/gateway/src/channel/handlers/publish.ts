@@ -61,6 +61,9 @@ export function handlePublish(ch: Channel, packet: mp.IPublishPacket): void {
   m[qos === 0 ? 'messages.qos0.received' : qos === 1 ? 'messages.qos1.received' : 'messages.qos2.received']++;
   const msg: Message = { topic, payload, qos, retain: packet.retain, from: ch.clientId, timestamp: Date.now(), properties: messageProperties(props), offset: -1 };
   if (qos === 2) ch.qos2InProgress.add(id);
+  // A publisher with subscriptions may get its own copy, which must follow its PUBACK/PUBREC.
+  const own = qos > 0 && session.subscriptions.size > 0;
+  if (own) ch.ownPublishStarted(msg);
   ch.publishStarted();
   ch.broker.publish(msg).then(
     () => {
@@ -69,6 +72,7 @@ export function handlePublish(ch: Channel, packet: mp.IPublishPacket): void {
       if (qos === 1) {
         if (ch.dialect.v5) ch.unacked--;
         ch.sendAck('puback', id, RC.SUCCESS);
+        if (own) ch.ownPublishAcknowledged(msg);
         return;
       }
       ch.qos2InProgress.delete(id);
@@ -77,9 +81,14 @@ export function handlePublish(ch: Channel, packet: mp.IPublishPacket): void {
       // `unacked` goes down when the PUBREL arrives (handlePubrel).
       const pubrec = (): void => {
         if (ch.state === 'connected') ch.sendAck('pubrec', id, RC.SUCCESS);
+        if (own) ch.ownPublishAcknowledged(msg);
       };
-      if (session.persistent) ch.broker.persist(session).then(pubrec, (err: Error) => ch.log.error({ err }, 'session persist failed'));
-      else pubrec();
+      if (session.persistent) {
+        ch.broker.persist(session).then(pubrec, (err: Error) => {
+          ch.log.error({ err }, 'session persist failed');
+          if (own) ch.ownPublishAcknowledged(msg);
+        });
+      } else pubrec();
     },
     (err: Error) => {
       ch.publishFinished();
