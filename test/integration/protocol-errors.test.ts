@@ -385,6 +385,19 @@ describe('empty client identifiers', () => {
     await bystandersWork();
   });
 
+  test('5.0 with Clean Start = 0 gets CONNACK 0x85 (Client Identifier not valid) and is closed', async () => {
+    const c = await RawClient.open(broker.mqttPort, 5);
+    // mqtt-packet refuses to generate this CONNECT: flags 0x00 (Clean Start = 0), keep-alive 60, no properties.
+    const body = Buffer.concat([str16('MQTT'), Buffer.from([5, 0x00, 0x00, 0x3c, 0x00]), str16('')]);
+    c.sendBytes(Buffer.concat([Buffer.from([0x10, body.length]), body]));
+    const connack = (await c.next('connack')) as mp.IConnackPacket;
+    assert.equal(connack.reasonCode, 0x85);
+    assert.equal(connack.sessionPresent, false);
+    assert.equal(connack.properties?.assignedClientIdentifier, undefined);
+    await c.waitClosed(5000);
+    await bystandersWork();
+  });
+
   test('3.1 (MQIsdp, level 3) gets CONNACK 2 and is closed', async () => {
     const c = await RawClient.open(broker.mqttPort, 4);
     // mqtt-packet refuses to generate an empty 3.1 client id, so the CONNECT is built by hand.

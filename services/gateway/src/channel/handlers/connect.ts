@@ -35,8 +35,9 @@ export function handleConnect(ch: Channel, packet: mp.IConnectPacket, auth?: { a
   let clientId = packet.clientId ?? '';
   let assigned = false;
   if (clientId.length === 0) {
-    // 3.1.1: an empty id needs CleanSession=1 [MQTT-3.1.3-8]; 3.1 has no empty ids; 5.0 assigns one.
-    if (version === 3 || (version === 4 && !clean)) return refuse(RC.CLIENT_IDENTIFIER_NOT_VALID, 'empty client id');
+    // 3.1.1: an empty id needs CleanSession=1 [MQTT-3.1.3-8] (else CONNACK 0x02); 3.1 has no empty ids;
+    // 5.0 assigns one, but not to resume a session nobody can name: Clean Start = 0 gets 0x85 (as EMQX).
+    if (version === 3 || !clean) return refuse(RC.CLIENT_IDENTIFIER_NOT_VALID, 'empty client id');
     clientId = `auto-${randomBytes(9).toString('base64url')}`;
     assigned = true;
   }
