@@ -119,3 +119,34 @@ describe("a publisher's PUBACK/PUBREC comes before its own subscribed copy", () 
     }
   }
 });
+
+describe('mqtt.server_keepalive = 2', () => {
+  let ka: BrokerProcess;
+  before(async () => {
+    ka = await startBroker({ env: { TRIBUTARY_MQTT__SERVER_KEEPALIVE: '2' } });
+  });
+  after(async () => {
+    await ka?.stop();
+  });
+
+  test('a 5.0 client asking for 60 gets Server Keep Alive 2, and is held to it (DISCONNECT 0x8D); a 3.1.1 client keeps its 60', async () => {
+    const t0 = Date.now();
+    const v5 = await client(5, { keepalive: 60 }, ka.mqttPort);
+    const v4 = await client(4, { keepalive: 60 }, ka.mqttPort);
+    const connack = (await v5.next('connack')) as mp.IConnackPacket;
+    assert.equal(connack.properties?.serverKeepAlive, 2);
+    // Silent for more than 1.5 × 2 s: dropped (the deadline ticker runs once a second).
+    await v5.waitClosed(8000);
+    const at = Date.now() - t0;
+    assert.ok(at >= 3000, `dropped after ${at} ms, before 1.5 × the Server Keep Alive`);
+    assert.equal(v5.disconnectReason(), 0x8d);
+    assert.equal(v4.closed, false, 'a 3.1.1 client was held to the Server Keep Alive');
+  });
+
+  test('a 5.0 client asking for 2 gets no Server Keep Alive property', async () => {
+    const c = await client(5, { keepalive: 2 }, ka.mqttPort);
+    const connack = (await c.next('connack')) as mp.IConnackPacket;
+    assert.equal(connack.reasonCode, 0);
+    assert.equal(connack.properties?.serverKeepAlive, undefined);
+  });
+});

@@ -68,6 +68,8 @@ export function handleConnect(ch: Channel, packet: mp.IConnectPacket, auth?: { a
   ch.expiryInterval = expiry;
   if (v5 && props.maximumPacketSize) ch.clientMaxPacketSize = props.maximumPacketSize;
   if (v5 && props.topicAliasMaximum) ch.clientTopicAliasMax = props.topicAliasMaximum;
+  // A 5.0 client must use the Server Keep Alive [MQTT-3.2.2-21], so the broker enforces that one;
+  // 3.x has no way to be told, so it keeps its own.
   ch.keepalive = v5 && mqtt.server_keepalive > 0 ? mqtt.server_keepalive : (packet.keepalive ?? 0);
   ch.io.setKeepAlive(ch.keepalive);
 
@@ -136,7 +138,8 @@ function accept(ch: Channel, packet: mp.IConnectPacket, opened: OpenedSession, f
     if (auth) Object.assign(connackProps, auth);
     if (assigned) connackProps.assignedClientIdentifier = clientId;
     if (expiry !== (props.sessionExpiryInterval ?? 0)) connackProps.sessionExpiryInterval = expiry;
-    if (mqtt.server_keepalive > 0) connackProps.serverKeepAlive = mqtt.server_keepalive;
+    // Server Keep Alive only when it differs from what the client asked for (§3.2.2.3.14).
+    if (mqtt.server_keepalive > 0 && mqtt.server_keepalive !== (packet.keepalive ?? 0)) connackProps.serverKeepAlive = mqtt.server_keepalive;
   }
   ch.send(ch.dialect.connack(RC.SUCCESS, present, connackProps));
   // After CONNACK: resend unacknowledged messages, then whatever queued while offline.
