@@ -68,7 +68,7 @@ export class Channel implements SessionOwner {
   /** This client's QoS 1/2 publishes whose acknowledgement is not written yet (see ownPublishStarted). */
   private ownUnacked: Set<Message> | undefined;
   /** Encoded PUBLISHes waiting behind the client's own copy of a message not yet acknowledged. */
-  private heldOut: { buf: Buffer; msg: Message }[] | undefined;
+  private heldOut: { buf: Buffer; wait: Message | undefined }[] | undefined;
 
   constructor(
     readonly io: ChannelIO,
@@ -282,12 +282,28 @@ export class Channel implements SessionOwner {
     this.broker.metrics['bytes.sent'] += buf.length;
     // The client's own copy of a message waits for that publish's PUBACK/PUBREC; later ones
     // wait behind it, so the order of messages is kept (see ownPublishStarted()).
-    if (this.heldOut !== undefined || (this.ownUnacked !== undefined && this.ownUnacked.has(msg))) {
-      (this.heldOut ??= []).push({ buf, msg });
+    const wait = msg.from === this.clientId ? this.unackedOriginal(msg) : undefined;
+    if (this.heldOut !== undefined || wait !== undefined) {
+      (this.heldOut ??= []).push({ buf, wait });
       return true;
     }
     this.io.write(buf);
     return true;
+  }
+
+  /**
+   * This client's publish not yet acknowledged that `msg` is a copy of: the same object on a
+   * single node; scaled out, a copy decoded from the downlink, which the router may deliver
+   * before the produce response arrives (same topic and timestamp; the newest such, so that a
+   * copy never goes out before its own acknowledgement).
+   */
+  private unackedOriginal(msg: Message): Message | undefined {
+    const own = this.ownUnacked;
+    if (own === undefined || own.size === 0) return undefined;
+    if (own.has(msg)) return msg;
+    let found: Message | undefined;
+    for (const m of own) if (m.timestamp === msg.timestamp && m.topic === msg.topic) found = m;
+    return found;
   }
 
   /**
@@ -306,7 +322,7 @@ export class Channel implements SessionOwner {
     const held = this.heldOut;
     if (held === undefined) return;
     let i = 0;
-    while (i < held.length && !own.has(held[i]!.msg)) this.io.write(held[i++]!.buf);
+    while (i < held.length && (held[i]!.wait === undefined || !own.has(held[i]!.wait!))) this.io.write(held[i++]!.buf);
     if (i === held.length) this.heldOut = undefined;
     else held.splice(0, i);
   }
