@@ -8,6 +8,8 @@ import { createParser, Packet } from '@tributary/mqtt';
  */
 export class RawClient {
   readonly packets: Packet[] = [];
+  /** Every byte received, for checks on the exact encoding. */
+  readonly chunks: Buffer[] = [];
   closed = false;
   private readonly parser = createParser();
   private waiters: { pred: (p: Packet) => boolean; resolve: (p: Packet) => void; reject: (e: Error) => void }[] = [];
@@ -22,7 +24,10 @@ export class RawClient {
       this.packets.push(p);
       this.waiters = this.waiters.filter((w) => (w.pred(p) ? (w.resolve(p), false) : true));
     });
-    socket.on('data', (d) => this.parser.parse(d));
+    socket.on('data', (d) => {
+      this.chunks.push(d);
+      this.parser.parse(d);
+    });
     socket.on('error', () => undefined);
     socket.on('close', () => {
       this.closed = true;

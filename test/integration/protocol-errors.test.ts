@@ -67,9 +67,9 @@ function str16(s: string | Buffer): Buffer {
   return Buffer.concat([len, b]);
 }
 
-/** A QoS 0 PUBLISH with the topic given as raw bytes (remaining length < 128). */
-function rawPublish(topic: Buffer, version: 4 | 5, payload = Buffer.from('x')): Buffer {
-  const body = Buffer.concat([str16(topic), version === 5 ? Buffer.from([0]) : Buffer.alloc(0), payload]);
+/** A QoS 0 PUBLISH with the topic (and 5.0 properties, Property Length first) given as raw bytes (remaining length < 128). */
+function rawPublish(topic: Buffer, version: 4 | 5, payload = Buffer.from('x'), properties = Buffer.from([0])): Buffer {
+  const body = Buffer.concat([str16(topic), version === 5 ? properties : Buffer.alloc(0), payload]);
   assert.ok(body.length < 128);
   return Buffer.concat([Buffer.from([0x30, body.length]), body]);
 }
@@ -130,14 +130,6 @@ describe('malformed packets close the connection (5.0: DISCONNECT 0x81)', () => 
     ['QoS 1 PUBLISH with packet identifier 0', (v) => gen({ cmd: 'publish', topic: 'a/b', payload: Buffer.from('x'), qos: 1, messageId: 0, retain: false, dup: false }, v)],
     ['SUBSCRIBE with packet identifier 0', (v) => gen({ cmd: 'subscribe', messageId: 0, subscriptions: [{ topic: 'a/b', qos: 0 }] }, v)],
     ['UNSUBSCRIBE with packet identifier 0', (v) => gen({ cmd: 'unsubscribe', messageId: 0, unsubscriptions: ['a/b'] }, v)],
-    [
-      'QoS 0 PUBLISH with DUP set',
-      (v) => {
-        const b = rawPublish(Buffer.from('bystander/t'), v);
-        b[0] = 0x38;
-        return b;
-      },
-    ],
     ['PUBACK shorter than its packet identifier', () => Buffer.from([0x40, 0x01, 0x00])],
   ];
   for (const [name, bytes] of cases) {
@@ -149,6 +141,73 @@ describe('malformed packets close the connection (5.0: DISCONNECT 0x81)', () => 
         await bystandersWork();
       });
     }
+  }
+});
+
+describe('protocol errors in a PUBLISH close the connection (5.0: DISCONNECT 0x82, not 0x81)', () => {
+  // Each goes to the bystanders' topic: none may reach them.
+  const cases: [string, (v: 4 | 5) => Buffer, (4 | 5)[]][] = [
+    [
+      'QoS 0 PUBLISH with DUP set [MQTT-3.3.1-2]',
+      (v) => {
+        const b = rawPublish(Buffer.from('bystander/t'), v);
+        b[0] = 0x38;
+        return b;
+      },
+      [4, 5],
+    ],
+    ['an empty topic name without a Topic Alias', (v) => rawPublish(Buffer.alloc(0), v), [4, 5]],
+    // Property Length 2: Payload Format Indicator (0x01) with the undefined value 2.
+    ['a Payload Format Indicator of 2', (v) => rawPublish(Buffer.from('bystander/t'), v, Buffer.from('x'), Buffer.from([0x02, 0x01, 0x02])), [5]],
+    ['a Response Topic with "+" [MQTT-3.3.2-14]', () => gen({ cmd: 'publish', topic: 'bystander/t', payload: Buffer.from('req'), qos: 1, messageId: 1, retain: false, dup: false, properties: { responseTopic: 'resp/+/x' } }, 5), [5]],
+    ['a Response Topic with "#" [MQTT-3.3.2-14]', () => gen({ cmd: 'publish', topic: 'bystander/t', payload: Buffer.from('req'), qos: 0, retain: false, dup: false, properties: { responseTopic: 'resp/#' } }, 5), [5]],
+  ];
+  for (const [name, bytes, versions] of cases) {
+    for (const v of versions) {
+      test(`${name} (${v === 5 ? '5.0' : '3.1.1'})`, async () => {
+        const c = await RawClient.connected(broker.mqttPort, cid('protocol'), v);
+        const received = inbox.messages.length;
+        c.sendBytes(bytes(v));
+        await expectClosed(c, v, 0x82);
+        assert.ok(!c.packets.some((p) => p.cmd === 'puback'), 'the PUBLISH was acknowledged');
+        await bystandersWork();
+        assert.ok(
+          inbox.messages.slice(received).every((m) => /^m\d+$/.test(m.payload.toString())),
+          'the bad PUBLISH was delivered',
+        );
+      });
+    }
+  }
+});
+
+describe('protocol errors in a 5.0 will get CONNACK 0x82', () => {
+  const will = (properties: Record<string, unknown>): mp.IConnectPacket['will'] => ({ topic: 'bystander/t', payload: Buffer.from('will: must not be sent'), qos: 0, retain: false, properties });
+  const cases: [string, () => Buffer][] = [
+    ['a will Response Topic with "+"', () => gen({ cmd: 'connect', clientId: cid('willrt'), protocolVersion: 5, protocolId: 'MQTT', clean: true, keepalive: 60, will: will({ responseTopic: 'resp/+' }) }, 5)],
+    ['a will Response Topic with "#"', () => gen({ cmd: 'connect', clientId: cid('willrt'), protocolVersion: 5, protocolId: 'MQTT', clean: true, keepalive: 60, will: will({ responseTopic: '#' }) }, 5)],
+    [
+      'a will Payload Format Indicator of 2',
+      () => {
+        const b = gen({ cmd: 'connect', clientId: cid('willpfi'), protocolVersion: 5, protocolId: 'MQTT', clean: true, keepalive: 60, will: will({ payloadFormatIndicator: true }) }, 5);
+        // Will Property Length 2, then Payload Format Indicator (0x01) = 1: make the value 2.
+        const at = b.indexOf(Buffer.from([0x02, 0x01, 0x01]));
+        assert.ok(at > 0);
+        b[at + 2] = 2;
+        return b;
+      },
+    ],
+  ];
+  for (const [name, bytes] of cases) {
+    test(name, async () => {
+      const c = await RawClient.open(broker.mqttPort, 5);
+      const received = inbox.messages.length;
+      c.sendBytes(bytes());
+      const connack = (await c.next('connack')) as mp.IConnackPacket;
+      assert.equal(connack.reasonCode, 0x82);
+      await c.waitClosed(5000);
+      await bystandersWork();
+      assert.ok(!inbox.messages.slice(received).some((m) => m.payload.toString().startsWith('will')), 'the refused will was published');
+    });
   }
 });
 
@@ -322,6 +381,19 @@ describe('empty client identifiers', () => {
     const connack = (await c.next('connack')) as mp.IConnackPacket;
     assert.equal(connack.returnCode, 2);
     assert.equal(connack.sessionPresent, false);
+    await c.waitClosed(5000);
+    await bystandersWork();
+  });
+
+  test('5.0 with Clean Start = 0 gets CONNACK 0x85 (Client Identifier not valid) and is closed', async () => {
+    const c = await RawClient.open(broker.mqttPort, 5);
+    // mqtt-packet refuses to generate this CONNECT: flags 0x00 (Clean Start = 0), keep-alive 60, no properties.
+    const body = Buffer.concat([str16('MQTT'), Buffer.from([5, 0x00, 0x00, 0x3c, 0x00]), str16('')]);
+    c.sendBytes(Buffer.concat([Buffer.from([0x10, body.length]), body]));
+    const connack = (await c.next('connack')) as mp.IConnackPacket;
+    assert.equal(connack.reasonCode, 0x85);
+    assert.equal(connack.sessionPresent, false);
+    assert.equal(connack.properties?.assignedClientIdentifier, undefined);
     await c.waitClosed(5000);
     await bystandersWork();
   });

@@ -7,7 +7,8 @@ export type QoS = 0 | 1 | 2;
 
 /** MQTT 5.0 PUBLISH properties that travel with a message (§3.3.2.3). */
 export interface MessageProperties {
-  payloadFormatIndicator?: boolean;
+  /** The byte the publisher sent: 0 unspecified bytes, 1 UTF-8 (the parser keeps it as sent, see parser.ts). */
+  payloadFormatIndicator?: 0 | 1;
   messageExpiryInterval?: number;
   contentType?: string;
   responseTopic?: string;
@@ -87,7 +88,8 @@ function toAvro(p: MessageProperties): AvroProperties {
     else users.push({ key, value: v });
   }
   return {
-    payloadFormatIndicator: p.payloadFormatIndicator ?? null,
+    // The published schema has a boolean: 1 is true, 0 false.
+    payloadFormatIndicator: p.payloadFormatIndicator === undefined ? null : p.payloadFormatIndicator === 1,
     messageExpiryInterval: p.messageExpiryInterval ?? null,
     contentType: p.contentType ?? null,
     responseTopic: p.responseTopic ?? null,
@@ -98,7 +100,7 @@ function toAvro(p: MessageProperties): AvroProperties {
 
 function fromAvro(a: AvroProperties): MessageProperties {
   const p: MessageProperties = {};
-  if (a.payloadFormatIndicator !== null) p.payloadFormatIndicator = a.payloadFormatIndicator;
+  if (a.payloadFormatIndicator !== null) p.payloadFormatIndicator = a.payloadFormatIndicator ? 1 : 0;
   if (a.messageExpiryInterval !== null) p.messageExpiryInterval = a.messageExpiryInterval;
   if (a.contentType !== null) p.contentType = a.contentType;
   if (a.responseTopic !== null) p.responseTopic = a.responseTopic;

@@ -28,7 +28,7 @@ export interface MqttParser {
   on(event: 'packet', cb: (p: Packet) => void): this;
   on(event: 'error', cb: (e: Error) => void): this;
   settings: { protocolVersion?: number };
-  _list: { length: number; toString(enc: 'utf8', start: number, end: number): string; slice(start: number, end: number): Buffer };
+  _list: { length: number; get(index: number): number; toString(enc: 'utf8', start: number, end: number): string; slice(start: number, end: number): Buffer };
   _pos: number;
   _parseNum(): number;
   packet: { length: number; cmd?: string };
@@ -84,12 +84,27 @@ type ParserInternals = MqttParser & {
   error: Error | null;
   _emitError(e: Error): void;
   _parseVarByteNum(): number | false;
-  packet: { messageId?: number; qos?: number; dup?: boolean };
+  packet: { messageId?: number; qos?: number };
 };
 type SlicedList = MqttParser['_list'] & { shallowSlice(start: number, end: number): MqttParser['_list'] };
 const baseProto = ParserClass.prototype as unknown as Record<string, (this: ParserInternals) => unknown>;
 const parseProperties = baseProto._parseProperties!;
 const parsePayload = baseProto._parsePayload!;
+const parseByType = baseProto._parseByType as unknown as (this: ParserInternals, type: string) => unknown;
+
+/** Property identifier of the Payload Format Indicator (§3.3.2.3.2). */
+const PAYLOAD_FORMAT_INDICATOR = 0x01;
+
+/**
+ * mqtt-packet decodes every one-byte property to a boolean (`byte !== 0`), so a Payload Format
+ * Indicator of 2 would be forwarded as 1. It is kept as the byte that was sent (0 or 1, anything
+ * else the channel refuses as a Protocol Error) and travels as that number [MQTT-3.3.2-4].
+ * mqtt-packet reads the property identifier with one `_parseByte()` just before the value.
+ */
+function checkedParseByType(this: ParserInternals & { _parseByte(): number }, type: string): unknown {
+  if (type === 'byte' && this._list.get(this._pos - 1) === PAYLOAD_FORMAT_INDICATOR) return this._parseByte();
+  return parseByType.call(this, type);
+}
 
 /** A property value mqtt-packet could not read: null, undefined or -1, also inside user properties. */
 function invalidValue(v: unknown): boolean {
@@ -134,8 +149,8 @@ const SEQUENTIAL = new Set(['publish', 'puback', 'pubrec', 'pubrel', 'pubcomp', 
  * fields was completed with the next packet's bytes: such a packet is malformed. The hot packets
  * are checked by position; the others (DISCONNECT and AUTH may omit fields, which mqtt-packet
  * then reads from the next packet) are parsed from their own Remaining Length only.
- * A packet identifier that is missing, or 0 where one is required [MQTT-2.3.1-1], and DUP on a
- * QoS 0 PUBLISH [MQTT-3.3.1-2] make the packet malformed too.
+ * A packet identifier that is missing, or 0 where one is required [MQTT-2.3.1-1], makes the packet
+ * malformed too (DUP on a QoS 0 PUBLISH is a Protocol Error, checked by the channel).
  */
 function checkedParsePayload(this: ParserInternals): unknown {
   const all = this._list as SlicedList;
@@ -157,7 +172,6 @@ function checkedParsePayload(this: ParserInternals): unknown {
   const needsId = p.cmd === 'subscribe' || p.cmd === 'unsubscribe' || (p.cmd === 'publish' && (p.qos ?? 0) > 0);
   if (p.messageId === -1) this._emitError(new Error('packet identifier missing'));
   else if (needsId && p.messageId === 0) this._emitError(new Error('packet identifier 0'));
-  else if (p.cmd === 'publish' && p.qos === 0 && p.dup) this._emitError(new Error('DUP set on a QoS 0 PUBLISH'));
   return done;
 }
 
@@ -167,6 +181,7 @@ proto._parseString = checkedParseString;
 proto._resetState = resetState;
 proto._parseProperties = checkedParseProperties;
 proto._parsePayload = checkedParsePayload;
+proto._parseByType = checkedParseByType;
 
 /** A new incremental MQTT parser that validates UTF-8 strings. */
 export function createParser(): MqttParser {

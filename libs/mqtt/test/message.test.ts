@@ -11,7 +11,7 @@ const msg: Message = {
   retain: true,
   from: 'dev-1',
   timestamp: 1_764_000_000_123,
-  properties: { contentType: 'application/json', messageExpiryInterval: 60, correlationData: Buffer.from('c'), userProperties: { a: '1', b: ['2', '3'] }, payloadFormatIndicator: false },
+  properties: { contentType: 'application/json', messageExpiryInterval: 60, correlationData: Buffer.from('c'), userProperties: { a: '1', b: ['2', '3'] }, payloadFormatIndicator: 0 },
   offset: -1,
 };
 

@@ -1,6 +1,6 @@
 import type * as mp from 'mqtt-packet';
 import type { Logger, TributaryConfig } from '@tributary/common';
-import { encodeAck, encodePublish, generatePacket, Packet, RC, remainingExpiry } from '@tributary/mqtt';
+import { encodeAck, encodePublish, generatePacket, Message, Packet, RC, remainingExpiry } from '@tributary/mqtt';
 import type { Broker } from '../broker/broker';
 import type { Session } from '../session/session';
 import type { Delivery, SessionOwner, Will } from '../session/types';
@@ -81,6 +81,10 @@ export class Channel implements SessionOwner, Pausable {
   /** Packets parsed while later packets must wait (a hold, or flow control's pause), in order. */
   private waitingPackets: Packet[] | undefined;
   private flowPaused = false;
+  /** This client's QoS 1/2 publishes whose acknowledgement is not written yet (see ownPublishStarted). */
+  private ownUnacked: Set<Message> | undefined;
+  /** Encoded PUBLISHes waiting behind the client's own copy of a message not yet acknowledged. */
+  private heldOut: { buf: Buffer; wait: Message | undefined }[] | undefined;
 
   constructor(
     readonly io: ChannelIO,
@@ -293,13 +297,17 @@ export class Channel implements SessionOwner, Pausable {
     const msg = d.msg;
     const v5 = this.dialect.v5;
     if (!v5 || (!msg.properties && !d.subscriptionIds && this.clientTopicAliasMax === 0)) {
-      return this.writeLimited(encodePublish(msg.topic, Buffer.byteLength(msg.topic), msg.payload, d.qos, d.retain, dup, packetId, v5));
+      return this.writeLimited(encodePublish(msg.topic, Buffer.byteLength(msg.topic), msg.payload, d.qos, d.retain, dup, packetId, v5), msg);
     }
     const p = msg.properties;
     const ids = d.subscriptionIds;
-    const props: mp.IPublishPacket['properties'] = { ...p };
+    const { payloadFormatIndicator: pfi, ...rest } = p ?? {};
+    const props: mp.IPublishPacket['properties'] = rest;
+    // mqtt-packet writes a one-byte property from a boolean: 1 is true, 0 false (the byte the publisher sent).
+    if (pfi !== undefined) props.payloadFormatIndicator = pfi === 1;
     if (p?.messageExpiryInterval !== undefined) props.messageExpiryInterval = Math.max(1, remainingExpiry(msg, Date.now()) ?? 0);
-    if (ids) props.subscriptionIdentifier = ids.length === 1 ? ids[0]! : ids;
+    // Overlapping subscriptions may carry the same identifier: each is sent once [MQTT-3.3.4-4].
+    if (ids) props.subscriptionIdentifier = ids.length === 1 ? ids[0]! : [...new Set(ids)];
     let topic = msg.topic;
     if (this.clientTopicAliasMax > 0) {
       // Server→client topic aliases, up to the client's Topic Alias Maximum [MQTT-3.3.2-9]:
@@ -315,15 +323,58 @@ export class Channel implements SessionOwner, Pausable {
       }
     }
     const packet: mp.IPublishPacket = { cmd: 'publish', topic, payload: msg.payload, qos: d.qos, retain: d.retain, dup, messageId: packetId || undefined, properties: props };
-    return this.writeLimited(generatePacket(packet, { protocolVersion: 5 }));
+    return this.writeLimited(generatePacket(packet, { protocolVersion: 5 }), msg);
   }
 
-  private writeLimited(buf: Buffer): boolean {
+  private writeLimited(buf: Buffer, msg: Message): boolean {
     // A packet over the client's Maximum Packet Size is dropped, never sent [MQTT-3.1.2-24].
     if (buf.length > this.clientMaxPacketSize) return false;
     this.broker.metrics['bytes.sent'] += buf.length;
+    // The client's own copy of a message waits for that publish's PUBACK/PUBREC; later ones
+    // wait behind it, so the order of messages is kept (see ownPublishStarted()).
+    const wait = msg.from === this.clientId ? this.unackedOriginal(msg) : undefined;
+    if (this.heldOut !== undefined || wait !== undefined) {
+      (this.heldOut ??= []).push({ buf, wait });
+      return true;
+    }
     this.io.write(buf);
     return true;
+  }
+
+  /**
+   * This client's publish not yet acknowledged that `msg` is a copy of: the same object on a
+   * single node; scaled out, a copy decoded from the downlink, which the router may deliver
+   * before the produce response arrives (same topic and timestamp; the newest such, so that a
+   * copy never goes out before its own acknowledgement).
+   */
+  private unackedOriginal(msg: Message): Message | undefined {
+    const own = this.ownUnacked;
+    if (own === undefined || own.size === 0) return undefined;
+    if (own.has(msg)) return msg;
+    let found: Message | undefined;
+    for (const m of own) if (m.timestamp === msg.timestamp && m.topic === msg.topic) found = m;
+    return found;
+  }
+
+  /**
+   * A QoS 1/2 publish of this client that may come back to it (it has subscriptions) is about
+   * to be published: its own copy is held until its acknowledgement was written (the embedded
+   * backbone routes before the write is durable, the acknowledgement waits for it).
+   */
+  ownPublishStarted(msg: Message): void {
+    (this.ownUnacked ??= new Set()).add(msg);
+  }
+
+  /** The acknowledgement of `msg` was written (or will never be): release what waited for it. */
+  ownPublishAcknowledged(msg: Message): void {
+    const own = this.ownUnacked;
+    if (own === undefined || !own.delete(msg)) return;
+    const held = this.heldOut;
+    if (held === undefined) return;
+    let i = 0;
+    while (i < held.length && (held[i]!.wait === undefined || !own.has(held[i]!.wait!))) this.io.write(held[i++]!.buf);
+    if (i === held.length) this.heldOut = undefined;
+    else held.splice(0, i);
   }
 
   sendPubrel(packetId: number): void {

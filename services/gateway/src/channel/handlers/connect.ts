@@ -1,6 +1,6 @@
 import type * as mp from 'mqtt-packet';
 import { randomBytes } from 'node:crypto';
-import { checkTopicFilter, checkTopicName, newMessage, QoS, RC } from '@tributary/mqtt';
+import { checkTopicFilter, checkTopicName, MessageProperties, newMessage, QoS, RC } from '@tributary/mqtt';
 import type { SubscriptionOptions } from '@tributary/router';
 import { fillPlaceholders } from '../../broker/rewrite';
 import type { OpenedSession } from '../../broker/broker';
@@ -35,8 +35,9 @@ export function handleConnect(ch: Channel, packet: mp.IConnectPacket, auth?: { a
   let clientId = packet.clientId ?? '';
   let assigned = false;
   if (clientId.length === 0) {
-    // 3.1.1: an empty id needs CleanSession=1 [MQTT-3.1.3-8]; 3.1 has no empty ids; 5.0 assigns one.
-    if (version === 3 || (version === 4 && !clean)) return refuse(RC.CLIENT_IDENTIFIER_NOT_VALID, 'empty client id');
+    // 3.1.1: an empty id needs CleanSession=1 [MQTT-3.1.3-8] (else CONNACK 0x02); 3.1 has no empty ids;
+    // 5.0 assigns one, but not to resume a session nobody can name: Clean Start = 0 gets 0x85 (as EMQX).
+    if (version === 3 || !clean) return refuse(RC.CLIENT_IDENTIFIER_NOT_VALID, 'empty client id');
     clientId = `auto-${randomBytes(9).toString('base64url')}`;
     assigned = true;
   }
@@ -50,9 +51,11 @@ export function handleConnect(ch: Channel, packet: mp.IConnectPacket, auth?: { a
     const payload = typeof w.payload === 'string' ? Buffer.from(w.payload) : w.payload;
     const { willDelayInterval, ...messageProps } = w.properties ?? {};
     const hasProps = v5 && Object.keys(messageProps).length > 0;
+    // The Payload Format Indicator is the byte as sent (0 or 1, checked), not mqtt-packet's boolean: see libs/mqtt parser.ts.
+    const willProps = hasProps ? (messageProps as MessageProperties) : undefined;
     will = {
       // Wills go through the same publish rewrite as PUBLISH packets (EMQX's message.publish hook).
-      message: newMessage(ch.broker.rewriter.rewritePublish(w.topic, clientId, packet.username), payload, (w.qos ?? 0) as QoS, w.retain ?? false, clientId, hasProps ? messageProps : undefined),
+      message: newMessage(ch.broker.rewriter.rewritePublish(w.topic, clientId, packet.username), payload, (w.qos ?? 0) as QoS, w.retain ?? false, clientId, willProps),
       delaySeconds: v5 ? (willDelayInterval ?? 0) : 0,
     };
   }
@@ -65,6 +68,8 @@ export function handleConnect(ch: Channel, packet: mp.IConnectPacket, auth?: { a
   ch.expiryInterval = expiry;
   if (v5 && props.maximumPacketSize) ch.clientMaxPacketSize = props.maximumPacketSize;
   if (v5 && props.topicAliasMaximum) ch.clientTopicAliasMax = props.topicAliasMaximum;
+  // A 5.0 client must use the Server Keep Alive [MQTT-3.2.2-21], so the broker enforces that one;
+  // 3.x has no way to be told, so it keeps its own.
   ch.keepalive = v5 && mqtt.server_keepalive > 0 ? mqtt.server_keepalive : (packet.keepalive ?? 0);
   ch.io.setKeepAlive(ch.keepalive);
 
@@ -133,7 +138,8 @@ function accept(ch: Channel, packet: mp.IConnectPacket, opened: OpenedSession, f
     if (auth) Object.assign(connackProps, auth);
     if (assigned) connackProps.assignedClientIdentifier = clientId;
     if (expiry !== (props.sessionExpiryInterval ?? 0)) connackProps.sessionExpiryInterval = expiry;
-    if (mqtt.server_keepalive > 0) connackProps.serverKeepAlive = mqtt.server_keepalive;
+    // Server Keep Alive only when it differs from what the client asked for (§3.2.2.3.14).
+    if (mqtt.server_keepalive > 0 && mqtt.server_keepalive !== (packet.keepalive ?? 0)) connackProps.serverKeepAlive = mqtt.server_keepalive;
   }
   ch.send(ch.dialect.connack(RC.SUCCESS, present, connackProps));
   // After CONNACK: resend unacknowledged messages, then whatever queued while offline.

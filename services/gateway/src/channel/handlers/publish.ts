@@ -12,6 +12,10 @@ export function handlePublish(ch: Channel, packet: mp.IPublishPacket): void {
   const props = packet.properties;
   let topic = packet.topic;
 
+  // Both are Protocol Errors, not malformed packets: DUP on QoS 0 [MQTT-3.3.1-2], and a zero-length
+  // Topic Name without a Topic Alias (§3.3.2.3.4); 3.x has no aliases, so there it is always one.
+  if (qos === 0 && packet.dup) throw new ProtocolViolation(RC.PROTOCOL_ERROR, 'DUP set on a QoS 0 PUBLISH');
+  if (topic.length === 0 && props?.topicAlias === undefined) throw new ProtocolViolation(RC.PROTOCOL_ERROR, 'empty topic name without a topic alias');
   if (props?.topicAlias !== undefined) {
     const alias = props.topicAlias;
     // Alias 0 or above our Topic Alias Maximum is invalid [MQTT-3.3.2-8], [MQTT-3.3.2-9].
@@ -27,7 +31,8 @@ export function handlePublish(ch: Channel, packet: mp.IPublishPacket): void {
   const problem = checkTopicName(topic, mqtt.max_topic_levels);
   if (problem) throw new ProtocolViolation(RC.TOPIC_NAME_INVALID, `invalid topic name "${topic}": ${problem}`); // [MQTT-3.3.2-2]
   if (packet.retain && !mqtt.retain_available) throw new ProtocolViolation(RC.RETAIN_NOT_SUPPORTED, 'retain not available');
-  if (props?.payloadFormatIndicator && !isUtf8(packet.payload as Buffer)) {
+  // The parser keeps the Payload Format Indicator as its byte (libs/mqtt parser.ts), not mqtt-packet's boolean.
+  if ((props?.payloadFormatIndicator as unknown) === 1 && !isUtf8(packet.payload as Buffer)) {
     // [MQTT-3.3.2-4]: a payload declared UTF-8 must be valid UTF-8.
     if (qos > 0) ch.sendAck(qos === 1 ? 'puback' : 'pubrec', id, RC.PAYLOAD_FORMAT_INVALID);
     return;
@@ -56,6 +61,9 @@ export function handlePublish(ch: Channel, packet: mp.IPublishPacket): void {
   m[qos === 0 ? 'messages.qos0.received' : qos === 1 ? 'messages.qos1.received' : 'messages.qos2.received']++;
   const msg: Message = { topic, payload, qos, retain: packet.retain, from: ch.clientId, timestamp: Date.now(), properties: messageProperties(props), offset: -1 };
   if (qos === 2) ch.qos2InProgress.add(id);
+  // A publisher with subscriptions may get its own copy, which must follow its PUBACK/PUBREC.
+  const own = qos > 0 && session.subscriptions.size > 0;
+  if (own) ch.ownPublishStarted(msg);
   ch.publishStarted();
   ch.broker.publish(msg).then(
     () => {
@@ -64,6 +72,7 @@ export function handlePublish(ch: Channel, packet: mp.IPublishPacket): void {
       if (qos === 1) {
         if (ch.dialect.v5) ch.unacked--;
         ch.sendAck('puback', id, RC.SUCCESS);
+        if (own) ch.ownPublishAcknowledged(msg);
         return;
       }
       ch.qos2InProgress.delete(id);
@@ -72,9 +81,14 @@ export function handlePublish(ch: Channel, packet: mp.IPublishPacket): void {
       // `unacked` goes down when the PUBREL arrives (handlePubrel).
       const pubrec = (): void => {
         if (ch.state === 'connected') ch.sendAck('pubrec', id, RC.SUCCESS);
+        if (own) ch.ownPublishAcknowledged(msg);
       };
-      if (session.persistent) ch.broker.persist(session).then(pubrec, (err: Error) => ch.log.error({ err }, 'session persist failed'));
-      else pubrec();
+      if (session.persistent) {
+        ch.broker.persist(session).then(pubrec, (err: Error) => {
+          ch.log.error({ err }, 'session persist failed');
+          if (own) ch.ownPublishAcknowledged(msg);
+        });
+      } else pubrec();
     },
     (err: Error) => {
       ch.publishFinished();
