@@ -68,7 +68,7 @@ describe('session backlog and send-buffer bound', () => {
     s.deliver(delivery(11));
     assert.ok(s.backlog);
     assert.deepEqual(host.events, ['pressure', 'relief', 'backlogged']);
-    assert.deepEqual(s.backlog, { from: 10, count: 2, dropped: 0 });
+    assert.deepEqual(s.backlog, { from: 10, count: 2, dropped: 0, parked: false });
     assert.equal(host.drops, 0);
     assert.equal(s.queueLength, 8, 'not queued in memory');
     // A stored cursor starts at the oldest undelivered message: the queue head.
@@ -84,7 +84,7 @@ describe('session backlog and send-buffer bound', () => {
     const owner = new Owner();
     s.attach(owner, 65535);
     for (let o = 0; o < 12; o++) s.deliver(delivery(o));
-    assert.deepEqual(s.backlog, { from: 10, count: 2, dropped: 0 });
+    assert.deepEqual(s.backlog, { from: 10, count: 2, dropped: 0, parked: false });
     // Acknowledgements drain the window and the queue.
     for (let id = 1; id <= 10; id++) s.complete(id, 1);
     assert.deepEqual(owner.sent, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);

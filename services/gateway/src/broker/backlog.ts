@@ -5,6 +5,18 @@ import type { Router } from '@tributary/router';
 import type { Session } from '../session/session';
 import { deliveryFor } from './deliveries';
 
+/**
+ * How long a reader waits for room in the queue before it parks. The embedded consumer buffers
+ * what is written meanwhile, so it parks soon; a Kafka consumer buffers nothing while it waits,
+ * but costs a group join to open, so it waits longer.
+ */
+const PARK_MS = { embedded: 200, kafka: 30_000 };
+
+function drainedWithin(s: Session, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([s.whenDrained().then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(resolve, ms, false)))]).finally(() => clearTimeout(timer));
+}
+
 export interface BacklogDeps {
   backbone: Backbone;
   /** The messages topic's name. */
@@ -32,7 +44,9 @@ export class BacklogReader {
 
   static async start(session: Session, deps: BacklogDeps, onDone: (r: BacklogReader) => void): Promise<BacklogReader> {
     const reader = new BacklogReader(session, deps, onDone);
-    const from = session.backlog!.from;
+    const backlog = session.backlog!;
+    backlog.parked = false;
+    const from = backlog.from;
     reader.consumer = await deps.backbone.consume({
       topic: deps.topic,
       from: [{ partition: 0, offset: from }],
@@ -60,7 +74,12 @@ export class BacklogReader {
       const rec = records[i]!;
       if (rec.offset < b.from) continue;
       if (!s.hasRoom) {
-        await s.whenDrained();
+        // A subscriber that stays far behind does not keep a consumer (and the records it
+        // buffers) open: the reader parks and the session starts another once its queue drains.
+        if (!(await drainedWithin(s, PARK_MS[this.deps.backbone.kind]))) {
+          b.parked = true;
+          return void this.finish();
+        }
         if (s.backlog !== b || !s.owner || s.ended) return void this.finish();
       }
       // The record key is the MQTT topic: only records this session subscribes to are decoded.

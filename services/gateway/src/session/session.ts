@@ -22,6 +22,8 @@ export interface Backlog {
   count: number;
   /** Messages dropped past max_session_backlog in this episode (the first drop is logged). */
   dropped: number;
+  /** The reader stopped while the queue stayed full; it starts again once the queue drains. */
+  parked: boolean;
 }
 
 /**
@@ -201,12 +203,22 @@ export class Session {
     else this.queue.push(compact(d));
   }
 
-  /** The backlog reader has read `offset`: once that is the last routed offset, live delivery resumes. */
+  /**
+   * The backlog reader has read `offset`. Live delivery resumes once it read the last routed
+   * offset and the queue has room to spare (otherwise the reader follows the log's head a while
+   * longer: a subscriber just keeping pace would else leave and re-enter the backlog many times
+   * a second, each time opening a reader).
+   */
   backlogRead(offset: number): boolean {
     const b = this.backlog;
     if (!b) return true;
     b.from = offset + 1;
-    if (offset < this.lastOffset) return false;
+    return this.endBacklog();
+  }
+
+  private endBacklog(): boolean {
+    const b = this.backlog!;
+    if (b.from <= this.lastOffset || this.queue.length >= this.limits.maxQueue / 4) return false;
     this.backlog = undefined;
     this.host.backlogEnded(this);
     return true;
@@ -358,7 +370,7 @@ export class Session {
     if (this.queue.length >= max) {
       if (live && this.owner && fromLog(d)) {
         // A connected session that fell behind reads its QoS 1/2 messages from the log from here on.
-        this.backlog = { from: d.msg.offset, count: 1, dropped: 0 };
+        this.backlog = { from: d.msg.offset, count: 1, dropped: 0, parked: false };
         this.unpressure();
         this.host.backlogged(this);
         return;
@@ -399,8 +411,15 @@ export class Session {
     if (queued < this.limits.maxQueue / 4) {
       this.slow = false;
       this.unpressure();
+      if (this.backlog) this.endBacklog();
     }
-    if (this.drainWaiters && queued < this.limits.maxQueue / 2) this.drained();
+    if (queued < this.limits.maxQueue / 2) {
+      if (this.drainWaiters) this.drained();
+      if (this.backlog?.parked) {
+        this.backlog.parked = false;
+        this.host.backlogged(this);
+      }
+    }
   }
 
   private send(owner: SessionOwner, d: Delivery): void {
