@@ -59,6 +59,17 @@ async function publishAll(client: MqttClient, topic: string, list: string[], qos
   for (let i = 0; i < list.length; i += 25) await Promise.all(list.slice(i, i + 25).map((p) => client.publishAsync(topic, p, { qos })));
 }
 
+/** Produces a record to the commands topic with a plain Kafka producer, as a backend would. */
+async function command(mqttTopic: string, value: string): Promise<void> {
+  const producer = new Kafka({ brokers: [kafka], clientId: 'plain-producer', logLevel: logLevel.NOTHING }).producer();
+  await producer.connect();
+  try {
+    await producer.send({ topic: `${prefix}commands`, messages: [{ value, headers: { 'mqtt-topic': mqttTopic, 'mqtt-qos': '1' } }] });
+  } finally {
+    await producer.disconnect();
+  }
+}
+
 function ids(inbox: Inbox, topicPrefix: string): string[] {
   return inbox.messages.filter((m) => m.topic.startsWith(topicPrefix)).map((m) => m.payload.toString());
 }
@@ -134,24 +145,12 @@ describe('two gateways and a router', () => {
     const t = uniqueTopic('cl-cmd');
     const sub = await onB.client({ protocolVersion: 5 });
     await subscribe(sub, t, 1);
-    const producer = new Kafka({ brokers: [kafka], clientId: 'plain-producer', logLevel: logLevel.NOTHING }).producer();
-    await producer.connect();
-    try {
-      await producer.send({ topic: `${prefix}commands`, messages: [{ value: 'reboot', headers: { 'mqtt-topic': t, 'mqtt-qos': '1' } }] });
-    } finally {
-      await producer.disconnect();
-    }
+    await command(t, 'reboot');
     const [m] = await sub.inbox.waitFor(1, 20_000);
     assert.equal(m!.payload.toString(), 'reboot');
     // A second command behind it: whichever gateway published the first one publishes this one
     // after it, so a repeat of the first by that gateway would be counted by now.
-    const marker = new Kafka({ brokers: [kafka], clientId: 'plain-producer', logLevel: logLevel.NOTHING }).producer();
-    await marker.connect();
-    try {
-      await marker.send({ topic: `${prefix}commands`, messages: [{ value: 'marker', headers: { 'mqtt-topic': t, 'mqtt-qos': '1' } }] });
-    } finally {
-      await marker.disconnect();
-    }
+    await command(t, 'marker');
     await waitForPayload(sub.inbox, 'marker', 20_000);
     assert.deepEqual(payloads(sub.inbox.messages), ['reboot', 'marker'], 'published once, by one of the gateways');
   });
