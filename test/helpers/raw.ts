@@ -100,7 +100,7 @@ export class RawClient {
  * PUBREL) and keeps every PUBLISH packet as it came off the wire: unlike mqtt.js it hides no
  * repeated packet id and delivers nothing late, so duplicates on the wire are counted.
  */
-export async function wireSubscriber(port: number, clientId: string, filter: string | undefined, extra: Partial<mp.IConnectPacket> = {}): Promise<RawClient> {
+export async function wireSubscriber(port: number, clientId: string, filters: string | string[] | undefined, extra: Partial<mp.IConnectPacket> = {}): Promise<RawClient> {
   const c = await RawClient.open(port, 5);
   c.onPacket((p) => {
     if (p.cmd === 'publish' && p.qos === 1) c.send({ cmd: 'puback', messageId: p.messageId! });
@@ -109,8 +109,8 @@ export async function wireSubscriber(port: number, clientId: string, filter: str
   });
   c.send({ cmd: 'connect', clientId, protocolVersion: 5, protocolId: 'MQTT', clean: true, keepalive: 60, ...extra } as mp.IConnectPacket);
   await c.next('connack');
-  if (filter !== undefined) {
-    c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: filter, qos: 2 }] });
+  if (filters !== undefined) {
+    c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [filters].flat().map((topic) => ({ topic, qos: 2 as const })) });
     await c.next('suback');
   }
   return c;
