@@ -75,6 +75,14 @@ function ids(inbox: Inbox, topicPrefix: string): string[] {
 }
 
 describe('two gateways and a router', () => {
+  it('runs kafkajs with its produce-batching patch applied in every service (no "loaded before" warning)', () => {
+    for (const p of [router, retain, a, b]) {
+      assert.ok(p.logs.some((l) => l.msg === 'tributary started'));
+      const warned = p.logs.filter((l) => String(l.msg).includes('kafkajs loaded before its produce-batching fix'));
+      assert.deepEqual(warned, [], 'kafkajs ran unpatched');
+    }
+  });
+
   it('carries QoS 0, 1 and 2 from a publisher on gateway A to a subscriber on gateway B, wildcards included', async () => {
     const t = uniqueTopic('cl');
     const sub = await onB.client({ protocolVersion: 5 });
