@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import type { MqttClient } from 'mqtt';
 import { Kafka, logLevel } from 'kafkajs';
 import * as mp from 'mqtt-packet';
+import { racingConnects, takeoverWithInflight } from '../helpers/takeover';
 import { publishQos2ResentAfterReconnect, RawClient, wirePayloads, wirePublish, wireSubscriber } from '../helpers/raw';
 import { BrokerProcess, startBroker } from '../helpers/broker';
 import { Inbox } from '../helpers/clients';
@@ -170,6 +171,16 @@ describe('two gateways and a router', () => {
     const second = await onB.client({ protocolVersion: 5, clientId });
     assert.equal(await kicked, 0x8e);
     assert.ok(second.client.connected);
+  });
+
+  it('takes a session over across gateways with QoS 1 messages in flight: each unacknowledged message again on the new gateway (DUP, same ids), once', async () => {
+    const pub = await onA.client({ protocolVersion: 5 });
+    onB.raws.push(await takeoverWithInflight(a.mqttPort, b.mqttPort, pub, `cl-inflight-${process.pid}`, uniqueTopic('cl-inflight')));
+  });
+
+  it('two CONNECTs racing for one client id on the two gateways: one holds the session, the other is taken over or refused with 0x88, messages reach the holder once', async () => {
+    const pub = await onA.client({ protocolVersion: 5 });
+    for (let i = 0; i < 3; i++) onB.raws.push(await racingConnects(a.mqttPort, b.mqttPort, pub, `cl-race-${process.pid}-${i}`, uniqueTopic('cl-race'), true));
   });
 
   it('takes a session over on the same gateway: the new connection keeps being routed to', async () => {

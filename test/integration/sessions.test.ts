@@ -6,6 +6,7 @@ import type * as mp from 'mqtt-packet';
 import { BrokerProcess, startBroker, tempDir } from '../helpers/broker';
 import { end } from '../helpers/clients';
 import { RawClient } from '../helpers/raw';
+import { racingConnects, takeoverWithInflight } from '../helpers/takeover';
 import { brokerStatus, metric, once, uniqueTopic, waitForPayload, waitUntil, clientTracker, payloads } from '../helpers/util';
 
 const VERSIONS = [4, 5] as const;
@@ -251,6 +252,16 @@ describe('sessions', () => {
       assert.equal(p.dup, false);
     });
   }
+
+  test('v5: a takeover with QoS 1 messages in flight: the old connection gets 0x8E, the new one every unacknowledged message again (DUP, same ids), each once', async () => {
+    const pub = await client({ protocolVersion: 5 });
+    raws.push(await takeoverWithInflight(b.mqttPort, b.mqttPort, pub, cid('takeover-inflight'), uniqueTopic('s/takeover')));
+  });
+
+  test('v5: two CONNECTs racing for one client id: one holds the session, the other is closed, messages reach the holder once', async () => {
+    const pub = await client({ protocolVersion: 5 });
+    for (let i = 0; i < 5; i++) raws.push(await racingConnects(b.mqttPort, b.mqttPort, pub, cid('race'), uniqueTopic('s/race')));
+  });
 
   test('v3.1.1: after PUBREC the broker resends PUBREL (not PUBLISH) on reconnect', async () => {
     const id = cid('pubrel');
