@@ -239,6 +239,8 @@ export function runBackboneSuite(name: string, factory: BackboneFactory): void {
       const arrivals: Array<() => void> = [];
       const arrived = (): Promise<void> => new Promise((r) => arrivals.push(r));
       let nextArrival = arrived();
+      // Joins while the consumer under test starts (a Kafka consumer takes a while to join).
+      const watching = observer(bb, t, track);
       track(
         await bb.consume({
           topic: t,
@@ -255,7 +257,7 @@ export function runBackboneSuite(name: string, factory: BackboneFactory): void {
           },
         }),
       );
-      const watch = await observer(bb, t, track);
+      const watch = await watching;
       for (let i = 0; i < 3; i++) {
         await nextArrival;
         nextArrival = arrived();
@@ -316,13 +318,13 @@ export function runBackboneSuite(name: string, factory: BackboneFactory): void {
 
     test('a stopped consumer delivers nothing more', async ({ backbone: bb }, track) => {
       const t = topic('stop');
-      const { collector, consumer } = await consume(bb, { topic: t, from: 'earliest' });
+      const [{ collector, consumer }, watch] = await Promise.all([consume(bb, { topic: t, from: 'earliest' }), observer(bb, t, track)]);
       await bb.append(t, [rec(null, 'a')]);
       await collector.waitFor(1);
       await consumer.stop();
       await consumer.stop();
       await bb.append(t, [rec(null, 'b')]);
-      await (await observer(bb, t, track)).passed();
+      await watch.passed();
       assert.equal(collector.records.length, 1);
     });
 
