@@ -65,8 +65,16 @@ function startKafka() {
   };
 }
 
+// Deadlines, so a hang fails and says where: every test and hook that sets none gets
+// TRIBUTARY_TEST_TIMEOUT_MS (test/per-test-timeout.js, preloaded into each file's process), and
+// --test-timeout bounds each file (what Node 20 applies it to when running files in processes).
+const FILE_TIMEOUT_MS = 600_000;
 const stopKafka = startKafka();
-const child = spawn(process.execPath, ['--test', '--test-concurrency=4', '--test-reporter=spec', ...selected], { stdio: 'inherit', cwd: root });
+const child = spawn(
+  process.execPath,
+  ['--require', join(__dirname, 'per-test-timeout.js'), '--test', `--test-timeout=${FILE_TIMEOUT_MS}`, '--test-concurrency=4', '--test-reporter=spec', ...selected],
+  { stdio: 'inherit', cwd: root },
+);
 const forward = (sig) => child.kill(sig);
 process.on('SIGINT', forward);
 process.on('SIGTERM', forward);

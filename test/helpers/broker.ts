@@ -16,6 +16,8 @@ export interface BrokerOptions {
   keepDataDir?: boolean;
   /** The tributary command (default `start`; `gateway`, `router`, `retain` run one service). */
   command?: string;
+  /** How long start-up may take before the process is killed and startBroker rejects with its log (default 30 s). */
+  startTimeoutMs?: number;
 }
 
 /** A real broker process on random loopback ports with its own data directory. */
@@ -32,7 +34,7 @@ export interface BrokerProcess {
   url: string;
   /** SIGTERM and wait for exit; returns the exit code. */
   stop(): Promise<number | null>;
-  /** SIGKILL and wait for exit. */
+  /** SIGKILL and wait for exit; removes the data directory like stop() does. */
   kill9(): Promise<void>;
 }
 
@@ -41,7 +43,10 @@ function exited(proc: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => proc.once('exit', (code) => resolve(code)));
 }
 
-/** Starts `tributary start` (or opts.command) and resolves once it logged "tributary started" (rejects on exit). */
+/**
+ * Starts `tributary start` (or opts.command) and resolves once it logged "tributary started";
+ * rejects with the broker's output if it exits first or is not started within opts.startTimeoutMs.
+ */
 export async function startBroker(opts: BrokerOptions = {}): Promise<BrokerProcess> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'tributary-test-'));
   const env: Record<string, string> = {
@@ -61,7 +66,18 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<BrokerProce
   proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const ports = { tcp: 0, ws: 0, http: 0, ssl: 0, wss: 0 };
   const lines = createInterface({ input: proc.stdout! });
+  const output = (): string => `${stderr}\n${logs.map((l) => JSON.stringify(l)).join('\n')}`;
+  const ownsDataDir = !opts.keepDataDir && !opts.dataDir;
+  const removeDataDir = (): void => {
+    if (ownsDataDir) rmSync(dataDir, { recursive: true, force: true });
+  };
+  const startTimeoutMs = opts.startTimeoutMs ?? 30_000;
+  let deadline: NodeJS.Timeout | undefined;
   const ready = new Promise<void>((resolve, reject) => {
+    deadline = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`broker (${opts.command ?? 'start'}) not started within ${startTimeoutMs} ms; its output:\n${output()}`));
+    }, startTimeoutMs);
     lines.on('line', (line) => {
       let rec: Record<string, unknown>;
       try {
@@ -78,9 +94,17 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<BrokerProce
       if (rec.listener === 'dashboard:http') ports.http = bind;
       if (rec.msg === 'tributary started') resolve();
     });
-    proc.once('exit', (code) => reject(new Error(`broker exited with ${code} before it started:\n${stderr}\n${logs.map((l) => JSON.stringify(l)).join('\n')}`)));
+    proc.once('exit', (code) => reject(new Error(`broker exited with ${code} before it started:\n${output()}`)));
   });
-  await ready;
+  try {
+    await ready;
+  } catch (err) {
+    await exited(proc);
+    removeDataDir();
+    throw err;
+  } finally {
+    clearTimeout(deadline);
+  }
   const b: BrokerProcess = {
     proc,
     dataDir,
@@ -94,12 +118,13 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<BrokerProce
     async stop() {
       proc.kill('SIGTERM');
       const code = await exited(proc);
-      if (!opts.keepDataDir && !opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+      removeDataDir();
       return code;
     },
     async kill9() {
       proc.kill('SIGKILL');
       await exited(proc);
+      removeDataDir();
     },
   };
   return b;

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { connect as netConnect, Socket } from 'node:net';
 import * as mp from 'mqtt-packet';
 import { createParser, Packet } from '@tributary/mqtt';
@@ -14,6 +15,7 @@ export class RawClient {
   private readonly parser = createParser();
   private waiters: { pred: (p: Packet) => boolean; resolve: (p: Packet) => void; reject: (e: Error) => void }[] = [];
   private closeWaiters: (() => void)[] = [];
+  private listeners: ((p: Packet) => void)[] = [];
 
   private constructor(
     readonly socket: Socket,
@@ -22,6 +24,7 @@ export class RawClient {
     this.parser.settings = { protocolVersion };
     this.parser.on('packet', (p) => {
       this.packets.push(p);
+      for (const l of this.listeners) l(p);
       this.waiters = this.waiters.filter((w) => (w.pred(p) ? (w.resolve(p), false) : true));
     });
     socket.on('data', (d) => {
@@ -50,6 +53,11 @@ export class RawClient {
     c.send({ cmd: 'connect', clientId, protocolVersion, protocolId: 'MQTT', clean: true, keepalive: 60, ...extra } as mp.IConnectPacket);
     await c.next('connack');
     return c;
+  }
+
+  /** Calls `listener` with every packet received from now on. */
+  onPacket(listener: (p: Packet) => void): void {
+    this.listeners.push(listener);
   }
 
   send(packet: mp.Packet): void {
@@ -90,4 +98,70 @@ export class RawClient {
   destroy(): void {
     this.socket.destroy();
   }
+}
+
+/**
+ * A raw subscriber that acknowledges like a well-behaved client (PUBACK; PUBREC, then PUBCOMP on
+ * PUBREL) and keeps every PUBLISH packet as it came off the wire: unlike mqtt.js it hides no
+ * repeated packet id and delivers nothing late, so duplicates on the wire are counted.
+ */
+export async function wireSubscriber(port: number, clientId: string, filters: string | string[] | undefined, extra: Partial<mp.IConnectPacket> = {}): Promise<RawClient> {
+  const c = await RawClient.open(port, 5);
+  c.onPacket((p) => {
+    if (p.cmd === 'publish' && p.qos === 1) c.send({ cmd: 'puback', messageId: p.messageId! });
+    if (p.cmd === 'publish' && p.qos === 2) c.send({ cmd: 'pubrec', messageId: p.messageId! });
+    if (p.cmd === 'pubrel') c.send({ cmd: 'pubcomp', messageId: p.messageId! });
+  });
+  c.send({ cmd: 'connect', clientId, protocolVersion: 5, protocolId: 'MQTT', clean: true, keepalive: 60, ...extra } as mp.IConnectPacket);
+  await c.next('connack');
+  if (filters !== undefined) {
+    c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [filters].flat().map((topic) => ({ topic, qos: 2 as const })) });
+    await c.next('suback');
+  }
+  return c;
+}
+
+/**
+ * A 5.0 publisher with a persistent session sends a QoS 2 PUBLISH on `topic` and gets PUBREC,
+ * loses its connection, reconnects (to `againPort()`, another gateway when scaled out, after
+ * `between` ran, e.g. a broker restart) and resends the PUBLISH with DUP set, as
+ * [MQTT-4.4.0-1] requires; then PUBREL / PUBCOMP, and a QoS 1 `marker` on the same topic behind
+ * it. Returns the connection (the caller closes it).
+ */
+export async function publishQos2ResentAfterReconnect(
+  firstPort: number,
+  againPort: () => number,
+  clientId: string,
+  topic: string,
+  payload: string,
+  marker: string,
+  between: () => Promise<void> = async () => undefined,
+): Promise<RawClient> {
+  const session = { clean: false, properties: { sessionExpiryInterval: 300 } };
+  const publish: mp.IPublishPacket = { cmd: 'publish', topic, payload: Buffer.from(payload), qos: 2, messageId: 7, retain: false, dup: false };
+  const first = await RawClient.connected(firstPort, clientId, 5, session);
+  first.send(publish);
+  await first.next('pubrec', (p) => p.messageId === 7);
+  first.destroy();
+  await first.waitClosed();
+  await between();
+  const again = await RawClient.connected(againPort(), clientId, 5, session);
+  assert.equal((again.packets[0] as mp.IConnackPacket).sessionPresent, true, 'the publisher session survived the reconnect');
+  again.send({ ...publish, dup: true });
+  await again.next('pubrec', (p) => p.messageId === 7);
+  again.send({ cmd: 'pubrel', messageId: 7 });
+  await again.next('pubcomp', (p) => p.messageId === 7);
+  again.send({ cmd: 'publish', topic, payload: Buffer.from(marker), qos: 1, messageId: 8, retain: false, dup: false });
+  await again.next('puback', (p) => p.messageId === 8);
+  return again;
+}
+
+/** The payloads of every PUBLISH a raw client received, in wire order (duplicates included). */
+export function wirePayloads(c: RawClient): string[] {
+  return c.packets.filter((p): p is mp.IPublishPacket => p.cmd === 'publish').map((p) => p.payload.toString());
+}
+
+/** Resolves with the first PUBLISH carrying `payload` a raw client received (so far or later). */
+export function wirePublish(c: RawClient, payload: string, timeoutMs = 10_000): Promise<mp.IPublishPacket> {
+  return c.next('publish', (p) => (p as mp.IPublishPacket).payload.toString() === payload, timeoutMs) as Promise<mp.IPublishPacket>;
 }

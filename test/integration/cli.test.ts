@@ -68,6 +68,19 @@ function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 10
   });
 }
 
+/**
+ * The run ended by itself (not killed by runCli's timeout, not by a signal) with exit code
+ * `code`, and `text` appears in its output: a hang or a crash does not pass as "exits non-zero".
+ */
+function assertExit(r: CliRun, code: number, text: RegExp | string, where: 'stdout' | 'stderr' | 'both' = 'stderr'): void {
+  const out = where === 'both' ? r.stdout + r.stderr : r[where];
+  assert.equal(r.timedOut, false, `still running after the timeout:\n${r.stdout}${r.stderr}`);
+  assert.equal(r.signal, null, `killed by ${r.signal}`);
+  assert.equal(r.code, code, `exit code ${r.code}, expected ${code}:\n${r.stdout}${r.stderr}`);
+  if (typeof text === 'string') assert.ok(out.includes(text), `${where} does not include ${JSON.stringify(text)}:\n${out}`);
+  else assert.match(out, text);
+}
+
 /** mqtt.js connect that also returns the CONNACK and an inbox attached before CONNECT goes out. */
 async function openClient(url: string, opts: IClientOptions): Promise<{ client: MqttClient; inbox: Inbox; connack: IConnackPacket }> {
   const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts });
@@ -96,16 +109,16 @@ describe('tributary command line', { concurrency: true }, () => {
 
   test('an unknown command prints usage on stderr and exits non-zero', async () => {
     const r = await runCli(['frobnicate']);
-    assert.notEqual(r.code, 0);
-    assert.match(r.stderr, /unknown command "frobnicate"/);
+    assertExit(r, 2, /unknown command "frobnicate"/);
     assert.match(r.stderr, /Usage: tributary/);
   });
 
   for (const command of ['gateway', 'router', 'retain']) {
     test(`tributary ${command} on the embedded backbone exits non-zero saying it needs Kafka`, async () => {
       const r = await runCli([command]);
-      assert.notEqual(r.code, 0);
-      assert.match(r.stdout + r.stderr, new RegExp(`tributary ${command} runs against Kafka: set backbone.type = kafka`));
+      // The fatal "start-up failed" log line (stdout) carries the reason.
+      assertExit(r, 1, `tributary ${command} runs against Kafka: set backbone.type = kafka`, 'stdout');
+      assert.match(r.stdout, /"msg":"start-up failed"/);
     });
   }
 
@@ -133,8 +146,7 @@ describe('tributary command line', { concurrency: true }, () => {
   for (const [name, value, key] of invalid) {
     test(`tributary start with ${name}=${value} exits non-zero naming ${key}`, async () => {
       const r = await runCli(['start'], { [name]: value });
-      assert.equal(r.timedOut, false, `the broker started with ${name}=${value}`);
-      assert.notEqual(r.code, 0);
+      assertExit(r, 2, /^tributary: invalid configuration:/);
       assert.ok(r.stderr.includes(key), `stderr does not name ${key}:\n${r.stderr}`);
       assert.ok(r.stderr.includes(name), `stderr does not name ${name}:\n${r.stderr}`);
       assert.ok(!r.stdout.includes('tributary started'), 'start-up continued');
@@ -143,7 +155,7 @@ describe('tributary command line', { concurrency: true }, () => {
 
   test('several invalid values are all reported at once', async () => {
     const r = await runCli(['start'], { TRIBUTARY_MQTT__MAX_INFLIGHT: '0', TRIBUTARY_MQTT__MAX_PACKET_SIZE: '-5' });
-    assert.notEqual(r.code, 0);
+    assertExit(r, 2, /^tributary: invalid configuration:/);
     assert.ok(r.stderr.includes('mqtt.max_inflight') && r.stderr.includes('mqtt.max_packet_size'), r.stderr);
   });
 });
@@ -262,8 +274,7 @@ describe('listener conflicts', { concurrency: true }, () => {
   for (const { name, env } of LISTENERS.filter((l) => l.enabled)) {
     test(`a port already in use for ${name} fails start-up with a message naming the listener`, async () => {
       const r = await runCli(['start'], { [env]: `127.0.0.1:${port}` });
-      assert.equal(r.timedOut, false, 'the broker kept running');
-      assert.notEqual(r.code, 0);
+      assertExit(r, 1, /"msg":"start-up failed"/, 'stdout');
       const out = r.stdout + r.stderr;
       assert.ok(out.includes(name), `output does not name ${name}:\n${out}`);
       assert.ok(out.includes(String(port)), `output does not name port ${port}:\n${out}`);

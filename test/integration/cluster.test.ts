@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import type { MqttClient } from 'mqtt';
 import { Kafka, logLevel } from 'kafkajs';
 import * as mp from 'mqtt-packet';
-import { RawClient } from '../helpers/raw';
+import { racingConnects, takeoverWithInflight } from '../helpers/takeover';
+import { publishQos2ResentAfterReconnect, RawClient, wirePayloads, wirePublish, wireSubscriber } from '../helpers/raw';
 import { BrokerProcess, startBroker } from '../helpers/broker';
 import { Inbox } from '../helpers/clients';
 import { clientTracker, open, Opened, payloads, uniqueTopic, waitForPayload, waitUntil } from '../helpers/util';
@@ -59,11 +60,30 @@ async function publishAll(client: MqttClient, topic: string, list: string[], qos
   for (let i = 0; i < list.length; i += 25) await Promise.all(list.slice(i, i + 25).map((p) => client.publishAsync(topic, p, { qos })));
 }
 
+/** Produces a record to the commands topic with a plain Kafka producer, as a backend would. */
+async function command(mqttTopic: string, value: string): Promise<void> {
+  const producer = new Kafka({ brokers: [kafka], clientId: 'plain-producer', logLevel: logLevel.NOTHING }).producer();
+  await producer.connect();
+  try {
+    await producer.send({ topic: `${prefix}commands`, messages: [{ value, headers: { 'mqtt-topic': mqttTopic, 'mqtt-qos': '1' } }] });
+  } finally {
+    await producer.disconnect();
+  }
+}
+
 function ids(inbox: Inbox, topicPrefix: string): string[] {
   return inbox.messages.filter((m) => m.topic.startsWith(topicPrefix)).map((m) => m.payload.toString());
 }
 
 describe('two gateways and a router', () => {
+  it('runs kafkajs with its produce-batching patch applied in every service (no "loaded before" warning)', () => {
+    for (const p of [router, retain, a, b]) {
+      assert.ok(p.logs.some((l) => l.msg === 'tributary started'));
+      const warned = p.logs.filter((l) => String(l.msg).includes('kafkajs loaded before its produce-batching fix'));
+      assert.deepEqual(warned, [], 'kafkajs ran unpatched');
+    }
+  });
+
   it('carries QoS 0, 1 and 2 from a publisher on gateway A to a subscriber on gateway B, wildcards included', async () => {
     const t = uniqueTopic('cl');
     const sub = await onB.client({ protocolVersion: 5 });
@@ -86,10 +106,21 @@ describe('two gateways and a router', () => {
     const pub = await onA.client({ protocolVersion: 5 });
     const sent = Array.from({ length: 200 }, (_, i) => String(i));
     await publishAll(pub.client, `${t}/n`, sent, 2);
-    await sub.inbox.waitFor(200);
-    // A little longer: a duplicate would arrive right behind the last message.
-    await new Promise((r) => setTimeout(r, 300));
-    assert.deepEqual(payloads(sub.inbox.messages), sent);
+    // A marker behind them on the same topic: a duplicate would arrive before it.
+    await pub.client.publishAsync(`${t}/n`, 'marker', { qos: 2 });
+    await waitForPayload(sub.inbox, 'marker');
+    assert.deepEqual(payloads(sub.inbox.messages), [...sent, 'marker']);
+  });
+
+  it('QoS 2 exactly once on the wire across gateways, the publisher resending its PUBLISH with DUP after reconnecting to the other gateway', async () => {
+    const t = uniqueTopic('cl-q2-wire');
+    // Raw subscriber on B: every PUBLISH packet is counted, repeated packet ids included.
+    const sub = await wireSubscriber(b.mqttPort, `cl-q2w-sub-${process.pid}`, t);
+    onB.raws.push(sub);
+    const pub = await publishQos2ResentAfterReconnect(a.mqttPort, () => b.mqttPort, `cl-q2w-pub-${process.pid}`, t, 'once', 'marker');
+    onB.raws.push(pub);
+    await wirePublish(sub, 'marker');
+    assert.deepEqual(wirePayloads(sub), ['once', 'marker']);
   });
 
   it('shares one $share group between members on both gateways, each message to one member', async () => {
@@ -123,17 +154,14 @@ describe('two gateways and a router', () => {
     const t = uniqueTopic('cl-cmd');
     const sub = await onB.client({ protocolVersion: 5 });
     await subscribe(sub, t, 1);
-    const producer = new Kafka({ brokers: [kafka], clientId: 'plain-producer', logLevel: logLevel.NOTHING }).producer();
-    await producer.connect();
-    try {
-      await producer.send({ topic: `${prefix}commands`, messages: [{ value: 'reboot', headers: { 'mqtt-topic': t, 'mqtt-qos': '1' } }] });
-    } finally {
-      await producer.disconnect();
-    }
+    await command(t, 'reboot');
     const [m] = await sub.inbox.waitFor(1, 20_000);
     assert.equal(m!.payload.toString(), 'reboot');
-    await new Promise((r) => setTimeout(r, 300));
-    assert.equal(sub.inbox.messages.length, 1, 'published once, by one of the gateways');
+    // A second command behind it: whichever gateway published the first one publishes this one
+    // after it, so a repeat of the first by that gateway would be counted by now.
+    await command(t, 'marker');
+    await waitForPayload(sub.inbox, 'marker', 20_000);
+    assert.deepEqual(payloads(sub.inbox.messages), ['reboot', 'marker'], 'published once, by one of the gateways');
   });
 
   it('takes a session over across gateways: the old connection gets DISCONNECT 0x8E', async () => {
@@ -143,6 +171,16 @@ describe('two gateways and a router', () => {
     const second = await onB.client({ protocolVersion: 5, clientId });
     assert.equal(await kicked, 0x8e);
     assert.ok(second.client.connected);
+  });
+
+  it('takes a session over across gateways with QoS 1 messages in flight: each unacknowledged message again on the new gateway (DUP, same ids), once', async () => {
+    const pub = await onA.client({ protocolVersion: 5 });
+    onB.raws.push(await takeoverWithInflight(a.mqttPort, b.mqttPort, pub, `cl-inflight-${process.pid}`, uniqueTopic('cl-inflight')));
+  });
+
+  it('two CONNECTs racing for one client id on the two gateways: one holds the session, the other is taken over or refused with 0x88, messages reach the holder once', async () => {
+    const pub = await onA.client({ protocolVersion: 5 });
+    onB.raws.push(await racingConnects(a.mqttPort, b.mqttPort, pub, `cl-race-${process.pid}`, uniqueTopic('cl-race'), true));
   });
 
   it('takes a session over on the same gateway: the new connection keeps being routed to', async () => {
@@ -173,11 +211,16 @@ describe('two gateways and a router', () => {
     first.client.end(true); // no DISCONNECT: the will applies after its delay
     const back = await onB.client(opts);
     assert.equal(back.connack.sessionPresent, true);
-    await new Promise((r) => setTimeout(r, 3500));
-    assert.deepEqual(payloads(watcher.inbox.messages), [], 'the reconnect within the will delay cancelled the will');
+    // The same will delay, started later, on the same gateway: once this control will arrived the
+    // first one would have been published too.
+    const control = await onA.client({ ...opts, clientId: `${clientId}-control`, will: { ...opts.will, payload: Buffer.from('control') } });
+    control.client.end(true);
+    await waitForPayload(watcher.inbox, 'control', 15_000);
+    assert.deepEqual(payloads(watcher.inbox.messages), ['control'], 'the reconnect within the will delay cancelled the will');
     back.client.end(true);
     // Now nobody comes back: the router publishes it once the delay elapsed.
     await waitForPayload(watcher.inbox, 'offline', 10_000);
+    assert.deepEqual(payloads(watcher.inbox.messages), ['control', 'offline']);
   });
 
   it('resumes a persistent session on the other gateway with what was published meanwhile', async () => {
@@ -245,8 +288,10 @@ describe('two gateways and a router, more', () => {
     const [m] = await sub.inbox.waitFor(1, 10_000);
     assert.equal(m!.payload.toString(), 'later');
     assert.ok(Date.now() - sentAt >= 900, 'not before its delay');
-    await new Promise((r) => setTimeout(r, 500));
-    assert.equal(sub.inbox.messages.length, 1, 'published by the retain service only, once');
+    // A second delayed message with the same delay, due after it: a repeat of the first would come before it.
+    await pub.client.publishAsync(`$delayed/1/${t}`, 'marker', { qos: 1 });
+    await waitForPayload(sub.inbox, 'marker', 10_000);
+    assert.deepEqual(payloads(sub.inbox.messages), ['later', 'marker'], 'published by the retain service only, once');
   });
 });
 

@@ -5,7 +5,8 @@
 // /status with 200, never have logged an internal error, and serve a fresh client.
 //
 // Deterministic: FUZZ_SEED=<n> repeats a run (the seed is printed); FUZZ_CONNECTIONS and
-// FUZZ_PACKETS change the amount.
+// FUZZ_PACKETS change the amount. Every one of the connections runs (no time budget cuts the
+// run short); the test's timeout bounds how long that may take.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect as netConnect, Socket } from 'node:net';
@@ -19,8 +20,6 @@ const SEED = Number(process.env.FUZZ_SEED ?? 0x5eed_2024) >>> 0;
 const CONNECTIONS = Number(process.env.FUZZ_CONNECTIONS ?? 2000);
 const PACKETS_PER_CONNECTION = Number(process.env.FUZZ_PACKETS ?? 50);
 const PARALLEL = 24;
-/** The fuzzing phase stops starting connections after this long. */
-const BUDGET_MS = 45_000;
 
 interface ConnStats {
   bytes: number;
@@ -130,7 +129,7 @@ test(`fuzz: ${CONNECTIONS} connections × ${PACKETS_PER_CONNECTION} random and m
   let closed = 0;
   let connacked = 0;
   const workers = Array.from({ length: PARALLEL }, async () => {
-    while (next < seeds.length && Date.now() - started < BUDGET_MS) {
+    while (next < seeds.length) {
       const seed = seeds[next++]!;
       const s = await fuzzConnection(broker.mqttPort, new Rand(prng(seed)), PACKETS_PER_CONNECTION);
       ran++;
@@ -143,7 +142,7 @@ test(`fuzz: ${CONNECTIONS} connections × ${PACKETS_PER_CONNECTION} random and m
   });
   await Promise.all(workers);
   t.diagnostic(`${ran} connections, ${ran * PACKETS_PER_CONNECTION} packets, ${bytes} bytes in ${Date.now() - started} ms; ${closed} closed by the broker, ${connacked} got a CONNACK`);
-  assert.ok(ran >= Math.min(CONNECTIONS, 100), `only ${ran} connections within the time budget`);
+  assert.equal(ran, CONNECTIONS, 'every connection ran');
   // Sanity: the fuzzer did reach the broker's logic, and the broker did close bad connections.
   assert.ok(connacked > ran / 4, 'too few connections got past CONNECT');
   assert.ok(closed > ran / 4, 'too few bad connections were closed by the broker');

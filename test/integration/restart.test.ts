@@ -9,6 +9,7 @@ import type { IClientOptions, MqttClient } from 'mqtt';
 import { BrokerProcess, startBroker, tempDir } from '../helpers/broker';
 import { end, Inbox } from '../helpers/clients';
 import { open } from '../helpers/util';
+import { publishQos2ResentAfterReconnect, wirePayloads, wirePublish, wireSubscriber } from '../helpers/raw';
 
 const dataDir = tempDir();
 let broker: BrokerProcess;
@@ -198,6 +199,25 @@ for (const how of ['SIGTERM', 'kill -9'] as const) {
     });
   });
 }
+
+test('QoS 2 exactly once on the wire across a kill -9: the publisher resends its PUBLISH with DUP after the restart; a raw persistent subscriber counts PUBLISH packets', async () => {
+  const t = `q2wire/${process.pid}`;
+  const subId = `q2wire-sub-${process.pid}`;
+  const session = { clean: false, properties: { sessionExpiryInterval: 300 } };
+  const sub = await wireSubscriber(broker.mqttPort, subId, t, session);
+  // Offline: what is published is queued in its session and survives the restart.
+  sub.destroy();
+  await sub.waitClosed();
+  const pub = await publishQos2ResentAfterReconnect(broker.mqttPort, () => broker.mqttPort, `q2wire-pub-${process.pid}`, t, 'once', 'marker', () => restart('kill -9'));
+  pub.destroy();
+  const back = await wireSubscriber(broker.mqttPort, subId, undefined, session);
+  try {
+    await wirePublish(back, 'marker');
+    assert.deepEqual(wirePayloads(back), ['once', 'marker'], 'PUBLISH packets on the wire');
+  } finally {
+    back.destroy();
+  }
+});
 
 /**
  * Streams QoS 1 publishes from a 5.0 client (at most `window` unacknowledged) until `count` are

@@ -153,22 +153,35 @@ describe('retained messages', () => {
     assert.deepEqual({ ...m?.packet.properties?.userProperties }, { k: 'v' });
     await pub.client.publishAsync(topic, '', { qos: 1, retain: true });
   });
+});
 
-  // Restarts the broker: keep it last.
+// Restarts its broker: its own broker and data directory, so no other test depends on the order.
+describe('retained messages across a restart', () => {
+  const restartDir = tempDir();
+  let r: BrokerProcess;
+  const { client: restartClient, clients: restartClients } = clientTracker(() => r.url);
+  before(async () => {
+    r = await startBroker({ dataDir: restartDir });
+  });
+  after(async () => {
+    await r?.stop();
+    rmSync(restartDir, { recursive: true, force: true });
+  });
+
   test('retained messages survive a broker restart (and so does a clear)', async () => {
     const root = uniqueTopic('r/restart');
-    const pub = await client({ protocolVersion: 4 });
+    const pub = await restartClient({ protocolVersion: 4 });
     await pub.client.publishAsync(`${root}/kept`, 'old', { qos: 1, retain: true });
     await pub.client.publishAsync(`${root}/kept`, 'survivor', { qos: 1, retain: true });
     await pub.client.publishAsync(`${root}/cleared`, 'gone', { qos: 1, retain: true });
     await pub.client.publishAsync(`${root}/cleared`, '', { qos: 1, retain: true });
-    await end(...clients.splice(0));
+    await end(...restartClients.splice(0));
 
-    assert.equal(await b.stop(), 0, 'clean shutdown');
-    b = await startBroker({ dataDir });
+    assert.equal(await r.stop(), 0, 'clean shutdown');
+    r = await startBroker({ dataDir: restartDir });
 
-    const pub2 = await client({ protocolVersion: 4 });
-    const s = await client({ protocolVersion: 5 });
+    const pub2 = await restartClient({ protocolVersion: 4 });
+    const s = await restartClient({ protocolVersion: 5 });
     const got = await retainedOnSubscribe(s, pub2, `${root}/#`, `${root}/marker`, { qos: 2 });
     assert.deepEqual(
       got.map((m) => [m.topic, m.payload.toString(), m.packet.retain, m.packet.qos]),

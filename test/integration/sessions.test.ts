@@ -6,6 +6,7 @@ import type * as mp from 'mqtt-packet';
 import { BrokerProcess, startBroker, tempDir } from '../helpers/broker';
 import { end } from '../helpers/clients';
 import { RawClient } from '../helpers/raw';
+import { racingConnects, takeoverWithInflight } from '../helpers/takeover';
 import { brokerStatus, metric, once, uniqueTopic, waitForPayload, waitUntil, clientTracker, payloads } from '../helpers/util';
 
 const VERSIONS = [4, 5] as const;
@@ -13,7 +14,7 @@ const MAX_MQUEUE_LEN = 5;
 
 const dataDir = tempDir();
 let b: BrokerProcess;
-const { client, clients, raws } = clientTracker(() => b.url);
+const { client, raws } = clientTracker(() => b.url);
 
 before(async () => {
   b = await startBroker({ dataDir, env: { TRIBUTARY_MQTT__MAX_MQUEUE_LEN: String(MAX_MQUEUE_LEN) } });
@@ -252,6 +253,16 @@ describe('sessions', () => {
     });
   }
 
+  test('v5: a takeover with QoS 1 messages in flight: the old connection gets 0x8E, the new one every unacknowledged message again (DUP, same ids), each once', async () => {
+    const pub = await client({ protocolVersion: 5 });
+    raws.push(await takeoverWithInflight(b.mqttPort, b.mqttPort, pub, cid('takeover-inflight'), uniqueTopic('s/takeover')));
+  });
+
+  test('v5: two CONNECTs racing for one client id: one holds the session, the other is closed, messages reach the holder once', async () => {
+    const pub = await client({ protocolVersion: 5 });
+    for (let i = 0; i < 5; i++) raws.push(await racingConnects(b.mqttPort, b.mqttPort, pub, cid('race'), uniqueTopic('s/race')));
+  });
+
   test('v3.1.1: after PUBREC the broker resends PUBREL (not PUBLISH) on reconnect', async () => {
     const id = cid('pubrel');
     const topic = uniqueTopic('s/pubrel');
@@ -271,11 +282,32 @@ describe('sessions', () => {
     raws.push(again);
     const pubrel = (await again.next('pubrel')) as mp.IPubrelPacket;
     assert.equal(pubrel.messageId, p.messageId);
-    assert.equal(again.packets.filter((x) => x.cmd === 'publish').length, 0, 'the message itself is not sent again');
     again.send({ cmd: 'pubcomp', messageId: p.messageId! } as mp.IPubcompPacket);
+    // A marker published now reaches the session after anything resent on reconnect.
+    await pub.client.publishAsync(topic, 'marker', { qos: 1 });
+    await again.next('publish', (x) => (x as mp.IPublishPacket).payload.toString() === 'marker');
+    assert.deepEqual(
+      again.packets.filter((x): x is mp.IPublishPacket => x.cmd === 'publish').map((x) => x.payload.toString()),
+      ['marker'],
+      'the message itself is not sent again',
+    );
+  });
+});
+
+// Restarts its broker: its own broker and data directory, so no other test depends on the order.
+describe('sessions across a restart', () => {
+  const restartDir = tempDir();
+  let r: BrokerProcess;
+  const start = (): Promise<BrokerProcess> => startBroker({ dataDir: restartDir, env: { TRIBUTARY_MQTT__MAX_MQUEUE_LEN: String(MAX_MQUEUE_LEN) } });
+  const { client, clients } = clientTracker(() => r.url);
+  before(async () => {
+    r = await start();
+  });
+  after(async () => {
+    await r?.stop();
+    rmSync(restartDir, { recursive: true, force: true });
   });
 
-  // Restarts the broker: keep it last.
   for (const pv of VERSIONS) {
     test(`v${pv}: a persistent session and its offline messages survive a broker restart`, async () => {
       const id = cid('restart');
@@ -288,8 +320,8 @@ describe('sessions', () => {
       await pub.client.publishAsync(topic, 'before-restart-2', { qos: 2 });
       await end(...clients.splice(0));
 
-      assert.equal(await b.stop(), 0, 'clean shutdown');
-      b = await startBroker({ dataDir, env: { TRIBUTARY_MQTT__MAX_MQUEUE_LEN: String(MAX_MQUEUE_LEN) } });
+      assert.equal(await r.stop(), 0, 'clean shutdown');
+      r = await start();
 
       const again = await client(persistent(pv, id, 300));
       assert.equal(again.connack.sessionPresent, true);

@@ -27,20 +27,25 @@ async function client(url: string, opts: IClientOptions = {}): Promise<Opened> {
   return o;
 }
 
-/** Opens a client, expecting it to be refused; returns the error (mqtt.js rejects with the TLS error or "closed before CONNACK"). */
-async function refused(url: string, opts: IClientOptions): Promise<Error> {
+/**
+ * Opens an mqtt.js client, expecting the TLS layer to refuse it with an error whose code (or
+ * message) matches `reason`: a timeout, a refused TCP connection or a plain close do not count.
+ */
+async function refused(url: string, opts: IClientOptions, reason: RegExp): Promise<Error> {
   let opened: Opened | undefined;
   try {
     opened = await open(url, { connectTimeout: 4000, ...opts });
   } catch (err) {
-    return err as Error;
+    const e = err as NodeJS.ErrnoException;
+    assert.match(String(e.code ?? e.message), reason, `refused for another reason: ${String(e.code)} ${e.message}`);
+    return e;
   }
   clients.push(opened.client);
   throw new Error(`${url} accepted a client that should have been refused`);
 }
 
 interface TlsAttempt {
-  /** A CONNACK came back over the TLS connection. */
+  /** A CONNACK came back over the TLS connection (over: 'ws': the 101 answer to the WebSocket upgrade). */
   connack: boolean;
   /** The TLS handshake completed on the client side. */
   handshake: boolean;
@@ -52,12 +57,14 @@ interface TlsAttempt {
   timedOut: boolean;
 }
 
+const WS_UPGRADE = 'GET /mqtt HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n';
+
 /**
  * A bare TLS connection that sends an MQTT 3.1.1 CONNECT once the handshake is done and waits
  * for CONNACK or close. With TLS 1.3 a refused client certificate is only reported after the
  * client's handshake completed, so "handshake" alone proves nothing: CONNACK is what counts.
  */
-function tlsMqtt(port: number, opts: ConnectionOptions): Promise<TlsAttempt> {
+function tlsMqtt(port: number, opts: ConnectionOptions, over: 'mqtt' | 'ws' = 'mqtt'): Promise<TlsAttempt> {
   return new Promise((resolve) => {
     const r: TlsAttempt = { connack: false, handshake: false, protocol: null, serverCert: undefined, error: undefined, timedOut: false };
     const socket = tlsConnect({ host: '127.0.0.1', port, ...opts });
@@ -76,14 +83,22 @@ function tlsMqtt(port: number, opts: ConnectionOptions): Promise<TlsAttempt> {
       r.handshake = true;
       r.protocol = socket.getProtocol();
       r.serverCert = socket.getPeerCertificate().fingerprint256;
-      socket.write(mp.generate({ cmd: 'connect', clientId: `tls-raw-${process.pid}-${randomBytes(3).toString('hex')}`, protocolVersion: 4, protocolId: 'MQTT', clean: true, keepalive: 30 }));
+      if (over === 'ws') socket.write(WS_UPGRADE);
+      else socket.write(mp.generate({ cmd: 'connect', clientId: `tls-raw-${process.pid}-${randomBytes(3).toString('hex')}`, protocolVersion: 4, protocolId: 'MQTT', clean: true, keepalive: 30 }));
     });
     parser.on('packet', (p) => {
       if (p.cmd !== 'connack') return;
       r.connack = (p as mp.IConnackPacket).returnCode === 0;
       done();
     });
-    socket.on('data', (d: Buffer) => parser.parse(d));
+    let http = '';
+    socket.on('data', (d: Buffer) => {
+      if (over === 'mqtt') return parser.parse(d);
+      http += d.toString('latin1');
+      if (!http.includes('\r\n')) return;
+      r.connack = http.startsWith('HTTP/1.1 101 ');
+      done();
+    });
     socket.on('error', (err) => (r.error ??= err));
     socket.on('close', done);
   });
@@ -167,8 +182,7 @@ describe('default self-signed certificate', () => {
     const tcp = await client(b.url);
     await roundTrip(sub, tcp, 'tcp to wss');
     // Untrusted without the CA: the WSS listener presents the self-signed certificate too.
-    const err = await refused(url, {});
-    assert.match(String((err as NodeJS.ErrnoException).code ?? err.message), /SELF_SIGNED|UNABLE_TO_VERIFY/);
+    await refused(url, {}, /SELF_SIGNED|UNABLE_TO_VERIFY/);
   });
 
   test('the default versions (tlsv1.3,tlsv1.2) accept TLS 1.2-only and TLS 1.3 clients', async () => {
@@ -202,7 +216,7 @@ describe('default self-signed certificate', () => {
       assert.notEqual(r[0], 0x20, 'plain MQTT on the TLS port must not be answered in plain MQTT');
     }
     // The WSS port: a plain-HTTP WebSocket upgrade, plain MQTT and garbage.
-    const upgrade = Buffer.from(`GET /mqtt HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n`);
+    const upgrade = Buffer.from(WS_UPGRADE);
     const wssReplies = await Promise.all([upgrade, connect, ...garbage.slice(2, 8)].map((g) => poke(g, b.wssPort)));
     assert.ok(!wssReplies[0]!.toString('latin1').includes('101 Switching Protocols'), 'no WebSocket over plain HTTP on the WSS port');
     assert.equal(b.proc.exitCode, null, 'the broker is still running');
@@ -213,9 +227,22 @@ describe('default self-signed certificate', () => {
     const wss = await client(`wss://127.0.0.1:${b.wssPort}/mqtt`, { ca: caPem });
     await roundTrip(wss, pub, 'wss after garbage');
   });
+});
 
-  // Last in this suite: it restarts the broker.
+// Its own broker and data directory: it restarts the broker, so it depends on no other test's order.
+describe('default self-signed certificate across a restart', () => {
+  const dataDir = tempDir();
+  let b: BrokerProcess | undefined;
+  after(async () => {
+    if (b?.proc.exitCode === null) await b.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
   test('a second start with the same data directory reuses the certificate and says so', async () => {
+    b = await startBroker({ dataDir });
+    const certPath = join(dataDir, 'certs', 'default-cert.pem');
+    const caPem = readFileSync(certPath);
+    assert.equal(logged(b, GENERATED), 1, 'the first start generated it');
     const before = statSync(certPath).mtimeMs;
     await b.stop();
     b = await startBroker({ dataDir });
@@ -344,9 +371,12 @@ describe('certificates from the test CA', () => {
     const v13 = await tlsMqtt(b.sslPort, { ca: pki.caCert });
     assert.equal(v13.connack, true, String(v13.error));
     assert.equal(v13.protocol, 'TLSv1.3');
-    // The WSS listener keeps the default versions.
-    const wss12 = await client(`wss://127.0.0.1:${b.wssPort}/mqtt`, { ca: pki.caCert, wsOptions: { maxVersion: 'TLSv1.2' } as object });
-    assert.ok(wss12.client.connected);
+    // The WSS listener keeps the default versions: TLS 1.2 is negotiated and the upgrade answered.
+    const wss12 = await tlsMqtt(b.wssPort, { ca: pki.caCert, maxVersion: 'TLSv1.2' }, 'ws');
+    assert.equal(wss12.protocol, 'TLSv1.2');
+    assert.equal(wss12.connack, true, String(wss12.error));
+    const wssMqtt = await client(`wss://127.0.0.1:${b.wssPort}/mqtt`, { ca: pki.caCert, wsOptions: { maxVersion: 'TLSv1.2' } as object });
+    assert.ok(wssMqtt.client.connected);
   });
 
   for (const listener of ['ssl', 'wss'] as const) {
@@ -355,7 +385,16 @@ describe('certificates from the test CA', () => {
       const none = await client(url(), { ca: pki.caCert });
       const signed = await client(url(), { ca: pki.caCert, cert: pki.clientCert, key: pki.clientKey, protocolVersion: 5 });
       await roundTrip(none, signed, `${listener} verify_peer`);
-      await refused(url(), { ca: pki.caCert, cert: pki.rogueClientCert, key: pki.rogueClientKey });
+      // The stranger completes the handshake (TLS 1.3: the client finishes first), then the broker
+      // closes the connection without answering; the same attempt with the CA's certificate is answered.
+      const port = listener === 'ssl' ? b.sslPort : b.wssPort;
+      const over = listener === 'ssl' ? 'mqtt' : 'ws';
+      const rogue = await tlsMqtt(port, { ca: pki.caCert, cert: pki.rogueClientCert, key: pki.rogueClientKey }, over);
+      assert.equal(rogue.timedOut, false, 'closed, not left hanging');
+      assert.equal(rogue.handshake, true, `the TCP connection and the handshake took place: ${String(rogue.error)}`);
+      assert.equal(rogue.connack, false, "a stranger's certificate is not answered");
+      const ok = await tlsMqtt(port, { ca: pki.caCert, cert: pki.clientCert, key: pki.clientKey }, over);
+      assert.equal(ok.connack, true, String(ok.error));
       assert.equal(b.proc.exitCode, null);
     });
   }
@@ -364,8 +403,10 @@ describe('certificates from the test CA', () => {
     const none = await tlsMqtt(m.sslPort, { ca: pki.caCert });
     assert.equal(none.connack, false, "no client certificate: no CONNACK");
 
-    assert.match(String(none.error?.code), /CERTIFICATE_REQUIRED|HANDSHAKE_FAILURE|ECONNRESET/, String(none.error));
-    await refused(`mqtts://127.0.0.1:${m.sslPort}`, { ca: pki.caCert });
+    assert.equal(none.timedOut, false);
+    // The broker's TLS alert, not a reset or a timeout.
+    assert.match(String(none.error?.code), /ALERT_CERTIFICATE_REQUIRED|ALERT_HANDSHAKE_FAILURE/, String(none.error));
+    await refused(`mqtts://127.0.0.1:${m.sslPort}`, { ca: pki.caCert }, /ALERT_CERTIFICATE_REQUIRED|ALERT_HANDSHAKE_FAILURE/);
 
     const rogue = await tlsMqtt(m.sslPort, { ca: pki.caCert, cert: pki.rogueClientCert, key: pki.rogueClientKey });
     assert.equal(rogue.connack, false, 'a certificate from another CA: no CONNACK');

@@ -74,7 +74,7 @@ export class TributaryNode implements NodeStatusSource {
       config: c,
       backbone,
       sessions: await BackboneSessionStore.open(backbone),
-      retained: await RetainedStore.open(backbone),
+      retained: await RetainedStore.open(backbone, c.mqtt.max_retained_messages),
       logger: log,
     };
     this.broker =

@@ -106,7 +106,17 @@ describe('channel state machine', () => {
     sub.ch.handleIn(wire({ cmd: 'pubrec', messageId: got.messageId }));
     await sub.io.next((p) => p.cmd === 'pubrel');
     sub.ch.handleIn(wire({ cmd: 'pubcomp', messageId: got.messageId }));
-    assert.equal(sub.io.packets.filter((p) => p.cmd === 'publish').length, 1);
+    // A marker published after the resent PUBLISH, on the same topic and QoS: a wrongly routed
+    // duplicate would reach the subscriber before it.
+    pub.ch.handleIn(wire({ ...publish, payload: Buffer.from('marker'), messageId: 10 }));
+    const marker = (await sub.io.next((p) => p.cmd === 'publish' && p.payload.toString() === 'marker')) as mp.IPublishPacket;
+    sub.ch.handleIn(wire({ cmd: 'pubrec', messageId: marker.messageId }));
+    await sub.io.next((p) => p.cmd === 'pubrel' && p.messageId === marker.messageId);
+    sub.ch.handleIn(wire({ cmd: 'pubcomp', messageId: marker.messageId }));
+    assert.deepEqual(
+      sub.io.packets.filter((p) => p.cmd === 'publish').map((p) => (p as mp.IPublishPacket).payload.toString()),
+      ['once', 'marker'],
+    );
     assert.equal(broker.session('sub2')?.inflightCount, 0);
   });
 

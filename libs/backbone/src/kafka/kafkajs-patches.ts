@@ -13,7 +13,7 @@ interface GroupArgs {
   partitioner: (args: { topic: string; partitionMetadata: unknown[]; message: unknown }) => number;
 }
 
-function groupMessagesPerPartition({ topic, partitionMetadata, messages, partitioner }: GroupArgs): Record<number, unknown[]> {
+export function groupMessagesPerPartition({ topic, partitionMetadata, messages, partitioner }: GroupArgs): Record<number, unknown[]> {
   const result: Record<number, unknown[]> = {};
   if (partitionMetadata.length === 0) return result;
   for (const message of messages) {

@@ -9,7 +9,11 @@ import { RETAINED_TABLE } from '@tributary/router';
 export class RetainedStore {
   private readonly index = new TopicSet();
 
-  private constructor(private readonly table: Table) {
+  /** mqtt.max_retained_messages: at most this many topics keep a retained message (0 = no limit). */
+  private constructor(
+    private readonly table: Table,
+    private readonly maxMessages: number,
+  ) {
     for (const [topic] of table.entries()) this.index.add(topic);
   }
 
@@ -23,21 +27,26 @@ export class RetainedStore {
     };
   }
 
-  static async open(backbone: Backbone): Promise<RetainedStore> {
-    return new RetainedStore(await backbone.table(RETAINED_TABLE));
+  static async open(backbone: Backbone, maxMessages = 0): Promise<RetainedStore> {
+    return new RetainedStore(await backbone.table(RETAINED_TABLE), maxMessages);
   }
 
   get size(): number {
     return this.index.size;
   }
 
-  /** Stores (or, for an empty payload, clears [MQTT-3.3.1-10]) the retained message of its topic. */
+  /**
+   * Stores (or, for an empty payload, clears [MQTT-3.3.1-10]) the retained message of its topic.
+   * With max_retained_messages reached, a message for a topic that has none is not retained (as
+   * in EMQX; it is still published); replacing or clearing one always works.
+   */
   set(msg: Message): Promise<void> {
     if (msg.payload.length === 0) {
       // Written even when this copy has nothing for the topic: another process may have set it a moment ago.
       this.index.delete(msg.topic);
       return this.table.delete(msg.topic);
     }
+    if (this.maxMessages > 0 && this.index.size >= this.maxMessages && this.table.get(msg.topic) === undefined) return Promise.resolve();
     this.index.add(msg.topic);
     return this.table.set(msg.topic, encodeMessage({ ...msg, retain: true }));
   }
