@@ -173,6 +173,7 @@ describe('channel read pauses', () => {
   after(() => close());
 
   const connect = (clientId: string): mp.IConnectPacket => ({ cmd: 'connect', clientId, protocolVersion: 4, protocolId: 'MQTT', clean: true, keepalive: 30 });
+  const publish0: mp.IPublishPacket = { cmd: 'publish', topic: 'flow/d', payload: Buffer.from('x'), qos: 0, retain: false, dup: false };
   const publish = (id: number): mp.IPublishPacket => ({ cmd: 'publish', topic: 'flow/t', payload: Buffer.from('x'), qos: 1, retain: false, dup: false, messageId: id });
 
   it('a PUBLISH while flow control is engaged pauses reading (ReadPause.Flow) until the pressure is gone', async () => {
@@ -192,6 +193,30 @@ describe('channel read pauses', () => {
       [ReadPause.Flow, false],
     ]);
     await io.next((p) => p.cmd === 'puback' && p.messageId === 2);
+  });
+
+  it('too many publishes awaiting durability pause reading (ReadPause.Publishes) until half of them are durable', async () => {
+    const { ch, io } = channel(broker, config);
+    ch.handleIn(wire(connect('slow-disk')));
+    // Durability that has not come yet: this broker's appends complete when the test says so.
+    const pending: (() => void)[] = [];
+    const publish = broker.publish;
+    broker.publish = () => new Promise<void>((resolve) => pending.push(resolve));
+    try {
+      for (let i = 1; i <= 999; i++) ch.handleIn(wire(publish0));
+      assert.equal(io.pausedBy, 0, '999 pending: still reading');
+      ch.handleIn(wire(publish0));
+      assert.equal(io.pausedBy, ReadPause.Publishes, 'the 1000th pending publish pauses reading');
+      for (const done of pending.splice(0, 500)) done();
+      await tick();
+      assert.equal(io.pausedBy, ReadPause.Publishes, '500 still pending');
+      pending.shift()!();
+      await tick();
+      assert.equal(io.pausedBy, 0, 'below half: reading again');
+    } finally {
+      broker.publish = publish;
+      for (const done of pending) done();
+    }
   });
 
   it('an operation later packets wait for pauses reading (ReadPause.Hold) and resumes it when done', async () => {
