@@ -4,14 +4,14 @@ import type { Broker } from '../broker/broker';
 import { Channel, ChannelIO, ReadPause } from '../channel/channel';
 import type { Transport } from './transport';
 
+/** While flow control is engaged, received chunks are parsed this many bytes at a time. */
+const READ_SLICE = 4096;
+
 /**
  * Owns one client's transport: feeds bytes through the MQTT parser to the channel, enforces
  * the packet-size limit, and carries the deadlines the gateway's ticker checks (CONNECT
  * timeout, keep-alive). It never interprets packets.
  */
-/** While flow control is engaged, received chunks are parsed this many bytes at a time. */
-const READ_SLICE = 4096;
-
 export class Connection implements ChannelIO {
   readonly channel: Channel;
   private readonly parser: MqttParser;

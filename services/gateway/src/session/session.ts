@@ -79,7 +79,7 @@ export class Session {
   pressured = false;
   /** Messages sent to clients so far (flow control compares sessions' progress). */
   sent = 0;
-  /** Stayed pressured too long once: no longer counted until its queue drains (QoS 0 drops, QoS 1/2 go to the backlog). */
+  /** Behind its peers, or pressured without progress: not counted by flow control until its queue drains (QoS 0 drops, QoS 1/2 go to the backlog). */
   slow = false;
   private drainWaiters: (() => void)[] | undefined;
 
