@@ -39,7 +39,8 @@ export interface FlowLimits {
  * load), or after 4 × `slowMs` in any case. So a slow subscriber holds publishers back for a
  * fraction of a second once, after which its QoS 1/2 messages wait in the log (its backlog) and
  * its QoS 0 messages follow the queue policy; a subscriber that reads at a useful rate paces the
- * publishers instead of losing messages.
+ * publishers instead of losing messages. (A session whose peers on the same message keep up never
+ * gets here: the broker marks it slow at once, see Broker.pressure.)
  */
 export class FlowControl {
   private readonly pressured = new Map<Session, Watch>();
@@ -63,10 +64,6 @@ export class FlowControl {
 
   get pausedCount(): number {
     return this.paused.size;
-  }
-
-  get pressuredCount(): number {
-    return this.pressured.size;
   }
 
   pressure(session: Session, on: boolean): void {
