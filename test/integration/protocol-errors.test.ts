@@ -211,6 +211,32 @@ describe('protocol errors in a 5.0 will get CONNACK 0x82', () => {
   }
 });
 
+describe('a 5.0 CONNECT whose one-byte request flag is neither 0 nor 1 gets CONNACK 0x82', () => {
+  const flags: [string, keyof NonNullable<mp.IConnectPacket['properties']>, number][] = [
+    ['Request Problem Information', 'requestProblemInformation', 0x17],
+    ['Request Response Information', 'requestResponseInformation', 0x19],
+  ];
+  for (const [name, prop, id] of flags) {
+    test(`${name} = 2`, async () => {
+      const b = gen({ cmd: 'connect', clientId: cid('flag'), protocolVersion: 5, protocolId: 'MQTT', clean: true, keepalive: 60, properties: { [prop]: true } }, 5);
+      // Property Length 2, then the identifier and the value 1: make the value 2.
+      const at = b.indexOf(Buffer.from([0x02, id, 0x01]));
+      assert.ok(at > 0);
+      b[at + 2] = 2;
+      const c = await RawClient.open(broker.mqttPort, 5);
+      c.sendBytes(b);
+      const connack = (await c.next('connack')) as mp.IConnackPacket;
+      assert.equal(connack.reasonCode, 0x82);
+      await c.waitClosed(5000);
+    });
+    test(`${name} = 1 is accepted`, async () => {
+      const c = await RawClient.connected(broker.mqttPort, cid('flag'), 5, { properties: { [prop]: true } });
+      assert.equal((c.packets[0] as mp.IConnackPacket).reasonCode, 0);
+      c.destroy();
+    });
+  }
+});
+
 describe('malformed 5.0 properties close the connection with DISCONNECT 0x81', () => {
   // A PUBLISH to the bystanders' topic: a malformed one must never reach them.
   const topic = str16('bystander/t');

@@ -92,17 +92,22 @@ const parseProperties = baseProto._parseProperties!;
 const parsePayload = baseProto._parsePayload!;
 const parseByType = baseProto._parseByType as unknown as (this: ParserInternals, type: string) => unknown;
 
-/** Property identifier of the Payload Format Indicator (§3.3.2.3.2). */
-const PAYLOAD_FORMAT_INDICATOR = 0x01;
+/**
+ * One-byte properties a client sends whose only values are 0 and 1: Payload Format Indicator
+ * (0x01, §3.3.2.3.2), Request Response Information (0x19, §3.1.2.11.7), Request Problem
+ * Information (0x17, §3.1.2.11.6).
+ */
+const KEPT_AS_SENT = new Set([0x01, 0x17, 0x19]);
 
 /**
  * mqtt-packet decodes every one-byte property to a boolean (`byte !== 0`), so a Payload Format
- * Indicator of 2 would be forwarded as 1. It is kept as the byte that was sent (0 or 1, anything
- * else the channel refuses as a Protocol Error) and travels as that number [MQTT-3.3.2-4].
- * mqtt-packet reads the property identifier with one `_parseByte()` just before the value.
+ * Indicator of 2 would be forwarded as 1, and a Request Problem Information of 2 read as 1. These
+ * are kept as the byte that was sent (0 or 1; anything else the channel refuses as a Protocol
+ * Error), and the Payload Format Indicator travels as that number [MQTT-3.3.2-4]. mqtt-packet
+ * reads the property identifier with one `_parseByte()` just before the value.
  */
 function checkedParseByType(this: ParserInternals & { _parseByte(): number }, type: string): unknown {
-  if (type === 'byte' && this._list.get(this._pos - 1) === PAYLOAD_FORMAT_INDICATOR) return this._parseByte();
+  if (type === 'byte' && KEPT_AS_SENT.has(this._list.get(this._pos - 1))) return this._parseByte();
   return parseByType.call(this, type);
 }
 

@@ -30,6 +30,8 @@ const ALLOWED: Partial<Record<Packet['cmd'], ReadonlySet<string>>> = {
   auth: new Set(['authenticationMethod', 'authenticationData', 'reasonString', 'userProperties']),
 };
 const WILL_ALLOWED = new Set(WILL);
+/** One-byte properties whose only values are 0 and 1 (anything else is a Protocol Error). */
+const ZERO_OR_ONE = new Set(['payloadFormatIndicator', 'requestProblemInformation', 'requestResponseInformation']);
 
 function check(props: Record<string, unknown> | undefined, allowed: ReadonlySet<string>, what: string): void {
   if (!props) return;
@@ -39,8 +41,8 @@ function check(props: Record<string, unknown> | undefined, allowed: ReadonlySet<
     if (!allowed.has(name)) throw new ProtocolViolation(RC.MALFORMED_PACKET, `property ${name} is not allowed in ${what}`);
     // The parser turns a repeated property into an array; only User Property may repeat.
     if (Array.isArray(value) && name !== 'userProperties') throw new ProtocolViolation(RC.PROTOCOL_ERROR, `property ${name} included more than once in ${what}`);
-    // Only 0 and 1 are defined (§3.3.2.3.2, §3.1.3.2.3); the parser keeps the byte as sent.
-    if (name === 'payloadFormatIndicator' && value !== 0 && value !== 1) throw new ProtocolViolation(RC.PROTOCOL_ERROR, `Payload Format Indicator ${String(value)} in ${what}`);
+    // Only 0 and 1 are defined (§3.3.2.3.2, §3.1.3.2.3, §3.1.2.11.6-7); the parser keeps the byte as sent.
+    if (ZERO_OR_ONE.has(name) && value !== 0 && value !== 1) throw new ProtocolViolation(RC.PROTOCOL_ERROR, `property ${name} = ${String(value)} in ${what}`);
     // A Response Topic is a Topic Name: no wildcards [MQTT-3.3.2-14], also in a will (§3.1.3.2.3).
     if (name === 'responseTopic' && /[+#]/.test(value as string)) throw new ProtocolViolation(RC.PROTOCOL_ERROR, `wildcard in the Response Topic of ${what} [MQTT-3.3.2-14]`);
   }
