@@ -36,25 +36,26 @@ export class BacklogReader {
   private consumer: Consumer | undefined;
   private done = false;
 
-  private constructor(
+  /** Starts reading at once; `onDone` runs once the reader finished (caught up, parked, disconnected, failed). */
+  constructor(
     private readonly session: Session,
     private readonly deps: BacklogDeps,
     private readonly onDone: (r: BacklogReader) => void,
-  ) {}
-
-  static async start(session: Session, deps: BacklogDeps, onDone: (r: BacklogReader) => void): Promise<BacklogReader> {
-    const reader = new BacklogReader(session, deps, onDone);
+  ) {
     const backlog = session.backlog!;
     backlog.parked = false;
-    const from = backlog.from;
-    reader.consumer = await deps.backbone.consume({
-      topic: deps.topic,
-      from: [{ partition: 0, offset: from }],
-      maxBatch: 256,
-      eachBatch: (records) => reader.batch(records),
-    });
-    if (reader.done) void reader.finish();
-    return reader;
+    deps.backbone
+      .consume({ topic: deps.topic, from: [{ partition: 0, offset: backlog.from }], maxBatch: 256, eachBatch: (records) => this.batch(records) })
+      .then(
+        (consumer) => {
+          this.consumer = consumer;
+          if (this.done) void consumer.stop();
+        },
+        (err: Error) => {
+          deps.log.error({ err, clientId: session.clientId }, 'cannot read the backlog of a session from the log');
+          void this.finish();
+        },
+      );
   }
 
   get active(): boolean {
@@ -108,7 +109,7 @@ export class BacklogReader {
       this.done = true;
       this.onDone(this);
     }
-    // Before consume() returned there is no consumer yet: start() stops it.
+    // Before consume() returned there is no consumer yet: the constructor stops it.
     return this.consumer ? this.consumer.stop() : Promise.resolve();
   }
 }

@@ -17,9 +17,8 @@ import type { SysPublisher } from './sys';
 import type { RetainedStore } from './retained';
 
 export const MESSAGES_TOPIC = 'messages';
-export { deliveryFor };
 
-/** How long one session's full queue may pause publishers (or the downlink) before it is marked slow. */
+/** Flow control's check interval: how long a pressured session may hold publishers (or the downlink) back without progress. */
 const SLOW_MS = 250;
 
 export interface BrokerDeps {
@@ -82,7 +81,7 @@ export class Broker implements SessionHost {
   /** Pauses publishers while a connected subscriber's queue is filling (flow.ts). */
   readonly flow: FlowControl;
   /** Sessions whose QoS 1/2 messages wait in the log, and their readers (while connected). */
-  private readonly backlogs = new Map<Session, BacklogReader | 'starting' | undefined>();
+  private readonly backlogs = new Map<Session, BacklogReader | undefined>();
   protected readonly limits: SessionLimits;
   protected readonly log: Logger;
 
@@ -395,7 +394,7 @@ export class Broker implements SessionHost {
 
   async stop(): Promise<void> {
     this.flow.stop();
-    await Promise.all([...this.backlogs.values()].map((r) => (r instanceof BacklogReader ? r.stop() : undefined)));
+    await Promise.all([...this.backlogs.values()].map((r) => r?.stop()));
     this.delayed?.stop();
     this.sys?.stop();
     for (const t of this.expiryTimers.values()) clearTimeout(t);
@@ -458,31 +457,23 @@ export class Broker implements SessionHost {
   }
 
   backlogged(session: Session): void {
-    const current = this.backlogs.get(session);
-    if (current === 'starting' || current?.active) return;
+    if (this.backlogs.get(session)?.active) return;
     if (!this.backlogs.has(session)) this.metrics['flow.sessions.backlogged']++;
     this.backlogs.set(session, undefined);
     if (!session.owner) return;
-    this.backlogs.set(session, 'starting');
     this.log.debug({ clientId: session.clientId, from: session.backlog?.from }, 'subscriber behind: reading its messages from the log');
     const deps = { backbone: this.deps.backbone, topic: MESSAGES_TOPIC, router: this.router, log: this.log };
-    BacklogReader.start(session, deps, (r) => {
+    // The entry stays while the session has a backlog; a finished reader leaves it empty.
+    const reader = new BacklogReader(session, deps, (r) => {
       if (this.backlogs.get(session) === r) this.backlogs.set(session, undefined);
-    }).then(
-      (r) => {
-        if (this.backlogs.get(session) === 'starting') this.backlogs.set(session, r.active ? r : undefined);
-      },
-      (err: Error) => {
-        if (this.backlogs.get(session) === 'starting') this.backlogs.set(session, undefined);
-        this.log.error({ err, clientId: session.clientId }, 'cannot read the backlog of a session from the log');
-      },
-    );
+    });
+    this.backlogs.set(session, reader);
   }
 
   backlogEnded(session: Session): void {
     const r = this.backlogs.get(session);
     this.backlogs.delete(session);
-    if (r instanceof BacklogReader) void r.stop();
+    void r?.stop();
   }
 
   backlogOverflow(session: Session): void {

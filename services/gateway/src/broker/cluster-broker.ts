@@ -19,7 +19,8 @@ import {
 } from '@tributary/router';
 import { NEVER_EXPIRES, Session } from '../session/session';
 import type { PersistedSession, SessionOwner, Will } from '../session/types';
-import { Broker, BrokerDeps, deliveryFor, OpenedSession, OpenSessionRequest, replayStart, RestoredSession } from './broker';
+import { Broker, BrokerDeps, OpenedSession, OpenSessionRequest, replayStart, RestoredSession } from './broker';
+import { deliveryFor } from './deliveries';
 
 export interface ClusterOptions {
   /** This gateway's name (node.name): owner of its sessions, names its downlink topic. */

@@ -306,8 +306,7 @@ export class Channel implements SessionOwner, Pausable {
     // mqtt-packet writes a one-byte property from a boolean: 1 is true, 0 false (the byte the publisher sent).
     if (pfi !== undefined) props.payloadFormatIndicator = pfi === 1;
     if (p?.messageExpiryInterval !== undefined) props.messageExpiryInterval = Math.max(1, remainingExpiry(msg, Date.now()) ?? 0);
-    // Overlapping subscriptions may carry the same identifier: each is sent once [MQTT-3.3.4-4].
-    if (ids) props.subscriptionIdentifier = ids.length === 1 ? ids[0]! : [...new Set(ids)];
+    if (ids) props.subscriptionIdentifier = ids.length === 1 ? ids[0]! : ids;
     let topic = msg.topic;
     if (this.clientTopicAliasMax > 0) {
       // Server→client topic aliases, up to the client's Topic Alias Maximum [MQTT-3.3.2-9]:

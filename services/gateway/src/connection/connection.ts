@@ -4,9 +4,6 @@ import type { Broker } from '../broker/broker';
 import { Channel, ChannelIO, ReadPause } from '../channel/channel';
 import type { Transport } from './transport';
 
-/** While flow control is engaged, received chunks are parsed this many bytes at a time. */
-const READ_SLICE = 4096;
-
 /**
  * Owns one client's transport: feeds bytes through the MQTT parser to the channel, enforces
  * the packet-size limit, and carries the deadlines the gateway's ticker checks (CONNECT
@@ -47,8 +44,8 @@ export class Connection implements ChannelIO {
   }
 
   /**
-   * Bytes from the transport. While flow control is engaged a chunk is parsed in slices, so a
-   * publisher paused mid-chunk stops within a few packets; the rest waits, unparsed, for resume.
+   * Bytes from the transport. A chunk is parsed whole; the packets after a pause wait in the
+   * channel, in order (Channel.hold, flow control).
    */
   data(chunk: Buffer): void {
     if (this.dead) return;
@@ -58,19 +55,7 @@ export class Connection implements ChannelIO {
       this.unread = this.unread ? Buffer.concat([this.unread, chunk]) : chunk;
       return;
     }
-    if (chunk.length <= READ_SLICE || !this.channel.broker.flow.engaged) return this.parse(chunk);
-    for (let at = 0; at < chunk.length; at += READ_SLICE) {
-      this.parse(chunk.subarray(at, at + READ_SLICE));
-      if (this.dead) return;
-      if (this.pausedBy !== 0 && at + READ_SLICE < chunk.length) {
-        this.unread = chunk.subarray(at + READ_SLICE);
-        return;
-      }
-    }
-  }
-
-  private parse(bytes: Buffer): void {
-    const buffered = this.parser.parse(bytes);
+    const buffered = this.parser.parse(chunk);
     // An incomplete packet larger than we accept is refused before it is buffered whole.
     if (!this.dead && buffered > this.config.mqtt.max_packet_size + 5) this.tooLarge();
   }
