@@ -1,3 +1,4 @@
 export * from './logger';
 export * from './config-schema';
 export * from './config';
+export * from './errors';
