@@ -117,19 +117,24 @@ export function bind(def: string, doc: string): Leaf<Bind> {
   return leaf(d, doc, parse);
 }
 
+/** Environment variables give structured values as JSON text; files give them parsed. */
+function fromJsonText(raw: unknown, what: 'array' | 'object'): unknown {
+  if (typeof raw !== 'string') return raw;
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return new ConfigProblem(`expected a JSON ${what}`);
+  }
+}
+
 /**
  * A list of records (e.g. rewrite rules): a JSON array in a file, or a JSON string in an
  * environment variable. `item` validates one element and returns it typed, or a problem.
  */
 export function list<T>(def: T[], doc: string, item: (raw: unknown, index: number) => T | ConfigProblem): Leaf<T[]> {
-  return leaf(def, doc, (raw) => {
-    if (typeof raw === 'string') {
-      try {
-        raw = JSON.parse(raw);
-      } catch {
-        return new ConfigProblem('expected a JSON array');
-      }
-    }
+  return leaf(def, doc, (given) => {
+    const raw = fromJsonText(given, 'array');
+    if (raw instanceof ConfigProblem) return raw;
     if (!Array.isArray(raw)) return new ConfigProblem('expected an array');
     const out: T[] = [];
     for (let i = 0; i < raw.length; i++) {
@@ -138,6 +143,16 @@ export function list<T>(def: T[], doc: string, item: (raw: unknown, index: numbe
       out.push(v);
     }
     return out;
+  });
+}
+
+/** A free-form JSON object (e.g. plugins' own sections): an object in a file, or a JSON string in an environment variable. */
+export function jsonObject(def: Record<string, unknown>, doc: string): Leaf<Record<string, unknown>> {
+  return leaf(def, doc, (given) => {
+    const raw = fromJsonText(given, 'object');
+    if (raw instanceof ConfigProblem) return raw;
+    if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return new ConfigProblem('expected an object');
+    return raw as Record<string, unknown>;
   });
 }
 

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { bind, bool, bytes, ConfigProblem, duration, float, Infer, int, isLeaf, list, oneOf, record, SchemaNode, str } from './config-schema';
+import { bind, bool, bytes, ConfigProblem, duration, float, Infer, int, isLeaf, jsonObject, list, oneOf, record, SchemaNode, str } from './config-schema';
 
 /** TLS settings of a listener (EMQX's ssl_options), shared by the ssl and wss listeners. */
 function sslOptions() {
@@ -159,6 +159,15 @@ export const configSchema = {
       return r;
     },
   ),
+  hooks: {
+    callback_timeout: duration(5_000, 'Longest wait for an asynchronous hook callback (authenticate, authorize, message.publish); then it is skipped, or denies at authenticate and authorize.', 1),
+  },
+  plugins: list<string>(
+    [],
+    'JavaScript plugins loaded at start, in order: module paths (relative to the working directory) or installed package names, e.g. ["./examples/plugins/topic-guard.mjs"] (docs/plugins.md).',
+    (raw) => (typeof raw === 'string' && raw.length > 0 ? raw : new ConfigProblem('expected a module path or package name')),
+  ),
+  plugin_config: jsonObject({}, "Plugins' own sections by plugin name: {\"<name>\": {...}}, given to its start(ctx) as ctx.config."),
   backbone: {
     type: oneOf(['embedded', 'kafka'], 'embedded', 'Backbone implementation.'),
     topic_prefix: str('tributary.', 'Prefix of every backbone topic, so installations can share a cluster.'),

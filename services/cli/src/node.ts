@@ -3,7 +3,9 @@ import { resolve } from 'node:path';
 import { Backbone, createKafkaBackbone, EmbeddedBackbone } from '@tributary/backbone';
 import { describeConfig, Logger, TributaryConfig } from '@tributary/common';
 import { ApiServer, NodeStatusSource } from '@tributary/api';
-import { BackboneSessionStore, Broker, ClusterBroker, CommandsBridge, Gateway, MESSAGES_TOPIC, RetainedStore, SysPublisher, TopicMappings } from '@tributary/gateway';
+import { BackboneSessionStore, Broker, ClusterBroker, CommandsBridge, Gateway, MESSAGES_TOPIC, registerMappings, registerSysEvents, RetainedStore, SysPublisher, TopicMappings } from '@tributary/gateway';
+import { PluginHost } from '@tributary/hooks';
+import { newMessage } from '@tributary/mqtt';
 import { GATEWAYS_TABLE, RouterService, SESSIONS_TABLE } from '@tributary/router';
 import { RetainService } from '@tributary/retain';
 
@@ -25,6 +27,8 @@ export class TributaryNode implements NodeStatusSource {
   commands: CommandsBridge | undefined;
   router: RouterService | undefined;
   retain: RetainService | undefined;
+  sys: SysPublisher | undefined;
+  plugins: PluginHost | undefined;
   running = false;
   readonly version = VERSION;
   private readonly startedAt = Date.now();
@@ -81,21 +85,33 @@ export class TributaryNode implements NodeStatusSource {
       role === 'gateway'
         ? new ClusterBroker(deps, { gateway: c.node.name, leaseMs: c.cluster.lease, ackTimeoutMs: c.cluster.route_ack_timeout })
         : new Broker(deps);
-    await this.broker.start();
+    const broker = this.broker;
+    await broker.start();
     const sys = c.sys_topics;
-    this.broker.sys = new SysPublisher({
+    this.sys = new SysPublisher({
       node: c.node.name,
       version: VERSION,
       msgInterval: sys.sys_msg_interval,
       heartbeatInterval: sys.sys_heartbeat_interval,
       stats: () => this.stats(),
       metrics: () => this.metrics(),
-      publish: (m) => this.broker!.publish(m),
+      publish: (m) => broker.publish(m),
     });
-    if (c.bridge.kafka.mappings.length) {
-      this.broker.mappings = new TopicMappings(backbone, c.bridge.kafka.mappings, this.log.child({ service: 'mappings' }));
-      await this.broker.mappings.start();
+    registerSysEvents(broker.hooks, this.sys, sys.sys_event_messages);
+    const mappings = c.bridge.kafka.mappings;
+    if (mappings.length) {
+      const m = new TopicMappings(backbone, mappings, this.log.child({ service: 'mappings' }));
+      await m.start();
+      registerMappings(broker.hooks, m, mappings.map((x) => x.filter));
     }
+    // Plugins load before the listeners open, so their hooks see every client.
+    this.plugins = new PluginHost({
+      registry: broker.hooks,
+      logger: this.log.child({ service: 'plugins' }),
+      configs: c.plugin_config,
+      publish: (m) => broker.publish(newMessage(m.topic, typeof m.payload === 'string' ? Buffer.from(m.payload) : m.payload, m.qos ?? 0, m.retain ?? false, '', m.properties)).then(() => undefined),
+    });
+    await this.plugins.start(c.plugins);
     if (c.bridge.kafka.commands.enable) {
       this.commands = new CommandsBridge(backbone, this.broker, c.bridge.kafka.commands.topic, this.log.child({ service: 'commands' }));
       await this.commands.start();
@@ -103,7 +119,7 @@ export class TributaryNode implements NodeStatusSource {
     this.gateway = new Gateway(c, this.broker, this.log.child({ service: 'gateway' }));
     await this.gateway.start();
     await this.startApi();
-    this.broker.sys.start();
+    this.sys.start();
     this.running = true;
     this.log.info({ listeners: this.gateway.listeners.map((l) => `${l.name}@${l.host}:${l.port}`), dataDir }, 'tributary started');
   }
@@ -165,6 +181,8 @@ export class TributaryNode implements NodeStatusSource {
     await this.api?.stop();
     await this.gateway?.stop();
     await this.commands?.stop();
+    this.sys?.stop();
+    await this.plugins?.stop();
     await this.broker?.stop();
     await this.router?.stop();
     await this.retain?.stop();
@@ -190,6 +208,6 @@ export class TributaryNode implements NodeStatusSource {
   }
 
   metrics(): Record<string, number> {
-    return this.broker?.metrics.toJSON() ?? {};
+    return this.broker ? { ...this.broker.metrics.toJSON(), ...this.broker.hooks.counters } : {};
   }
 }

@@ -35,6 +35,7 @@ class Host implements SessionHost {
     this.drops++;
   }
   delivered(): void {}
+  acked(): void {}
   pressure(_s: Session, on: boolean): void {
     this.events.push(on ? 'pressure' : 'relief');
   }

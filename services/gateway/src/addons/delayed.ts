@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { Backbone, Table } from '@tributary/backbone';
 import type { Logger } from '@tributary/common';
 import { decodeMessage, encodeMessage, Message } from '@tributary/mqtt';
+import type { HookRegistry } from '@tributary/hooks';
+import { brokerMessage } from '../broker/hook-message';
 
 export const DELAYED_PREFIX = '$delayed/';
 const MAX_DELAY_SECONDS = 4_294_967;
@@ -82,4 +84,29 @@ export class DelayedPublisher {
     };
     this.timers.set(key, setTimeout(fire, Math.max(0, Math.min(due - Date.now(), 2 ** 31 - 1))));
   }
+}
+
+/**
+ * Delayed publish on the hooks (EMQX's emqx_delayed, message.publish at 860): a `$delayed/...`
+ * message leaves the chain and is stored; the publisher's acknowledgement waits until it is
+ * durable. Released messages are published again, so they pass every hook then.
+ */
+export function registerDelayed(hooks: HookRegistry, delayed: DelayedPublisher, metrics: { dropped(reason: 'no_subscribers' | 'queue_full'): void }, max: number, log: Logger): void {
+  hooks.add('message.publish', { name: 'delayed', priority: 'delayed', topics: [`${DELAYED_PREFIX}#`] }, (m, ctx) => {
+    const parsed = parseDelayed(m.topic);
+    if (!parsed) {
+      log.warn({ topic: m.topic, from: m.clientId }, 'invalid $delayed topic: expected $delayed/<seconds>/<topic>; message dropped');
+      metrics.dropped('no_subscribers');
+      return { stop: true, drop: true };
+    }
+    const msg = brokerMessage({ ...m, topic: parsed.topic });
+    ctx.waitFor(
+      delayed.add(msg, parsed.seconds).then((added) => {
+        if (added) return;
+        log.warn({ topic: m.topic, max }, 'delayed.max_delayed_messages reached; message dropped');
+        metrics.dropped('queue_full');
+      }),
+    );
+    return { stop: true, drop: true };
+  });
 }

@@ -1,6 +1,8 @@
 import type { Backbone } from '@tributary/backbone';
 import type { KafkaMapping, Logger } from '@tributary/common';
 import { encodeMessage, Message, MESSAGE_HEADERS, TopicTrie } from '@tributary/mqtt';
+import type { HookRegistry } from '@tributary/hooks';
+import { brokerMessage } from '../broker/hook-message';
 
 const JSON_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'content-type': 'application/json' });
 
@@ -58,4 +60,16 @@ export class TopicMappings {
     });
     return pending && Promise.all(pending);
   }
+}
+
+/**
+ * MQTT→Kafka mappings on the hooks: message.publish at the lowest priority, so they copy what
+ * the chain finally publishes; the publisher's acknowledgement waits for the copies.
+ */
+export function registerMappings(hooks: HookRegistry, mappings: TopicMappings, filters: readonly string[]): void {
+  hooks.add('message.publish', { name: 'mappings', priority: 'mappings', topics: filters }, (m, ctx) => {
+    const copied = mappings.copy(brokerMessage(m));
+    if (copied) ctx.waitFor(copied);
+    return undefined;
+  });
 }

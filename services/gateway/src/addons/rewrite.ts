@@ -1,5 +1,6 @@
 import type { RewriteRule } from '@tributary/common';
 import { topicMatches } from '@tributary/mqtt';
+import type { HookRegistry } from '@tributary/hooks';
 
 interface Compiled {
   filter: string;
@@ -52,4 +53,20 @@ function apply(rules: Compiled[], topic: string, clientId: string, username: str
 /** Replaces ${clientid} and ${username} (auto-subscribe topics). */
 export function fillPlaceholders(template: string, clientId: string, username: string | undefined): string {
   return template.replace(/\$\{clientid\}/g, clientId).replace(/\$\{username\}/g, username ?? '');
+}
+
+/**
+ * Registers topic rewrite (EMQX's emqx_rewrite) on the hooks: SUBSCRIBE and UNSUBSCRIBE filters
+ * at client.subscribe/unsubscribe, published topics (wills included) at message.publish.
+ */
+export function registerRewrite(hooks: HookRegistry, rules: readonly RewriteRule[]): void {
+  const rewriter = new TopicRewriter(rules);
+  if (!rewriter.enabled) return;
+  const opts = { name: 'rewrite', priority: 'rewrite' } as const;
+  hooks.add('client.subscribe', opts, (c, filters) => filters.map((f) => ({ ...f, filter: rewriter.rewriteSubscribe(f.filter, c.clientId, c.username) })));
+  hooks.add('client.unsubscribe', opts, (c, filters) => filters.map((f) => rewriter.rewriteSubscribe(f, c.clientId, c.username)));
+  hooks.add('message.publish', opts, (m) => {
+    const topic = rewriter.rewritePublish(m.topic, m.clientId, m.username);
+    return topic === m.topic ? undefined : { ...m, topic };
+  });
 }

@@ -1,5 +1,6 @@
 import type { Message } from '@tributary/mqtt';
 import { newMessage } from '@tributary/mqtt';
+import type { HookRegistry } from '@tributary/hooks';
 
 export interface SysOptions {
   node: string;
@@ -94,4 +95,28 @@ export function formatUptime(ms: number): string {
   if (d || h || m) parts.push(`${m} minutes`);
   parts.push(`${s} seconds`);
   return parts.join(', ');
+}
+
+/** `$SYS` client events on the hooks (EMQX's emqx_sys): connected and disconnected, each switchable. */
+export function registerSysEvents(hooks: HookRegistry, sys: SysPublisher, events: { client_connected: boolean; client_disconnected: boolean }): void {
+  const opts = { name: 'sys', priority: 'sys' } as const;
+  if (events.client_connected) {
+    hooks.add('client.connected', opts, (c) =>
+      sys.clientEvent('connected', {
+        clientid: c.clientId,
+        username: c.username ?? null,
+        ipaddress: c.peerhost,
+        proto_ver: c.protocolVersion,
+        keepalive: c.keepalive,
+        clean_start: c.cleanStart,
+        expiry_interval: c.expiryInterval,
+        connected_at: Date.now(),
+      }),
+    );
+  }
+  if (events.client_disconnected) {
+    hooks.add('client.disconnected', opts, (c) =>
+      sys.clientEvent('disconnected', { clientid: c.clientId, username: c.username ?? null, ipaddress: c.peerhost, proto_ver: c.protocolVersion, disconnected_at: Date.now() }),
+    );
+  }
 }

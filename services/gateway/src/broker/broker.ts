@@ -1,19 +1,20 @@
 import type { Backbone, ConsumedRecord } from '@tributary/backbone';
 import type { Logger, TributaryConfig } from '@tributary/common';
-import { decodeMessage, Message, messageRecord, QoS } from '@tributary/mqtt';
+import { ClientInfo, HookMessage, HookRegistry, SessionEndReason } from '@tributary/hooks';
+import { checkTopicName, decodeMessage, Message, messageRecord, QoS } from '@tributary/mqtt';
 import { EXCLUSIVE_PREFIX, Router, SharedGroup, SharedStrategy, SubscriptionOptions } from '@tributary/router';
 import { NEVER_EXPIRES, Session, SessionLimits } from '../session/session';
 import type { SessionStore } from '../session/store';
 import type { Delivery, DropReason, PersistedSession, SessionHost, SessionOwner, Will } from '../session/types';
 import { BacklogReader } from './backlog';
-import { DELAYED_PREFIX, DelayedPublisher, parseDelayed } from './delayed';
+import { registerAutoSubscribe } from '../addons/auto-subscribe';
+import { DelayedPublisher, registerDelayed } from '../addons/delayed';
+import { EnhancedAuthRegistry } from '../addons/enhanced-auth';
+import { registerRewrite } from '../addons/rewrite';
 import { deliveryFor } from './deliveries';
 import { FlowControl } from './flow';
-import { EnhancedAuthRegistry } from './enhanced-auth';
-import type { TopicMappings } from './mappings';
+import { brokerMessage, hookMessage } from './hook-message';
 import { Metrics } from './metrics';
-import { TopicRewriter } from './rewrite';
-import type { SysPublisher } from './sys';
 import type { RetainedStore } from './retained';
 
 export const MESSAGES_TOPIC = 'messages';
@@ -29,6 +30,15 @@ export interface BrokerDeps {
   logger: Logger;
   router?: Router;
   metrics?: Metrics;
+  /** The hook registry add-ons and plugins register on (a new one when absent). */
+  hooks?: HookRegistry;
+}
+
+/** The connection a PUBLISH came from, as the publish pipeline needs it. */
+export interface PublishOrigin {
+  readonly username: string | undefined;
+  /** A hook answered asynchronously: later packets of this client wait until `op` settles (per-client order). */
+  hold?(op: Promise<unknown>): void;
 }
 
 export interface OpenSessionRequest {
@@ -41,6 +51,8 @@ export interface OpenSessionRequest {
   receiveMaximum: number;
   /** The will, kept with the session record so another service can publish it if this process dies. */
   will?: Will;
+  /** Who connects, for the session.* hooks. */
+  client: ClientInfo;
 }
 
 export interface OpenedSession {
@@ -65,13 +77,10 @@ export interface RestoredSession {
 export class Broker implements SessionHost {
   readonly router: Router;
   readonly metrics: Metrics;
-  readonly rewriter: TopicRewriter;
-  /** MQTT 5.0 enhanced-authentication providers by method (the security work registers them). */
-  readonly enhancedAuth = new EnhancedAuthRegistry();
-  /** MQTT→Kafka topic mappings, when configured. */
-  mappings: TopicMappings | undefined;
-  /** `$SYS` publisher, set by the node that owns the stats. */
-  sys: SysPublisher | undefined;
+  /** Where add-ons and plugins extend the broker (libs/hooks). */
+  readonly hooks: HookRegistry;
+  /** MQTT 5.0 enhanced-authentication providers by method, on client.authenticate. */
+  readonly enhancedAuth: EnhancedAuthRegistry;
   protected delayed: DelayedPublisher | undefined;
   protected readonly sessions = new Map<string, Session>();
   private readonly expiryTimers = new Map<string, NodeJS.Timeout>();
@@ -92,7 +101,8 @@ export class Broker implements SessionHost {
     this.flow = new FlowControl({ slowMs: SLOW_MS, minMessages: Math.ceil(mqtt.max_mqueue_len / 4), minBytes: mqtt.max_send_buffer / 4 }, this.metrics);
     this.log = deps.logger;
     this.limits = { maxInflight: mqtt.max_inflight, maxQueue: mqtt.max_mqueue_len, storeQos0: mqtt.mqueue_store_qos0, maxBacklog: mqtt.max_session_backlog };
-    this.rewriter = new TopicRewriter(deps.config.rewrite);
+    this.hooks = deps.hooks ?? new HookRegistry({ logger: this.log, timeoutMs: deps.config.hooks.callback_timeout });
+    this.enhancedAuth = new EnhancedAuthRegistry(this.hooks);
   }
 
   get sessionCount(): number {
@@ -110,8 +120,13 @@ export class Broker implements SessionHost {
   /** Restores persistent sessions and their undelivered messages, and delayed messages, from the backbone. */
   async start(): Promise<void> {
     await this.restoreSessions();
-    const d = this.deps.config.delayed;
-    if (d.enable) this.delayed = await DelayedPublisher.open(this.deps.backbone, (m) => this.publish(m), d.max_delayed_messages, this.log, this.schedulesDelayed);
+    const c = this.deps.config;
+    registerRewrite(this.hooks, c.rewrite);
+    registerAutoSubscribe(this.hooks, c.auto_subscribe.topics, c.mqtt.max_topic_levels, this, this.log);
+    if (c.delayed.enable) {
+      this.delayed = await DelayedPublisher.open(this.deps.backbone, (m) => this.publish(m), c.delayed.max_delayed_messages, this.log, this.schedulesDelayed);
+      registerDelayed(this.hooks, this.delayed, this.metrics, c.delayed.max_delayed_messages, this.log);
+    }
   }
 
   /** Scaled out, delayed messages are published by the retain service; gateways only store them. */
@@ -218,6 +233,7 @@ export class Broker implements SessionHost {
     if (session?.owner) {
       const old = session.owner;
       session.owner = undefined;
+      if (session.client && this.hooks.has('session.takenover')) this.hooks.notify('session.takenover', session.client);
       old.kick(0x8e);
       // kick() closed the old connection, which scheduled its delayed will; this connection was opened
       // before the delay elapsed, so that will must not be sent [MQTT-3.1.2-8], [MQTT-3.1.3-9].
@@ -226,7 +242,7 @@ export class Broker implements SessionHost {
     }
     let present = true;
     if (session && req.cleanStart) {
-      this.discard(session);
+      this.discard(session, 'discarded');
       session = undefined;
     }
     if (!session) {
@@ -234,6 +250,8 @@ export class Broker implements SessionHost {
       session = new Session(req.clientId, req.protocolVersion, this.limits, this);
       this.sessions.set(req.clientId, session);
     }
+    session.client = req.client;
+    this.hooks.notify(present ? 'session.resumed' : 'session.created', req.client);
     const wasPersistent = session.persistent;
     session.expiryInterval = req.expiryInterval;
     if (wasPersistent && !session.persistent) void this.deps.sessions.remove(session.clientId);
@@ -251,7 +269,7 @@ export class Broker implements SessionHost {
       // Unacknowledged shared-subscription messages go to another member of their group.
       for (const d of session.takeShared()) this.dispatchShared(d.shared!, d.msg, session.clientId);
       if (session.persistent) this.scheduleExpiry(session);
-      else this.discard(session);
+      else this.discard(session, 'normal');
     }
     if (will) this.scheduleWill(session.clientId, will, session.persistent ? session.expiryInterval : 0);
   }
@@ -277,11 +295,44 @@ export class Broker implements SessionHost {
   }
 
   /**
-   * Appends a PUBLISH durably, then retains and routes it. Resolves when it is durable.
-   * Not async: on the hot path (offset known up front) it adds no promise of its own.
+   * Publishes a message: the message.publish chain (rewrite, delayed publish, plugins, mappings
+   * ...), then the durable append, retain and route. Resolves when it is durable, and when what
+   * the hooks asked the acknowledgement to wait for is. Not async: with no hook interested in
+   * the topic it adds no promise of its own to the hot path.
    */
-  publish(msg: Message): Promise<unknown> {
-    if (this.delayed && msg.topic.startsWith(DELAYED_PREFIX)) return this.publishDelayed(msg, this.delayed);
+  publish(msg: Message, origin?: PublishOrigin): Promise<unknown> {
+    if (!this.hooks.wants('message.publish', msg.topic)) return this.append(msg);
+    let waits: Promise<unknown>[] | undefined;
+    const screened = this.hooks.publish(hookMessage(msg, origin?.username), { waitFor: (p) => void (waits ??= []).push(p) });
+    const go = (h: HookMessage | null): Promise<unknown> => {
+      const appended = h === null ? undefined : this.appendScreened(msg, h);
+      if (!waits) return appended ?? Promise.resolve();
+      if (appended) waits.push(appended);
+      return Promise.all(waits);
+    };
+    if (!(screened instanceof Promise)) return go(screened);
+    const done = screened.then(go);
+    origin?.hold?.(done);
+    return done;
+  }
+
+  /** Appends what the chain returned; the message keeps its identity (the publisher's channel tracks it). */
+  private appendScreened(msg: Message, h: HookMessage): Promise<unknown> | undefined {
+    if (h.topic !== msg.topic || h.payload !== msg.payload || h.qos !== msg.qos || h.retain !== msg.retain || h.properties !== msg.properties) {
+      const payload = typeof h.payload === 'string' ? Buffer.from(h.payload) : h.payload;
+      const problem = checkTopicName(h.topic, this.deps.config.mqtt.max_topic_levels);
+      if (problem || !Buffer.isBuffer(payload) || !(h.qos === 0 || h.qos === 1 || h.qos === 2)) {
+        this.log.warn({ topic: h.topic, from: msg.from, problem: problem ?? 'payload must be a Buffer and qos 0, 1 or 2' }, 'a message.publish hook returned an invalid message; dropped');
+        this.messageDropped(brokerMessage(h), 'invalid_topic');
+        return undefined;
+      }
+      Object.assign(msg, { topic: h.topic, payload, qos: h.qos, retain: h.retain, properties: h.properties });
+    }
+    return this.append(msg);
+  }
+
+  /** The durable append to the messages topic, then retain and route. */
+  protected append(msg: Message): Promise<unknown> {
     const backbone = this.deps.backbone;
     const offset = backbone.nextOffset?.(MESSAGES_TOPIC);
     const durable = backbone.append(MESSAGES_TOPIC, [messageRecord(msg)]);
@@ -301,22 +352,13 @@ export class Broker implements SessionHost {
   protected retainAndRoute(msg: Message): Promise<unknown> | undefined {
     const retained = msg.retain && this.deps.config.mqtt.retain_available ? this.deps.retained.set(msg) : undefined;
     this.route(msg);
-    const mapped = this.mappings?.copy(msg);
-    return retained && mapped ? Promise.all([retained, mapped]) : (retained ?? mapped);
+    return retained;
   }
 
-  /** `$delayed/<seconds>/<topic>`: stored durably, published when due (EMQX's delayed publish). */
-  private async publishDelayed(msg: Message, delayed: DelayedPublisher): Promise<void> {
-    const parsed = parseDelayed(msg.topic);
-    if (!parsed) {
-      this.log.warn({ topic: msg.topic, from: msg.from }, 'invalid $delayed topic: expected $delayed/<seconds>/<topic>; message dropped');
-      this.metrics.dropped('no_subscribers');
-      return;
-    }
-    if (!(await delayed.add({ ...msg, topic: parsed.topic }, parsed.seconds))) {
-      this.log.warn({ topic: msg.topic, max: this.deps.config.delayed.max_delayed_messages }, 'delayed.max_delayed_messages reached; message dropped');
-      this.metrics.dropped('queue_full');
-    }
+  /** Counts a message nobody gets and tells message.dropped. */
+  protected messageDropped(msg: Message, reason: 'no_subscribers' | 'invalid_topic'): void {
+    this.metrics.dropped('no_subscribers');
+    if (this.hooks.wants('message.dropped', msg.topic)) this.hooks.notify('message.dropped', hookMessage(msg), reason);
   }
 
   get delayedCount(): number {
@@ -328,7 +370,7 @@ export class Broker implements SessionHost {
     const groups = this.router.sharedGroups(msg.topic);
     for (let i = 0; i < groups.length; i++) this.dispatchShared(groups[i]!, msg);
     if (routes.length === 0) {
-      if (groups.length === 0) this.metrics.dropped('no_subscribers');
+      if (groups.length === 0) this.messageDropped(msg, 'no_subscribers');
       return;
     }
     for (let i = 0; i < routes.length; i++) {
@@ -366,6 +408,7 @@ export class Broker implements SessionHost {
     // An exclusive filter held by another client is refused (EMQX: quota exceeded).
     if (!this.router.subscribe(session.clientId, filter, options)) return { existed, refused: true };
     session.subscriptions.set(filter, options);
+    if (session.client) this.hooks.notify('session.subscribed', session.client, filter, options);
     return { existed };
   }
 
@@ -382,21 +425,23 @@ export class Broker implements SessionHost {
   unsubscribe(session: Session, filter: string): boolean {
     const had = session.subscriptions.delete(filter);
     this.router.unsubscribe(session.clientId, filter);
-    if (had) this.changed(session);
+    if (had) {
+      this.changed(session);
+      if (session.client) this.hooks.notify('session.unsubscribed', session.client, filter);
+    }
     return had;
   }
 
   /** Publishes a will now (after its delay, or at once). */
   publishWill(will: Will): void {
     const msg = { ...will.message, timestamp: Date.now(), offset: -1 };
-    this.publish(msg).catch((err: Error) => this.log.error({ err, topic: msg.topic }, 'will publish failed'));
+    this.publish(msg, { username: will.username }).catch((err: Error) => this.log.error({ err, topic: msg.topic }, 'will publish failed'));
   }
 
   async stop(): Promise<void> {
     this.flow.stop();
     await Promise.all([...this.backlogs.values()].map((r) => r?.stop()));
     this.delayed?.stop();
-    this.sys?.stop();
     for (const t of this.expiryTimers.values()) clearTimeout(t);
     for (const { timer, will } of this.willTimers.values()) {
       clearTimeout(timer);
@@ -421,12 +466,18 @@ export class Broker implements SessionHost {
     });
   }
 
-  dropped(reason: DropReason): void {
+  dropped(reason: DropReason, d: Delivery, session: Session): void {
     this.metrics.dropped(reason);
+    if (session.client && this.hooks.wants('delivery.dropped', d.msg.topic)) this.hooks.notify('delivery.dropped', session.client, hookMessage(d.msg), reason);
   }
 
-  delivered(): void {
+  delivered(d: Delivery, session: Session): void {
     this.metrics['messages.sent']++;
+    if (session.client && this.hooks.wants('message.delivered', d.msg.topic)) this.hooks.notify('message.delivered', session.client, hookMessage(d.msg));
+  }
+
+  acked(d: Delivery, session: Session): void {
+    if (session.client && this.hooks.wants('message.acked', d.msg.topic)) this.hooks.notify('message.acked', session.client, hookMessage(d.msg));
   }
 
   /**
@@ -492,9 +543,13 @@ export class Broker implements SessionHost {
   }
 
   /** Ends a session and removes its stored record. */
-  protected discard(session: Session): void {
+  protected discard(session: Session, reason: SessionEndReason): void {
     this.forget(session);
     void this.deps.sessions.remove(session.clientId);
+    if (session.client) {
+      if (reason === 'discarded') this.hooks.notify('session.discarded', session.client);
+      this.hooks.notify('session.terminated', session.client, reason);
+    }
   }
 
   /** Ends a session in this process only: its routes, state and timers go; its stored record stays. */
@@ -513,7 +568,7 @@ export class Broker implements SessionHost {
     const due = (session.disconnectedAt ?? Date.now()) + session.expiryInterval * 1000 - Date.now();
     const timer = setTimeout(() => {
       this.expiryTimers.delete(session.clientId);
-      if (!session.owner && !session.ended) this.discard(session);
+      if (!session.owner && !session.ended) this.discard(session, 'expired');
     }, Math.max(0, Math.min(due, 2 ** 31 - 1)));
     timer.unref();
     this.expiryTimers.set(session.clientId, timer);

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ConsumedRecord, Consumer, Table } from '@tributary/backbone';
+import type { SessionEndReason } from '@tributary/hooks';
 import { decodeMessage, encodeMessage, Message, QoS } from '@tributary/mqtt';
 import {
   ACK_HEADER,
@@ -164,6 +165,7 @@ export class ClusterBroker extends Broker {
       else this.sessions.set(id, new Session(id, req.protocolVersion, this.limits, this));
       const session = this.sessions.get(id)!;
       session.expiryInterval = req.expiryInterval;
+      session.client = req.client;
       if (restored) {
         // The replay must reach where the router's routing with this claim begins: wait for its acknowledgement.
         await this.confirm(session);
@@ -179,6 +181,7 @@ export class ClusterBroker extends Broker {
       const held = claim.held ?? [];
       claim.held = undefined;
       for (const [msg, shared] of held) this.deliverLocal(msg, shared);
+      this.hooks.notify(restored ? 'session.resumed' : 'session.created', req.client);
       return { session, present: restored !== undefined };
     } catch (err) {
       // Nothing half-open stays behind: the client may retry here or anywhere.
@@ -314,9 +317,9 @@ export class ClusterBroker extends Broker {
     this.claims.delete(session.clientId);
   }
 
-  protected override discard(session: Session): void {
+  protected override discard(session: Session, reason: SessionEndReason): void {
     this.claims.delete(session.clientId);
-    super.discard(session);
+    super.discard(session, reason);
   }
 
   /**

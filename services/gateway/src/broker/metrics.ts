@@ -19,6 +19,8 @@ export class Metrics {
   'bytes.received' = 0;
   'bytes.sent' = 0;
   'packets.malformed' = 0;
+  /** PUBLISH and SUBSCRIBE refused by client.authorize. */
+  'authorization.deny' = 0;
   /** Times flow control paused a publishing connection (subscribers of this process were behind). */
   'flow.publishers.paused' = 0;
   /** Times a connected session fell behind and began reading its QoS 1/2 messages from the log. */

@@ -1,7 +1,8 @@
 import type * as mp from 'mqtt-packet';
 import type { Logger, TributaryConfig } from '@tributary/common';
+import type { ConnectInfo, Credentials } from '@tributary/hooks';
 import { encodeAck, encodePublish, generatePacket, Message, Packet, RC, remainingExpiry } from '@tributary/mqtt';
-import type { Broker } from '../broker/broker';
+import type { Broker, PublishOrigin } from '../broker/broker';
 import type { Session } from '../session/session';
 import type { Delivery, SessionOwner, Will } from '../session/types';
 import { AuthExchange, handleAuth } from './handlers/auth';
@@ -52,11 +53,15 @@ const MAX_PENDING_PUBLISHES = 1000;
  * through the ChannelIO; publishing, sessions and routing are the broker's. It never touches a
  * socket, so it can be tested over an in-memory ChannelIO.
  */
-export class Channel implements SessionOwner, Pausable {
+export class Channel implements SessionOwner, Pausable, PublishOrigin {
   state: ChannelState = 'connecting';
   dialect: Dialect = dialectFor(4);
   clientId = '';
   username: string | undefined;
+  /** Who the client is, as hooks see it (from CONNECT on). */
+  client: ConnectInfo | undefined;
+  /** Why the connection ended, for client.disconnected. */
+  private endReason: string | undefined;
   session: Session | undefined;
   will: Will | undefined;
   keepalive = 0;
@@ -105,6 +110,24 @@ export class Channel implements SessionOwner, Pausable {
 
   get protocolVersion(): number {
     return this.dialect.version;
+  }
+
+  /** The peer's address without the port. */
+  get peerhost(): string {
+    return this.io.remoteAddress.replace(/:\d+$/, '');
+  }
+
+  /** Credentials of this connected client for a re-authentication (AUTH 0x19). */
+  credentials(authMethod: string, reauthenticate: boolean): Credentials {
+    return { clientId: this.clientId, username: this.username, password: undefined, peerhost: this.peerhost, protocolVersion: this.dialect.version, authMethod, reauthenticate };
+  }
+
+  /** Refuses the CONNECT: CONNACK with the reason (client.connack sees it), then close. */
+  refuse(reasonCode: number, why: string, clientId = this.clientId): void {
+    this.log.debug({ clientId, rc: reasonCode, why }, 'connect refused');
+    this.send(this.dialect.connack(reasonCode, false));
+    if (this.client) this.broker.hooks.notify('client.connack', this.client, reasonCode);
+    this.close(reasonCode);
   }
 
   /** Dispatches one incoming packet; connect-state rules live here, per-packet logic in handlers. */
@@ -234,25 +257,25 @@ export class Channel implements SessionOwner, Pausable {
     if (wasConnected) {
       this.broker.metrics['client.disconnected']++;
       this.broker.metrics['connections.count']--;
-      if (this.config.sys_topics.sys_event_messages.client_disconnected) {
-        this.broker.sys?.clientEvent('disconnected', {
-          clientid: this.clientId,
-          username: this.username ?? null,
-          ipaddress: this.io.remoteAddress.replace(/:\d+$/, ''),
-          proto_ver: this.dialect.version,
-          disconnected_at: Date.now(),
-        });
-      }
+      if (this.client) this.broker.hooks.notify('client.disconnected', this.client, this.endReason ?? 'closed');
     }
   }
 
   /** Server-side close: v5 gets a DISCONNECT with the reason first [MQTT-4.13.2-1]. */
   close(reasonCode: number): void {
     if (this.state === 'closed') return;
+    this.endReason ??= endReason(reasonCode);
     if (this.state === 'connected') {
       const d = this.dialect.disconnect(reasonCode);
       if (d) this.send(d);
     }
+    this.io.end();
+    this.handleClosed();
+  }
+
+  /** The client sent DISCONNECT. */
+  disconnected(): void {
+    this.endReason ??= 'normal';
     this.io.end();
     this.handleClosed();
   }
@@ -398,5 +421,22 @@ export class Channel implements SessionOwner, Pausable {
 
   publishFinished(): void {
     if (this.pendingPublishes-- === MAX_PENDING_PUBLISHES / 2) this.io.resumeReading(ReadPause.Publishes);
+  }
+}
+
+/** EMQX's disconnect reason names for client.disconnected. */
+function endReason(reasonCode: number): string {
+  switch (reasonCode) {
+    case RC.KEEP_ALIVE_TIMEOUT:
+      return 'keepalive_timeout';
+    case RC.SESSION_TAKEN_OVER:
+      return 'takenover';
+    case RC.SERVER_SHUTTING_DOWN:
+      return 'shutdown';
+    case RC.PROTOCOL_ERROR:
+    case RC.MALFORMED_PACKET:
+      return 'protocol_error';
+    default:
+      return `closed_0x${reasonCode.toString(16)}`;
   }
 }

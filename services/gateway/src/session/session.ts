@@ -1,3 +1,4 @@
+import type { ClientInfo } from '@tributary/hooks';
 import { remainingExpiry } from '@tributary/mqtt';
 import { Deque } from './deque';
 import type { Delivery, Inflight, PersistedSession, SessionHost, SessionOwner, SubscriptionOptions, Will } from './types';
@@ -57,6 +58,8 @@ export const NEVER_EXPIRES = 0xffffffff;
  */
 export class Session {
   readonly subscriptions = new Map<string, SubscriptionOptions>();
+  /** The client of the latest connection (for hooks); undefined for a session restored and not yet reconnected. */
+  client: ClientInfo | undefined;
   // Idle connections are the common case: the per-session collections are created on first use.
   private _awaitingRel: Set<number> | undefined;
   private _inflight: Map<number, Inflight> | undefined;
@@ -173,7 +176,7 @@ export class Session {
     if (owner && this.queue.length === 0 && owner.writable) {
       if (d.qos === 0) {
         if (owner.sendPublish(d, 0, false)) this.delivered(d);
-        else this.host.dropped('too_large', d);
+        else this.host.dropped('too_large', d, this);
         return;
       }
       if (this.inflight.size < this.window) {
@@ -195,7 +198,7 @@ export class Session {
     if (b.count > 0) b.count--;
     if (b.count >= this.limits.maxBacklog) {
       if (b.dropped++ === 0) this.host.backlogOverflow(this);
-      this.host.dropped('queue_full', d);
+      this.host.dropped('queue_full', d, this);
       return;
     }
     const owner = this.owner;
@@ -252,6 +255,7 @@ export class Session {
     const entry = this.inflight.get(packetId);
     if (!entry || entry.phase !== expectedPhase || (expectedPhase === 1 && entry.delivery.qos !== 1)) return false;
     this.inflight.delete(packetId);
+    this.host.acked(entry.delivery, this);
     this.changed();
     this.pump();
     return true;
@@ -377,11 +381,11 @@ export class Session {
       }
       // Drop policy: a QoS 0 message is dropped rather than queued; otherwise the oldest goes.
       if (d.qos === 0) {
-        this.host.dropped('queue_full', d);
+        this.host.dropped('queue_full', d, this);
         return;
       }
       const oldest = this.queue.shift();
-      if (oldest) this.host.dropped('queue_full', oldest);
+      if (oldest) this.host.dropped('queue_full', oldest, this);
     }
     this.queue.push(compact(d));
     if (this.queue.length >= max / 2 && this.owner && !this.pressured && !this.slow && !this.backlog) {
@@ -399,12 +403,12 @@ export class Session {
       const d = this.queue.shift()!;
       const left = remainingExpiry(d.msg, now);
       if (left !== undefined && left <= 0) {
-        this.host.dropped('expired', d);
+        this.host.dropped('expired', d, this);
         continue;
       }
       if (d.qos === 0) {
         if (owner.sendPublish(d, 0, false)) this.delivered(d);
-        else this.host.dropped('too_large', d);
+        else this.host.dropped('too_large', d, this);
       } else this.send(owner, d);
     }
     const queued = this.queue.length;
@@ -425,7 +429,7 @@ export class Session {
   private send(owner: SessionOwner, d: Delivery): void {
     const packetId = this.allocatePacketId();
     if (!owner.sendPublish(d, packetId, false)) {
-      this.host.dropped('too_large', d);
+      this.host.dropped('too_large', d, this);
       return;
     }
     this.inflight.set(packetId, { delivery: d, packetId, phase: 1, sentAt: Date.now() });
@@ -435,7 +439,7 @@ export class Session {
 
   private delivered(d: Delivery): void {
     this.sent++;
-    this.host.delivered(d);
+    this.host.delivered(d, this);
   }
 
   private allocatePacketId(): number {

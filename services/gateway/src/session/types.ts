@@ -40,8 +40,10 @@ export type DropReason = 'queue_full' | 'expired' | 'too_large' | 'no_session';
 export interface SessionHost {
   /** The persisted form of the session changed (persistent sessions only). */
   changed(session: { clientId: string }): void;
-  dropped(reason: DropReason, delivery: Delivery): void;
-  delivered(delivery: Delivery): void;
+  dropped(reason: DropReason, delivery: Delivery, session: Session): void;
+  delivered(delivery: Delivery, session: Session): void;
+  /** The client acknowledged a QoS 1/2 delivery (PUBACK, PUBCOMP). */
+  acked(delivery: Delivery, session: Session): void;
   /** The queue of a connected session passed half its bound with `msg` (true), or drained or left (false). */
   pressure(session: Session, on: boolean, msg?: Message): void;
   /** The session has a backlog in the log and a connection: read it back. */
@@ -56,6 +58,8 @@ export interface SessionHost {
 export interface Will {
   message: Message;
   delaySeconds: number;
+  /** The publisher's user name, for the message.publish hooks when the will fires. */
+  username?: string;
 }
 
 /**

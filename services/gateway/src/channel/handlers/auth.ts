@@ -1,34 +1,63 @@
 import type * as mp from 'mqtt-packet';
+import type { AuthResult, Credentials } from '@tributary/hooks';
 import { RC } from '@tributary/mqtt';
-import type { AuthStep, EnhancedAuthProvider } from '../../broker/enhanced-auth';
 import type { Channel } from '../channel';
 import { ProtocolViolation } from '../protocol';
-import { handleConnect } from './connect';
 
 const CONTINUE = 0x18;
 const REAUTHENTICATE = 0x19;
 
-/** An AUTH exchange in progress: for a CONNECT not yet answered, or a re-authentication. */
+/** An enhanced-authentication exchange in progress: for a CONNECT not yet answered, or a re-authentication. */
 export interface AuthExchange {
   method: string;
-  provider: EnhancedAuthProvider;
-  connect: mp.IConnectPacket | undefined;
+  /** The CONNECT waiting for the exchange's outcome; undefined for a re-authentication. */
+  connect: Credentials | undefined;
+  /** Goes on with the CONNECT once authenticated (CONNACK carries the method and data). */
+  accept: ((auth: AuthProperties | undefined) => void) | undefined;
 }
 
-/** CONNECT with an Authentication Method: starts the exchange, or CONNACK 0x8C if nobody handles it. */
-export function startConnectAuth(ch: Channel, packet: mp.IConnectPacket, method: string): void {
-  const provider = ch.broker.enhancedAuth.get(method);
-  if (!provider) {
-    ch.send(ch.dialect.connack(RC.BAD_AUTHENTICATION_METHOD, false));
-    ch.close(RC.BAD_AUTHENTICATION_METHOD);
+export interface AuthProperties {
+  authenticationMethod: string;
+  authenticationData?: Buffer;
+}
+
+/**
+ * Runs client.authenticate for a CONNECT or one AUTH step and applies its outcome: allow goes
+ * on (`accept`), continue sends AUTH 0x18, deny refuses (CONNACK, or DISCONNECT when connected).
+ * Credentials naming a method start refused with 0x8C: a method nobody handles stays refused.
+ * An answer that waits for I/O holds the client's later packets.
+ */
+export function authenticate(ch: Channel, cred: Credentials, accept: ((auth: AuthProperties | undefined) => void) | undefined): void {
+  const start: AuthResult = cred.authMethod === undefined ? { result: 'allow' } : { result: 'deny', reasonCode: RC.BAD_AUTHENTICATION_METHOD };
+  const outcome = ch.broker.hooks.authenticate(cred, start);
+  if (!(outcome instanceof Promise)) return apply(ch, cred, outcome, accept);
+  const applied = outcome.then((r) => apply(ch, cred, r, accept));
+  ch.hold(applied);
+}
+
+function apply(ch: Channel, cred: Credentials, r: AuthResult, accept: ((auth: AuthProperties | undefined) => void) | undefined): void {
+  if (ch.state === 'closed') return;
+  const method = cred.authMethod;
+  if (r.result === 'continue' && method !== undefined) {
+    ch.auth = { method, connect: cred.reauthenticate ? undefined : cred, accept };
+    ch.send({ cmd: 'auth', reasonCode: CONTINUE, properties: { authenticationMethod: method, authenticationData: r.authData } });
     return;
   }
-  ch.auth = { method, provider, connect: packet };
-  const ctx = { clientId: packet.clientId, username: packet.username, reauthenticate: false };
-  run(ch, () => provider.start(ctx, packet.properties?.authenticationData));
+  ch.auth = undefined;
+  if (r.result !== 'allow') {
+    const rc = r.reasonCode ?? RC.NOT_AUTHORIZED;
+    if (ch.state === 'connecting') ch.refuse(rc, 'authentication failed');
+    else ch.close(rc);
+    return;
+  }
+  if (ch.client) ch.client.isSuperuser = r.isSuperuser === true;
+  const props = method === undefined ? undefined : { authenticationMethod: method, authenticationData: r.authData };
+  if (method !== undefined) ch.authMethod = method;
+  if (cred.reauthenticate) ch.send({ cmd: 'auth', reasonCode: 0, properties: props });
+  else accept?.(props);
 }
 
-/** AUTH from the client (§3.15): continue the exchange, or start a re-authentication. */
+/** AUTH from the client (§3.15): the next step of an exchange, or the start of a re-authentication. */
 export function handleAuth(ch: Channel, packet: mp.IAuthPacket): void {
   const method = packet.properties?.authenticationMethod;
   const rc = packet.reasonCode ?? 0;
@@ -37,48 +66,14 @@ export function handleAuth(ch: Channel, packet: mp.IAuthPacket): void {
   if (!method || (exchange && method !== exchange.method) || (!exchange && method !== ch.authMethod)) {
     throw new ProtocolViolation(RC.PROTOCOL_ERROR, 'AUTH with a different or missing authentication method');
   }
-  const data = packet.properties?.authenticationData;
+  const authData = packet.properties?.authenticationData;
   if (rc === CONTINUE && exchange) {
-    const ctx = { clientId: ch.clientId || exchange.connect?.clientId || '', username: ch.username, reauthenticate: !exchange.connect };
-    return run(ch, () => exchange.provider.continue(ctx, data));
+    const base = exchange.connect ?? ch.credentials(method, true);
+    return authenticate(ch, { ...base, authData, authContinue: true }, exchange.accept);
   }
   if (rc === REAUTHENTICATE && !exchange && ch.state === 'connected') {
-    const provider = ch.broker.enhancedAuth.get(method)!;
-    ch.auth = { method, provider, connect: undefined };
-    return run(ch, () => provider.start({ clientId: ch.clientId, username: ch.username, reauthenticate: true }, data));
+    ch.auth = { method, connect: undefined, accept: undefined };
+    return authenticate(ch, { ...ch.credentials(method, true), authData }, undefined);
   }
   throw new ProtocolViolation(RC.PROTOCOL_ERROR, `unexpected AUTH reason 0x${rc.toString(16)}`);
-}
-
-function run(ch: Channel, step: () => AuthStep | Promise<AuthStep>): void {
-  Promise.resolve()
-    .then(step)
-    .then(
-      (s) => apply(ch, s),
-      (err: Error) => {
-        ch.log.error({ err, clientId: ch.clientId }, 'enhanced authentication provider failed');
-        apply(ch, { result: 'fail', reasonCode: RC.UNSPECIFIED_ERROR });
-      },
-    );
-}
-
-function apply(ch: Channel, step: AuthStep): void {
-  const exchange = ch.auth;
-  if (!exchange || ch.state === 'closed') return;
-  const props = { authenticationMethod: exchange.method, authenticationData: step.result === 'fail' ? undefined : step.data };
-  if (step.result === 'continue') {
-    ch.send({ cmd: 'auth', reasonCode: CONTINUE, properties: props });
-    return;
-  }
-  ch.auth = undefined;
-  const connect = exchange.connect;
-  if (step.result === 'fail') {
-    const rc = step.reasonCode ?? RC.NOT_AUTHORIZED;
-    if (connect) ch.send(ch.dialect.connack(rc, false));
-    ch.close(rc);
-    return;
-  }
-  ch.authMethod = exchange.method;
-  if (connect) handleConnect(ch, connect, props);
-  else ch.send({ cmd: 'auth', reasonCode: 0, properties: props });
 }

@@ -1,17 +1,15 @@
 import type * as mp from 'mqtt-packet';
 import { randomBytes } from 'node:crypto';
-import { checkTopicFilter, checkTopicName, MessageProperties, newMessage, QoS, RC } from '@tributary/mqtt';
-import type { SubscriptionOptions } from '@tributary/router';
-import { fillPlaceholders } from '../../broker/rewrite';
+import type { ConnectInfo } from '@tributary/hooks';
+import { checkTopicName, MessageProperties, newMessage, QoS, RC } from '@tributary/mqtt';
 import type { OpenedSession } from '../../broker/broker';
-import type { Session } from '../../session/session';
 import type { Channel } from '../channel';
 import { dialectFor } from '../protocol';
-import { startConnectAuth } from './auth';
+import { authenticate, AuthProperties } from './auth';
 import type { Will } from '../../session/types';
 
-/** CONNECT (§3.1): validate, open or resume the session, answer CONNACK. */
-export function handleConnect(ch: Channel, packet: mp.IConnectPacket, auth?: { authenticationMethod: string; authenticationData?: Buffer }): void {
+/** CONNECT (§3.1): validate, authenticate (client.authenticate), open or resume the session, answer CONNACK. */
+export function handleConnect(ch: Channel, packet: mp.IConnectPacket): void {
   const mqtt = ch.config.mqtt;
   const version = packet.protocolVersion ?? 4;
   ch.dialect = dialectFor(version);
@@ -20,14 +18,8 @@ export function handleConnect(ch: Channel, packet: mp.IConnectPacket, auth?: { a
   const props = packet.properties ?? {};
   const clean = packet.clean !== false;
 
-  const refuse = (rc: number, why: string): void => {
-    ch.log.debug({ clientId: packet.clientId, rc, why }, 'connect refused');
-    ch.send(ch.dialect.connack(rc, false));
-    ch.close(rc);
-  };
+  const refuse = (rc: number, why: string): void => ch.refuse(rc, why, packet.clientId);
 
-  // Enhanced authentication (§4.12) runs first; it calls back here once the provider accepts.
-  if (v5 && props.authenticationMethod !== undefined && !auth) return startConnectAuth(ch, packet, props.authenticationMethod);
   if (v5 && (props.receiveMaximum === 0 || props.maximumPacketSize === 0)) {
     return refuse(RC.PROTOCOL_ERROR, 'Receive Maximum or Maximum Packet Size of 0');
   }
@@ -54,9 +46,10 @@ export function handleConnect(ch: Channel, packet: mp.IConnectPacket, auth?: { a
     // The Payload Format Indicator is the byte as sent (0 or 1, checked), not mqtt-packet's boolean: see libs/mqtt parser.ts.
     const willProps = hasProps ? (messageProps as MessageProperties) : undefined;
     will = {
-      // Wills go through the same publish rewrite as PUBLISH packets (EMQX's message.publish hook).
-      message: newMessage(ch.broker.rewriter.rewritePublish(w.topic, clientId, packet.username), payload, (w.qos ?? 0) as QoS, w.retain ?? false, clientId, willProps),
+      // Published through broker.publish, so it passes the message.publish hooks (topic rewrite ...) when it fires.
+      message: newMessage(w.topic, payload, (w.qos ?? 0) as QoS, w.retain ?? false, clientId, willProps),
       delaySeconds: v5 ? (willDelayInterval ?? 0) : 0,
+      username: packet.username,
     };
   }
 
@@ -72,16 +65,34 @@ export function handleConnect(ch: Channel, packet: mp.IConnectPacket, auth?: { a
   // 3.x has no way to be told, so it keeps its own.
   ch.keepalive = v5 && mqtt.server_keepalive > 0 ? mqtt.server_keepalive : (packet.keepalive ?? 0);
   ch.io.setKeepAlive(ch.keepalive);
+  const client: ConnectInfo = { clientId, username: packet.username, peerhost: ch.peerhost, protocolVersion: version, isSuperuser: false, keepalive: ch.keepalive, cleanStart: clean, expiryInterval: expiry };
+  ch.client = client;
+  ch.broker.hooks.notify('client.connect', client);
 
+  const password = packet.password === undefined ? undefined : Buffer.from(packet.password);
+  const cred = { clientId, username: packet.username, password, peerhost: ch.peerhost, protocolVersion: version };
+  const method = v5 ? props.authenticationMethod : undefined;
+  // Enhanced authentication (§4.12): the exchange's steps are client.authenticate calls too (auth.ts).
+  const creds = method === undefined ? cred : { ...cred, authMethod: method, authData: props.authenticationData };
+  authenticate(ch, creds, (auth) => open(ch, packet, { clean, expiry, assigned, auth }));
+}
+
+/** Authenticated: open or resume the session, then CONNACK. */
+function open(ch: Channel, packet: mp.IConnectPacket, flags: ConnectFlags): void {
+  const v5 = ch.dialect.v5;
+  const props = packet.properties ?? {};
+  const { clean, expiry } = flags;
+  const clientId = ch.clientId;
   const opened = ch.broker.openSession({
     clientId,
-    protocolVersion: version,
+    protocolVersion: ch.dialect.version,
     cleanStart: clean,
     expiryInterval: expiry,
     receiveMaximum: v5 ? (props.receiveMaximum ?? 65535) : 65535,
-    will,
+    will: ch.will,
+    client: ch.client!,
   });
-  if (!(opened instanceof Promise)) return accept(ch, packet, opened, { clean, expiry, assigned, auth });
+  if (!(opened instanceof Promise)) return accept(ch, packet, opened, flags);
   // Scaled out, resuming a session waits for the sessions table and the router: hold later packets.
   opened.then(
     (o) => {
@@ -92,11 +103,11 @@ export function handleConnect(ch: Channel, packet: mp.IConnectPacket, auth?: { a
         ch.handleClosed();
         return;
       }
-      accept(ch, packet, o, { clean, expiry, assigned, auth });
+      accept(ch, packet, o, flags);
     },
     (err: Error) => {
       ch.log.warn({ err: err.message, clientId }, 'session could not be opened');
-      refuse(RC.SERVER_UNAVAILABLE, err.message);
+      ch.refuse(RC.SERVER_UNAVAILABLE, err.message);
     },
   );
   ch.hold(opened);
@@ -106,15 +117,14 @@ interface ConnectFlags {
   clean: boolean;
   expiry: number;
   assigned: boolean;
-  auth: { authenticationMethod: string; authenticationData?: Buffer } | undefined;
+  auth: AuthProperties | undefined;
 }
 
-/** The session is open: CONNACK, then attach (resending in-flight messages), auto-subscribe, events. */
+/** The session is open: CONNACK, then attach (resending in-flight messages), then client.connected (auto-subscribe, $SYS events ...). */
 function accept(ch: Channel, packet: mp.IConnectPacket, opened: OpenedSession, flags: ConnectFlags): void {
   const { session, present } = opened;
   const { clean, expiry, assigned, auth } = flags;
   const mqtt = ch.config.mqtt;
-  const version = ch.dialect.version;
   const v5 = ch.dialect.v5;
   const props = packet.properties ?? {};
   const clientId = ch.clientId;
@@ -144,46 +154,8 @@ function accept(ch: Channel, packet: mp.IConnectPacket, opened: OpenedSession, f
   ch.send(ch.dialect.connack(RC.SUCCESS, present, connackProps));
   // After CONNACK: resend unacknowledged messages, then whatever queued while offline.
   ch.session.attach(ch, v5 ? (props.receiveMaximum ?? 65535) : 65535);
-  // Scaled out, the router learns auto-subscriptions like any other (persistent sessions: stored).
-  if (autoSubscribe(ch, session)) void ch.broker.confirmSubscriptions(session);
-  if (ch.config.sys_topics.sys_event_messages.client_connected) {
-    ch.broker.sys?.clientEvent('connected', {
-      clientid: clientId,
-      username: packet.username ?? null,
-      ipaddress: ch.io.remoteAddress.replace(/:\d+$/, ''),
-      proto_ver: version,
-      keepalive: ch.keepalive,
-      clean_start: clean,
-      expiry_interval: expiry,
-      connected_at: Date.now(),
-    });
-  }
-}
-
-/** EMQX auto-subscribe: the configured topics, with ${clientid}/${username} filled in, after CONNACK. */
-function autoSubscribe(ch: Channel, session: Session): boolean {
-  let added = false;
-  for (const t of ch.config.auto_subscribe.topics) {
-    // A client id or user name of "#" or "+" must not turn c/${clientid} into a wildcard over other clients' topics.
-    const filled = (t.topic.includes('${clientid}') ? ch.clientId : '') + (t.topic.includes('${username}') ? (ch.username ?? '') : '');
-    if (/[+#]/.test(filled)) {
-      ch.log.warn({ topic: t.topic, clientId: ch.clientId }, 'auto_subscribe: client id or user name contains a wildcard; skipped');
-      continue;
-    }
-    const filter = fillPlaceholders(t.topic, ch.clientId, ch.username);
-    if (checkTopicFilter(filter, ch.config.mqtt.max_topic_levels)) {
-      ch.log.warn({ filter, clientId: ch.clientId }, 'auto_subscribe topic is not a valid filter; skipped');
-      continue;
-    }
-    const options: SubscriptionOptions = {
-      qos: Math.min(2, Math.max(0, t.qos ?? 0)) as QoS,
-      noLocal: t.nl === 1,
-      retainAsPublished: t.rap === 1,
-      retainHandling: Math.min(2, Math.max(0, t.rh ?? 0)) as 0 | 1 | 2,
-    };
-    const { existed, refused } = ch.broker.subscribe(session, filter, options);
-    added ||= !refused;
-    if (!refused && (options.retainHandling === 0 || (options.retainHandling === 1 && !existed))) ch.broker.deliverRetained(session, filter, options);
-  }
-  return added;
+  // EMQX's order: client.connected, then client.connack (both after CONNACK here: nothing may precede it).
+  const conn = ch.client!;
+  ch.broker.hooks.notify('client.connected', conn);
+  ch.broker.hooks.notify('client.connack', conn, RC.SUCCESS);
 }

@@ -4,7 +4,11 @@ import { checkTopicName, Message, MessageProperties, QoS, RC } from '@tributary/
 import type { Channel } from '../channel';
 import { ProtocolViolation } from '../protocol';
 
-/** PUBLISH from a client (§3.3): validate, make durable through the broker, then acknowledge. */
+/**
+ * PUBLISH from a client (§3.3): validate, authorize (client.authorize), publish through the broker
+ * (message.publish hooks, durable append), then acknowledge. Topic rewrite is a message.publish
+ * hook, so the topic checked here is the one the client sent.
+ */
 export function handlePublish(ch: Channel, packet: mp.IPublishPacket): void {
   const mqtt = ch.config.mqtt;
   const qos = packet.qos as QoS;
@@ -27,7 +31,6 @@ export function handlePublish(ch: Channel, packet: mp.IPublishPacket): void {
       topic = known;
     }
   }
-  if (ch.broker.rewriter.enabled) topic = ch.broker.rewriter.rewritePublish(topic, ch.clientId, ch.username);
   const problem = checkTopicName(topic, mqtt.max_topic_levels);
   if (problem) throw new ProtocolViolation(RC.TOPIC_NAME_INVALID, `invalid topic name "${topic}": ${problem}`); // [MQTT-3.3.2-2]
   if (packet.retain && !mqtt.retain_available) throw new ProtocolViolation(RC.RETAIN_NOT_SUPPORTED, 'retain not available');
@@ -38,6 +41,33 @@ export function handlePublish(ch: Channel, packet: mp.IPublishPacket): void {
     return;
   }
 
+  const hooks = ch.broker.hooks;
+  if (hooks.has('client.authorize') && !ch.client!.isSuperuser) {
+    const decision = hooks.authorize(ch.client!, { action: 'publish', topic, qos, retain: packet.retain }, 'allow');
+    if (!(decision instanceof Promise)) return decision === 'allow' ? accept(ch, packet, topic) : denied(ch, qos, id, topic);
+    // Later packets wait for the decision, so this client's messages keep their order.
+    const decided = decision.then((d) => {
+      if (ch.state !== 'connected') return;
+      if (d === 'allow') accept(ch, packet, topic);
+      else denied(ch, qos, id, topic);
+    });
+    return ch.hold(decided);
+  }
+  accept(ch, packet, topic);
+}
+
+/** Not authorized: 5.0 PUBACK/PUBREC 0x87 (no PUBREL follows an error PUBREC); 3.x acknowledges without publishing (EMQX's deny_action = ignore). */
+function denied(ch: Channel, qos: QoS, id: number, topic: string): void {
+  ch.broker.metrics['authorization.deny']++;
+  ch.log.debug({ clientId: ch.clientId, topic }, 'publish not authorized');
+  if (qos > 0) ch.sendAck(qos === 1 ? 'puback' : 'pubrec', id, RC.NOT_AUTHORIZED);
+}
+
+function accept(ch: Channel, packet: mp.IPublishPacket, topic: string): void {
+  const mqtt = ch.config.mqtt;
+  const qos = packet.qos as QoS;
+  const id = packet.messageId ?? 0;
+  const props = packet.properties;
   const session = ch.session!;
   if (qos === 2) {
     if (ch.qos2InProgress.has(id)) return; // a resend while the first copy is still being stored
@@ -65,7 +95,7 @@ export function handlePublish(ch: Channel, packet: mp.IPublishPacket): void {
   const own = qos > 0 && session.subscriptions.size > 0;
   if (own) ch.ownPublishStarted(msg);
   ch.publishStarted();
-  ch.broker.publish(msg).then(
+  ch.broker.publish(msg, ch).then(
     () => {
       ch.publishFinished();
       if (ch.state !== 'connected' || qos === 0) return;

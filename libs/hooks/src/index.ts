@@ -1,0 +1,5 @@
+export * from './points';
+export * from './priorities';
+export * from './registry';
+export * from './topic-filters';
+export * from './plugins';

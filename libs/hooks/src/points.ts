@@ -1,0 +1,177 @@
+import type { MessageProperties, QoS } from '@tributary/mqtt';
+
+/**
+ * The closed set of hook points, EMQX's names (emqx_hookpoints), and one typed signature each.
+ * Fold points pass an accumulator along the chain and a callback may stop it with a result;
+ * notification points cannot change outcomes. `delivery.dropped` is EMQX 5's name for a
+ * message dropped on its way to one subscriber (queue full, expired, too large).
+ */
+
+/** Who a hook is about: the client of a connection. */
+export interface ClientInfo {
+  clientId: string;
+  username: string | undefined;
+  /** The peer's address without the port. */
+  peerhost: string;
+  protocolVersion: number;
+  /** Set by client.authenticate: superusers skip authorization. */
+  isSuperuser: boolean;
+}
+
+/** client.connect: what the CONNECT asked for, before authentication. */
+export interface ConnectInfo extends ClientInfo {
+  keepalive: number;
+  cleanStart: boolean;
+  /** Session Expiry Interval granted, seconds. */
+  expiryInterval: number;
+}
+
+/** client.authenticate: the credentials of a CONNECT (or of an AUTH step, see authMethod). */
+export interface Credentials {
+  clientId: string;
+  username: string | undefined;
+  password: Buffer | undefined;
+  peerhost: string;
+  protocolVersion: number;
+  /** MQTT 5.0 enhanced authentication (§4.12): the method, when the client named one. */
+  authMethod?: string;
+  /** The Authentication Data of this step. */
+  authData?: Buffer;
+  /** True for the later steps of an exchange (AUTH 0x18). */
+  authContinue?: boolean;
+  /** True for a re-authentication of a connected client (AUTH 0x19 and its steps). */
+  reauthenticate?: boolean;
+}
+
+/** The outcome of client.authenticate. `continue` (enhanced authentication) sends AUTH 0x18 with authData. */
+export interface AuthResult {
+  result: 'allow' | 'deny' | 'continue';
+  isSuperuser?: boolean;
+  /** With allow or continue: Authentication Data for the client. */
+  authData?: Buffer;
+  /** With deny: the CONNACK/DISCONNECT reason code (default 0x87 Not authorized). */
+  reasonCode?: number;
+}
+
+/** client.authorize: what a client is about to do. */
+export interface AuthorizeRequest {
+  action: 'publish' | 'subscribe';
+  topic: string;
+  qos: QoS;
+  retain: boolean;
+}
+
+/** A message as hooks see it (the minimum contract plugins rely on). */
+export interface HookMessage {
+  topic: string;
+  payload: Buffer;
+  qos: QoS;
+  retain: boolean;
+  /** Publisher's client id ('' for the broker itself). */
+  clientId: string;
+  username: string | undefined;
+  properties: MessageProperties | undefined;
+  /** Milliseconds since the epoch at which the broker accepted it. */
+  timestamp: number;
+}
+
+/** Subscription options of one filter (MQTT 5.0 §3.8.3.1). */
+export interface HookSubscriptionOptions {
+  qos: QoS;
+  noLocal: boolean;
+  retainAsPublished: boolean;
+  retainHandling: 0 | 1 | 2;
+  subscriptionId?: number;
+}
+
+/** One filter of a SUBSCRIBE, as client.subscribe may rewrite it. */
+export interface SubscribeRequest {
+  filter: string;
+  options: HookSubscriptionOptions;
+}
+
+/** What message.publish callbacks may do besides returning a message. */
+export interface PublishContext {
+  /** The publisher's acknowledgement also waits for `p` (e.g. a copy written elsewhere); the chain does not. */
+  waitFor(p: Promise<unknown>): void;
+}
+
+export type Awaitable<T> = T | Promise<T>;
+
+/** A fold reply: undefined = go on unchanged; a value = go on with it; { stop } = end the chain with it. */
+export type PublishReply = undefined | HookMessage | { stop: true; message: HookMessage } | { stop: true; drop: true };
+export type AuthenticateReply = undefined | AuthResult | ({ stop: true } & AuthResult);
+export type AuthorizeReply = undefined | { result: 'allow' | 'deny' } | { stop: true; result: 'allow' | 'deny' };
+export type SubscribeReply = undefined | SubscribeRequest[] | { stop: true; filters: SubscribeRequest[] };
+export type UnsubscribeReply = undefined | string[] | { stop: true; filters: string[] };
+
+export type DeliveryDropReason = 'queue_full' | 'expired' | 'too_large' | 'no_session';
+export type MessageDropReason = 'no_subscribers' | 'queue_full' | 'invalid_topic';
+export type SessionEndReason = 'normal' | 'discarded' | 'takenover' | 'expired' | 'released';
+
+/** Every hook point and its callback's signature. */
+export interface HookSignatures {
+  'client.connect': (conn: ConnectInfo) => void;
+  'client.connack': (conn: ConnectInfo, reasonCode: number) => void;
+  'client.connected': (conn: ConnectInfo) => void;
+  'client.disconnected': (client: ClientInfo, reason: string) => void;
+  'client.authenticate': (cred: Credentials, acc: AuthResult) => Awaitable<AuthenticateReply>;
+  'client.authorize': (client: ClientInfo, req: AuthorizeRequest, acc: 'allow' | 'deny') => Awaitable<AuthorizeReply>;
+  'client.subscribe': (client: ClientInfo, filters: SubscribeRequest[]) => SubscribeReply;
+  'client.unsubscribe': (client: ClientInfo, filters: string[]) => UnsubscribeReply;
+  'session.created': (client: ClientInfo) => void;
+  'session.subscribed': (client: ClientInfo, filter: string, options: HookSubscriptionOptions) => void;
+  'session.unsubscribed': (client: ClientInfo, filter: string) => void;
+  'session.resumed': (client: ClientInfo) => void;
+  'session.discarded': (client: ClientInfo) => void;
+  'session.takenover': (client: ClientInfo) => void;
+  'session.terminated': (client: ClientInfo, reason: SessionEndReason) => void;
+  'message.publish': (msg: HookMessage, ctx: PublishContext) => Awaitable<PublishReply>;
+  'message.delivered': (client: ClientInfo, msg: HookMessage) => void;
+  'message.acked': (client: ClientInfo, msg: HookMessage) => void;
+  'message.dropped': (msg: HookMessage, reason: MessageDropReason) => void;
+  'delivery.dropped': (client: ClientInfo, msg: HookMessage, reason: DeliveryDropReason) => void;
+}
+
+export type HookPoint = keyof HookSignatures;
+
+/** Points whose callbacks fold an outcome; the rest are notifications. */
+export const FOLD_POINTS = ['client.authenticate', 'client.authorize', 'client.subscribe', 'client.unsubscribe', 'message.publish'] as const;
+export type FoldPoint = (typeof FOLD_POINTS)[number];
+export type NotifyPoint = Exclude<HookPoint, FoldPoint>;
+
+/** Points whose callbacks may return a promise (a decision that waits for I/O). */
+export const ASYNC_POINTS: readonly HookPoint[] = ['client.authenticate', 'client.authorize', 'message.publish'];
+
+/** Fold points that fail closed: a callback that throws or times out denies. The others skip it. */
+export const FAIL_CLOSED: readonly HookPoint[] = ['client.authenticate', 'client.authorize'];
+
+/** Message points: `$SYS/` messages never reach them, and callbacks may filter by topic. */
+export const MESSAGE_POINTS: readonly HookPoint[] = ['message.publish', 'message.delivered', 'message.acked', 'message.dropped', 'delivery.dropped'];
+
+export const HOOK_POINTS: readonly HookPoint[] = [
+  'client.connect',
+  'client.connack',
+  'client.connected',
+  'client.disconnected',
+  'client.authenticate',
+  'client.authorize',
+  'client.subscribe',
+  'client.unsubscribe',
+  'session.created',
+  'session.subscribed',
+  'session.unsubscribed',
+  'session.resumed',
+  'session.discarded',
+  'session.takenover',
+  'session.terminated',
+  'message.publish',
+  'message.delivered',
+  'message.acked',
+  'message.dropped',
+  'delivery.dropped',
+];
+
+export function isHookPoint(name: string): name is HookPoint {
+  return (HOOK_POINTS as readonly string[]).includes(name);
+}
