@@ -248,16 +248,17 @@ export class Channel implements SessionOwner, Pausable, PublishOrigin {
     const wasConnected = this.state === 'connected';
     this.state = 'closed';
     this.broker.flow.forget(this);
+    if (wasConnected) {
+      this.broker.metrics['client.disconnected']++;
+      this.broker.metrics['connections.count']--;
+      // Before the session ends: EMQX's order is client.disconnected, then session.terminated.
+      if (this.client) this.broker.hooks.notify('client.disconnected', this.client, this.endReason ?? 'closed');
+    }
     const session = this.session;
     this.session = undefined;
     if (session) {
       this.broker.connectionClosed(session, this, this.will);
       this.will = undefined;
-    }
-    if (wasConnected) {
-      this.broker.metrics['client.disconnected']++;
-      this.broker.metrics['connections.count']--;
-      if (this.client) this.broker.hooks.notify('client.disconnected', this.client, this.endReason ?? 'closed');
     }
   }
 
