@@ -3,17 +3,9 @@ import assert from 'node:assert/strict';
 import type * as mp from 'mqtt-packet';
 import type { TributaryConfig } from '@tributary/common';
 import type { Broker } from '../src';
-import { channel, testBroker, wire } from './harness';
+import { channel, connectPacket, testBroker, wire } from './harness';
 
-const connect = (clientId: string, extra: Partial<mp.IConnectPacket> = {}): mp.IConnectPacket => ({
-  cmd: 'connect',
-  clientId,
-  protocolVersion: 5,
-  protocolId: 'MQTT',
-  clean: true,
-  keepalive: 30,
-  ...extra,
-});
+const connect = (clientId: string, extra: Partial<mp.IConnectPacket> = {}): mp.IConnectPacket => connectPacket(clientId, 5, extra);
 
 describe('hook points fired by the channel and the broker', () => {
   let broker: Broker;
