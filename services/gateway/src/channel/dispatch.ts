@@ -10,6 +10,29 @@ import { checkProperties } from './properties';
 import { dialectFor, ProtocolViolation } from './protocol';
 import type { Steps } from './steps';
 
+type Handlers = { [C in Packet['cmd']]?: (ch: Channel, packet: Extract<Packet, { cmd: C }>) => Steps };
+
+/** One handler per packet type a connected client may send. */
+const HANDLERS: Handlers = {
+  publish: handlePublish,
+  puback: handlePuback,
+  pubrec: handlePubrec,
+  pubrel: handlePubrel,
+  pubcomp: handlePubcomp,
+  subscribe: handleSubscribe,
+  unsubscribe: handleUnsubscribe,
+  pingreq: () => ({ send: { cmd: 'pingresp' } }),
+  disconnect: handleDisconnect,
+  connect: () => {
+    // A second CONNECT is a protocol violation [MQTT-3.1.0-2].
+    throw new ProtocolViolation(RC.PROTOCOL_ERROR, 'second CONNECT');
+  },
+  auth: (ch, packet) => {
+    if (!ch.authMethod) throw new ProtocolViolation(RC.PROTOCOL_ERROR, 'AUTH without an authentication method');
+    return handleAuth(ch, packet);
+  },
+};
+
 /**
  * The connect-state rules in one place, then one handler per packet type. Returns what the
  * channel must do; throws ProtocolViolation for a packet that ends the connection.
@@ -33,33 +56,8 @@ export function dispatch(ch: Channel, packet: Packet): Steps {
   }
   // Only 5.0 packets carry properties.
   if ((packet as { properties?: unknown }).properties) checkProperties(packet);
-  switch (packet.cmd) {
-    case 'publish':
-      return handlePublish(ch, packet);
-    case 'puback':
-      return handlePuback(ch, packet);
-    case 'pubrec':
-      return handlePubrec(ch, packet);
-    case 'pubrel':
-      return handlePubrel(ch, packet);
-    case 'pubcomp':
-      return handlePubcomp(ch, packet);
-    case 'subscribe':
-      return handleSubscribe(ch, packet);
-    case 'unsubscribe':
-      return handleUnsubscribe(ch, packet);
-    case 'pingreq':
-      return { send: { cmd: 'pingresp' } };
-    case 'disconnect':
-      return handleDisconnect(ch, packet);
-    case 'connect':
-      // A second CONNECT is a protocol violation [MQTT-3.1.0-2].
-      throw new ProtocolViolation(RC.PROTOCOL_ERROR, 'second CONNECT');
-    case 'auth':
-      if (!ch.authMethod) throw new ProtocolViolation(RC.PROTOCOL_ERROR, 'AUTH without an authentication method');
-      return handleAuth(ch, packet);
-    default:
-      // Server-to-client packets (CONNACK, SUBACK, ...) are never valid from a client.
-      throw new ProtocolViolation(RC.PROTOCOL_ERROR, `unexpected ${packet.cmd} from a client`);
-  }
+  const handler = HANDLERS[packet.cmd] as ((ch: Channel, packet: Packet) => Steps) | undefined;
+  // Server-to-client packets (CONNACK, SUBACK, ...) are never valid from a client.
+  if (!handler) throw new ProtocolViolation(RC.PROTOCOL_ERROR, `unexpected ${packet.cmd} from a client`);
+  return handler(ch, packet);
 }
