@@ -1,3 +1,5 @@
+import { ConflictError } from '@tributary/common';
+
 /**
  * MQTT 5.0 enhanced authentication (§4.12): the hook point where authentication methods
  * (SCRAM, Kerberos, ...) plug in. The channel runs the AUTH exchange; a provider only decides.
@@ -33,7 +35,7 @@ export class EnhancedAuthRegistry {
   private readonly providers = new Map<string, EnhancedAuthProvider>();
 
   register(provider: EnhancedAuthProvider): void {
-    if (this.providers.has(provider.method)) throw new Error(`an enhanced authentication provider for ${provider.method} is already registered`);
+    if (this.providers.has(provider.method)) throw new ConflictError('AUTH_METHOD_REGISTERED', `an enhanced authentication provider for ${provider.method} is already registered`);
     this.providers.set(provider.method, provider);
   }
 
