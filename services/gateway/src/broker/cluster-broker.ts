@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ConsumedRecord, Consumer, Table } from '@tributary/backbone';
 import type { SessionEndReason } from '@tributary/hooks';
+import { SessionError } from '@tributary/common';
 import { decodeMessage, encodeMessage, Message, QoS } from '@tributary/mqtt';
 import {
   ACK_HEADER,
@@ -228,7 +229,7 @@ export class ClusterBroker extends Broker {
   }
 
   private check(claim: Claim, clientId: string): void {
-    if (claim.fenced || this.claims.get(clientId) !== claim) throw new Error('the session was claimed by another connection meanwhile');
+    if (claim.fenced || this.claims.get(clientId) !== claim) throw new SessionError('SESSION_TAKEN_OVER', 'the session was claimed by another connection meanwhile');
   }
 
   /** The latest stored record of a client (this table follows every gateway's writes). */

@@ -123,13 +123,5 @@ export function dialectFor(protocolVersion: number): Dialect {
   return dialects[protocolVersion as 3 | 4 | 5] ?? dialects[4];
 }
 
-/** A protocol violation detected by a handler: close with this reason code (v5 DISCONNECT). */
-export class ProtocolViolation extends Error {
-  constructor(
-    readonly reasonCode: number,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'ProtocolViolation';
-  }
-}
+/** A protocol violation detected by a handler: close with this reason code (v5 DISCONNECT). The class is the error tree's. */
+export { ProtocolError as ProtocolViolation } from '@tributary/common';
