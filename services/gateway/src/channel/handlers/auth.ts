@@ -1,6 +1,6 @@
 import type * as mp from 'mqtt-packet';
 import { RC } from '@tributary/mqtt';
-import type { AuthStep, EnhancedAuthProvider } from '../../broker/enhanced-auth';
+import type { AuthStep, EnhancedAuthProvider } from '../../addons/enhanced-auth';
 import type { Channel } from '../channel';
 import { ProtocolViolation } from '../protocol';
 import { handleConnect } from './connect';

@@ -2,7 +2,7 @@ import type * as mp from 'mqtt-packet';
 import { randomBytes } from 'node:crypto';
 import { checkTopicFilter, checkTopicName, MessageProperties, newMessage, QoS, RC } from '@tributary/mqtt';
 import type { SubscriptionOptions } from '@tributary/router';
-import { fillPlaceholders } from '../../broker/rewrite';
+import { fillPlaceholders } from '../../addons/rewrite';
 import type { OpenedSession } from '../../broker/broker';
 import type { Session } from '../../session/session';
 import type { Channel } from '../channel';
