@@ -2,3 +2,4 @@ export * from './logger';
 export * from './config-schema';
 export * from './config';
 export * from './errors';
+export * from './service';
