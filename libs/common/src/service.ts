@@ -10,6 +10,7 @@ export interface Service {
   readonly name: string;
   /** Services that must be started before this one (and are stopped after it). */
   readonly dependsOn?: readonly string[];
+  /** Either starts or throws having released what it took: the host stops only what started. */
   start(): Promise<void>;
   stop(): Promise<void>;
 }

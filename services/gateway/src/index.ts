@@ -17,3 +17,4 @@ export * from './addons/enhanced-auth';
 export * from './broker/commands';
 export * from './addons/mappings';
 export * from './broker/cluster-broker';
+export * from './config';

@@ -1,5 +1,6 @@
 import type { Backbone } from '@tributary/backbone';
-import type { KafkaMapping, Logger } from '@tributary/common';
+import type { Logger } from '@tributary/common';
+import type { KafkaMapping } from '../config';
 import { encodeMessage, Message, MESSAGE_HEADERS, TopicTrie } from '@tributary/mqtt';
 
 const JSON_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'content-type': 'application/json' });

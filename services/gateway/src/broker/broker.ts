@@ -1,5 +1,6 @@
 import type { Backbone, ConsumedRecord } from '@tributary/backbone';
-import type { Logger, TributaryConfig } from '@tributary/common';
+import type { Logger } from '@tributary/common';
+import type { GatewayConfig } from '../config';
 import { decodeMessage, Message, messageRecord, QoS } from '@tributary/mqtt';
 import { EXCLUSIVE_PREFIX, Router, SharedGroup, SharedStrategy, SubscriptionOptions } from '@tributary/router';
 import { NEVER_EXPIRES, Session, SessionLimits } from '../session/session';
@@ -22,7 +23,7 @@ export const MESSAGES_TOPIC = 'messages';
 const SLOW_MS = 250;
 
 export interface BrokerDeps {
-  config: TributaryConfig;
+  config: GatewayConfig;
   backbone: Backbone;
   sessions: SessionStore;
   retained: RetainedStore;

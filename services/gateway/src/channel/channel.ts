@@ -1,5 +1,6 @@
 import type * as mp from 'mqtt-packet';
-import type { Logger, TributaryConfig } from '@tributary/common';
+import type { Logger } from '@tributary/common';
+import type { GatewayConfig } from '../config';
 import { encodeAck, encodePublish, generatePacket, Message, Packet, RC, remainingExpiry } from '@tributary/mqtt';
 import type { Broker } from '../broker/broker';
 import type { Session } from '../session/session';
@@ -89,7 +90,7 @@ export class Channel implements SessionOwner, Pausable {
   constructor(
     readonly io: ChannelIO,
     readonly broker: Broker,
-    readonly config: TributaryConfig,
+    readonly config: GatewayConfig,
     readonly log: Logger,
   ) {}
 
