@@ -145,8 +145,13 @@ export const gatewayConfigFragment = configFragment('@tributary/gateway', {
   ),
 });
 
-/** What the gateway reads: the node's own keys, its listeners and its MQTT keys. */
-export const gatewayConfigSchema = composeConfigSchema([commonConfigFragment, listenersConfigFragment, gatewayConfigFragment]);
+/** What the gateway reads: the node's own keys, its listeners and its MQTT keys (a subset of the node's schema). */
+export const gatewayConfigSchema = composeConfigSchema([
+  commonConfigFragment,
+  listenersConfigFragment,
+  gatewayConfigFragment,
+  // hooksConfigFragment, // libs/hooks: the broker reads hooks.callback_timeout once that package lands
+]);
 
 export type GatewayConfig = Infer<typeof gatewayConfigSchema>;
 
