@@ -91,6 +91,11 @@ export class TributaryNode implements NodeStatusSource {
     return this.config.node.name;
   }
 
+  /** The services running now, in the order they started. */
+  get services(): readonly string[] {
+    return this.host.running;
+  }
+
   private get dataDir(): string {
     return resolve(this.config.node.data_dir);
   }
