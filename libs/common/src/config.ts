@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { ConfigSchema } from './config-fragment';
-import { configFragment } from './config-fragment';
+import { ConfigSchema, configFragment } from './config-fragment';
 import { ConfigProblem, Infer, isLeaf, oneOf, SchemaNode, str } from './config-schema';
 
 /**
