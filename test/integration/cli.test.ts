@@ -8,7 +8,7 @@ import { createServer, Server } from 'node:net';
 import { connect as netConnect } from 'node:net';
 import { resolve } from 'node:path';
 import mqtt, { IClientOptions, IConnackPacket, MqttClient } from 'mqtt';
-import { describeConfig } from '@tributary/common';
+import { describeTributaryConfig as describeConfig } from '@tributary/cli';
 import { BIN, BrokerProcess, startBroker, tempDir } from '../helpers/broker';
 import { end, Inbox } from '../helpers/clients';
 import { RawClient } from '../helpers/raw';

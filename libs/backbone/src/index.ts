@@ -13,3 +13,4 @@ export async function createKafkaBackbone(options: KafkaBackboneOptions): Promis
   const { KafkaBackbone } = require('./kafka') as typeof import('./kafka');
   return new KafkaBackbone(options);
 }
+export * from './config';

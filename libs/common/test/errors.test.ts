@@ -13,6 +13,7 @@ import {
   StartupError,
   TributaryError,
   ValidationError,
+  commonConfigFragment,
 } from '../src';
 
 describe('error tree', () => {
@@ -98,17 +99,17 @@ describe('error tree', () => {
 
 describe('errors at the config boundary', () => {
   it('loadConfig with a bad value throws ConfigError CONFIG_INVALID naming the key and variable', () => {
-    const err = captureThrow(() => loadConfig({ env: { TRIBUTARY_MQTT__MAX_INFLIGHT: 'many' } }));
+    const err = captureThrow(() => loadConfig(commonConfigFragment.schema, { env: { TRIBUTARY_LOG__LEVEL: 'loud' } }));
     assert.ok(err instanceof ConfigError);
     assert.equal(err.code, 'CONFIG_INVALID');
     assert.equal(err.problems.length, 1);
-    assert.match(err.problems[0]!, /^mqtt\.max_inflight \(environment variable TRIBUTARY_MQTT__MAX_INFLIGHT\): /);
+    assert.match(err.problems[0]!, /^log\.level \(environment variable TRIBUTARY_LOG__LEVEL\): /);
     assert.equal(err.message, `invalid configuration:\n  ${err.problems[0]}`);
     assert.equal(httpErrorOf(err).status, 400);
   });
 
   it('an unreadable config file is a ConfigError caused by the read', () => {
-    const err = captureThrow(() => loadConfig({ file: '/nonexistent/tributary.json', env: {} }));
+    const err = captureThrow(() => loadConfig(commonConfigFragment.schema, { file: '/nonexistent/tributary.json', env: {} }));
     assert.ok(err instanceof ConfigError);
     assert.equal((err.cause as NodeJS.ErrnoException).code, 'ENOENT');
   });

@@ -3,3 +3,4 @@ export * from './priorities';
 export * from './registry';
 export * from './topic-filters';
 export * from './plugins';
+export * from './config';

@@ -54,3 +54,4 @@ export class ApiServer {
     this.app = undefined;
   }
 }
+export * from './config';

@@ -1,24 +1,72 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Backbone, createKafkaBackbone, EmbeddedBackbone } from '@tributary/backbone';
-import { describeConfig, Logger, TributaryConfig } from '@tributary/common';
-import { ConfigError, StartupError } from '@tributary/common';
+import { commonConfigFragment, ConfigError, Logger, Service, ServiceHost, StartupError } from '@tributary/common';
 import { ApiServer, NodeStatusSource } from '@tributary/api';
 import { BackboneSessionStore, Broker, ClusterBroker, CommandsBridge, Gateway, MESSAGES_TOPIC, registerMappings, registerSysEvents, RetainedStore, SysPublisher, TopicMappings } from '@tributary/gateway';
-import { PluginHost } from '@tributary/hooks';
+import { PluginHost, PluginMessage } from '@tributary/hooks';
 import { newMessage } from '@tributary/mqtt';
 import { GATEWAYS_TABLE, RouterService, SESSIONS_TABLE } from '@tributary/router';
 import { RetainService } from '@tributary/retain';
+import type { TributaryConfig } from './config';
+
+/** The services a node can run; each one's dependencies are in TributaryNode.service(). */
+export type ServiceName = 'backbone' | 'broker' | 'sys' | 'mappings' | 'plugins' | 'commands' | 'gateway' | 'api' | 'router' | 'retain';
+
+/**
+ * What each role runs, in start order (the host still puts a service's dependencies first; it
+ * stops them in reverse). A new role is one line here, e.g. `rules: { command: 'rules', help:
+ * '...', services: ['backbone', 'rules', 'api'] }` once its service exists; the CLI command and
+ * its help line come from this table.
+ */
+export const ROLES = {
+  all: { command: 'start', help: 'run every service in one process (embedded backbone by default)', services: ['backbone', 'broker', 'sys', 'mappings', 'plugins', 'commands', 'gateway', 'api'] },
+  gateway: { command: 'gateway', help: 'scaled out over Kafka: MQTT listeners and sessions (run any number)', services: ['backbone', 'broker', 'sys', 'mappings', 'plugins', 'commands', 'gateway', 'api'] },
+  router: { command: 'router', help: 'scaled out over Kafka: subscription table, routes messages to gateways', services: ['backbone', 'router', 'api'] },
+  retain: { command: 'retain', help: 'scaled out over Kafka: expires retained messages, publishes delayed ones', services: ['backbone', 'retain', 'api'] },
+} as const satisfies Record<string, { command: string; help: string; services: readonly ServiceName[] }>;
 
 /** What one process runs: everything (`start`), or one service of a scaled-out installation. */
-export type NodeRole = 'all' | 'gateway' | 'router' | 'retain';
+export type NodeRole = keyof typeof ROLES;
+
+/** Something with its own start and stop (the gateway, the HTTP API, the router...). */
+interface Startable {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A service around a component `create` makes when the service starts (it is built from what
+ * started before). A component that fails half-way (the gateway with one listener bound) is
+ * stopped before the error goes on: the host only stops what started.
+ */
+function around(name: ServiceName, dependsOn: readonly ServiceName[], create: () => Startable): Service {
+  let component: Startable | undefined;
+  return {
+    name,
+    dependsOn,
+    start: async () => {
+      const created = create();
+      try {
+        await created.start();
+      } catch (err) {
+        await created.stop().catch(() => undefined);
+        throw err;
+      }
+      component = created;
+    },
+    stop: async () => component?.stop(),
+  };
+}
 
 export const VERSION: string = (require('../../package.json') as { version: string }).version;
 
 /**
  * One Tributary process. `all` (`tributary start`) is a complete single node: backbone, broker,
  * MQTT gateway and HTTP API. Scaled out over Kafka, `gateway`, `router` and `retain` each run
- * one service (plus the HTTP API for /status). Services start in dependency order and stop in reverse.
+ * one service (plus the HTTP API for /status). A ServiceHost starts the role's services (ROLES)
+ * in dependency order and stops them in reverse: api, gateway, commands, broker, backbone, so
+ * clients get DISCONNECT 0x8B before the broker persists their sessions.
  */
 export class TributaryNode implements NodeStatusSource {
   backbone: Backbone | undefined;
@@ -33,20 +81,32 @@ export class TributaryNode implements NodeStatusSource {
   running = false;
   readonly version = VERSION;
   private readonly startedAt = Date.now();
+  private readonly host: ServiceHost;
 
   constructor(
     readonly config: TributaryConfig,
     private readonly log: Logger,
     readonly role: NodeRole = 'all',
-  ) {}
+  ) {
+    this.host = new ServiceHost(log);
+  }
 
   get nodeName(): string {
     return this.config.node.name;
   }
 
+  /** The services running now, in the order they started. */
+  get services(): readonly string[] {
+    return this.host.running;
+  }
+
+  private get dataDir(): string {
+    return resolve(this.config.node.data_dir);
+  }
+
   async start(): Promise<void> {
     const c = this.config;
-    const dataDir = resolve(c.node.data_dir);
+    const dataDir = this.dataDir;
     try {
       mkdirSync(dataDir, { recursive: true });
     } catch (err) {
@@ -59,11 +119,91 @@ export class TributaryNode implements NodeStatusSource {
     if (role !== 'all' && c.backbone.kafka.partitions !== 1) {
       throw new ConfigError('backbone.kafka.partitions must be 1 when services run as separate processes (session cursors are single-partition offsets for now)');
     }
-    if (role === 'gateway' && c.node.name === describeConfig().find((k) => k.key === 'node.name')?.default) {
+    if (role === 'gateway' && c.node.name === commonConfigFragment.schema.node.name.default) {
       this.log.warn({ name: c.node.name }, 'node.name is the default: every gateway needs its own (it names its lease and downlink topic)');
     }
     this.log.info({ role, dataDir, backbone: c.backbone.type, version: VERSION }, 'starting tributary');
-    const backbone = c.backbone.type === 'kafka' ? await this.kafkaBackbone() : this.embeddedBackbone(dataDir);
+    for (const name of ROLES[role].services) {
+      const service = this.service(name);
+      if (service) this.host.add(service);
+    }
+    await this.host.start();
+    this.running = true;
+    const listeners = this.gateway?.listeners.map((l) => `${l.name}@${l.host}:${l.port}`);
+    this.log.info(listeners ? { listeners, dataDir } : {}, 'tributary started');
+  }
+
+  /** The service `name` for this node's configuration, or undefined where the configuration turns it off. */
+  private service(name: ServiceName): Service | undefined {
+    const c = this.config;
+    const log = this.log.child({ service: name });
+    const broker = (): Broker => this.broker!;
+    switch (name) {
+      case 'backbone':
+        return { name, start: () => this.startBackbone(), stop: async () => this.backbone?.stop() };
+      case 'broker':
+        return { name, dependsOn: ['backbone'], start: () => this.startBroker(log), stop: async () => this.broker?.stop() };
+      case 'sys':
+        return {
+          name,
+          dependsOn: ['broker'],
+          start: async () => {
+            const sys = c.sys_topics;
+            this.sys = new SysPublisher({
+              node: c.node.name,
+              version: VERSION,
+              msgInterval: sys.sys_msg_interval,
+              heartbeatInterval: sys.sys_heartbeat_interval,
+              stats: () => this.stats(),
+              metrics: () => this.metrics(),
+              publish: (m) => broker().publish(m),
+            });
+            registerSysEvents(broker().hooks, this.sys, sys.sys_event_messages);
+            this.sys.start();
+          },
+          // Only its timers: the broker still publishes clients' disconnected events while it stops.
+          stop: async () => this.sys?.stop(),
+        };
+      case 'mappings':
+        if (!c.bridge.kafka.mappings.length) return undefined;
+        return {
+          name,
+          dependsOn: ['broker'],
+          start: async () => {
+            const mappings = new TopicMappings(this.backbone!, c.bridge.kafka.mappings, log);
+            await mappings.start();
+            registerMappings(broker().hooks, mappings, c.bridge.kafka.mappings.map((m) => m.filter));
+          },
+          // Nothing to release; the broker keeps copying what it publishes while it stops (wills).
+          stop: async () => undefined,
+        };
+      case 'plugins':
+        // Before the listeners open (the gateway depends on it), so plugins' hooks see every client.
+        return around(name, ['broker'], () => {
+          const b = broker();
+          const publish = (m: PluginMessage): Promise<void> => b.publish(newMessage(m.topic, typeof m.payload === 'string' ? Buffer.from(m.payload) : m.payload, m.qos ?? 0, m.retain ?? false, '', m.properties)).then(() => undefined);
+          const host = new PluginHost({ registry: b.hooks, logger: log, configs: c.plugin_config, publish });
+          this.plugins = host;
+          return { start: () => host.start(c.plugins), stop: () => host.stop() };
+        });
+      case 'commands':
+        if (!c.bridge.kafka.commands.enable) return undefined;
+        return around(name, ['broker'], () => (this.commands = new CommandsBridge(this.backbone!, broker(), c.bridge.kafka.commands.topic, log)));
+      case 'gateway':
+        return around(name, ['broker', 'plugins'], () => (this.gateway = new Gateway(c, broker(), log)));
+      case 'api':
+        if (!c.dashboard.listeners.http.enable) return undefined;
+        return around(name, [], () => (this.api = new ApiServer(c.dashboard.listeners.http.bind, this, log)));
+      case 'router':
+        return around(name, ['backbone'], () => (this.router = new RouterService({ backbone: this.backbone!, logger: log, messagesTopic: MESSAGES_TOPIC, strategy: c.mqtt.shared_subscription_strategy, leaseMs: c.cluster.lease })));
+      case 'retain':
+        return around(name, ['backbone'], () => (this.retain = new RetainService({ backbone: this.backbone!, logger: log, delayed: { enable: c.delayed.enable, max: c.delayed.max_delayed_messages } })));
+    }
+  }
+
+  private async startBackbone(): Promise<void> {
+    const c = this.config;
+    const backbone = c.backbone.type === 'kafka' ? await this.kafkaBackbone() : this.embeddedBackbone(this.dataDir);
     this.backbone = backbone;
     await backbone.start();
     await backbone.ensureTopics([
@@ -71,10 +211,13 @@ export class TributaryNode implements NodeStatusSource {
       { name: SESSIONS_TABLE, cleanup: 'compact' },
       { name: 'retained', cleanup: 'compact' },
       { name: 'delayed', cleanup: 'compact' },
-      ...(role === 'all' ? [] : [{ name: GATEWAYS_TABLE, cleanup: 'compact' as const }]),
+      ...(this.role === 'all' ? [] : [{ name: GATEWAYS_TABLE, cleanup: 'compact' as const }]),
     ]);
-    if (role === 'router' || role === 'retain') return this.startService(role, backbone);
-    const log = this.log.child({ service: 'broker' });
+  }
+
+  private async startBroker(log: Logger): Promise<void> {
+    const c = this.config;
+    const backbone = this.backbone!;
     const deps = {
       config: c,
       backbone,
@@ -83,68 +226,10 @@ export class TributaryNode implements NodeStatusSource {
       logger: log,
     };
     this.broker =
-      role === 'gateway'
+      this.role === 'gateway'
         ? new ClusterBroker(deps, { gateway: c.node.name, leaseMs: c.cluster.lease, ackTimeoutMs: c.cluster.route_ack_timeout })
         : new Broker(deps);
-    const broker = this.broker;
-    await broker.start();
-    const sys = c.sys_topics;
-    this.sys = new SysPublisher({
-      node: c.node.name,
-      version: VERSION,
-      msgInterval: sys.sys_msg_interval,
-      heartbeatInterval: sys.sys_heartbeat_interval,
-      stats: () => this.stats(),
-      metrics: () => this.metrics(),
-      publish: (m) => broker.publish(m),
-    });
-    registerSysEvents(broker.hooks, this.sys, sys.sys_event_messages);
-    const mappings = c.bridge.kafka.mappings;
-    if (mappings.length) {
-      const m = new TopicMappings(backbone, mappings, this.log.child({ service: 'mappings' }));
-      await m.start();
-      registerMappings(broker.hooks, m, mappings.map((x) => x.filter));
-    }
-    // Plugins load before the listeners open, so their hooks see every client.
-    this.plugins = new PluginHost({
-      registry: broker.hooks,
-      logger: this.log.child({ service: 'plugins' }),
-      configs: c.plugin_config,
-      publish: (m) => broker.publish(newMessage(m.topic, typeof m.payload === 'string' ? Buffer.from(m.payload) : m.payload, m.qos ?? 0, m.retain ?? false, '', m.properties)).then(() => undefined),
-    });
-    await this.plugins.start(c.plugins);
-    if (c.bridge.kafka.commands.enable) {
-      this.commands = new CommandsBridge(backbone, this.broker, c.bridge.kafka.commands.topic, this.log.child({ service: 'commands' }));
-      await this.commands.start();
-    }
-    this.gateway = new Gateway(c, this.broker, this.log.child({ service: 'gateway' }));
-    await this.gateway.start();
-    await this.startApi();
-    this.sys.start();
-    this.running = true;
-    this.log.info({ listeners: this.gateway.listeners.map((l) => `${l.name}@${l.host}:${l.port}`), dataDir }, 'tributary started');
-  }
-
-  /** `tributary router` / `tributary retain`: one service and the HTTP API. */
-  private async startService(role: 'router' | 'retain', backbone: Backbone): Promise<void> {
-    const c = this.config;
-    const log = this.log.child({ service: role });
-    if (role === 'router') {
-      this.router = new RouterService({ backbone, logger: log, messagesTopic: MESSAGES_TOPIC, strategy: c.mqtt.shared_subscription_strategy, leaseMs: c.cluster.lease });
-      await this.router.start();
-    } else {
-      this.retain = new RetainService({ backbone, logger: log, delayed: { enable: c.delayed.enable, max: c.delayed.max_delayed_messages } });
-      await this.retain.start();
-    }
-    await this.startApi();
-    this.running = true;
-    this.log.info('tributary started');
-  }
-
-  private async startApi(): Promise<void> {
-    if (!this.config.dashboard.listeners.http.enable) return;
-    this.api = new ApiServer(this.config.dashboard.listeners.http.bind, this, this.log.child({ service: 'api' }));
-    await this.api.start();
+    await this.broker.start();
   }
 
   private embeddedBackbone(dataDir: string): Backbone {
@@ -179,15 +264,7 @@ export class TributaryNode implements NodeStatusSource {
   /** Closes clients (v5: DISCONNECT 0x8B), persists sessions and flushes the data directory. */
   async stop(): Promise<void> {
     this.running = false;
-    await this.api?.stop();
-    await this.gateway?.stop();
-    await this.commands?.stop();
-    this.sys?.stop();
-    await this.plugins?.stop();
-    await this.broker?.stop();
-    await this.router?.stop();
-    await this.retain?.stop();
-    await this.backbone?.stop();
+    await this.host.stop();
     this.log.info('tributary stopped');
   }
 

@@ -5,7 +5,8 @@ import { createServer as createTlsServer, TLSSocket } from 'node:tls';
 import { createServer, Server, Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
-import { StartupError, type Bind, type Logger, type TributaryConfig } from '@tributary/common';
+import { StartupError, type Bind, type Logger } from '@tributary/common';
+import type { GatewayConfig } from './config';
 import { RC } from '@tributary/mqtt';
 import type { Broker } from './broker/broker';
 import { Connection } from './connection/connection';
@@ -35,7 +36,7 @@ export class Gateway {
   private accepting = true;
 
   constructor(
-    private readonly config: TributaryConfig,
+    private readonly config: GatewayConfig,
     private readonly broker: Broker,
     private readonly log: Logger,
   ) {}

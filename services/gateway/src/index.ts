@@ -19,3 +19,4 @@ export * from './addons/mappings';
 export * from './addons/auto-subscribe';
 export * from './broker/hook-message';
 export * from './broker/cluster-broker';
+export * from './config';

@@ -1,15 +1,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type * as mp from 'mqtt-packet';
-import type { Broker } from '../src';
-import type { TributaryConfig } from '@tributary/common';
+import type { Broker, GatewayConfig } from '../src';
 import { channel, connectPacket, testBroker, wire } from './harness';
 
 const connect = (clientId: string, protocolVersion: 4 | 5 = 4, extra: Partial<mp.IConnectPacket> = {}): mp.IConnectPacket => connectPacket(clientId, protocolVersion, extra);
 
 describe('channel state machine', () => {
   let broker: Broker;
-  let config: TributaryConfig;
+  let config: GatewayConfig;
   let close: () => Promise<void>;
   before(async () => ({ broker, config, close } = await testBroker()));
   after(() => close());

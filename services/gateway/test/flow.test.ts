@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type * as mp from 'mqtt-packet';
-import type { TributaryConfig } from '@tributary/common';
+import type { GatewayConfig } from '../src';
 import type { Message, QoS } from '@tributary/mqtt';
 import { Broker, ReadPause, Session } from '../src';
 import type { Delivery, SessionHost, SessionOwner } from '../src';
@@ -168,7 +168,7 @@ describe('flow control', () => {
 
 describe('channel read pauses', () => {
   let broker: Broker;
-  let config: TributaryConfig;
+  let config: GatewayConfig;
   let close: () => Promise<void>;
   before(async () => ({ broker, config, close } = await testBroker()));
   after(() => close());

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as mp from 'mqtt-packet';
 import { EmbeddedBackbone } from '@tributary/backbone';
-import { loadConfig, silentLogger, TributaryConfig } from '@tributary/common';
+import { loadConfig, silentLogger } from '@tributary/common';
 import { createParser, Packet } from '@tributary/mqtt';
-import { BackboneSessionStore, Broker, Channel, ChannelIO, RetainedStore } from '../src';
+import { BackboneSessionStore, Broker, Channel, ChannelIO, GatewayConfig, gatewayConfigSchema, RetainedStore } from '../src';
 
 /** An in-memory ChannelIO: records what the channel writes, decoded back into packets. */
 export class RecordingIO implements ChannelIO {
@@ -69,9 +69,9 @@ export class RecordingIO implements ChannelIO {
 }
 
 /** A broker on a real embedded backbone in a temporary directory. */
-export async function testBroker(overrides: Record<string, unknown> = {}): Promise<{ broker: Broker; config: TributaryConfig; close(): Promise<void> }> {
+export async function testBroker(overrides: Record<string, unknown> = {}): Promise<{ broker: Broker; config: GatewayConfig; close(): Promise<void> }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tributary-unit-'));
-  const { config } = loadConfig({ env: {}, overrides: { 'node.data_dir': dataDir, ...overrides } });
+  const { config } = loadConfig(gatewayConfigSchema, { env: {}, overrides: { 'node.data_dir': dataDir, ...overrides } });
   const backbone = new EmbeddedBackbone({ dataDir });
   await backbone.start();
   const broker = new Broker({ config, backbone, sessions: await BackboneSessionStore.open(backbone), retained: await RetainedStore.open(backbone), logger: silentLogger });
@@ -87,7 +87,7 @@ export async function testBroker(overrides: Record<string, unknown> = {}): Promi
   };
 }
 
-export function channel(broker: Broker, config: TributaryConfig): { ch: Channel; io: RecordingIO } {
+export function channel(broker: Broker, config: GatewayConfig): { ch: Channel; io: RecordingIO } {
   const io = new RecordingIO();
   return { ch: new Channel(io, broker, config, silentLogger), io };
 }

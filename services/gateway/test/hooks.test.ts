@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type * as mp from 'mqtt-packet';
-import type { TributaryConfig } from '@tributary/common';
+import type { GatewayConfig } from '../src';
 import type { Broker } from '../src';
 import { channel, connectPacket, testBroker, wire } from './harness';
 
@@ -9,7 +9,7 @@ const connect = (clientId: string, extra: Partial<mp.IConnectPacket> = {}): mp.I
 
 describe('hook points fired by the channel and the broker', () => {
   let broker: Broker;
-  let config: TributaryConfig;
+  let config: GatewayConfig;
   let close: () => Promise<void>;
   before(async () => ({ broker, config, close } = await testBroker()));
   after(() => close());

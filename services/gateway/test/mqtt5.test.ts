@@ -1,8 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type * as mp from 'mqtt-packet';
-import type { TributaryConfig } from '@tributary/common';
-import type { Broker } from '../src';
+import type { Broker, GatewayConfig } from '../src';
 import { channel, connectPacket, testBroker, wire } from './harness';
 
 const v5connect = (clientId: string, properties: mp.IConnectPacket['properties'] = {}): mp.IConnectPacket => connectPacket(clientId, 5, { properties });
@@ -20,7 +19,7 @@ const publish = (topic: string, payload: string, qos: 0 | 1 | 2 = 0, messageId?:
 
 describe('MQTT 5.0 flow control and aliases (raw packets through the channel)', () => {
   let broker: Broker;
-  let config: TributaryConfig;
+  let config: GatewayConfig;
   let close: () => Promise<void>;
   before(async () => ({ broker, config, close } = await testBroker({ 'mqtt.max_inflight': 2 })));
   after(() => close());
@@ -109,7 +108,7 @@ describe('MQTT 5.0 flow control and aliases (raw packets through the channel)', 
 
 describe('MQTT 5.0 property validation', () => {
   let broker: Broker;
-  let config: TributaryConfig;
+  let config: GatewayConfig;
   let close: () => Promise<void>;
   before(async () => ({ broker, config, close } = await testBroker()));
   after(() => close());
@@ -144,7 +143,7 @@ describe('MQTT 5.0 property validation', () => {
 
 describe('MQTT 5.0 enhanced authentication hook', () => {
   let broker: Broker;
-  let config: TributaryConfig;
+  let config: GatewayConfig;
   let close: () => Promise<void>;
   before(async () => {
     ({ broker, config, close } = await testBroker());

@@ -1,4 +1,5 @@
-import type { AutoSubscribeTopic, Logger } from '@tributary/common';
+import type { Logger } from '@tributary/common';
+import type { AutoSubscribeTopic } from '../config';
 import type { HookRegistry } from '@tributary/hooks';
 import { checkTopicFilter, QoS } from '@tributary/mqtt';
 import type { SubscriptionOptions } from '@tributary/router';

@@ -1,5 +1,6 @@
 import type { Backbone } from '@tributary/backbone';
-import type { KafkaMapping, Logger } from '@tributary/common';
+import type { Logger } from '@tributary/common';
+import type { KafkaMapping } from '../config';
 import { encodeMessage, Message, MESSAGE_HEADERS, TopicTrie } from '@tributary/mqtt';
 import type { HookRegistry } from '@tributary/hooks';
 import { brokerMessage } from '../broker/hook-message';

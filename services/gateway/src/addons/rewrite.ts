@@ -1,4 +1,4 @@
-import type { RewriteRule } from '@tributary/common';
+import type { RewriteRule } from '../config';
 import { topicMatches } from '@tributary/mqtt';
 import type { HookRegistry } from '@tributary/hooks';
 

@@ -1,7 +1,8 @@
 import type { Backbone, ConsumedRecord } from '@tributary/backbone';
-import type { Logger, TributaryConfig } from '@tributary/common';
+import type { Logger } from '@tributary/common';
 import { ClientInfo, HookMessage, HookRegistry, SessionEndReason } from '@tributary/hooks';
 import { checkTopicName, decodeMessage, Message, messageRecord, QoS } from '@tributary/mqtt';
+import type { GatewayConfig } from '../config';
 import { EXCLUSIVE_PREFIX, Router, SharedGroup, SharedStrategy, SubscriptionOptions } from '@tributary/router';
 import { NEVER_EXPIRES, Session, SessionLimits } from '../session/session';
 import type { SessionStore } from '../session/store';
@@ -23,7 +24,7 @@ export const MESSAGES_TOPIC = 'messages';
 const SLOW_MS = 250;
 
 export interface BrokerDeps {
-  config: TributaryConfig;
+  config: GatewayConfig;
   backbone: Backbone;
   sessions: SessionStore;
   retained: RetainedStore;

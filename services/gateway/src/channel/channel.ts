@@ -1,9 +1,10 @@
 import type * as mp from 'mqtt-packet';
-import type { Logger, TributaryConfig } from '@tributary/common';
+import type { Logger } from '@tributary/common';
 import type { ConnectInfo, Credentials } from '@tributary/hooks';
 import { encodeAck, generatePacket, Packet, RC } from '@tributary/mqtt';
 import type { Broker, PublishOrigin } from '../broker/broker';
 import type { Pausable } from '../broker/flow';
+import type { GatewayConfig } from '../config';
 import type { Session } from '../session/session';
 import type { Delivery, SessionOwner, Will } from '../session/types';
 import { dispatch } from './dispatch';
@@ -86,7 +87,7 @@ export class Channel implements SessionOwner, Pausable, PublishOrigin {
   constructor(
     readonly io: ChannelIO,
     readonly broker: Broker,
-    readonly config: TributaryConfig,
+    readonly config: GatewayConfig,
     readonly log: Logger,
   ) {}
 

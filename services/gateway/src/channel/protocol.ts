@@ -1,8 +1,8 @@
 import type * as mp from 'mqtt-packet';
-import type { TributaryConfig } from '@tributary/common';
+import type { GatewayConfig } from '../config';
 import { connackCodeV3, RC } from '@tributary/mqtt';
 
-type MqttConfig = TributaryConfig['mqtt'];
+type MqttConfig = GatewayConfig['mqtt'];
 
 /** What a CONNECT settles for the connection, per protocol version. */
 export interface ConnectTerms {

@@ -1,4 +1,5 @@
-import type { Logger, TributaryConfig } from '@tributary/common';
+import type { Logger } from '@tributary/common';
+import type { GatewayConfig } from '../config';
 import { createParser, generatePacket, MqttParser, Packet, RC } from '@tributary/mqtt';
 import type { Broker } from '../broker/broker';
 import { Channel, ChannelIO, ReadPause } from '../channel/channel';
@@ -25,7 +26,7 @@ export class Connection implements ChannelIO {
   constructor(
     private readonly transport: Transport,
     broker: Broker,
-    private readonly config: TributaryConfig,
+    private readonly config: GatewayConfig,
     log: Logger,
     private readonly onEnd: (c: Connection) => void,
   ) {

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, describeConfig, envName, loadConfig } from '../src';
+import { ConfigError, envName } from '@tributary/common';
+import { describeTributaryConfig as describeConfig, loadTributaryConfig as loadConfig } from '../src';
 
 describe('configuration', () => {
   it('has the documented defaults', () => {
