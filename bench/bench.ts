@@ -7,9 +7,12 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { BROKERS, BrokerName, FD_LIMIT, MOSQUITTO_DEFAULTS, MOSQUITTO_MAX_INFLIGHT, MOSQUITTO_MAX_QUEUED, RunningBroker, StartOptions, benchTlsFiles, findMosquitto, killAllNow, rssOf, setBrokerLog, startBroker, stopAll, stopKafka } from './brokers';
+import { BROKERS, BrokerName, MOSQUITTO_DEFAULTS, MOSQUITTO_MAX_INFLIGHT, MOSQUITTO_MAX_QUEUED, RunningBroker, StartOptions, benchTlsFiles, findMosquitto, killAllNow, startBroker, stopAll } from './brokers';
+import { Ctx, Metric, RunOptions, Scenario, ScenarioResult } from './harness';
 import { OPENLOOP_SCENARIOS } from './openloop';
-import { Ctx, Metric, RunOptions, SCENARIOS as CLOSED_LOOP_SCENARIOS, Scenario, ScenarioResult } from './scenarios';
+import { FD_LIMIT, rssOf } from './processes';
+import { SCENARIOS as CLOSED_LOOP_SCENARIOS } from './scenarios';
+import { setBrokerLog, stopKafka } from './tributary-kafka';
 
 const SCENARIOS: Scenario[] = [...CLOSED_LOOP_SCENARIOS, ...OPENLOOP_SCENARIOS];
 /** Names --scenarios accepts: every scenario's, and each family's (all of its scenarios). */

@@ -5,8 +5,9 @@
  */
 import { performance } from 'node:perf_hooks';
 import { droppedCounters } from './brokers';
+import { Ctx, Metric, PAYLOAD_BYTES, Scenario, ScenarioResult, sleep, stampBatch } from './harness';
+import { CpuUse, cpuDiag, cpuWindow, quantiles } from './measure';
 import { PublishTemplate, encodePuback } from './mqtt-wire';
-import { Ctx, CpuUse, Metric, PAYLOAD_BYTES, Scenario, ScenarioResult, cpuDiag, cpuWindow, quantiles, sleep, stampBatch } from './scenarios';
 
 export const OPENLOOP_FAMILY = 'openloop';
 /** PUBLISHes each QoS 1 publisher keeps awaiting PUBACK. */

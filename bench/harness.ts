@@ -1,0 +1,117 @@
+/**
+ * What a scenario is and what it is given: the run options, a context that owns its connections (and can
+ * restart its broker), the rows it returns, and the stamped payload every scenario's messages carry.
+ */
+import { performance } from 'node:perf_hooks';
+import type { RunningBroker } from './brokers';
+import { Conn, PublishTemplate } from './mqtt-wire';
+
+export interface RunOptions {
+  warmupS: number;
+  durationS: number;
+  /** Open-file limit this process (and, started the same way, each broker) ended up with. */
+  fdLimit: number;
+  /** Open-loop scenarios: most seconds to wait for deliveries once the load stops (--drain; default per scenario). */
+  drainMaxS?: number;
+  log(msg: string): void;
+}
+
+export interface Metric {
+  key: string;
+  label: string;
+  value: number;
+  better: 'higher' | 'lower';
+  /** Digits after the decimal point in the table. */
+  digits: number;
+  /** Shown next to the value, e.g. messages a broker dropped. */
+  note?: string;
+}
+
+export interface ScenarioResult {
+  metrics: Metric[];
+  /** Diagnostics for the JSON file: CPU use, losses, achieved rates. */
+  extra: Record<string, number>;
+}
+
+/** Every connection a scenario opens, so a timed-out scenario can be torn down from outside. */
+export class Ctx {
+  readonly conns: Conn[] = [];
+  aborted = false;
+  /** restarter: stops the broker and starts a fresh one of the same kind (bench.ts owns both). */
+  constructor(
+    public broker: RunningBroker,
+    readonly opts: RunOptions,
+    private readonly restarter?: () => Promise<RunningBroker>,
+  ) {}
+
+  /** Closes every connection and replaces the broker by a fresh one, for a second phase of a scenario. */
+  async restart(): Promise<void> {
+    if (!this.restarter) throw new Error('this harness cannot restart the broker');
+    this.closeAll();
+    this.broker = await this.restarter();
+    if (this.aborted) throw new Error('scenario aborted');
+  }
+
+  /**
+   * useTls: connect to the broker's TLS listener (the scenario must have `tls: true`). gateway: which of the
+   * broker's MQTT ports (0 = A, 1 = B; a single-process broker has one, which every index maps to).
+   */
+  open(localAddress?: string, useTls = false, gateway = 0): Conn {
+    if (this.aborted) throw new Error('scenario aborted');
+    if (useTls && this.broker.tlsPort === undefined) throw new Error('broker was started without a TLS listener');
+    const ports = this.broker.ports;
+    const c = useTls ? new Conn(this.broker.tlsPort!, localAddress, true) : new Conn(ports[gateway % ports.length]!, localAddress);
+    this.conns.push(c);
+    return c;
+  }
+
+  closeAll(): void {
+    for (const c of this.conns) c.close();
+    this.conns.length = 0;
+  }
+
+  abort(): void {
+    this.aborted = true;
+    for (const c of this.conns) c.socket.destroy();
+    this.conns.length = 0;
+  }
+}
+
+export interface Scenario {
+  name: string;
+  title: string;
+  /** Hard limit for one run, warm-up and measurement included. */
+  timeoutS(opts: RunOptions): number;
+  /** Has a warm-up and a measured duration (the connections scenario has neither). */
+  timed: boolean;
+  /** The broker needs a TLS listener (with the run's self-signed certificate). */
+  tls?: boolean;
+  /** Mosquitto runs with its own defaults, not the bench's settings (MOSQUITTO_DEFAULTS). */
+  mosquittoDefaults?: boolean;
+  /** A name that selects this scenario together with the rest of its family (`--scenarios openloop`). */
+  family?: string;
+  run(ctx: Ctx): Promise<ScenarioResult>;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Payload: float64 send time (performance.now(), ms), u32 publisher index, u32 sequence; padded to 64 bytes. */
+export const PAYLOAD_BYTES = 64;
+
+/**
+ * n PUBLISHes of publisher p in one buffer: packet ids (QoS 1) continue from nextId[p], the payload gets the send
+ * time, p and sequence numbers from firstSeq.
+ */
+export function stampBatch(tpl: PublishTemplate, n: number, p: number, firstSeq: number, nextId: Uint16Array): Buffer {
+  const buf = tpl.batch(n);
+  const len = tpl.packet.length;
+  const now = performance.now();
+  for (let i = 0, off = 0; i < n; i++, off += len) {
+    if (tpl.idOffset >= 0) buf.writeUInt16BE((nextId[p] = (nextId[p]! % 65535) + 1), off + tpl.idOffset);
+    const po = off + tpl.payloadOffset;
+    buf.writeDoubleLE(now, po);
+    buf.writeUInt32LE(p, po + 8);
+    buf.writeUInt32LE(firstSeq + i, po + 12);
+  }
+  return buf;
+}
