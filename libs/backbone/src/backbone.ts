@@ -1,7 +1,8 @@
 /**
  * The backbone: the only way Tributary services talk to each other and to durable storage.
- * Two implementations share these semantics and one test suite (test/backbone-suite.ts):
- * `embedded` (in-process, durable in node.data_dir) and `kafka` (Apache Kafka).
+ * Three implementations share these semantics and one test suite (test/backbone-suite.ts):
+ * `embedded` (in-process, durable in node.data_dir), `kafka` (Apache Kafka) and `memory`
+ * (in-process, no disk: tests, and brokers that need no durability).
  */
 
 /** Header values are strings (W3C trace context, MQTT metadata). */
@@ -99,7 +100,7 @@ export interface Table {
 }
 
 export interface Backbone {
-  readonly kind: 'embedded' | 'kafka';
+  readonly kind: 'embedded' | 'kafka' | 'memory';
   start(): Promise<void>;
   /** Flushes everything accepted so far and releases files and connections. */
   stop(): Promise<void>;

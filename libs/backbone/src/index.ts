@@ -1,5 +1,6 @@
 export * from './backbone';
 export * from './embedded';
+export * from './memory';
 export type { KafkaBackboneOptions, KafkaConsumer, KafkaTable } from './kafka';
 import type { Backbone } from './backbone';
 import type { KafkaBackboneOptions } from './kafka';

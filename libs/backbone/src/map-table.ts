@@ -23,7 +23,13 @@ export abstract class MapTable implements Table {
     return this.map.entries();
   }
 
-  abstract set(key: string, value: Buffer): Promise<void>;
-  abstract delete(key: string): Promise<void>;
+  set(key: string, value: Buffer): Promise<void> {
+    return this.apply([[key, value]]);
+  }
+
+  delete(key: string): Promise<void> {
+    return this.apply([[key, null]]);
+  }
+
   abstract apply(changes: ReadonlyArray<readonly [string, Buffer | null]>): Promise<void>;
 }

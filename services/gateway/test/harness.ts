@@ -1,11 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import * as mp from 'mqtt-packet';
-import { EmbeddedBackbone } from '@tributary/backbone';
+import { MemoryBackbone } from '@tributary/backbone';
 import { loadConfig, silentLogger } from '@tributary/common';
 import { createParser, Packet } from '@tributary/mqtt';
-import { BackboneSessionStore, Broker, Channel, ChannelIO, GatewayConfig, gatewayConfigSchema, RetainedStore } from '../src';
+import { BackboneSessionStore, Broker, Channel, ChannelIO, GatewayConfig, gatewayConfigSchema, MESSAGES_TOPIC, RetainedStore } from '../src';
 
 /** An in-memory ChannelIO: records what the channel writes, decoded back into packets. */
 export class RecordingIO implements ChannelIO {
@@ -68,12 +65,13 @@ export class RecordingIO implements ChannelIO {
   }
 }
 
-/** A broker on a real embedded backbone in a temporary directory. */
+/** A broker on a memory backbone: no disk (tests of durability use an embedded backbone of their own). */
 export async function testBroker(overrides: Record<string, unknown> = {}): Promise<{ broker: Broker; config: GatewayConfig; close(): Promise<void> }> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'tributary-unit-'));
-  const { config } = loadConfig(gatewayConfigSchema, { env: {}, overrides: { 'node.data_dir': dataDir, ...overrides } });
-  const backbone = new EmbeddedBackbone({ dataDir });
+  const { config } = loadConfig(gatewayConfigSchema, { env: {}, overrides });
+  const backbone = new MemoryBackbone();
   await backbone.start();
+  // As `tributary` does before the broker starts: every publish then has its offset up front.
+  await backbone.ensureTopics([{ name: MESSAGES_TOPIC, cleanup: 'delete' }]);
   const broker = new Broker({ config, backbone, sessions: await BackboneSessionStore.open(backbone), retained: await RetainedStore.open(backbone), logger: silentLogger });
   await broker.start();
   return {
@@ -82,7 +80,6 @@ export async function testBroker(overrides: Record<string, unknown> = {}): Promi
     async close() {
       await broker.stop();
       await backbone.stop();
-      rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

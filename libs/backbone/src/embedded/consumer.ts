@@ -1,6 +1,6 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
-import { BackboneError, type Logger } from '@tributary/common';
+import type { Logger } from '@tributary/common';
 import type { ConsumedRecord, Consumer, ConsumeOptions } from '../backbone';
+import { BatchDelivery, CaughtUpSignal, insideHandlerOf } from '../batch-delivery';
 import { LogCursor } from './log-cursor';
 import type { TopicLog, WriteListener } from './topic-log';
 
@@ -53,9 +53,6 @@ export interface ConsumerDeps {
 
 /** Records handed over from memory are capped; a consumer further behind reads the files. */
 const TAIL_MAX_RECORDS = 100_000;
-const RETRY_MIN_MS = 100;
-/** Which consumer's eachBatch we are inside (stop() from there must not wait for itself). */
-const inHandler = new AsyncLocalStorage<EmbeddedConsumer>();
 const RETRY_MAX_MS = 5_000;
 
 /**
@@ -65,9 +62,8 @@ const RETRY_MAX_MS = 5_000;
 export class EmbeddedConsumer implements Consumer, WriteListener {
   /** Rejects if the consumer is stopped before it caught up. */
   readonly caughtUp: Promise<void>;
-  private resolveCaughtUp!: () => void;
-  private rejectCaughtUp!: (err: Error) => void;
-  private isCaughtUp = false;
+  private readonly caughtUpSignal = new CaughtUpSignal();
+  private readonly delivery: BatchDelivery;
   /** caughtUp resolves once `next` reaches this (the log's next offset when we started). */
   private target = Infinity;
   /** The next offset to hand to eachBatch. */
@@ -82,8 +78,6 @@ export class EmbeddedConsumer implements Consumer, WriteListener {
   private running: Promise<void> = Promise.resolve();
   private lastCommit: Promise<void> = Promise.resolve();
   private committed = -1;
-  private retryTimer: NodeJS.Timeout | null = null;
-  private endPause: (() => void) | null = null;
   private readonly maxBatch: number;
   private readonly lockKey: string;
 
@@ -92,12 +86,8 @@ export class EmbeddedConsumer implements Consumer, WriteListener {
     private readonly options: ConsumeOptions,
     private readonly deps: ConsumerDeps,
   ) {
-    this.caughtUp = new Promise((resolve, reject) => {
-      this.resolveCaughtUp = resolve;
-      this.rejectCaughtUp = reject;
-    });
-    // Nobody has to listen: a consumer stopped early must not cause an unhandled rejection.
-    this.caughtUp.catch(() => undefined);
+    this.caughtUp = this.caughtUpSignal.promise;
+    this.delivery = new BatchDelivery(this, options, deps.logger);
     this.maxBatch = Math.max(1, Math.floor(options.maxBatch ?? 500));
     this.lockKey = JSON.stringify([options.group ?? '', options.topic]);
   }
@@ -124,21 +114,19 @@ export class EmbeddedConsumer implements Consumer, WriteListener {
    */
   stop(): Promise<void> {
     this.stopping ??= this.doStop();
-    if (inHandler.getStore() === this) return Promise.resolve();
+    if (insideHandlerOf(this)) return Promise.resolve();
     return this.stopping;
   }
 
   private async doStop(): Promise<void> {
     this.stopped = true;
-    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
-    this.retryTimer = null;
-    this.endPause?.();
+    this.delivery.stop();
     this.wakeUp();
     await this.running;
     this.log.listeners.delete(this);
     await this.cursor?.close();
     await this.lastCommit;
-    if (!this.isCaughtUp) this.rejectCaughtUp(new BackboneError('BACKBONE_NOT_RUNNING', `consumer of ${this.options.topic} stopped before it caught up`));
+    this.caughtUpSignal.stopped(this.options.topic);
     if (this.options.group !== undefined) this.deps.locks.release(this.lockKey, this);
     this.deps.onStopped(this);
   }
@@ -191,7 +179,7 @@ export class EmbeddedConsumer implements Consumer, WriteListener {
           await cursor.read(this.maxBatch, batch);
         } catch (err) {
           this.deps.logger.error({ err, topic: this.options.topic }, 'backbone: consumer read failed; retrying');
-          await this.pause(RETRY_MAX_MS);
+          await this.delivery.pause(RETRY_MAX_MS);
           continue;
         }
         // The cursor may also have skipped offsets that hold no record.
@@ -208,7 +196,7 @@ export class EmbeddedConsumer implements Consumer, WriteListener {
       if (this.stopped) break;
       const last = batch[batch.length - 1]!.offset + 1;
       if (last > this.next) this.next = last;
-      if (!(await this.deliver(batch))) break;
+      if (!(await this.delivery.deliver(batch))) break;
       this.checkCaughtUp();
       this.commit();
     }
@@ -231,29 +219,6 @@ export class EmbeddedConsumer implements Consumer, WriteListener {
     return batch;
   }
 
-  /**
-   * Calls eachBatch until it succeeds (at-least-once, in order), backing off between failures.
-   * False if the consumer was stopped before the batch succeeded (it is then not committed).
-   */
-  private async deliver(batch: ConsumedRecord[]): Promise<boolean> {
-    let delay = RETRY_MIN_MS;
-    for (;;) {
-      try {
-        await inHandler.run(this, () => this.options.eachBatch(batch));
-        return true;
-      } catch (err) {
-        if (this.stopped) return false;
-        this.deps.logger.error(
-          { err, topic: this.options.topic, group: this.options.group, offset: batch[0]?.offset, retryInMs: delay },
-          'backbone: eachBatch failed; redelivering the batch',
-        );
-        await this.pause(delay);
-        delay = Math.min(delay * 2, RETRY_MAX_MS);
-        if (this.stopped) return false;
-      }
-    }
-  }
-
   private commit(): void {
     const { group, topic } = this.options;
     const offsets = this.deps.offsets;
@@ -266,28 +231,12 @@ export class EmbeddedConsumer implements Consumer, WriteListener {
   }
 
   private checkCaughtUp(): void {
-    if (this.isCaughtUp || this.next < this.target) return;
-    this.isCaughtUp = true;
-    this.resolveCaughtUp();
+    if (this.next >= this.target) this.caughtUpSignal.resolve();
   }
 
   private wakeUp(): void {
     const w = this.wake;
     this.wake = null;
     w?.();
-  }
-
-  /** Waits `ms` (ended early only by stop()). */
-  private pause(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      this.endPause = () => {
-        this.endPause = null;
-        resolve();
-      };
-      this.retryTimer = setTimeout(() => {
-        this.retryTimer = null;
-        this.endPause?.();
-      }, ms);
-    });
   }
 }

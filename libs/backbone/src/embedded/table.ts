@@ -53,12 +53,12 @@ export class EmbeddedTable extends MapTable {
     return table;
   }
 
-  set(key: string, value: Buffer): Promise<void> {
+  override set(key: string, value: Buffer): Promise<void> {
     this.map.set(key, value);
     return this.write([{ key, value }]);
   }
 
-  delete(key: string): Promise<void> {
+  override delete(key: string): Promise<void> {
     this.map.delete(key);
     return this.write([{ key, value: null }]);
   }

@@ -53,14 +53,6 @@ export class KafkaTable extends MapTable {
     return table;
   }
 
-  set(key: string, value: Buffer): Promise<void> {
-    return this.apply([[key, value]]);
-  }
-
-  delete(key: string): Promise<void> {
-    return this.apply([[key, null]]);
-  }
-
   /** One append() call. On Kafka it is atomic per partition, not across partitions. */
   apply(changes: ReadonlyArray<readonly [string, Buffer | null]>): Promise<void> {
     if (changes.length === 0) return Promise.resolve();

@@ -10,7 +10,7 @@ import { deliveryFor } from './deliveries';
  * what is written meanwhile, so it parks soon; a Kafka consumer buffers nothing while it waits,
  * but costs a group join to open, so it waits longer.
  */
-const PARK_MS = { embedded: 200, kafka: 30_000 };
+const PARK_MS: Record<Backbone['kind'], number> = { embedded: 200, memory: 200, kafka: 30_000 };
 
 function drainedWithin(s: Session, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
