@@ -78,7 +78,7 @@ export class TributaryNode implements NodeStatusSource {
     const deps = {
       config: c,
       backbone,
-      sessions: await BackboneSessionStore.open(backbone),
+      sessions: await BackboneSessionStore.open(backbone, SESSIONS_TABLE, log),
       retained: await RetainedStore.open(backbone, c.mqtt.max_retained_messages),
       logger: log,
     };
