@@ -79,7 +79,7 @@ export class TributaryNode implements NodeStatusSource {
       config: c,
       backbone,
       sessions: await BackboneSessionStore.open(backbone, SESSIONS_TABLE, log),
-      retained: await RetainedStore.open(backbone, c.mqtt.max_retained_messages),
+      retained: await RetainedStore.open(backbone, c.mqtt.max_retained_messages, log),
       logger: log,
     };
     this.broker =
