@@ -112,14 +112,14 @@ describe('gateway leases', () => {
 describe('the record reader', () => {
   it('reports an undecodable record with its table, key and offset, counts it and skips it', () => {
     const warnings: [Record<string, unknown>, string][] = [];
-    const reader = new RecordReader(sessionCodec, 'tributary.sessions', { warn: (obj: Record<string, unknown>, msg: string) => warnings.push([obj, msg]) } as never);
+    const reader = new RecordReader(sessionCodec, 'sessions', { warn: (obj: Record<string, unknown>, msg: string) => warnings.push([obj, msg]) } as never);
     assert.deepEqual(reader.read('fixture-client', fixture('session.v1.json'), 3), SINGLE_NODE);
     assert.equal(reader.read('c1', Buffer.from('{"v":1,"clientId":'), 17), undefined);
     assert.equal(reader.invalid, 1);
     assert.equal(warnings.length, 1);
     const [report, msg] = warnings[0]!;
     assert.equal(msg, 'undecodable record skipped');
-    assert.equal(report.table, 'tributary.sessions');
+    assert.equal(report.table, 'sessions');
     assert.equal(report.key, 'c1');
     assert.equal(report.offset, 17);
     assert.equal(report.schema, 'io.tributary.v2.Session');
