@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as avro from 'avsc';
+import { BackboneError } from '@tributary/common';
 
 /**
  * Table values carry no headers, so a framed value says its own version: RECORD_MAGIC, the
@@ -9,9 +10,11 @@ import * as avro from 'avsc';
  */
 export const RECORD_MAGIC = 0xfb;
 
-/** A record that cannot be decoded: malformed, of an unknown version, or outside what its schema allows. */
-export class RecordError extends Error {
-  override readonly name = 'RecordError';
+/** A record that cannot be decoded: malformed, of an unknown version, or outside what its schema allows (RECORD_INVALID). */
+export class RecordError extends BackboneError {
+  constructor(message: string) {
+    super('RECORD_INVALID', message);
+  }
 }
 
 /** The codec of one record type: encodes the newest version, decodes (and upgrades) every version. */
