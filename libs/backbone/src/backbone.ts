@@ -91,7 +91,13 @@ export interface Table {
    * has no other writers). Not called for this table's own writes, nor for a record that an
    * own newer write supersedes.
    */
-  onRemoteChange: ((key: string, value: Buffer | null) => void) | undefined;
+  onRemoteChange: ((key: string, value: Buffer | null, offset: number) => void) | undefined;
+  /**
+   * The offset, in the table's topic, of the record holding the key's current value, so a reader
+   * can say which record it could not decode; undefined for a missing key and while this
+   * process's own write of it is not yet acknowledged.
+   */
+  offsetOf(key: string): number | undefined;
   /**
    * Optional (Kafka): resolves once this copy has read everything any process wrote to the
    * table before the call. An embedded table has no other writers and is always in sync.

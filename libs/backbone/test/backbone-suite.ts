@@ -418,6 +418,26 @@ export function runBackboneSuite(name: string, factory: BackboneFactory): void {
       assert.equal(again.size, 3);
     });
 
+    test("offsetOf names the record holding a key's value, after the write and after reopen", async (h) => {
+      const name = topic('offsets');
+      const table = await h.backbone.table(name);
+      await table.set('a', Buffer.from('1'));
+      const write = table.apply([
+        ['b', Buffer.from('2')],
+        ['a', Buffer.from('1b')],
+      ]);
+      assert.equal(table.offsetOf('a'), undefined, 'own write not acknowledged yet');
+      await write;
+      const a = table.offsetOf('a');
+      const b = table.offsetOf('b');
+      assert.ok(a !== undefined && b !== undefined && a === b + 1, `offsets a=${a} b=${b}`);
+      await table.delete('b');
+      assert.equal(table.offsetOf('b'), undefined);
+      const again = await (await h.reopen()).table(name);
+      assert.equal(again.offsetOf('a'), a);
+      assert.equal(again.offsetOf('missing'), undefined);
+    });
+
     test('20,000 single-record appends in one turn', async ({ backbone: bb }, track) => {
       const t = topic('many');
       await bb.ensureTopics([{ name: t, cleanup: 'delete', partitions: 1 }]);

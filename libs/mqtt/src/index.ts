@@ -5,3 +5,4 @@ export * from './reason-codes';
 export * from './message';
 export * from './parser';
 export * from './encode';
+export * from './subscription';

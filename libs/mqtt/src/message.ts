@@ -180,5 +180,7 @@ function encodePlain(msg: Message): Buffer {
 
 export function decodeMessage(buf: Buffer, offset = -1): Message {
   const r = messageType.fromBuffer(buf) as { topic: string; payload: Buffer; qos: number; retain: boolean; from: string; timestamp: number; properties: AvroProperties | null };
+  // What Avro's int cannot say.
+  if (r.qos !== 0 && r.qos !== 1 && r.qos !== 2) throw new Error(`invalid message record: qos ${r.qos}`);
   return { topic: r.topic, payload: r.payload, qos: r.qos as QoS, retain: r.retain, from: r.from, timestamp: r.timestamp, properties: r.properties ? fromAvro(r.properties) : undefined, offset };
 }

@@ -221,8 +221,8 @@ export class TributaryNode implements NodeStatusSource {
     const deps = {
       config: c,
       backbone,
-      sessions: await BackboneSessionStore.open(backbone),
-      retained: await RetainedStore.open(backbone, c.mqtt.max_retained_messages),
+      sessions: await BackboneSessionStore.open(backbone, SESSIONS_TABLE, log),
+      retained: await RetainedStore.open(backbone, c.mqtt.max_retained_messages, log),
       logger: log,
     };
     this.broker =

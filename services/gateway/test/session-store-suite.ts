@@ -16,7 +16,6 @@ export type SessionStoreFactory = () => Promise<{
 let n = 0;
 export function sessionRecord(clientId: string, more: Partial<PersistedSession> = {}): PersistedSession {
   return {
-    v: 1,
     clientId,
     protocolVersion: 5,
     expiryInterval: 3600,

@@ -37,7 +37,7 @@ export class RetainService {
 
   async start(): Promise<void> {
     const { backbone, logger } = this.opts;
-    this.store = await RetainedStore.open(backbone);
+    this.store = await RetainedStore.open(backbone, 0, logger);
     this.store.follow();
     if (this.opts.delayed.enable) {
       // Published like a gateway would: the messages record, and the retained table for a retained one.

@@ -1,4 +1,5 @@
 import { BackboneError } from '@tributary/common';
+import type { SessionOwnership } from '@tributary/records';
 import type { SubscriptionOptions } from './router';
 
 /**
@@ -14,32 +15,7 @@ export const SESSIONS_TABLE = 'sessions';
 /** Compacted table of retained messages, keyed by MQTT topic (Avro message; tombstone = cleared). */
 export const RETAINED_TABLE = 'retained';
 
-/** A gateway's lease: renewed while it runs; a lapsed or replaced lease orphans its sessions. */
-export interface GatewayLease {
-  /** Random per process start: a restarted gateway does not own its predecessor's sessions. */
-  incarnation: string;
-  startedAt: number;
-  /** Milliseconds since the epoch after which the gateway counts as dead. */
-  until: number;
-}
-
-/** Ownership fields of a session record (scaled out); the gateway's PersistedSession has them too. */
-export interface SessionOwnership {
-  /** Gateway (node name) owning the session while a client is connected; null when offline. */
-  owner?: string | null;
-  /** Incarnation of the owning gateway process. */
-  incarnation?: string;
-  /** Fencing epoch: incremented by every claim; a record with a lower epoch is stale. */
-  epoch?: number;
-  /** When the owner claimed the session (ms). */
-  claimedAt?: number;
-  /** Bumped by the owner when it needs the router to confirm the record (claim, subscribe). */
-  ack?: number;
-  /** The will, published by the router if the owner's lease lapses: Avro message (base64) and delay. */
-  will?: { message: string; delaySeconds: number };
-  /** Offline with a will still waiting for its delay: the router publishes it then (ms since the epoch). */
-  willAt?: number;
-}
+export type { GatewayLease, SessionOwnership } from '@tributary/records';
 
 /** What the router reads from a session record (the gateway writes the full PersistedSession). */
 export interface RoutedSession extends SessionOwnership {

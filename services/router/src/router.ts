@@ -1,23 +1,15 @@
-import { QoS, TopicTrie } from '@tributary/mqtt';
+import { QoS, SubscriptionOptions, TopicTrie } from '@tributary/mqtt';
 import { parseShared, SharedFilter, SharedGroup } from './shared';
 
 export const EXCLUSIVE_PREFIX = '$exclusive/';
 /** Trie id suffix of exclusive subscriptions (client ids cannot contain U+0000 [MQTT-1.5.4-2]). */
 const EXCLUSIVE_MARK = '\u0000';
 
+export type { SubscriptionOptions };
+
 /** One group per share name and filter: `$queue/f` is `$share/$queue/f` (EMQX). */
 function sharedKey(s: SharedFilter): string {
   return `$share/${s.group}/${s.filter}`;
-}
-
-/** Options of one subscription (MQTT 5.0 §3.8.3.1; 3.x clients use the defaults). */
-export interface SubscriptionOptions {
-  qos: QoS;
-  noLocal: boolean;
-  retainAsPublished: boolean;
-  retainHandling: 0 | 1 | 2;
-  /** MQTT 5.0 Subscription Identifier. */
-  subscriptionId?: number;
 }
 
 /** Everything one subscriber has that matches a topic (several when its filters overlap). */

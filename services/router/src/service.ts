@@ -1,6 +1,7 @@
 import type { Backbone, ConsumedRecord, Consumer, ProducerRecord, Table } from '@tributary/backbone';
 import type { Logger } from '@tributary/common';
 import { decodeMessage, encodeMessage, Message, messageRecord } from '@tributary/mqtt';
+import { GatewayLease, gatewayLeaseCodec, RecordReader, SessionRecord, sessionCodec } from '@tributary/records';
 import {
   ACK_HEADER,
   BUNDLE_HEADER,
@@ -13,9 +14,7 @@ import {
   formatAck,
   formatSharedPicks,
   GATEWAYS_TABLE,
-  GatewayLease,
   RETAINED_TABLE,
-  RoutedSession,
   SESSIONS_TABLE,
   supersedes,
 } from './cluster';
@@ -75,7 +74,8 @@ export class RouterService {
     'router.invalid': 0,
   };
   private readonly router = new Router();
-  private readonly view = new Map<string, RoutedSession>();
+  /** Every session record, whole: the router writes them back (release, will) with all their fields. */
+  private readonly view = new Map<string, SessionRecord>();
   private readonly acked = new Map<string, string>();
   /** When this router last read each gateway's lease (its own clock: no clock-skew between hosts). */
   private readonly leases = new Map<string, GatewayLease & { seenAt: number }>();
@@ -87,25 +87,30 @@ export class RouterService {
   /** Next messages offset this router will route: route acks promise routing from here. -1 until known. */
   private position = -1;
   private readonly log: Logger;
+  private readonly leaseRecords: RecordReader<GatewayLease>;
+  private readonly sessionRecords: RecordReader<SessionRecord>;
 
   constructor(private readonly opts: RouterServiceOptions) {
     this.log = opts.logger;
+    this.leaseRecords = new RecordReader(gatewayLeaseCodec, GATEWAYS_TABLE, this.log);
+    this.sessionRecords = new RecordReader(sessionCodec, SESSIONS_TABLE, this.log);
   }
 
   async start(): Promise<void> {
     const b = this.opts.backbone;
     this.gateways = await b.table(GATEWAYS_TABLE);
-    const seen = (gw: string, value: Buffer | null): void => {
-      const lease = value === null ? undefined : this.parse<GatewayLease>(value);
+    const gateways = this.gateways;
+    const seen = (gw: string, value: Buffer | null, offset: number | undefined): void => {
+      const lease = value === null ? undefined : this.read(this.leaseRecords, gw, value, offset);
       if (lease) this.leases.set(gw, { ...lease, seenAt: Date.now() });
       else this.leases.delete(gw);
     };
-    for (const [gw, value] of this.gateways.entries()) seen(gw, value);
-    this.gateways.onRemoteChange = seen;
-    this.sessions = await b.table(SESSIONS_TABLE);
-    for (const [clientId, value] of this.sessions.entries()) this.apply(clientId, this.parse<RoutedSession>(value) ?? null, false);
-    this.sessions.onRemoteChange = (clientId, value) => {
-      const next = value === null ? null : this.parse<RoutedSession>(value);
+    for (const [gw, value] of gateways.entries()) seen(gw, value, gateways.offsetOf(gw));
+    gateways.onRemoteChange = seen;
+    const sessions = (this.sessions = await b.table(SESSIONS_TABLE));
+    for (const [clientId, value] of sessions.entries()) this.apply(clientId, this.read(this.sessionRecords, clientId, value, sessions.offsetOf(clientId)) ?? null, false);
+    sessions.onRemoteChange = (clientId, value, offset) => {
+      const next = value === null ? null : this.read(this.sessionRecords, clientId, value, offset);
       if (next !== undefined) this.apply(clientId, next, true);
     };
     // Gateways waiting on a claim made while no router ran get their acknowledgement now; the
@@ -131,15 +136,11 @@ export class RouterService {
     await this.consumer?.stop();
   }
 
-  /** A record another process wrote; undefined (counted, logged) when it is not valid JSON. */
-  private parse<T>(value: Buffer): T | undefined {
-    try {
-      return JSON.parse(value.toString('utf8')) as T;
-    } catch (err) {
-      this.stats['router.invalid']++;
-      this.log.warn({ err: (err as Error).message }, 'invalid record in a cluster table skipped');
-      return undefined;
-    }
+  /** A record another process wrote; undefined (reported by the reader, counted) when it does not decode. */
+  private read<T>(reader: RecordReader<T>, key: string, value: Buffer, offset: number | undefined): T | undefined {
+    const record = reader.read(key, value, offset);
+    if (record === undefined) this.stats['router.invalid']++;
+    return record;
   }
 
   /** One batch of the messages topic: to every gateway with a match, its deliveries as one bundle record. */
@@ -210,7 +211,7 @@ export class RouterService {
   }
 
   /** Applies a session record (from this table's load or another process) to the routing view. */
-  private apply(clientId: string, next: RoutedSession | null, live: boolean): void {
+  private apply(clientId: string, next: SessionRecord | null, live: boolean): void {
     const prev = this.view.get(clientId);
     if (next && !supersedes(next, prev)) {
       // A fenced owner's late write. A claim's owner restates its own record; an offline or
@@ -228,7 +229,7 @@ export class RouterService {
     if (live && next?.owner) this.sendAck(clientId, next);
   }
 
-  private setRoutes(clientId: string, prev: RoutedSession | undefined, next: RoutedSession | null): void {
+  private setRoutes(clientId: string, prev: SessionRecord | undefined, next: SessionRecord | null): void {
     const before = prev?.owner ? prev.subscriptions : [];
     const after = next?.owner ? next.subscriptions : [];
     const keep = new Set(after.map(([f]) => f));
@@ -237,7 +238,7 @@ export class RouterService {
   }
 
   /** Confirms to the owner that messages from `position` on are routed with this record. */
-  private sendAck(clientId: string, s: RoutedSession): void {
+  private sendAck(clientId: string, s: SessionRecord): void {
     const ack = formatAck({ epoch: epochOf(s), ack: s.ack ?? 0, from: this.position });
     const id = `${epochOf(s)}:${s.ack ?? 0}`;
     if (this.acked.get(clientId) === id && this.position >= 0) return;
@@ -274,7 +275,7 @@ export class RouterService {
    * should it only be slow) and its will published after the will delay (capped by the session
    * expiry) unless the client comes back first; the will stays in the record until then.
    */
-  private orphan(clientId: string, s: RoutedSession, now: number): void {
+  private orphan(clientId: string, s: SessionRecord, now: number): void {
     this.stats['router.orphaned']++;
     this.log.info({ clientId, gateway: s.owner }, 'gateway lease lapsed: releasing its session');
     const willAt = s.will ? now + Math.min(s.will.delaySeconds, s.expiryInterval) * 1000 : undefined;
@@ -283,7 +284,7 @@ export class RouterService {
     if (released?.will && willAt! <= now) this.publishWill(clientId, released);
   }
 
-  private publishWill(clientId: string, s: RoutedSession): void {
+  private publishWill(clientId: string, s: SessionRecord): void {
     this.stats['router.wills']++;
     const will = s.will!;
     this.write(clientId, { ...s, will: undefined, willAt: undefined });
@@ -303,9 +304,9 @@ export class RouterService {
       .catch((err: Error) => this.log.error({ err: err.message, clientId }, 'will publish failed'));
   }
 
-  private write(clientId: string, next: RoutedSession | null): void {
+  private write(clientId: string, next: SessionRecord | null): void {
     this.apply(clientId, next, false);
-    const value = next ? Buffer.from(JSON.stringify(next)) : null;
+    const value = next ? sessionCodec.encode(next) : null;
     this.sessions!.apply([[clientId, value]]).catch((err: Error) => this.log.error({ err: err.message, clientId }, 'session update failed'));
   }
 
@@ -343,7 +344,7 @@ function bundles(list: BundledDelivery[]): ProducerRecord[] {
 }
 
 /** Same owner and subscriptions: a cursor-only update, nothing to change in the trie. */
-function sameRoutes(prev: RoutedSession | undefined, next: RoutedSession | null): boolean {
+function sameRoutes(prev: SessionRecord | undefined, next: SessionRecord | null): boolean {
   if (!prev || !next || !prev.owner !== !next.owner) return false;
   return !prev.owner || JSON.stringify(prev.subscriptions) === JSON.stringify(next.subscriptions);
 }

@@ -3,7 +3,8 @@ import { after, afterEach, describe, it } from 'node:test';
 import { MemoryBackbone, MemoryBackboneStorage, type ConsumedRecord, type Consumer, type Table } from '@tributary/backbone';
 import { silentLogger } from '@tributary/common';
 import { decodeMessage, encodeMessage, messageRecord, type Message } from '@tributary/mqtt';
-import { ACK_HEADER, BUNDLE_HEADER, decodeBundle, downlinkTopic, GATEWAYS_TABLE, parseAck, RouterService, SESSIONS_TABLE, type RoutedSession } from '../src';
+import { ACK_HEADER, BUNDLE_HEADER, decodeBundle, downlinkTopic, GATEWAYS_TABLE, parseAck, RouterService, SESSIONS_TABLE } from '../src';
+import { gatewayLeaseCodec, SessionRecord, sessionCodec } from '@tributary/records';
 
 const MESSAGES = 'messages';
 const sub = { qos: 1 as const, noLocal: false, retainAsPublished: false, retainHandling: 0 as const };
@@ -77,9 +78,13 @@ async function cluster(leaseMs = 60_000) {
     started.unshift(c);
     return t;
   };
-  const lease = (name: string, incarnation = `${name}-1`) => gateways.set(name, Buffer.from(JSON.stringify({ incarnation, startedAt: Date.now(), until: Date.now() + leaseMs })));
-  const claim = (s: Partial<RoutedSession> & { clientId: string }) =>
-    sessions.set(s.clientId, Buffer.from(JSON.stringify({ expiryInterval: 3600, subscriptions: [], disconnectedAt: null, incarnation: `${s.owner}-1`, claimedAt: Date.now(), ...s })));
+  const lease = (name: string, incarnation = `${name}-1`) => gateways.set(name, gatewayLeaseCodec.encode({ incarnation, startedAt: Date.now(), until: Date.now() + leaseMs }));
+  // What a gateway writes: a whole session record with its ownership.
+  const claim = (s: Partial<SessionRecord> & { clientId: string }) =>
+    sessions.set(
+      s.clientId,
+      sessionCodec.encode({ protocolVersion: 5, expiryInterval: 3600, subscriptions: [], cursor: 0, inflight: [], awaitingRel: [], disconnectedAt: null, incarnation: `${s.owner}-1`, claimedAt: Date.now(), ...s }),
+    );
   const publish = async (topic: string): Promise<number> => (await gw.append(MESSAGES, [messageRecord(message(topic))]))[0]!.offset;
   const stopAll = async (): Promise<void> => {
     for (const s of started.splice(0)) await s.stop();
@@ -138,7 +143,7 @@ describe('RouterService', () => {
     // The lease is not renewed: once it lapses the router releases the session and publishes the will.
     const published = await messages.until(() => messages.records.find((m) => m.key === 'wills/c1'));
     assert.equal(decodeMessage(published.value!).payload.toString(), 'gone');
-    const released = JSON.parse(c.sessions.get('c1')!.toString()) as RoutedSession;
+    const released = sessionCodec.decode(c.sessions.get('c1')!);
     assert.equal(released.owner, null);
     assert.equal(released.epoch, 2, 'a new epoch fences the old owner');
     assert.equal(released.will, undefined);

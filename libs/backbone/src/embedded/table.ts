@@ -40,9 +40,7 @@ export class EmbeddedTable extends MapTable {
         await cursor.read(4096, batch);
         for (const r of batch) {
           table.logRecords++;
-          if (r.key === null) continue;
-          if (r.value === null) table.map.delete(r.key);
-          else table.map.set(r.key, r.value);
+          if (r.key !== null) table.put(r.key, r.value, r.offset);
         }
         if (batch.length === 0) break;
       }
@@ -54,12 +52,12 @@ export class EmbeddedTable extends MapTable {
   }
 
   override set(key: string, value: Buffer): Promise<void> {
-    this.map.set(key, value);
+    this.put(key, value, undefined);
     return this.write([{ key, value }]);
   }
 
   override delete(key: string): Promise<void> {
-    this.map.delete(key);
+    this.put(key, null, undefined);
     return this.write([{ key, value: null }]);
   }
 
@@ -67,8 +65,7 @@ export class EmbeddedTable extends MapTable {
     if (changes.length === 0) return Promise.resolve();
     const records: ProducerRecord[] = [];
     for (const [key, value] of changes) {
-      if (value === null) this.map.delete(key);
-      else this.map.set(key, value);
+      this.put(key, value, undefined);
       records.push({ key, value });
     }
     // One append() call: one write, and all-or-nothing after a crash.
@@ -84,9 +81,9 @@ export class EmbeddedTable extends MapTable {
 
   private write(records: ProducerRecord[]): Promise<void> {
     this.logRecords += records.length;
-    const written = this.log.append(records);
+    const appended = this.log.append(records);
     if (this.needsCompaction()) void this.compactLogged();
-    return written.then(done);
+    return appended.then((positions) => records.forEach((r, i) => this.written(r.key!, r.value, positions[i]!.offset))).then(done);
   }
 
   private async compactLogged(): Promise<void> {

@@ -59,7 +59,7 @@ export class KafkaTable extends MapTable {
     const records: ProducerRecord[] = [];
     const keys = new Set<string>();
     for (const [key, value] of changes) {
-      this.setLocal(key, value);
+      this.put(key, value, undefined);
       records.push({ key, value });
       keys.add(key);
     }
@@ -71,7 +71,10 @@ export class KafkaTable extends MapTable {
     return this.io.append(records).then(
       (positions) => {
         const latest = new Map<string, number>();
-        records.forEach((r, i) => latest.set(r.key!, positions[i]!.offset));
+        records.forEach((r, i) => {
+          latest.set(r.key!, positions[i]!.offset);
+          this.written(r.key!, r.value, positions[i]!.offset);
+        });
         for (const key of keys) this.settle(key, latest.get(key) ?? -1);
       },
       (err: unknown) => {
@@ -117,14 +120,9 @@ export class KafkaTable extends MapTable {
     return this.follower?.stop() ?? Promise.resolve();
   }
 
-  private setLocal(key: string, value: Buffer | null): void {
-    if (value === null) this.map.delete(key);
-    else this.map.set(key, value);
-  }
-
-  private applyRemote(key: string, value: Buffer | null): void {
-    this.setLocal(key, value);
-    this.onRemoteChange?.(key, value);
+  private applyRemote(key: string, value: Buffer | null, offset: number): void {
+    this.put(key, value, offset);
+    this.onRemoteChange?.(key, value, offset);
   }
 
   private settle(key: string, offset: number): void {
@@ -137,7 +135,7 @@ export class KafkaTable extends MapTable {
     p.deferred = undefined;
     if (d !== undefined && d.offset >= p.offset) {
       // The follower is already past our write: a newer record from elsewhere wins.
-      if (d.offset > p.offset) this.applyRemote(key, d.value);
+      if (d.offset > p.offset) this.applyRemote(key, d.value, d.offset);
       this.pending.delete(key);
     } else if (p.offset < 0) {
       this.pending.delete(key);
@@ -150,12 +148,12 @@ export class KafkaTable extends MapTable {
       if (r.key === null) continue;
       const p = this.pending.get(r.key);
       if (p === undefined) {
-        this.applyRemote(r.key, r.value);
+        this.applyRemote(r.key, r.value, r.offset);
       } else if (p.inFlight > 0) {
         // Our write's offset is not known yet: decide when it is acknowledged.
         if (r.offset > p.offset && (p.deferred === undefined || r.offset > p.deferred.offset)) p.deferred = r;
       } else {
-        if (r.offset > p.offset) this.applyRemote(r.key, r.value);
+        if (r.offset > p.offset) this.applyRemote(r.key, r.value, r.offset);
         if (r.offset >= p.offset) this.pending.delete(r.key);
       }
     }

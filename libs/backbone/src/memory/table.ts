@@ -2,8 +2,6 @@ import type { ProducerRecord } from '../backbone';
 import { MapTable } from '../map-table';
 import type { MemoryTopic } from './topic';
 
-const done = (): void => undefined;
-
 /**
  * A compacted memory topic as a Map. Changes update the Map at once and resolve when the turn's
  * records are flushed. It follows its topic like a Kafka table: records written by anyone else
@@ -23,9 +21,7 @@ export class MemoryTable extends MapTable {
   ) {
     super(name);
     for (const { record: r } of topic.read(topic.startOffset, Infinity)) {
-      if (r.key === null) continue;
-      if (r.value === null) this.map.delete(r.key);
-      else this.map.set(r.key, r.value);
+      if (r.key !== null) this.put(r.key, r.value, r.offset);
     }
     this.read = topic.end;
     topic.listeners.add(this.follow);
@@ -36,14 +32,14 @@ export class MemoryTable extends MapTable {
     if (changes.length === 0) return Promise.resolve();
     const records: ProducerRecord[] = [];
     for (const [key, value] of changes) {
-      if (value === null) this.map.delete(key);
-      else this.map.set(key, value);
+      // An own write has no offset until it is acknowledged (Table.offsetOf), as on Kafka.
+      this.put(key, value, undefined);
       records.push({ key, value });
     }
     const first = this.topic.nextOffset;
     const written = this.topic.append(this.name, records, this);
     records.forEach((r, i) => this.own.set(r.key!, first + i));
-    return written.then(done);
+    return written.then(() => records.forEach((r, i) => this.written(r.key!, r.value, first + i)));
   }
 
   /** Resolves once every record written to the table before the call has been applied here. */
@@ -63,9 +59,8 @@ export class MemoryTable extends MapTable {
       const mine = this.own.get(r.key);
       // An own write made after this record was appended supersedes it.
       if (mine !== undefined && mine > r.offset) continue;
-      if (r.value === null) this.map.delete(r.key);
-      else this.map.set(r.key, r.value);
-      this.onRemoteChange?.(r.key, r.value);
+      this.put(r.key, r.value, r.offset);
+      this.onRemoteChange?.(r.key, r.value, r.offset);
     }
     this.read = Math.max(this.read, this.topic.end);
     for (const [key, offset] of this.own) if (offset < this.read) this.own.delete(key);

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Backbone, Table } from '@tributary/backbone';
 import type { Logger } from '@tributary/common';
-import { decodeMessage, encodeMessage, Message } from '@tributary/mqtt';
+import { encodeMessage, Message } from '@tributary/mqtt';
 import type { HookRegistry } from '@tributary/hooks';
+import { messageCodec, RecordReader } from '@tributary/records';
 import { brokerMessage } from '../broker/hook-message';
 
 export const DELAYED_PREFIX = '$delayed/';
@@ -44,10 +45,16 @@ export class DelayedPublisher {
   static async open(backbone: Backbone, publish: (msg: Message) => Promise<unknown>, max: number, log: Logger, schedule = true): Promise<DelayedPublisher> {
     const d = new DelayedPublisher(await backbone.table('delayed'), publish, max, log, schedule);
     if (!schedule) return d;
-    for (const [key, value] of d.table.entries()) d.schedule(key, decodeMessage(value), Number(key.split(':')[0]));
+    // A value that is not a message is reported (table, key, offset) and left unscheduled.
+    const records = new RecordReader(messageCodec, d.table.name, log);
+    const scheduleStored = (key: string, value: Buffer, offset: number | undefined): void => {
+      const msg = records.read(key, value, offset);
+      if (msg) d.schedule(key, msg, Number(key.split(':')[0]));
+    };
+    for (const [key, value] of d.table.entries()) scheduleStored(key, value, d.table.offsetOf(key));
     if (d.table.size) log.info({ delayed: d.table.size }, 'restored delayed messages');
-    d.table.onRemoteChange = (key, value) => {
-      if (value !== null && !d.timers.has(key)) d.schedule(key, decodeMessage(value), Number(key.split(':')[0]));
+    d.table.onRemoteChange = (key, value, offset) => {
+      if (value !== null && !d.timers.has(key)) scheduleStored(key, value, offset);
     };
     return d;
   }

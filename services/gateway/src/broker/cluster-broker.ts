@@ -19,6 +19,7 @@ import {
   SESSIONS_TABLE,
   supersedes,
 } from '@tributary/router';
+import { gatewayLeaseCodec, RecordReader, sessionCodec } from '@tributary/records';
 import { NEVER_EXPIRES, Session } from '../session/session';
 import type { PersistedSession, SessionOwner, Will } from '../session/types';
 import { Broker, BrokerDeps, OpenedSession, OpenSessionRequest, replayStart, RestoredSession } from './broker';
@@ -67,6 +68,7 @@ export class ClusterBroker extends Broker {
   private readonly replayQueue: { restored: RestoredSession; resolve: () => void; reject: (err: Error) => void }[] = [];
   private replaying = false;
   private table!: Table;
+  private records!: RecordReader<PersistedSession>;
   private leases!: Table;
   private downlink: Consumer | undefined;
   private leaseTimer: NodeJS.Timeout | undefined;
@@ -90,7 +92,8 @@ export class ClusterBroker extends Broker {
     }, Math.max(100, Math.floor(this.cluster.leaseMs / 3)));
     this.leaseTimer.unref();
     this.table = await b.table(SESSIONS_TABLE);
-    this.table.onRemoteChange = (clientId, value) => this.remoteChange(clientId, value);
+    this.records = new RecordReader(sessionCodec, this.table.name, this.log);
+    this.table.onRemoteChange = (clientId, value, offset) => this.remoteChange(clientId, value, offset);
     this.downlink = await b.consume({ topic, from: 'latest', maxBatch: 2000, eachBatch: (records) => this.fromRouter(records) });
     this.deps.retained.follow();
     await super.start();
@@ -107,7 +110,7 @@ export class ClusterBroker extends Broker {
   private renewLease(): Promise<void> {
     const now = Date.now();
     const lease: GatewayLease = { incarnation: this.incarnation, startedAt: this.startedAt, until: now + this.cluster.leaseMs };
-    return this.leases.set(this.cluster.gateway, Buffer.from(JSON.stringify(lease)));
+    return this.leases.set(this.cluster.gateway, gatewayLeaseCodec.encode(lease));
   }
 
   override async stop(): Promise<void> {
@@ -235,13 +238,7 @@ export class ClusterBroker extends Broker {
   /** The latest stored record of a client (this table follows every gateway's writes). */
   private stored(clientId: string): PersistedSession | undefined {
     const raw = this.table.get(clientId);
-    if (!raw) return undefined;
-    try {
-      return JSON.parse(raw.toString('utf8')) as PersistedSession;
-    } catch {
-      this.log.warn({ clientId }, 'unreadable session record ignored');
-      return undefined;
-    }
+    return raw && this.records.read(clientId, raw, this.table.offsetOf(clientId));
   }
 
   override confirmSubscriptions(session: Session): Promise<void> {
@@ -328,16 +325,11 @@ export class ClusterBroker extends Broker {
    * claim elsewhere, or the router's release after this gateway's lease lapsed) fences the
    * session: the connection gets 0x8E. A stale write, or a removal, is answered by restating the claim.
    */
-  private remoteChange(clientId: string, value: Buffer | null): void {
+  private remoteChange(clientId: string, value: Buffer | null, offset: number): void {
     const claim = this.claims.get(clientId);
     const session = this.sessions.get(clientId);
     if (!claim || !session || claim.fenced) return;
-    let rec: PersistedSession | undefined;
-    try {
-      rec = value === null ? undefined : (JSON.parse(value.toString('utf8')) as PersistedSession);
-    } catch {
-      rec = undefined;
-    }
+    const rec = value === null ? undefined : this.records.read(clientId, value, offset);
     const mine = { ...this.ownership(claim), clientId, expiryInterval: 0, subscriptions: [], disconnectedAt: null };
     if (rec && supersedes(rec, mine) && !sameClaim(rec, mine)) {
       claim.fenced = true;

@@ -1,5 +1,7 @@
 import type { Backbone, Table } from '@tributary/backbone';
-import { decodeMessage, encodeMessage, Message, remainingExpiry, TopicSet } from '@tributary/mqtt';
+import { Logger, silentLogger } from '@tributary/common';
+import { encodeMessage, Message, remainingExpiry, TopicSet } from '@tributary/mqtt';
+import { messageCodec, RecordReader } from '@tributary/records';
 import { RETAINED_TABLE } from '@tributary/router';
 
 /**
@@ -8,12 +10,16 @@ import { RETAINED_TABLE } from '@tributary/router';
  */
 export class RetainedStore {
   private readonly index = new TopicSet();
+  /** Values that are not messages are reported (table, topic, offset) and skipped, not sent. */
+  readonly records: RecordReader<Message>;
 
   /** mqtt.max_retained_messages: at most this many topics keep a retained message (0 = no limit). */
   private constructor(
     private readonly table: Table,
     private readonly maxMessages: number,
+    log: Logger,
   ) {
+    this.records = new RecordReader(messageCodec, table.name, log);
     for (const [topic] of table.entries()) this.index.add(topic);
   }
 
@@ -27,8 +33,8 @@ export class RetainedStore {
     };
   }
 
-  static async open(backbone: Backbone, maxMessages = 0): Promise<RetainedStore> {
-    return new RetainedStore(await backbone.table(RETAINED_TABLE), maxMessages);
+  static async open(backbone: Backbone, maxMessages = 0, log: Logger = silentLogger): Promise<RetainedStore> {
+    return new RetainedStore(await backbone.table(RETAINED_TABLE), maxMessages, log);
   }
 
   get size(): number {
@@ -59,12 +65,9 @@ export class RetainedStore {
   async removeExpired(now = Date.now()): Promise<number> {
     const expired: [string, Buffer][] = [];
     for (const [topic, value] of this.table.entries()) {
-      let left: number | undefined;
-      try {
-        left = remainingExpiry(decodeMessage(value), now);
-      } catch {
-        left = 0; // not a message: nothing a subscriber could be sent
-      }
+      const msg = this.records.read(topic, value, this.table.offsetOf(topic));
+      // Not a message (reported): nothing a subscriber could be sent, so it goes too.
+      const left = msg ? remainingExpiry(msg, now) : 0;
       if (left !== undefined && left <= 0) expired.push([topic, value]);
     }
     if (expired.length === 0) return 0;
@@ -84,8 +87,8 @@ export class RetainedStore {
     const out: Message[] = [];
     for (const topic of this.index.match(filter)) {
       const value = this.table.get(topic);
-      if (!value) continue;
-      const msg = decodeMessage(value);
+      const msg = value && this.records.read(topic, value, this.table.offsetOf(topic));
+      if (!msg) continue;
       const left = remainingExpiry(msg, now);
       if (left !== undefined && left <= 0) continue;
       out.push(msg);

@@ -386,7 +386,6 @@ export class Session {
       }
     }
     return {
-      v: 1,
       clientId: this.clientId,
       protocolVersion: this.protocolVersion,
       expiryInterval: this.expiryInterval,

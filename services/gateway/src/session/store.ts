@@ -1,4 +1,6 @@
 import type { Backbone, Table } from '@tributary/backbone';
+import { silentLogger, Logger } from '@tributary/common';
+import { RecordReader, sessionCodec } from '@tributary/records';
 import type { PersistedSession } from './types';
 
 /**
@@ -14,15 +16,15 @@ export interface SessionStore {
   flush(): Promise<void>;
 }
 
-/** Keeps sessions in memory only: for tests and for brokers that need no durability. */
+/** Keeps sessions in memory only (encoded, as stored): for tests and for brokers that need no durability. */
 export class MemorySessionStore implements SessionStore {
-  private readonly sessions = new Map<string, string>();
+  private readonly sessions = new Map<string, Buffer>();
 
   async loadAll(): Promise<PersistedSession[]> {
-    return [...this.sessions.values()].map((s) => JSON.parse(s) as PersistedSession);
+    return [...this.sessions].map(([clientId, value]) => sessionCodec.decode(value, clientId));
   }
   async save(session: PersistedSession): Promise<void> {
-    this.sessions.set(session.clientId, JSON.stringify(session));
+    this.sessions.set(session.clientId, sessionCodec.encode(session));
   }
   async remove(clientId: string): Promise<void> {
     this.sessions.delete(clientId);
@@ -30,27 +32,41 @@ export class MemorySessionStore implements SessionStore {
   async flush(): Promise<void> {}
 }
 
-/** Sessions in the backbone's compacted `sessions` table, keyed by client id. */
+/**
+ * Sessions in the backbone's compacted `sessions` table, keyed by client id (records:
+ * io.tributary.v2.Session; an undecodable one is reported and skipped at load).
+ */
 export class BackboneSessionStore implements SessionStore {
   private pending = new Map<string, Buffer | null>();
   private waiting: { resolve: () => void; reject: (e: Error) => void }[] = [];
   private scheduled = false;
   private lastWrite: Promise<void> = Promise.resolve();
 
-  private constructor(private readonly table: Table) {}
+  /** Records of the table that could not be decoded (reported and skipped). */
+  readonly records: RecordReader<PersistedSession>;
 
-  static async open(backbone: Backbone, name = 'sessions'): Promise<BackboneSessionStore> {
-    return new BackboneSessionStore(await backbone.table(name));
+  private constructor(
+    private readonly table: Table,
+    log: Logger,
+  ) {
+    this.records = new RecordReader(sessionCodec, table.name, log);
+  }
+
+  static async open(backbone: Backbone, name = 'sessions', log: Logger = silentLogger): Promise<BackboneSessionStore> {
+    return new BackboneSessionStore(await backbone.table(name), log);
   }
 
   async loadAll(): Promise<PersistedSession[]> {
     const out: PersistedSession[] = [];
-    for (const [, value] of this.table.entries()) out.push(JSON.parse(value.toString('utf8')) as PersistedSession);
+    for (const [clientId, value] of this.table.entries()) {
+      const s = this.records.read(clientId, value, this.table.offsetOf(clientId));
+      if (s) out.push(s);
+    }
     return out;
   }
 
   save(session: PersistedSession): Promise<void> {
-    return this.enqueue(session.clientId, Buffer.from(JSON.stringify(session)));
+    return this.enqueue(session.clientId, sessionCodec.encode(session));
   }
 
   remove(clientId: string): Promise<void> {

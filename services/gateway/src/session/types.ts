@@ -1,5 +1,6 @@
 import type { Message, QoS } from '@tributary/mqtt';
-import type { SessionOwnership, SharedGroup, SubscriptionOptions } from '@tributary/router';
+import type { SessionRecord } from '@tributary/records';
+import type { SharedGroup, SubscriptionOptions } from '@tributary/router';
 import type { Session } from './session';
 
 /** One message on its way to one subscriber, with the QoS and flags of that delivery. */
@@ -62,25 +63,7 @@ export interface Will {
   username?: string;
 }
 
-/**
- * The persisted state of a session: subscriptions, expiry and delivery positions, not copies of
- * messages; scaled out also its ownership (owner gateway, fencing epoch, will).
- */
-export interface PersistedSession extends SessionOwnership {
-  v: 1;
-  clientId: string;
-  protocolVersion: number;
-  /** Seconds; 0xFFFFFFFF never expires. */
-  expiryInterval: number;
-  subscriptions: [string, SubscriptionOptions][];
-  /** Messages-topic offset from which matching messages have not all been delivered. */
-  cursor: number;
-  /** In-flight deliveries: [offset, packetId, qos, phase]. */
-  inflight: [number, number, QoS, 1 | 2][];
-  /** Incoming QoS 2 packet ids that were PUBREC'd and await PUBREL. */
-  awaitingRel: number[];
-  /** Null while a connection is attached. */
-  disconnectedAt: number | null;
-}
+/** The persisted state of a session: the sessions table's record (libs/records, io.tributary.v2.Session). */
+export type PersistedSession = SessionRecord;
 
 export type { SubscriptionOptions };

@@ -1,0 +1,5 @@
+export * from './codec';
+export * from './reader';
+export * from './message';
+export * from './session';
+export * from './gateway-lease';
