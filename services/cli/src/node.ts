@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { Backbone, createKafkaBackbone, EmbeddedBackbone } from '@tributary/backbone';
 import { describeConfig, Logger, TributaryConfig } from '@tributary/common';
 import { ApiServer, NodeStatusSource } from '@tributary/api';
-import { BackboneSessionStore, Broker, ClusterBroker, CommandsBridge, Gateway, MESSAGES_TOPIC, registerMappings, registerSysEvents, RetainedStore, SysPublisher, TopicMappings } from '@tributary/gateway';
+import { BackboneSessionStore, Broker, clusterStrategies, CommandsBridge, Gateway, MESSAGES_TOPIC, registerMappings, registerSysEvents, RetainedStore, SysPublisher, TopicMappings } from '@tributary/gateway';
 import { PluginHost } from '@tributary/hooks';
 import { newMessage } from '@tributary/mqtt';
 import { GATEWAYS_TABLE, RouterService, SESSIONS_TABLE } from '@tributary/router';
@@ -81,10 +81,9 @@ export class TributaryNode implements NodeStatusSource {
       retained: await RetainedStore.open(backbone, c.mqtt.max_retained_messages),
       logger: log,
     };
-    this.broker =
-      role === 'gateway'
-        ? new ClusterBroker(deps, { gateway: c.node.name, leaseMs: c.cluster.lease, ackTimeoutMs: c.cluster.route_ack_timeout })
-        : new Broker(deps);
+    // One Broker; a gateway among several routes through the router service and leases its sessions.
+    const scaledOut = role === 'gateway' ? clusterStrategies({ gateway: c.node.name, leaseMs: c.cluster.lease, ackTimeoutMs: c.cluster.route_ack_timeout }) : {};
+    this.broker = new Broker({ ...deps, ...scaledOut });
     const broker = this.broker;
     await broker.start();
     const sys = c.sys_topics;
