@@ -5,7 +5,7 @@ import { checkTopicName, Message, messageRecord, QoS } from '@tributary/mqtt';
 import { EXCLUSIVE_PREFIX, Router, SharedGroup, SharedStrategy, SubscriptionOptions } from '@tributary/router';
 import { Session, SessionLimits } from '../session/session';
 import type { SessionStore } from '../session/store';
-import type { Delivery, DropReason, PersistedSession, SessionHost, SessionOwner, Will } from '../session/types';
+import type { Delivery, DropReason, SessionHost, SessionOwner, Will } from '../session/types';
 import { BacklogReader } from './backlog';
 import { registerAutoSubscribe } from '../addons/auto-subscribe';
 import { DelayedPublisher, registerDelayed } from '../addons/delayed';
@@ -68,8 +68,8 @@ export class Broker implements SessionHost {
   readonly enhancedAuth: EnhancedAuthRegistry;
   /** Pauses publishers while a connected subscriber's queue is filling (flow.ts). */
   readonly flow: FlowControl;
-  readonly routing: RoutingStrategy;
-  readonly ownership: OwnershipStrategy;
+  private readonly routing: RoutingStrategy;
+  private readonly ownership: OwnershipStrategy;
   private delayed: DelayedPublisher | undefined;
   private readonly sessions = new Map<string, Session>();
   private readonly expiry = new ExpiryTimers();
