@@ -3,6 +3,8 @@
  * `Infer<typeof schema>` gives the config type, so defaults, validation and types live in one place.
  */
 
+import { ValidationError } from './errors';
+
 export interface Bind {
   host: string;
   port: number;
@@ -113,7 +115,7 @@ export function bind(def: string, doc: string): Leaf<Bind> {
     return { host: m[1] || m[2] || '0.0.0.0', port };
   };
   const d = parse(def);
-  if (d instanceof ConfigProblem) throw new Error(`bad default bind ${def}`);
+  if (d instanceof ConfigProblem) throw new ValidationError('INVALID_ARGUMENT', `bad default bind ${def}`);
   return leaf(d, doc, parse);
 }
 

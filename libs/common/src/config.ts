@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { bind, bool, bytes, ConfigProblem, duration, float, Infer, int, isLeaf, jsonObject, list, oneOf, record, SchemaNode, str } from './config-schema';
+import { ConfigError } from './errors';
 
 /** TLS settings of a listener (EMQX's ssl_options), shared by the ssl and wss listeners. */
 function sslOptions() {
@@ -218,13 +219,8 @@ export interface RewriteRule {
   dest_topic: string;
 }
 
-/** A configuration error names the key and the environment variable that sets it. */
-export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
-    this.name = 'ConfigError';
-  }
-}
+/** ConfigError lives with the other errors (errors.ts); re-exported where it was defined. */
+export { ConfigError };
 
 export interface LoadOptions {
   /** A JSON config file; keys nest like the schema ({"listeners": {"tcp": ...}}) or use dotted paths. */
@@ -289,7 +285,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
     try {
       parsed = JSON.parse(readFileSync(file, 'utf8'));
     } catch (err) {
-      throw new ConfigError([`config file ${file}: ${(err as Error).message}`]);
+      throw new ConfigError([`config file ${file}: ${(err as Error).message}`], { cause: err });
     }
     const flat = new Map<string, unknown>();
     flatten(parsed, '', flat);

@@ -1,5 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { dirname } from 'node:path';
+import { ProtocolError } from '@tributary/common';
+import { RC } from './reason-codes';
 
 // mqtt-packet calls the `debug` package several times per packet; unless DEBUG asks for output,
 // give it a no-op logger before it loads (measured: ~6% of broker CPU under QoS 1 load).
@@ -34,13 +36,8 @@ export interface MqttParser {
   packet: { length: number; cmd?: string };
 }
 
-/** Thrown (emitted) for well-formed framing that carries an invalid UTF-8 string [MQTT-1.5.4-1]. */
-export class Utf8Error extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'Utf8Error';
-  }
-}
+/** What the checks below emit: a Malformed Packet (§4.13), closed with reason code 0x81. */
+const malformed = (message: string): ProtocolError => new ProtocolError(RC.MALFORMED_PACKET, message);
 
 const REPLACEMENT = '\uFFFD';
 const NUL = '\u0000';
@@ -56,11 +53,11 @@ function checkedParseString(this: MqttParser & { _emitError(e: Error): void }): 
   if (length === -1 || end > this._list.length || end > this.packet.length) return null;
   const result = this._list.toString('utf8', this._pos, end);
   if (result.includes(REPLACEMENT) && !isUtf8(this._list.slice(this._pos, end))) {
-    this._emitError(new Utf8Error('invalid UTF-8 string'));
+    this._emitError(malformed('invalid UTF-8 string'));
     return null;
   }
   if (result.includes(NUL)) {
-    this._emitError(new Utf8Error('U+0000 in a UTF-8 string'));
+    this._emitError(malformed('U+0000 in a UTF-8 string'));
     return null;
   }
   this._pos += length;
@@ -140,7 +137,7 @@ function checkedParseProperties(this: ParserInternals): unknown {
   const result = parseProperties.call(this);
   if (this.error || result === false || length === false) return result;
   if (this._pos !== end || end > this.packet.length || invalidValue(result)) {
-    this._emitError(new Error('malformed properties'));
+    this._emitError(malformed('malformed properties'));
     return false;
   }
   return result;
@@ -171,12 +168,12 @@ function checkedParsePayload(this: ParserInternals): unknown {
   } else done = parsePayload.call(this);
   if (!done || this.error) return done;
   if (this._pos > p.length) {
-    this._emitError(new Error('packet shorter than its fields'));
+    this._emitError(malformed('packet shorter than its fields'));
     return done;
   }
   const needsId = p.cmd === 'subscribe' || p.cmd === 'unsubscribe' || (p.cmd === 'publish' && (p.qos ?? 0) > 0);
-  if (p.messageId === -1) this._emitError(new Error('packet identifier missing'));
-  else if (needsId && p.messageId === 0) this._emitError(new Error('packet identifier 0'));
+  if (p.messageId === -1) this._emitError(malformed('packet identifier missing'));
+  else if (needsId && p.messageId === 0) this._emitError(malformed('packet identifier 0'));
   return done;
 }
 

@@ -1,5 +1,5 @@
 import Fastify, { FastifyInstance } from 'fastify';
-import type { Bind, Logger } from '@tributary/common';
+import { StartupError, type Bind, type Logger } from '@tributary/common';
 
 /** What the API reads from the running node. */
 export interface NodeStatusSource {
@@ -41,7 +41,7 @@ export class ApiServer {
     try {
       await app.listen({ host: this.bind.host, port: this.bind.port });
     } catch (err) {
-      throw new Error(`listener dashboard:http cannot bind ${this.bind.host}:${this.bind.port}: ${(err as Error).message}`);
+      throw new StartupError('LISTENER_BIND_FAILED', `listener dashboard:http cannot bind ${this.bind.host}:${this.bind.port}: ${(err as Error).message}`, { cause: err });
     }
     const addr = app.server.address();
     if (addr && typeof addr === 'object') this.address = { host: addr.address, port: addr.port };

@@ -1,4 +1,4 @@
-import { Bind, ConfigError, createLogger, describeConfig, loadConfig } from '@tributary/common';
+import { Bind, ConfigError, createLogger, describeConfig, loadConfig, ValidationError } from '@tributary/common';
 import { NodeRole, TributaryNode, VERSION } from './node';
 
 const HELP = `tributary ${VERSION} — an MQTT broker whose backbone is Apache Kafka
@@ -32,7 +32,7 @@ function parseArgs(argv: string[]): { command: string; configFile?: string } {
     else if (a.startsWith('--config=')) configFile = a.slice('--config='.length);
     else if (a === '--markdown') continue;
     else if (!a.startsWith('-')) command = a;
-    else throw new Error(`unknown option ${a}`);
+    else throw new ValidationError('INVALID_ARGUMENT', `unknown option ${a}`);
   }
   return { command, configFile };
 }

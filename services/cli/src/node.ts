@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Backbone, createKafkaBackbone, EmbeddedBackbone } from '@tributary/backbone';
 import { describeConfig, Logger, TributaryConfig } from '@tributary/common';
+import { ConfigError, StartupError } from '@tributary/common';
 import { ApiServer, NodeStatusSource } from '@tributary/api';
 import { BackboneSessionStore, Broker, clusterStrategies, CommandsBridge, Gateway, MESSAGES_TOPIC, registerMappings, registerSysEvents, RetainedStore, SysPublisher, TopicMappings } from '@tributary/gateway';
 import { PluginHost } from '@tributary/hooks';
@@ -49,14 +50,14 @@ export class TributaryNode implements NodeStatusSource {
     try {
       mkdirSync(dataDir, { recursive: true });
     } catch (err) {
-      throw new Error(`node.data_dir ${dataDir} cannot be created: ${(err as Error).message}`);
+      throw new StartupError('DATA_DIR_UNAVAILABLE', `node.data_dir ${dataDir} cannot be created: ${(err as Error).message}`, { cause: err });
     }
     const role = this.role;
     if (role !== 'all' && c.backbone.type !== 'kafka') {
-      throw new Error(`tributary ${role} runs against Kafka: set backbone.type = kafka (TRIBUTARY_BACKBONE__TYPE=kafka) and backbone.kafka.brokers`);
+      throw new ConfigError(`tributary ${role} runs against Kafka: set backbone.type = kafka (TRIBUTARY_BACKBONE__TYPE=kafka) and backbone.kafka.brokers`);
     }
     if (role !== 'all' && c.backbone.kafka.partitions !== 1) {
-      throw new Error('backbone.kafka.partitions must be 1 when services run as separate processes (session cursors are single-partition offsets for now)');
+      throw new ConfigError('backbone.kafka.partitions must be 1 when services run as separate processes (session cursors are single-partition offsets for now)');
     }
     if (role === 'gateway' && c.node.name === describeConfig().find((k) => k.key === 'node.name')?.default) {
       this.log.warn({ name: c.node.name }, 'node.name is the default: every gateway needs its own (it names its lease and downlink topic)');

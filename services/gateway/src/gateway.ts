@@ -5,7 +5,7 @@ import { createServer as createTlsServer, TLSSocket } from 'node:tls';
 import { createServer, Server, Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
-import type { Bind, Logger, TributaryConfig } from '@tributary/common';
+import { StartupError, type Bind, type Logger, type TributaryConfig } from '@tributary/common';
 import { RC } from '@tributary/mqtt';
 import type { Broker } from './broker/broker';
 import { Connection } from './connection/connection';
@@ -170,7 +170,7 @@ export class Gateway {
 
   private listen(server: Server | HttpServer | HttpsServer, name: string, proto: ListenerInfo['proto'], bind: Bind): Promise<void> {
     return new Promise((resolve, reject) => {
-      const onError = (err: Error): void => reject(new Error(`listener ${name} cannot bind ${bind.host}:${bind.port}: ${err.message}`));
+      const onError = (err: Error): void => reject(new StartupError('LISTENER_BIND_FAILED', `listener ${name} cannot bind ${bind.host}:${bind.port}: ${err.message}`, { cause: err }));
       server.once('error', onError);
       server.listen(bind.port, bind.host, () => {
         server.off('error', onError);

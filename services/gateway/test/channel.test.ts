@@ -3,17 +3,9 @@ import assert from 'node:assert/strict';
 import type * as mp from 'mqtt-packet';
 import type { Broker } from '../src';
 import type { TributaryConfig } from '@tributary/common';
-import { channel, testBroker, wire } from './harness';
+import { channel, connectPacket, testBroker, wire } from './harness';
 
-const connect = (clientId: string, protocolVersion: 4 | 5 = 4, extra: Partial<mp.IConnectPacket> = {}): mp.IConnectPacket => ({
-  cmd: 'connect',
-  clientId,
-  protocolVersion,
-  protocolId: 'MQTT',
-  clean: true,
-  keepalive: 30,
-  ...extra,
-});
+const connect = (clientId: string, protocolVersion: 4 | 5 = 4, extra: Partial<mp.IConnectPacket> = {}): mp.IConnectPacket => connectPacket(clientId, protocolVersion, extra);
 
 describe('channel state machine', () => {
   let broker: Broker;

@@ -52,7 +52,7 @@ class Host implements SessionHost {
 
 const tick = (): Promise<void> => new Promise((r) => process.nextTick(r));
 
-const limits = { maxInflight: 2, maxQueue: 8, storeQos0: true, maxBacklog: 1000 };
+const limits = { maxInflight: 2, maxQueue: 8, storeQos0: true, maxBacklog: 1000, maxAwaitingRel: 100 };
 
 describe('session backlog and send-buffer bound', () => {
   it('queues behind a full window, reports pressure at half the queue, and switches to the log when the queue is full', () => {

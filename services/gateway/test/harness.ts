@@ -92,6 +92,11 @@ export function channel(broker: Broker, config: TributaryConfig): { ch: Channel;
   return { ch: new Channel(io, broker, config, silentLogger), io };
 }
 
+/** A CONNECT with the tests' defaults (clean start, keep-alive 30). */
+export function connectPacket(clientId: string, protocolVersion: 3 | 4 | 5 = 4, extra: Partial<mp.IConnectPacket> = {}): mp.IConnectPacket {
+  return { cmd: 'connect', clientId, protocolVersion, protocolId: protocolVersion === 3 ? 'MQIsdp' : 'MQTT', clean: true, keepalive: 30, ...extra };
+}
+
 /** Round-trips a packet through the real generator and parser, as it would arrive on a socket. */
 export function wire(packet: mp.Packet, protocolVersion = 4): Packet {
   const parser = createParser();

@@ -3,17 +3,9 @@ import assert from 'node:assert/strict';
 import type * as mp from 'mqtt-packet';
 import type { TributaryConfig } from '@tributary/common';
 import type { Broker } from '../src';
-import { channel, testBroker, wire } from './harness';
+import { channel, connectPacket, testBroker, wire } from './harness';
 
-const v5connect = (clientId: string, properties: mp.IConnectPacket['properties'] = {}): mp.IConnectPacket => ({
-  cmd: 'connect',
-  clientId,
-  protocolVersion: 5,
-  protocolId: 'MQTT',
-  clean: true,
-  keepalive: 30,
-  properties,
-});
+const v5connect = (clientId: string, properties: mp.IConnectPacket['properties'] = {}): mp.IConnectPacket => connectPacket(clientId, 5, { properties });
 
 const publish = (topic: string, payload: string, qos: 0 | 1 | 2 = 0, messageId?: number, properties?: mp.IPublishPacket['properties']): mp.IPublishPacket => ({
   cmd: 'publish',

@@ -1,3 +1,4 @@
+import { BackboneError } from '@tributary/common';
 import type { SubscriptionOptions } from './router';
 
 /**
@@ -99,14 +100,14 @@ export function encodeBundle(entries: readonly BundledDelivery[]): Buffer {
 export function decodeBundle(buf: Buffer, each: (d: BundledDelivery) => void): void {
   let at = 0;
   while (at < buf.length) {
-    if (at + 12 > buf.length) throw new Error('truncated bundle');
+    if (at + 12 > buf.length) throw new BackboneError('RECORD_INVALID', 'truncated bundle');
     const offset = buf.readDoubleBE(at);
     const sharedLength = buf.readUInt32BE(at + 8);
     const shared = sharedLength === 0 ? undefined : buf.toString('utf8', at + 12, at + 12 + sharedLength);
     at += 12 + sharedLength;
-    if (at + 4 > buf.length) throw new Error('truncated bundle');
+    if (at + 4 > buf.length) throw new BackboneError('RECORD_INVALID', 'truncated bundle');
     const length = buf.readUInt32BE(at);
-    if (at + 4 + length > buf.length) throw new Error('truncated bundle');
+    if (at + 4 + length > buf.length) throw new BackboneError('RECORD_INVALID', 'truncated bundle');
     each({ offset, value: buf.subarray(at + 4, at + 4 + length), shared });
     at += 4 + length;
   }

@@ -1,5 +1,6 @@
 import type { ConsumedRecord, ProducerRecord, RecordPosition } from '../backbone';
 import { encodeRecord, FLAG_CONTINUES, maxEncodedSize } from './record-codec';
+import { TributaryError } from '@tributary/common';
 
 /** One append() call waiting for the writer. */
 export interface PendingCall {
@@ -16,7 +17,7 @@ export interface PendingCall {
 }
 
 export function asError(err: unknown): Error {
-  return err instanceof Error ? err : new Error(String(err));
+  return err instanceof Error ? err : new TributaryError('INTERNAL_ERROR', String(err), { cause: err });
 }
 
 export function positions(first: number, count: number): RecordPosition[] {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { copyFrame, isTombstone, readKey } from './record-codec';
 import { scanSegment, type Segment } from './segment-reader';
 import { finishSwap, fsyncDir, segmentFileName, swapFileName } from './files';
+import { BackboneError } from '@tributary/common';
 
 const OUT_CHUNK = 1024 * 1024;
 
@@ -28,7 +29,7 @@ export async function compactSegments(
       const key = readKey(r.buf, r.frame);
       if (key !== null) latest.set(key, isTombstone(r.buf, r.frame) ? -1 : r.frame.offset);
     });
-    if (scan.end !== 'end') throw new Error(`cannot compact ${seg.path}: ${scan.end} record at byte ${scan.pos}`);
+    if (scan.end !== 'end') throw new BackboneError('BACKBONE_CORRUPT', `cannot compact ${seg.path}: ${scan.end} record at byte ${scan.pos}`);
   }
 
   // Pass 2: copy the survivors (and un-keyed records, which compaction cannot judge), in order.

@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Logger } from '@tributary/common';
+import { BackboneError, type Logger } from '@tributary/common';
 import type { ConsumedRecord, Consumer, ConsumeOptions } from '../backbone';
 import { LogCursor } from './log-cursor';
 import type { TopicLog, WriteListener } from './topic-log';
@@ -138,7 +138,7 @@ export class EmbeddedConsumer implements Consumer, WriteListener {
     this.log.listeners.delete(this);
     await this.cursor?.close();
     await this.lastCommit;
-    if (!this.isCaughtUp) this.rejectCaughtUp(new Error(`consumer of ${this.options.topic} stopped before it caught up`));
+    if (!this.isCaughtUp) this.rejectCaughtUp(new BackboneError('BACKBONE_NOT_RUNNING', `consumer of ${this.options.topic} stopped before it caught up`));
     if (this.options.group !== undefined) this.deps.locks.release(this.lockKey, this);
     this.deps.onStopped(this);
   }

@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { silentLogger, type Logger } from '@tributary/common';
+import { BackboneError, silentLogger, ValidationError, type Logger } from '@tributary/common';
 import type {
   Backbone,
   Consumer,
@@ -63,9 +63,9 @@ export class EmbeddedBackbone implements Backbone {
   private stopping: Promise<void> | null = null;
 
   constructor(options: EmbeddedBackboneOptions) {
-    if (typeof options.dataDir !== 'string' || options.dataDir === '') throw new Error('EmbeddedBackbone: dataDir is required');
+    if (typeof options.dataDir !== 'string' || options.dataDir === '') throw new ValidationError('INVALID_ARGUMENT', 'EmbeddedBackbone: dataDir is required');
     this.fsync = options.fsync ?? 'interval';
-    if (!['always', 'interval', 'never'].includes(this.fsync)) throw new Error(`EmbeddedBackbone: bad fsync policy ${String(this.fsync)}`);
+    if (!['always', 'interval', 'never'].includes(this.fsync)) throw new ValidationError('INVALID_ARGUMENT', `EmbeddedBackbone: bad fsync policy ${String(this.fsync)}`);
     this.fsyncIntervalMs = positiveInt('fsyncIntervalMs', options.fsyncIntervalMs ?? 1000);
     this.segmentBytes = positiveInt('segmentBytes', options.segmentBytes ?? 64 * 1024 * 1024);
     this.prefix = options.topicPrefix ?? '';
@@ -74,7 +74,7 @@ export class EmbeddedBackbone implements Backbone {
   }
 
   async start(): Promise<void> {
-    if (this.state !== 'new') throw new Error(`EmbeddedBackbone.start(): the backbone is ${this.state}; create a new instance`);
+    if (this.state !== 'new') throw new BackboneError('BACKBONE_NOT_RUNNING', `EmbeddedBackbone.start(): the backbone is ${this.state}; create a new instance`);
     this.state = 'starting';
     try {
       await mkdir(this.root, { recursive: true });
@@ -87,7 +87,7 @@ export class EmbeddedBackbone implements Backbone {
     if (this.state !== 'starting') {
       // stop() was called while starting.
       await this.unlock();
-      throw new Error('EmbeddedBackbone: stopped while starting');
+      throw new BackboneError('BACKBONE_NOT_RUNNING', 'EmbeddedBackbone: stopped while starting');
     }
     this.state = 'started';
     if (this.fsync === 'interval') {
@@ -144,7 +144,7 @@ export class EmbeddedBackbone implements Backbone {
 
   async consume(options: ConsumeOptions): Promise<Consumer> {
     this.assertStarted('consume');
-    if (typeof options.eachBatch !== 'function') throw new Error('consume(): eachBatch must be a function');
+    if (typeof options.eachBatch !== 'function') throw new ValidationError('INVALID_ARGUMENT', 'consume(): eachBatch must be a function');
     const log = this.topicLog(options.topic);
     await log.ready;
     const offsets = options.group === undefined ? null : await this.offsetStore();
@@ -191,7 +191,7 @@ export class EmbeddedBackbone implements Backbone {
     if (this.state !== 'started') throw this.notStarted(`topic ${topic}`);
     const dirName = this.prefix + topic;
     if (!TOPIC_NAME.test(dirName) || dirName === '.' || dirName === '..') {
-      throw new Error(`invalid backbone topic name ${JSON.stringify(dirName)} (allowed: A-Z a-z 0-9 . _ -, at most 249)`);
+      throw new ValidationError('TOPIC_NAME_INVALID', `invalid backbone topic name ${JSON.stringify(dirName)} (allowed: A-Z a-z 0-9 . _ -, at most 249)`);
     }
     const log = new TopicLog({
       dir: join(this.root, dirName),
@@ -215,17 +215,17 @@ export class EmbeddedBackbone implements Backbone {
 
   private notStarted(what: string): Error {
     const why = this.state === 'new' || this.state === 'starting' ? 'call start() first' : 'it is stopped';
-    return new Error(`EmbeddedBackbone: cannot use ${what}: ${why}`);
+    return new BackboneError('BACKBONE_NOT_RUNNING', `EmbeddedBackbone: cannot use ${what}: ${why}`);
   }
 }
 
 function positiveInt(name: string, v: number): number {
-  if (!Number.isInteger(v) || v <= 0) throw new Error(`EmbeddedBackbone: ${name} must be a positive integer, got ${v}`);
+  if (!Number.isInteger(v) || v <= 0) throw new ValidationError('INVALID_ARGUMENT', `EmbeddedBackbone: ${name} must be a positive integer, got ${v}`);
   return v;
 }
 
 function topicConfig(spec: TopicSpec): TopicConfig {
-  if (spec.cleanup !== 'delete' && spec.cleanup !== 'compact') throw new Error(`topic ${spec.name}: bad cleanup ${String(spec.cleanup)}`);
+  if (spec.cleanup !== 'delete' && spec.cleanup !== 'compact') throw new ValidationError('INVALID_ARGUMENT', `topic ${spec.name}: bad cleanup ${String(spec.cleanup)}`);
   const config: TopicConfig = { cleanup: spec.cleanup };
   if (spec.retentionMs !== undefined) config.retentionMs = spec.retentionMs;
   if (spec.retentionBytes !== undefined) config.retentionBytes = spec.retentionBytes;

@@ -1,6 +1,7 @@
 import { open, readdir, readFile, rename, stat, truncate, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '@tributary/common';
+import { BackboneError } from '@tributary/common';
 import type { CleanupPolicy } from '../backbone';
 import { FLAG_CONTINUES } from './record-codec';
 import { scanSegment, type Segment } from './segment-reader';
@@ -73,7 +74,7 @@ export async function loadTopicConfig(dir: string, initial: TopicConfig): Promis
  */
 export async function finishSwap(dir: string, swapName: string, segmentBases: readonly number[]): Promise<void> {
   const m = SWAP_RE.exec(swapName);
-  if (!m) throw new Error(`not a swap file: ${swapName}`);
+  if (!m) throw new BackboneError('BACKBONE_CORRUPT', `not a swap file: ${swapName}`);
   const first = Number(m[1]);
   const end = Number(m[2]);
   for (const base of segmentBases) {

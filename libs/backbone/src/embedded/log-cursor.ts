@@ -1,4 +1,4 @@
-import type { Logger } from '@tributary/common';
+import { BackboneError, type Logger } from '@tributary/common';
 import type { ConsumedRecord } from '../backbone';
 import { decodeRecord, PARSE_CORRUPT, PARSE_OK } from './record-codec';
 import { SegmentReader, type Segment } from './segment-reader';
@@ -50,7 +50,7 @@ export class LogCursor {
       // The writer may have added bytes while we awaited: read them first.
       if (r.bufferedTo < seg.size && !r.eof) continue;
       if (r.filePos < seg.size) {
-        await this.skipCorrupt(r, new Error('record cut short'));
+        await this.skipCorrupt(r, new BackboneError('BACKBONE_CORRUPT', 'record cut short'));
         continue;
       }
       if (seg === this.log.active) {
@@ -95,7 +95,7 @@ export class LogCursor {
       if (seg === undefined) {
         // Before the first segment: those records were deleted by retention.
         seg = this.log.segments[0];
-        if (seg === undefined) throw new Error(`backbone topic ${this.log.topic} is not open`);
+        if (seg === undefined) throw new BackboneError('BACKBONE_NOT_RUNNING', `backbone topic ${this.log.topic} is not open`);
         this.next = Math.max(this.next, seg.base);
       }
       const r = await SegmentReader.open(seg, startPos);
@@ -107,7 +107,7 @@ export class LogCursor {
       await this.log.compactionDone();
       if (this.log.segmentFor(this.next) === seg) {
         const after = this.log.segmentAfter(seg);
-        if (after === undefined) throw new Error(`backbone segment ${seg.path} vanished`);
+        if (after === undefined) throw new BackboneError('BACKBONE_CORRUPT', `backbone segment ${seg.path} vanished`);
         this.next = Math.max(this.next, after.base);
         this.target = after;
       }

@@ -1,5 +1,6 @@
 import type { ConsumedRecord, ProducerRecord, RecordHeaders } from '../backbone';
 import { crc32 } from './crc32';
+import { BackboneError, ValidationError } from '@tributary/common';
 
 /**
  * On-disk record framing (all integers little-endian):
@@ -112,7 +113,7 @@ export function encodeRecord(
   }
   buf.writeUInt32LE(count, countPos);
   const bodyLength = pos - start - FRAME_HEADER;
-  if (bodyLength > MAX_BODY) throw new Error(`record too large: ${bodyLength} bytes (at most ${MAX_BODY})`);
+  if (bodyLength > MAX_BODY) throw new ValidationError('RECORD_TOO_LARGE', `record too large: ${bodyLength} bytes (at most ${MAX_BODY})`);
   buf.writeUInt32LE(bodyLength, start);
   buf.writeUInt32LE(crc32(buf, start + FRAME_HEADER, pos), start + 4);
   return pos;
@@ -145,7 +146,7 @@ export function parseFrame(buf: Buffer, pos: number, end: number, frame: Frame, 
 }
 
 function corrupt(frame: Frame): never {
-  throw new Error(`corrupt record at offset ${frame.offset}: fields overrun the frame`);
+  throw new BackboneError('BACKBONE_CORRUPT', `corrupt record at offset ${frame.offset}: fields overrun the frame`);
 }
 
 /** The key of a parsed frame. */

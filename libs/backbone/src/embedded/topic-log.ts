@@ -1,6 +1,6 @@
 import { mkdir, open, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { Logger } from '@tributary/common';
+import { BackboneError, type Logger } from '@tributary/common';
 import type { ConsumedRecord, ProducerRecord, RecordPosition } from '../backbone';
 import { asError, consumedRecords, encodeCalls, positions, type PendingCall } from './append-batch';
 import { compactSegments } from './compaction';
@@ -78,7 +78,7 @@ export class TopicLog {
 
   get active(): Segment {
     const s = this.segments[this.segments.length - 1];
-    if (s === undefined) throw new Error(`topic ${this.topic} is not open`);
+    if (s === undefined) throw new BackboneError('BACKBONE_NOT_RUNNING', `topic ${this.topic} is not open`);
     return s;
   }
 
@@ -123,7 +123,7 @@ export class TopicLog {
 
   /** Assigns offsets now (call order) and resolves once the records are written (see FsyncPolicy). */
   append(records: readonly ProducerRecord[]): Promise<RecordPosition[]> {
-    if (this.closing) return Promise.reject(new Error(`backbone topic ${this.topic} is closed`));
+    if (this.closing) return Promise.reject(new BackboneError('BACKBONE_NOT_RUNNING', `backbone topic ${this.topic} is closed`));
     if (this.failed !== null) return Promise.reject(this.failed);
     if (!this.isReady) {
       return new Promise((resolve, reject) => this.preOpen.push({ records, resolve, reject }));
@@ -348,7 +348,7 @@ export class TopicLog {
   private async write(buf: Buffer, len: number): Promise<void> {
     const fh = this.fh;
     const active = this.active;
-    if (fh === null) throw new Error(`backbone topic ${this.topic} is closed`);
+    if (fh === null) throw new BackboneError('BACKBONE_NOT_RUNNING', `backbone topic ${this.topic} is closed`);
     try {
       let done = 0;
       // Opened with O_APPEND: the position argument is ignored, we track the size ourselves.
@@ -385,7 +385,7 @@ export class TopicLog {
   private async roll(): Promise<void> {
     const old = this.active;
     const fh = this.fh;
-    if (fh === null) throw new Error(`backbone topic ${this.topic} is closed`);
+    if (fh === null) throw new BackboneError('BACKBONE_NOT_RUNNING', `backbone topic ${this.topic} is closed`);
     this.fh = null;
     if (this.syncing !== null) await this.syncing;
     const base = this.endOffset;

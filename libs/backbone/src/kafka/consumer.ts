@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Logger } from '@tributary/common';
+import { BackboneError, type Logger } from '@tributary/common';
 import type { Admin, EachBatchPayload, Kafka, Consumer as KafkaJsConsumer, KafkaMessage } from 'kafkajs';
 import type { ConsumedRecord, Consumer, ConsumeOptions, RecordHeaders } from '../backbone';
 
@@ -40,7 +40,7 @@ export async function watermarksOf(admin: Admin, topic: string): Promise<{ parti
     try {
       return await admin.fetchTopicOffsets(topic);
     } catch (err) {
-      if (waited >= 30_000) throw new Error(`offsets of Kafka topic ${topic} unavailable: ${(err as Error).message}`);
+      if (waited >= 30_000) throw new BackboneError('BACKBONE_UNAVAILABLE', `offsets of Kafka topic ${topic} unavailable: ${(err as Error).message}`, { cause: err });
       await new Promise((r) => setTimeout(r, delay));
     }
   }
@@ -308,7 +308,7 @@ export class KafkaConsumer implements Consumer {
         .then(() => this.consumer.disconnect())
         .catch((err: unknown) => this.deps.logger.warn({ err, topic: this.deps.logicalTopic }, 'backbone: consumer disconnect failed'))
         .then(() => {
-          if (!this.isCaughtUp) this.rejectCaughtUp(new Error('backbone: the consumer was stopped before it caught up'));
+          if (!this.isCaughtUp) this.rejectCaughtUp(new BackboneError('BACKBONE_NOT_RUNNING', 'backbone: the consumer was stopped before it caught up'));
           this.deps.onStopped(this);
         });
     }

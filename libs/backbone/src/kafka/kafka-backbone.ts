@@ -1,6 +1,6 @@
 import { kafkajsPatched } from './kafkajs-patches';
 import { randomBytes } from 'node:crypto';
-import { silentLogger, type Logger } from '@tributary/common';
+import { BackboneError, silentLogger, ValidationError, type Logger } from '@tributary/common';
 import {
   CompressionTypes,
   Kafka,
@@ -57,7 +57,7 @@ const COMPACT_SEGMENT_BYTES = 64 * 1024 * 1024;
 type State = 'new' | 'started' | 'stopping' | 'stopped';
 
 function positiveInt(name: string, value: number, min = 1): number {
-  if (!Number.isInteger(value) || value < min) throw new Error(`KafkaBackbone: ${name} must be an integer >= ${min}`);
+  if (!Number.isInteger(value) || value < min) throw new ValidationError('INVALID_ARGUMENT', `KafkaBackbone: ${name} must be an integer >= ${min}`);
   return value;
 }
 
@@ -106,7 +106,7 @@ export class KafkaBackbone implements Backbone {
   private stopping: Promise<void> | null = null;
 
   constructor(options: KafkaBackboneOptions) {
-    if (!Array.isArray(options.brokers) || options.brokers.length === 0) throw new Error('KafkaBackbone: brokers is required');
+    if (!Array.isArray(options.brokers) || options.brokers.length === 0) throw new ValidationError('INVALID_ARGUMENT', 'KafkaBackbone: brokers is required');
     this.prefix = options.topicPrefix ?? '';
     this.clientId = options.clientId ?? 'tributary';
     this.partitions = positiveInt('partitions', options.partitions ?? 1);
@@ -148,7 +148,7 @@ export class KafkaBackbone implements Backbone {
   }
 
   async start(): Promise<void> {
-    if (this.state !== 'new') throw new Error(`KafkaBackbone.start(): the backbone is ${this.state}; create a new instance`);
+    if (this.state !== 'new') throw new BackboneError('BACKBONE_NOT_RUNNING', `KafkaBackbone.start(): the backbone is ${this.state}; create a new instance`);
     this.state = 'started';
     try {
       await this.admin.connect();
@@ -179,7 +179,7 @@ export class KafkaBackbone implements Backbone {
     const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), this.ackTimeoutMs)));
     if (await Promise.race([this.batcher.flushed().then(() => false), timedOut])) {
       this.logger.warn('backbone: stopping with appends not yet acknowledged by kafka; they fail');
-      this.batcher.abort(new Error('KafkaBackbone: stopped before kafka acknowledged the append'));
+      this.batcher.abort(new BackboneError('BACKBONE_NOT_RUNNING', 'KafkaBackbone: stopped before kafka acknowledged the append'));
     }
     clearTimeout(timer);
     await Promise.allSettled([this.producer.disconnect(), this.admin.disconnect()]);
@@ -252,13 +252,13 @@ export class KafkaBackbone implements Backbone {
   }
 
   private check(): void {
-    if (this.state === 'new') throw new Error('KafkaBackbone: call start() first');
-    if (this.state !== 'started') throw new Error('KafkaBackbone: the backbone is stopped');
+    if (this.state === 'new') throw new BackboneError('BACKBONE_NOT_RUNNING', 'KafkaBackbone: call start() first');
+    if (this.state !== 'started') throw new BackboneError('BACKBONE_NOT_RUNNING', 'KafkaBackbone: the backbone is stopped');
   }
 
   private topicName(topic: string): string {
     const name = `${this.prefix}${topic}`;
-    if (!TOPIC_NAME.test(name)) throw new Error(`KafkaBackbone: invalid backbone topic name ${JSON.stringify(name)}`);
+    if (!TOPIC_NAME.test(name)) throw new ValidationError('TOPIC_NAME_INVALID', `KafkaBackbone: invalid backbone topic name ${JSON.stringify(name)}`);
     return name;
   }
 
@@ -311,7 +311,7 @@ export class KafkaBackbone implements Backbone {
         const { topics } = await this.admin.fetchTopicMetadata({ topics: [name] });
         const partitions = topics[0]?.partitions ?? [];
         if (partitions.length > 0 && partitions.every((p) => p.leader >= 0)) return;
-        if (Date.now() > deadline) throw new Error(`KafkaBackbone: topic ${name} has partitions without a leader`);
+        if (Date.now() > deadline) throw new BackboneError('BACKBONE_UNAVAILABLE', `KafkaBackbone: topic ${name} has partitions without a leader`);
       } catch (err) {
         if (Date.now() > deadline) throw err;
       }

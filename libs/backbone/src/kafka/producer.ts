@@ -1,5 +1,6 @@
 import { Partitioners, type CompressionTypes, type ICustomPartitioner, type Message, type Producer, type RecordMetadata } from 'kafkajs';
 import type { ProducerRecord, RecordPosition } from '../backbone';
+import { TributaryError } from '@tributary/common';
 
 /** One append() call waiting to be sent. */
 interface PendingAppend {
@@ -51,7 +52,7 @@ function toMessage(r: ProducerRecord, now: number): { message: Message; bytes: n
   return { message, bytes };
 }
 
-const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
+const asError = (err: unknown): Error => (err instanceof Error ? err : new TributaryError('INTERNAL_ERROR', String(err), { cause: err }));
 
 /**
  * Gathers append() calls and sends them with one `sendBatch` per event-loop turn (or linger).
@@ -170,7 +171,7 @@ export class AppendBatcher {
             const partition = this.partitionOf.get(m);
             const key = `${partition ?? -1}:${c.topic}`;
             const offset = next.get(key);
-            if (partition === undefined || offset === undefined) throw new Error(`backbone: no offset for a record sent to ${c.topic}`);
+            if (partition === undefined || offset === undefined) throw new TributaryError('INTERNAL_ERROR', `backbone: no offset for a record sent to ${c.topic}`);
             next.set(key, offset + 1);
             return { partition, offset };
           }),

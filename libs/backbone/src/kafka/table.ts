@@ -1,5 +1,6 @@
 import { MapTable } from '../map-table';
 import type { ConsumedRecord, Consumer, ProducerRecord, RecordPosition } from '../backbone';
+import { BackboneError } from '@tributary/common';
 
 /** Local writes to one key that the follower has not caught up with yet. */
 interface PendingKey {
@@ -120,7 +121,7 @@ export class KafkaTable extends MapTable {
 
   /** Stops following the topic (the backbone's stop() does this too); pending sync() calls fail. */
   close(): Promise<void> {
-    for (const w of this.syncWaiters.splice(0)) w.reject(new Error(`table ${this.name} closed`));
+    for (const w of this.syncWaiters.splice(0)) w.reject(new BackboneError('BACKBONE_NOT_RUNNING', `table ${this.name} closed`));
     return this.follower?.stop() ?? Promise.resolve();
   }
 

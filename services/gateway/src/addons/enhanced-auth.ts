@@ -1,4 +1,4 @@
-import { TributaryError } from '@tributary/common';
+import { ConflictError } from '@tributary/common';
 import type { AuthenticateReply, Credentials, HookRegistry } from '@tributary/hooks';
 
 /**
@@ -43,7 +43,7 @@ export class EnhancedAuthRegistry {
   constructor(private readonly hooks: HookRegistry) {}
 
   register(provider: EnhancedAuthProvider): void {
-    if (this.providers.has(provider.method)) throw new TributaryError('AUTH_METHOD_REGISTERED', `an enhanced authentication provider for ${provider.method} is already registered`);
+    if (this.providers.has(provider.method)) throw new ConflictError('AUTH_METHOD_REGISTERED', `an enhanced authentication provider for ${provider.method} is already registered`);
     if (this.providers.size === 0) this.hooks.add('client.authenticate', { name: 'enhanced_auth', priority: 'authn' }, (cred) => this.authenticate(cred));
     this.providers.set(provider.method, provider);
   }

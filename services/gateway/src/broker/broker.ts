@@ -89,7 +89,7 @@ export class Broker implements SessionHost {
     const mqtt = deps.config.mqtt;
     this.flow = new FlowControl({ slowMs: SLOW_MS, minMessages: Math.ceil(mqtt.max_mqueue_len / 4), minBytes: mqtt.max_send_buffer / 4 }, this.metrics);
     this.log = deps.logger;
-    this.limits = { maxInflight: mqtt.max_inflight, maxQueue: mqtt.max_mqueue_len, storeQos0: mqtt.mqueue_store_qos0, maxBacklog: mqtt.max_session_backlog };
+    this.limits = { maxInflight: mqtt.max_inflight, maxQueue: mqtt.max_mqueue_len, storeQos0: mqtt.mqueue_store_qos0, maxBacklog: mqtt.max_session_backlog, maxAwaitingRel: mqtt.max_awaiting_rel };
     this.hooks = deps.hooks ?? new HookRegistry({ logger: this.log, timeoutMs: deps.config.hooks.callback_timeout });
     this.enhancedAuth = new EnhancedAuthRegistry(this.hooks);
     this.routing = deps.routing ?? new LocalRouting();

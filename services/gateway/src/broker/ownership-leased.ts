@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Table } from '@tributary/backbone';
+import { SessionError } from '@tributary/common';
 import { encodeMessage } from '@tributary/mqtt';
 import { epochOf, GATEWAYS_TABLE, GatewayLease, RouteAck, sameClaim, SESSIONS_TABLE, supersedes } from '@tributary/router';
 import { NEVER_EXPIRES, Session } from '../session/session';
@@ -173,7 +174,7 @@ export class LeasedOwnership implements OwnershipStrategy {
   }
 
   private check(claim: Claim, clientId: string): void {
-    if (claim.fenced || this.claims.get(clientId) !== claim) throw new Error('the session was claimed by another connection meanwhile');
+    if (claim.fenced || this.claims.get(clientId) !== claim) throw new SessionError('SESSION_TAKEN_OVER', 'the session was claimed by another connection meanwhile');
   }
 
   /** The latest stored record of a client (this table follows every gateway's writes). */

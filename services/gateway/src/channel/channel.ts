@@ -1,19 +1,16 @@
 import type * as mp from 'mqtt-packet';
 import type { Logger, TributaryConfig } from '@tributary/common';
 import type { ConnectInfo, Credentials } from '@tributary/hooks';
-import { encodeAck, encodePublish, generatePacket, Message, Packet, RC, remainingExpiry } from '@tributary/mqtt';
+import { encodeAck, generatePacket, Packet, RC } from '@tributary/mqtt';
 import type { Broker, PublishOrigin } from '../broker/broker';
+import type { Pausable } from '../broker/flow';
 import type { Session } from '../session/session';
 import type { Delivery, SessionOwner, Will } from '../session/types';
-import { AuthExchange, handleAuth } from './handlers/auth';
-import { handleConnect } from './handlers/connect';
-import { handleDisconnect } from './handlers/disconnect';
-import { handlePuback, handlePubcomp, handlePubrec, handlePubrel } from './handlers/acks';
-import { handlePublish } from './handlers/publish';
-import { handleSubscribe, handleUnsubscribe } from './handlers/subscribe';
-import { checkProperties } from './properties';
-import type { Pausable } from '../broker/flow';
+import { dispatch } from './dispatch';
+import type { AuthExchange } from './handlers/auth';
+import { Outgoing } from './outgoing';
 import { Dialect, dialectFor, ProtocolViolation } from './protocol';
+import type { AckCmd, Step, Steps, Wait } from './steps';
 
 /** Why reading a connection is paused; it reads again once no reason is left. */
 export const enum ReadPause {
@@ -49,9 +46,11 @@ export type ChannelState = 'connecting' | 'connected' | 'closed';
 const MAX_PENDING_PUBLISHES = 1000;
 
 /**
- * The per-connection MQTT state machine. Packets come in through `handleIn`, replies go out
- * through the ChannelIO; publishing, sessions and routing are the broker's. It never touches a
- * socket, so it can be tested over an in-memory ChannelIO.
+ * The per-connection MQTT state machine. Packets come in through `handleIn`; handlers
+ * (dispatch.ts, handlers/*) return steps (steps.ts): replies, a close, and operations to wait
+ * for with what follows them. `run` is the one place that performs steps and awaits what must
+ * be awaited. Publishing, sessions and routing are the broker's. It never touches a socket, so
+ * it can be tested over an in-memory ChannelIO.
  */
 export class Channel implements SessionOwner, Pausable, PublishOrigin {
   state: ChannelState = 'connecting';
@@ -73,23 +72,16 @@ export class Channel implements SessionOwner, Pausable, PublishOrigin {
   auth: AuthExchange | undefined;
   /** The Authentication Method the client authenticated with (v5), for re-authentication. */
   authMethod: string | undefined;
-  private _topicAliases: Map<number, string> | undefined;
+  private topicAliases: Map<number, string> | undefined;
   /** The client's Topic Alias Maximum (v5): how many aliases the broker may assign. */
   clientTopicAliasMax = 0;
-  private outAliases: Map<string, number> | undefined;
-  private _qos2InProgress: Set<number> | undefined;
-  /** Incoming QoS 1/2 publishes not yet acknowledged (durability pending). */
-  unacked = 0;
+  private readonly outgoing = new Outgoing(this);
   private pendingPublishes = 0;
   /** Broker operations later packets must wait for (see hold()). */
   private holds = 0;
   /** Packets parsed while later packets must wait (a hold, or flow control's pause), in order. */
   private waitingPackets: Packet[] | undefined;
   private flowPaused = false;
-  /** This client's QoS 1/2 publishes whose acknowledgement is not written yet (see ownPublishStarted). */
-  private ownUnacked: Set<Message> | undefined;
-  /** Encoded PUBLISHes waiting behind the client's own copy of a message not yet acknowledged. */
-  private heldOut: { buf: Buffer; wait: Message | undefined }[] | undefined;
 
   constructor(
     readonly io: ChannelIO,
@@ -98,18 +90,29 @@ export class Channel implements SessionOwner, Pausable, PublishOrigin {
     readonly log: Logger,
   ) {}
 
-  /** Client→server topic aliases (v5); created on first use, as most connections never alias. */
-  get topicAliases(): Map<number, string> {
-    return (this._topicAliases ??= new Map());
-  }
-
-  /** Incoming QoS 2 packet ids whose publish is still being made durable. */
-  get qos2InProgress(): Set<number> {
-    return (this._qos2InProgress ??= new Set());
-  }
-
   get protocolVersion(): number {
     return this.dialect.version;
+  }
+
+  get v5(): boolean {
+    return this.dialect.v5;
+  }
+
+  /**
+   * Client→server topic aliases (v5): a PUBLISH with topic and alias sets it, one with only the
+   * alias uses it. Alias 0 or above our Topic Alias Maximum is invalid [MQTT-3.3.2-8], [MQTT-3.3.2-9].
+   */
+  resolveTopicAlias(alias: number, topic: string): string {
+    if (alias === 0 || alias > this.config.mqtt.max_topic_alias) throw new ProtocolViolation(RC.TOPIC_ALIAS_INVALID, `topic alias ${alias}`);
+    // Created on first use, as most connections never alias.
+    const aliases = (this.topicAliases ??= new Map());
+    if (topic.length > 0) {
+      aliases.set(alias, topic);
+      return topic;
+    }
+    const known = aliases.get(alias);
+    if (known === undefined) throw new ProtocolViolation(RC.PROTOCOL_ERROR, `unknown topic alias ${alias}`);
+    return known;
   }
 
   /** The peer's address without the port. */
@@ -130,7 +133,7 @@ export class Channel implements SessionOwner, Pausable, PublishOrigin {
     this.close(reasonCode);
   }
 
-  /** Dispatches one incoming packet; connect-state rules live here, per-packet logic in handlers. */
+  /** Handles one incoming packet: the dispatcher picks the handler, `run` performs what it returns. */
   handleIn(packet: Packet): void {
     if (this.state === 'closed') return;
     if (this.holds > 0 || this.flowPaused) {
@@ -140,64 +143,93 @@ export class Channel implements SessionOwner, Pausable, PublishOrigin {
     }
     this.broker.metrics['bytes.received'] += packet.length ?? 0;
     try {
-      if (this.state === 'connecting') {
-        // During enhanced authentication only AUTH may come (§4.12).
-        if (this.auth) {
-          if (packet.cmd !== 'auth') throw new ProtocolViolation(RC.PROTOCOL_ERROR, `${packet.cmd} during authentication`);
-          checkProperties(packet);
-          return handleAuth(this, packet);
-        }
-        // The first packet must be CONNECT [MQTT-3.1.0-1].
-        if (packet.cmd !== 'connect') throw new ProtocolViolation(RC.PROTOCOL_ERROR, `${packet.cmd} before CONNECT`);
-        if (packet.protocolVersion === 5) {
-          this.dialect = dialectFor(5);
-          this.io.setProtocolVersion(5);
-          checkProperties(packet);
-        }
-        handleConnect(this, packet);
-        return;
-      }
-      if (this.dialect.v5 && (packet as { properties?: unknown }).properties) checkProperties(packet);
-      switch (packet.cmd) {
-        case 'publish':
-          return handlePublish(this, packet);
-        case 'puback':
-          return handlePuback(this, packet);
-        case 'pubrec':
-          return handlePubrec(this, packet);
-        case 'pubrel':
-          return handlePubrel(this, packet);
-        case 'pubcomp':
-          return handlePubcomp(this, packet);
-        case 'subscribe':
-          return handleSubscribe(this, packet);
-        case 'unsubscribe':
-          return handleUnsubscribe(this, packet);
-        case 'pingreq':
-          return this.send({ cmd: 'pingresp' });
-        case 'disconnect':
-          return handleDisconnect(this, packet);
-        case 'connect':
-          // A second CONNECT is a protocol violation [MQTT-3.1.0-2].
-          throw new ProtocolViolation(RC.PROTOCOL_ERROR, 'second CONNECT');
-        case 'auth':
-          if (!this.authMethod) throw new ProtocolViolation(RC.PROTOCOL_ERROR, 'AUTH without an authentication method');
-          return handleAuth(this, packet);
-        default:
-          // Server-to-client packets (CONNACK, SUBACK, ...) are never valid from a client.
-          throw new ProtocolViolation(RC.PROTOCOL_ERROR, `unexpected ${packet.cmd} from a client`);
-      }
+      this.run(dispatch(this, packet));
     } catch (err) {
-      if (err instanceof ProtocolViolation) {
-        this.log.debug({ clientId: this.clientId, reason: err.message }, 'protocol violation');
-        // A bad CONNECT is answered with a CONNACK carrying the reason (§3.2.2.2), then closed.
-        if (this.state === 'connecting' && packet.cmd === 'connect') this.send(this.dialect.connack(err.reasonCode, false));
-        this.close(err.reasonCode);
-      } else {
-        this.log.error({ err, clientId: this.clientId }, 'channel error');
-        this.close(RC.UNSPECIFIED_ERROR);
-      }
+      this.failed(err, this.state === 'connecting' && packet.cmd === 'connect');
     }
+  }
+
+  /** A handler (or what followed an operation) failed: a protocol violation closes with its reason code. */
+  private failed(err: unknown, inConnect: boolean): void {
+    if (err instanceof ProtocolViolation) {
+      this.log.debug({ clientId: this.clientId, reason: err.message }, 'protocol violation');
+      // A bad CONNECT is answered with a CONNACK carrying the reason (§3.2.2.2), then closed.
+      if (inConnect) this.send(this.dialect.connack(err.reasonCode, false));
+      this.close(err.reasonCode);
+    } else {
+      this.log.error({ err, clientId: this.clientId }, 'channel error');
+      this.close(RC.UNSPECIFIED_ERROR);
+    }
+  }
+
+  /** Performs a handler's steps, in order. Once the connection is closed only the release of held copies still runs. */
+  run(steps: Steps): void {
+    if (steps === undefined) return;
+    if (!Array.isArray(steps)) return this.step(steps as Step);
+    for (const s of steps as readonly Step[]) this.step(s);
+  }
+
+  private step(s: Step): void {
+    if ('ack' in s) {
+      if (this.state === 'connected') this.sendAck(s.ack, s.id, s.rc);
+      if (s.own) this.outgoing.ownPublishAcknowledged(s.own);
+      return;
+    }
+    if ('release' in s) return this.outgoing.ownPublishAcknowledged(s.release);
+    if ('wait' in s) return this.await(s);
+    if (this.state === 'closed') return;
+    if ('send' in s) return this.send(s.send);
+    if ('publish' in s) return this.publish(s);
+    if ('call' in s) return this.run(s.call());
+    if ('refuse' in s) return this.refuse(s.refuse, s.why);
+    this.close(s.close);
+  }
+
+  /** Runs what follows an operation, as handleIn runs a handler. */
+  private continue(next: () => Steps): void {
+    try {
+      this.run(next());
+    } catch (err) {
+      this.failed(err, false);
+    }
+  }
+
+  private await(w: Wait<unknown>): void {
+    const after = w.wait.then(
+      (v) => {
+        if (w.then && (w.always || this.state !== 'closed')) this.continue(() => w.then!(v));
+      },
+      (err: Error) => {
+        if (w.always || this.state !== 'closed') this.continue(() => (w.failed ? w.failed(err) : void this.log.error({ err, clientId: this.clientId }, 'operation failed')));
+      },
+    );
+    if (w.hold) this.hold(after);
+  }
+
+  /**
+   * Publishes through the broker. Reading pauses while too many publishes await durability, and
+   * while flow control is engaged (subscribers of this process are behind).
+   */
+  private publish(s: Extract<Step, { publish: unknown }>): void {
+    const msg = s.publish;
+    if (s.own) this.outgoing.ownPublishStarted(msg);
+    if (++this.pendingPublishes === MAX_PENDING_PUBLISHES) this.io.pauseReading(ReadPause.Publishes);
+    if (this.broker.flow.engaged) this.broker.flow.publisherActive(this);
+    this.broker.publish(msg, this).then(
+      () => {
+        this.publishFinished();
+        if (s.done) this.continue(s.done);
+      },
+      (err: Error) => {
+        this.publishFinished();
+        if (s.own) this.outgoing.ownPublishAcknowledged(msg);
+        if (s.failed) this.continue(() => s.failed!(err));
+      },
+    );
+  }
+
+  private publishFinished(): void {
+    if (this.pendingPublishes-- === MAX_PENDING_PUBLISHES / 2) this.io.resumeReading(ReadPause.Publishes);
   }
 
   /** True while the broker works on something later packets must wait for. */
@@ -248,16 +280,17 @@ export class Channel implements SessionOwner, Pausable, PublishOrigin {
     const wasConnected = this.state === 'connected';
     this.state = 'closed';
     this.broker.flow.forget(this);
+    if (wasConnected) {
+      this.broker.metrics['client.disconnected']++;
+      this.broker.metrics['connections.count']--;
+      // Before the session ends: EMQX's order is client.disconnected, then session.terminated.
+      if (this.client) this.broker.hooks.notify('client.disconnected', this.client, this.endReason ?? 'closed');
+    }
     const session = this.session;
     this.session = undefined;
     if (session) {
       this.broker.connectionClosed(session, this, this.will);
       this.will = undefined;
-    }
-    if (wasConnected) {
-      this.broker.metrics['client.disconnected']++;
-      this.broker.metrics['connections.count']--;
-      if (this.client) this.broker.hooks.notify('client.disconnected', this.client, this.endReason ?? 'closed');
     }
   }
 
@@ -317,86 +350,14 @@ export class Channel implements SessionOwner, Pausable, PublishOrigin {
   }
 
   sendPublish(d: Delivery, packetId: number, dup: boolean): boolean {
-    const msg = d.msg;
-    const v5 = this.dialect.v5;
-    if (!v5 || (!msg.properties && !d.subscriptionIds && this.clientTopicAliasMax === 0)) {
-      return this.writeLimited(encodePublish(msg.topic, Buffer.byteLength(msg.topic), msg.payload, d.qos, d.retain, dup, packetId, v5), msg);
-    }
-    const p = msg.properties;
-    const ids = d.subscriptionIds;
-    const { payloadFormatIndicator: pfi, ...rest } = p ?? {};
-    const props: mp.IPublishPacket['properties'] = rest;
-    // mqtt-packet writes a one-byte property from a boolean: 1 is true, 0 false (the byte the publisher sent).
-    if (pfi !== undefined) props.payloadFormatIndicator = pfi === 1;
-    if (p?.messageExpiryInterval !== undefined) props.messageExpiryInterval = Math.max(1, remainingExpiry(msg, Date.now()) ?? 0);
-    if (ids) props.subscriptionIdentifier = ids.length === 1 ? ids[0]! : ids;
-    let topic = msg.topic;
-    if (this.clientTopicAliasMax > 0) {
-      // Server→client topic aliases, up to the client's Topic Alias Maximum [MQTT-3.3.2-9]:
-      // the first PUBLISH on a topic carries topic + alias, later ones only the alias.
-      const aliases = (this.outAliases ??= new Map());
-      const known = aliases.get(topic);
-      if (known !== undefined) {
-        props.topicAlias = known;
-        topic = '';
-      } else if (aliases.size < this.clientTopicAliasMax) {
-        props.topicAlias = aliases.size + 1;
-        aliases.set(topic, props.topicAlias);
-      }
-    }
-    const packet: mp.IPublishPacket = { cmd: 'publish', topic, payload: msg.payload, qos: d.qos, retain: d.retain, dup, messageId: packetId || undefined, properties: props };
-    return this.writeLimited(generatePacket(packet, { protocolVersion: 5 }), msg);
+    const bytes = this.outgoing.publish(d, packetId, dup);
+    this.broker.metrics['bytes.sent'] += bytes;
+    return bytes > 0;
   }
 
-  private writeLimited(buf: Buffer, msg: Message): boolean {
-    // A packet over the client's Maximum Packet Size is dropped, never sent [MQTT-3.1.2-24].
-    if (buf.length > this.clientMaxPacketSize) return false;
-    this.broker.metrics['bytes.sent'] += buf.length;
-    // The client's own copy of a message waits for that publish's PUBACK/PUBREC; later ones
-    // wait behind it, so the order of messages is kept (see ownPublishStarted()).
-    const wait = msg.from === this.clientId ? this.unackedOriginal(msg) : undefined;
-    if (this.heldOut !== undefined || wait !== undefined) {
-      (this.heldOut ??= []).push({ buf, wait });
-      return true;
-    }
+  /** For Outgoing: bytes to the connection. */
+  write(buf: Buffer): void {
     this.io.write(buf);
-    return true;
-  }
-
-  /**
-   * This client's publish not yet acknowledged that `msg` is a copy of: the same object on a
-   * single node; scaled out, a copy decoded from the downlink, which the router may deliver
-   * before the produce response arrives (same topic and timestamp; the newest such, so that a
-   * copy never goes out before its own acknowledgement).
-   */
-  private unackedOriginal(msg: Message): Message | undefined {
-    const own = this.ownUnacked;
-    if (own === undefined || own.size === 0) return undefined;
-    if (own.has(msg)) return msg;
-    let found: Message | undefined;
-    for (const m of own) if (m.timestamp === msg.timestamp && m.topic === msg.topic) found = m;
-    return found;
-  }
-
-  /**
-   * A QoS 1/2 publish of this client that may come back to it (it has subscriptions) is about
-   * to be published: its own copy is held until its acknowledgement was written (the embedded
-   * backbone routes before the write is durable, the acknowledgement waits for it).
-   */
-  ownPublishStarted(msg: Message): void {
-    (this.ownUnacked ??= new Set()).add(msg);
-  }
-
-  /** The acknowledgement of `msg` was written (or will never be): release what waited for it. */
-  ownPublishAcknowledged(msg: Message): void {
-    const own = this.ownUnacked;
-    if (own === undefined || !own.delete(msg)) return;
-    const held = this.heldOut;
-    if (held === undefined) return;
-    let i = 0;
-    while (i < held.length && (held[i]!.wait === undefined || !own.has(held[i]!.wait!))) this.io.write(held[i++]!.buf);
-    if (i === held.length) this.heldOut = undefined;
-    else held.splice(0, i);
   }
 
   sendPubrel(packetId: number): void {
@@ -404,24 +365,12 @@ export class Channel implements SessionOwner, Pausable, PublishOrigin {
   }
 
   /** PUBACK/PUBREC/PUBREL/PUBCOMP; the common Success case skips the generic generator. */
-  sendAck(cmd: 'puback' | 'pubrec' | 'pubrel' | 'pubcomp', packetId: number, reasonCode: number): void {
+  sendAck(cmd: AckCmd, packetId: number, reasonCode: number): void {
     if (reasonCode !== RC.SUCCESS) return this.send(this.dialect.ack(cmd, packetId, reasonCode));
     this.broker.metrics['bytes.sent'] += 4;
     this.io.write(encodeAck(cmd, packetId));
   }
 
-  /**
-   * Tracks publishes awaiting durability; reading pauses while too many are pending, and while
-   * flow control is engaged (subscribers of this process are behind).
-   */
-  publishStarted(): void {
-    if (++this.pendingPublishes === MAX_PENDING_PUBLISHES) this.io.pauseReading(ReadPause.Publishes);
-    if (this.broker.flow.engaged) this.broker.flow.publisherActive(this);
-  }
-
-  publishFinished(): void {
-    if (this.pendingPublishes-- === MAX_PENDING_PUBLISHES / 2) this.io.resumeReading(ReadPause.Publishes);
-  }
 }
 
 /** EMQX's disconnect reason names for client.disconnected. */

@@ -1,7 +1,7 @@
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SecureContextOptions, TlsOptions } from 'node:tls';
-import type { Logger } from '@tributary/common';
+import { ConfigError, type Logger } from '@tributary/common';
 
 /** The TLS settings of one listener (`listeners.{ssl,wss}.default.ssl_options`). */
 export interface SslOptions {
@@ -20,7 +20,7 @@ async function readPem(path: string, key: string): Promise<Buffer> {
   try {
     return await readFile(path);
   } catch (err) {
-    throw new Error(`${key}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new ConfigError(`${key}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
   }
 }
 
@@ -62,7 +62,7 @@ export async function tlsServerOptions(prefix: string, ssl: SslOptions, dataDir:
   let cert: Buffer;
   let key: Buffer;
   if (ssl.certfile || ssl.keyfile) {
-    if (!ssl.certfile || !ssl.keyfile) throw new Error(`${prefix}.ssl_options: certfile and keyfile must be set together`);
+    if (!ssl.certfile || !ssl.keyfile) throw new ConfigError(`${prefix}.ssl_options: certfile and keyfile must be set together`);
     cert = await readPem(ssl.certfile, `${prefix}.ssl_options.certfile`);
     key = await readPem(ssl.keyfile, `${prefix}.ssl_options.keyfile`);
   } else ({ cert, key } = await defaultCertificate(dataDir, log));
@@ -71,7 +71,7 @@ export async function tlsServerOptions(prefix: string, ssl: SslOptions, dataDir:
     .map((v) => v.trim().toLowerCase())
     .filter(Boolean);
   const unknown = versions.filter((v) => !VERSIONS[v]);
-  if (unknown.length || versions.length === 0) throw new Error(`${prefix}.ssl_options.versions: unsupported "${ssl.versions}" (use tlsv1.2, tlsv1.3)`);
+  if (unknown.length || versions.length === 0) throw new ConfigError(`${prefix}.ssl_options.versions: unsupported "${ssl.versions}" (use tlsv1.2, tlsv1.3)`);
   const ordered = versions.map((v) => VERSIONS[v]!).sort();
   const opts: TlsOptions = {
     cert,

@@ -1,6 +1,7 @@
 import type { ClientInfo } from '@tributary/hooks';
 import { remainingExpiry } from '@tributary/mqtt';
 import { Deque } from './deque';
+import { IncomingVerdict, IncomingWindow } from './incoming';
 import type { Delivery, Inflight, PersistedSession, SessionHost, SessionOwner, SubscriptionOptions, Will } from './types';
 
 export interface SessionLimits {
@@ -10,6 +11,8 @@ export interface SessionLimits {
   storeQos0: boolean;
   /** mqtt.max_session_backlog: QoS 1/2 messages a connected session may fall behind by, read back from the log. */
   maxBacklog: number;
+  /** mqtt.max_awaiting_rel: incoming QoS 2 messages awaiting PUBREL. */
+  maxAwaitingRel: number;
 }
 
 /**
@@ -60,8 +63,9 @@ export class Session {
   readonly subscriptions = new Map<string, SubscriptionOptions>();
   /** The client of the latest connection (for hooks); undefined for a session restored and not yet reconnected. */
   client: ClientInfo | undefined;
+  /** Incoming QoS 1/2 state and its limits (Receive Maximum, max_awaiting_rel). */
+  private readonly incoming: IncomingWindow;
   // Idle connections are the common case: the per-session collections are created on first use.
-  private _awaitingRel: Set<number> | undefined;
   private _inflight: Map<number, Inflight> | undefined;
   private readonly queue = new Deque<Delivery>();
   private nextPacketId = 1;
@@ -94,15 +98,43 @@ export class Session {
   ) {
     this.protocolVersion = protocolVersion;
     this.window = limits.maxInflight;
+    this.incoming = new IncomingWindow(limits.maxAwaitingRel);
   }
 
   get persistent(): boolean {
     return this.expiryInterval > 0;
   }
 
+  /** DISCONNECT set a new Session Expiry Interval (seconds). */
+  setExpiry(seconds: number): void {
+    this.expiryInterval = seconds;
+  }
+
   /** Incoming QoS 2 packet ids PUBREC'd and awaiting PUBREL. */
   get awaitingRel(): Set<number> {
-    return (this._awaitingRel ??= new Set());
+    return this.incoming.awaitingRel;
+  }
+
+  /** An incoming QoS 1/2 PUBLISH: publish it, skip it, acknowledge it again, or refuse it (reason code). */
+  beginIncoming(qos: 1 | 2, packetId: number): IncomingVerdict {
+    return this.incoming.begin(qos, packetId);
+  }
+
+  /** An incoming publish is durable: QoS 2 now awaits PUBREL (kept with the session). */
+  incomingStored(qos: 1 | 2, packetId: number): void {
+    this.incoming.stored(qos, packetId);
+    if (qos === 2) this.changed();
+  }
+
+  incomingFailed(qos: 1 | 2, packetId: number): void {
+    this.incoming.failed(qos, packetId);
+  }
+
+  /** PUBREL: true when the id awaited it. */
+  release(packetId: number): boolean {
+    const known = this.incoming.release(packetId);
+    if (known) this.changed();
+    return known;
   }
 
   private get inflight(): Map<number, Inflight> {
@@ -118,8 +150,9 @@ export class Session {
   }
 
   /** Attaches a connection: resends unacknowledged messages in order [MQTT-4.4.0-1], then the queue. */
-  attach(owner: SessionOwner, receiveMaximum: number): void {
+  attach(owner: SessionOwner, receiveMaximum: number, incomingMaximum = Infinity): void {
     this.owner = owner;
+    this.incoming.connected(incomingMaximum);
     this.protocolVersion = owner.protocolVersion;
     this.window = Math.max(1, Math.min(this.limits.maxInflight, receiveMaximum));
     this.disconnectedAt = null;
@@ -327,7 +360,7 @@ export class Session {
   /** Drops everything (session discarded or taken over by a clean start). */
   clear(): void {
     this._inflight = undefined;
-    this._awaitingRel = undefined;
+    this.incoming.clear();
     this.queue.clear();
     this.unpressure();
     if (this.backlog) {
@@ -360,7 +393,7 @@ export class Session {
       subscriptions: [...this.subscriptions],
       cursor,
       inflight,
-      awaitingRel: this._awaitingRel ? [...this._awaitingRel] : [],
+      awaitingRel: [...this.incoming.awaitingRel],
       disconnectedAt: this.owner ? null : (this.disconnectedAt ?? Date.now()),
     };
   }

@@ -3,6 +3,7 @@ import type { AuthResult, Credentials } from '@tributary/hooks';
 import { RC } from '@tributary/mqtt';
 import type { Channel } from '../channel';
 import { ProtocolViolation } from '../protocol';
+import { Steps, wait } from '../steps';
 
 const CONTINUE = 0x18;
 const REAUTHENTICATE = 0x19;
@@ -13,8 +14,10 @@ export interface AuthExchange {
   /** The CONNECT waiting for the exchange's outcome; undefined for a re-authentication. */
   connect: Credentials | undefined;
   /** Goes on with the CONNECT once authenticated (CONNACK carries the method and data). */
-  accept: ((auth: AuthProperties | undefined) => void) | undefined;
+  accept: Accept | undefined;
 }
+
+type Accept = (auth: AuthProperties | undefined) => Steps;
 
 export interface AuthProperties {
   authenticationMethod: string;
@@ -27,38 +30,33 @@ export interface AuthProperties {
  * Credentials naming a method start refused with 0x8C: a method nobody handles stays refused.
  * An answer that waits for I/O holds the client's later packets.
  */
-export function authenticate(ch: Channel, cred: Credentials, accept: ((auth: AuthProperties | undefined) => void) | undefined): void {
+export function authenticate(ch: Channel, cred: Credentials, accept: Accept | undefined): Steps {
   const start: AuthResult = cred.authMethod === undefined ? { result: 'allow' } : { result: 'deny', reasonCode: RC.BAD_AUTHENTICATION_METHOD };
   const outcome = ch.broker.hooks.authenticate(cred, start);
   if (!(outcome instanceof Promise)) return apply(ch, cred, outcome, accept);
-  const applied = outcome.then((r) => apply(ch, cred, r, accept));
-  ch.hold(applied);
+  return wait({ wait: outcome, then: (r) => apply(ch, cred, r, accept), hold: true });
 }
 
-function apply(ch: Channel, cred: Credentials, r: AuthResult, accept: ((auth: AuthProperties | undefined) => void) | undefined): void {
-  if (ch.state === 'closed') return;
+function apply(ch: Channel, cred: Credentials, r: AuthResult, accept: Accept | undefined): Steps {
   const method = cred.authMethod;
   if (r.result === 'continue' && method !== undefined) {
     ch.auth = { method, connect: cred.reauthenticate ? undefined : cred, accept };
-    ch.send({ cmd: 'auth', reasonCode: CONTINUE, properties: { authenticationMethod: method, authenticationData: r.authData } });
-    return;
+    return { send: { cmd: 'auth', reasonCode: CONTINUE, properties: { authenticationMethod: method, authenticationData: r.authData } } };
   }
   ch.auth = undefined;
   if (r.result !== 'allow') {
     const rc = r.reasonCode ?? RC.NOT_AUTHORIZED;
-    if (ch.state === 'connecting') ch.refuse(rc, 'authentication failed');
-    else ch.close(rc);
-    return;
+    return ch.state === 'connecting' ? { refuse: rc, why: 'authentication failed' } : { close: rc };
   }
   if (ch.client) ch.client.isSuperuser = r.isSuperuser === true;
   const props = method === undefined ? undefined : { authenticationMethod: method, authenticationData: r.authData };
   if (method !== undefined) ch.authMethod = method;
-  if (cred.reauthenticate) ch.send({ cmd: 'auth', reasonCode: 0, properties: props });
-  else accept?.(props);
+  if (cred.reauthenticate) return { send: { cmd: 'auth', reasonCode: 0, properties: props } };
+  return accept?.(props);
 }
 
 /** AUTH from the client (§3.15): the next step of an exchange, or the start of a re-authentication. */
-export function handleAuth(ch: Channel, packet: mp.IAuthPacket): void {
+export function handleAuth(ch: Channel, packet: mp.IAuthPacket): Steps {
   const method = packet.properties?.authenticationMethod;
   const rc = packet.reasonCode ?? 0;
   const exchange = ch.auth;

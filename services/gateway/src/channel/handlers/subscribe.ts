@@ -4,12 +4,13 @@ import { checkTopicFilter, hasWildcard, QoS, RC } from '@tributary/mqtt';
 import { EXCLUSIVE_PREFIX, parseShared, SubscriptionOptions } from '@tributary/router';
 import type { Channel } from '../channel';
 import { ProtocolViolation } from '../protocol';
+import { Step, Steps, wait } from '../steps';
 
 /**
  * SUBSCRIBE (§3.8): client.subscribe may rewrite the filters, client.authorize decides each one,
  * one reason code per filter, SUBACK once durable, then retained messages.
  */
-export function handleSubscribe(ch: Channel, packet: mp.ISubscribePacket): void {
+export function handleSubscribe(ch: Channel, packet: mp.ISubscribePacket): Steps {
   // At least one filter [MQTT-3.8.3-3] (5.0: [MQTT-3.8.3-2], "a Protocol Error").
   if (packet.subscriptions.length === 0) throw new ProtocolViolation(RC.PROTOCOL_ERROR, 'SUBSCRIBE without topic filters');
   const subId = packet.properties?.subscriptionIdentifier;
@@ -25,10 +26,7 @@ export function handleSubscribe(ch: Channel, packet: mp.ISubscribePacket): void 
   if (!hooks.has('client.authorize') || client.isSuperuser) return subscribe(ch, packet, requests, undefined);
   const decisions = requests.map((r) => hooks.authorize(client, { action: 'subscribe', topic: r.filter, qos: r.options.qos, retain: false }, 'allow'));
   if (!decisions.some((d) => d instanceof Promise)) return subscribe(ch, packet, requests, decisions as ('allow' | 'deny')[]);
-  const decided = Promise.all(decisions).then((d) => {
-    if (ch.state === 'connected') subscribe(ch, packet, requests, d);
-  });
-  ch.hold(decided);
+  return wait({ wait: Promise.all(decisions), then: (d) => subscribe(ch, packet, requests, d), hold: true });
 }
 
 /** A client.subscribe/unsubscribe hook must keep one entry per filter (one reason code each): otherwise its answer is ignored. */
@@ -38,7 +36,7 @@ function sameLength<T>(ch: Channel, asked: T[], answered: T[]): T[] {
   return asked;
 }
 
-function subscribe(ch: Channel, packet: mp.ISubscribePacket, requests: SubscribeRequest[], decisions: ('allow' | 'deny')[] | undefined): void {
+function subscribe(ch: Channel, packet: mp.ISubscribePacket, requests: SubscribeRequest[], decisions: ('allow' | 'deny')[] | undefined): Steps {
   const mqtt = ch.config.mqtt;
   const session = ch.session!;
   const granted: number[] = [];
@@ -77,30 +75,24 @@ function subscribe(ch: Channel, packet: mp.ISubscribePacket, requests: Subscribe
     // shared subscriptions never get retained messages (§4.8.2).
     if (!shared && (options.retainHandling === 0 || (options.retainHandling === 1 && !existed))) retained.push([filter, options, existed]);
   }
-  const suback = (): void => {
-    if (ch.state !== 'connected') return;
-    ch.send({ cmd: 'suback', messageId: packet.messageId, granted });
-    for (const [filter, options] of retained) ch.broker.deliverRetained(session, filter, options);
-  };
-  const stored = ch.broker.confirmSubscriptions(session);
-  if (!stored) return suback();
-  stored.then(suback, (err: Error) => ch.log.error({ err }, 'session persist failed'));
-  ch.hold(stored);
+  // Retained messages follow the SUBACK.
+  const suback: Step[] = [{ send: { cmd: 'suback', messageId: packet.messageId, granted } }, { call: () => retained.forEach(([filter, options]) => ch.broker.deliverRetained(session, filter, options)) }];
+  return afterStored(ch, ch.broker.confirmSubscriptions(session), suback);
+}
+
+/** SUBACK/UNSUBACK wait until the subscriptions are stored (and, scaled out, routed); so do later packets. */
+function afterStored(ch: Channel, stored: Promise<void> | undefined, reply: Steps): Steps {
+  if (!stored) return reply;
+  return wait({ wait: stored, then: () => reply, failed: (err) => void ch.log.error({ err }, 'session persist failed'), hold: true });
 }
 
 /** UNSUBSCRIBE (§3.10): client.unsubscribe may rewrite the filters; UNSUBACK with 0x00 or 0x11 per filter (5.0). */
-export function handleUnsubscribe(ch: Channel, packet: mp.IUnsubscribePacket): void {
+export function handleUnsubscribe(ch: Channel, packet: mp.IUnsubscribePacket): Steps {
   const session = ch.session!;
   // At least one filter [MQTT-3.10.3-2] (5.0: "an UNSUBSCRIBE packet with no Payload is a Protocol Error").
   if (packet.unsubscriptions.length === 0) throw new ProtocolViolation(RC.PROTOCOL_ERROR, 'UNSUBSCRIBE without topic filters');
   const hooks = ch.broker.hooks;
   const filters = hooks.has('client.unsubscribe') ? sameLength(ch, packet.unsubscriptions, hooks.unsubscribe(ch.client!, packet.unsubscriptions)) : packet.unsubscriptions;
   const codes = filters.map((f) => (ch.broker.unsubscribe(session, f) ? RC.SUCCESS : RC.NO_SUBSCRIPTION_EXISTED));
-  const unsuback = (): void => {
-    if (ch.state === 'connected') ch.send(ch.dialect.unsuback(packet.messageId ?? 0, codes));
-  };
-  const stored = ch.broker.confirmSubscriptions(session);
-  if (!stored) return unsuback();
-  stored.then(unsuback, (err: Error) => ch.log.error({ err }, 'session persist failed'));
-  ch.hold(stored);
+  return afterStored(ch, ch.broker.confirmSubscriptions(session), { send: ch.dialect.unsuback(packet.messageId ?? 0, codes) });
 }
