@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { Backbone, createKafkaBackbone, EmbeddedBackbone } from '@tributary/backbone';
 import { commonConfigFragment, ConfigError, Logger, Service, ServiceHost, StartupError } from '@tributary/common';
 import { ApiServer, NodeStatusSource } from '@tributary/api';
-import { BackboneSessionStore, Broker, ClusterBroker, CommandsBridge, Gateway, MESSAGES_TOPIC, registerMappings, registerSysEvents, RetainedStore, SysPublisher, TopicMappings } from '@tributary/gateway';
+import { BackboneSessionStore, Broker, clusterStrategies, CommandsBridge, Gateway, MESSAGES_TOPIC, registerMappings, registerSysEvents, RetainedStore, SysPublisher, TopicMappings } from '@tributary/gateway';
 import { PluginHost, PluginMessage } from '@tributary/hooks';
 import { newMessage } from '@tributary/mqtt';
 import { GATEWAYS_TABLE, RouterService, SESSIONS_TABLE } from '@tributary/router';
@@ -225,10 +225,9 @@ export class TributaryNode implements NodeStatusSource {
       retained: await RetainedStore.open(backbone, c.mqtt.max_retained_messages, log),
       logger: log,
     };
-    this.broker =
-      this.role === 'gateway'
-        ? new ClusterBroker(deps, { gateway: c.node.name, leaseMs: c.cluster.lease, ackTimeoutMs: c.cluster.route_ack_timeout })
-        : new Broker(deps);
+    // One Broker; a gateway among several routes through the router service and leases its sessions.
+    const scaledOut = this.role === 'gateway' ? clusterStrategies({ gateway: c.node.name, leaseMs: c.cluster.lease, ackTimeoutMs: c.cluster.route_ack_timeout }) : {};
+    this.broker = new Broker({ ...deps, ...scaledOut });
     await this.broker.start();
   }
 

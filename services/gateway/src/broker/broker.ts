@@ -1,24 +1,29 @@
-import type { Backbone, ConsumedRecord } from '@tributary/backbone';
+import type { Backbone } from '@tributary/backbone';
 import type { Logger } from '@tributary/common';
-import { ClientInfo, HookMessage, HookRegistry, SessionEndReason } from '@tributary/hooks';
-import { checkTopicName, decodeMessage, Message, messageRecord, QoS } from '@tributary/mqtt';
 import type { GatewayConfig } from '../config';
+import { HookMessage, HookRegistry, SessionEndReason } from '@tributary/hooks';
+import { checkTopicName, Message, messageRecord, QoS } from '@tributary/mqtt';
 import { EXCLUSIVE_PREFIX, Router, SharedGroup, SharedStrategy, SubscriptionOptions } from '@tributary/router';
-import { NEVER_EXPIRES, Session, SessionLimits } from '../session/session';
+import { Session, SessionLimits } from '../session/session';
 import type { SessionStore } from '../session/store';
-import type { Delivery, DropReason, PersistedSession, SessionHost, SessionOwner, Will } from '../session/types';
+import type { Delivery, DropReason, SessionHost, SessionOwner, Will } from '../session/types';
 import { BacklogReader } from './backlog';
 import { registerAutoSubscribe } from '../addons/auto-subscribe';
 import { DelayedPublisher, registerDelayed } from '../addons/delayed';
 import { EnhancedAuthRegistry } from '../addons/enhanced-auth';
 import { registerRewrite } from '../addons/rewrite';
-import { deliveryFor } from './deliveries';
 import { FlowControl } from './flow';
 import { brokerMessage, hookMessage } from './hook-message';
 import { Metrics } from './metrics';
+import { LocalOwnership } from './ownership-local';
 import type { RetainedStore } from './retained';
+import { LocalRouting } from './routing-local';
+import { BrokerCore, MESSAGES_TOPIC, OpenedSession, OpenSessionRequest, OwnershipStrategy, RoutingStrategy } from './strategies';
+import { ExpiryTimers, WillTimers } from './timers';
 
-export const MESSAGES_TOPIC = 'messages';
+export { MESSAGES_TOPIC } from './strategies';
+export type { OpenedSession, OpenSessionRequest } from './strategies';
+export { replayStart, type RestoredSession } from './replay';
 
 /** Flow control's check interval: how long a pressured session may hold publishers (or the downlink) back without progress. */
 const SLOW_MS = 250;
@@ -33,6 +38,12 @@ export interface BrokerDeps {
   metrics?: Metrics;
   /** The hook registry add-ons and plugins register on (a new one when absent). */
   hooks?: HookRegistry;
+  /** Where published messages are routed (default: in this process, LocalRouting). */
+  routing?: RoutingStrategy;
+  /** Who owns sessions (default: this process alone, restored at start, LocalOwnership). */
+  ownership?: OwnershipStrategy;
+  /** Whether this broker publishes delayed messages when due (default true); scaled out the retain service does and gateways only store them. */
+  publishesDelayed?: boolean;
 }
 
 /** The connection a PUBLISH came from, as the publish pipeline needs it. */
@@ -42,38 +53,12 @@ export interface PublishOrigin {
   hold?(op: Promise<unknown>): void;
 }
 
-export interface OpenSessionRequest {
-  clientId: string;
-  protocolVersion: number;
-  cleanStart: boolean;
-  /** Seconds (0 = the session ends with the connection). */
-  expiryInterval: number;
-  /** The client's Receive Maximum (65535 when absent). */
-  receiveMaximum: number;
-  /** The will, kept with the session record so another service can publish it if this process dies. */
-  will?: Will;
-  /** Who connects, for the session.* hooks. */
-  client: ClientInfo;
-}
-
-export interface OpenedSession {
-  session: Session;
-  /** Session Present in CONNACK. */
-  present: boolean;
-}
-
-/** A persisted session being brought back, with the positions its replay needs. */
-export interface RestoredSession {
-  session: Session;
-  cursor: number;
-  /** In-flight messages by offset: [packet id, qos, phase]. */
-  inflight: Map<number, [number, QoS, 1 | 2]>;
-}
-
 /**
  * The publish pipeline and the session registry: a PUBLISH is appended to the backbone's
  * messages topic, and once durable it is stored as retained (if flagged) and routed to every
- * matching session. Sessions are created, resumed, taken over and expired here.
+ * matching session. Sessions are created, resumed, taken over and expired here. Where messages
+ * are routed and who owns sessions are the injected strategies (strategies.ts): the single node
+ * and a gateway among several are this one class.
  */
 export class Broker implements SessionHost {
   readonly router: Router;
@@ -82,20 +67,24 @@ export class Broker implements SessionHost {
   readonly hooks: HookRegistry;
   /** MQTT 5.0 enhanced-authentication providers by method, on client.authenticate. */
   readonly enhancedAuth: EnhancedAuthRegistry;
-  protected delayed: DelayedPublisher | undefined;
-  protected readonly sessions = new Map<string, Session>();
-  private readonly expiryTimers = new Map<string, NodeJS.Timeout>();
-  private readonly willTimers = new Map<string, { timer: NodeJS.Timeout; will: Will }>();
-  private readonly dirty = new Set<Session>();
-  private flushScheduled = false;
   /** Pauses publishers while a connected subscriber's queue is filling (flow.ts). */
   readonly flow: FlowControl;
+  private readonly routing: RoutingStrategy;
+  private readonly ownership: OwnershipStrategy;
+  private delayed: DelayedPublisher | undefined;
+  private readonly sessions = new Map<string, Session>();
+  private readonly expiry = new ExpiryTimers();
+  private readonly wills = new WillTimers((will) => this.publishWill(will));
+  private readonly dirty = new Set<Session>();
+  private flushScheduled = false;
   /** Sessions whose QoS 1/2 messages wait in the log, and their readers (while connected). */
   private readonly backlogs = new Map<Session, BacklogReader | undefined>();
-  protected readonly limits: SessionLimits;
-  protected readonly log: Logger;
+  private readonly limits: SessionLimits;
+  private readonly log: Logger;
+  /** What the strategies see of this broker. */
+  private readonly core: BrokerCore;
 
-  constructor(protected readonly deps: BrokerDeps) {
+  constructor(private readonly deps: BrokerDeps) {
     this.router = deps.router ?? new Router();
     this.metrics = deps.metrics ?? new Metrics();
     const mqtt = deps.config.mqtt;
@@ -104,6 +93,31 @@ export class Broker implements SessionHost {
     this.limits = { maxInflight: mqtt.max_inflight, maxQueue: mqtt.max_mqueue_len, storeQos0: mqtt.mqueue_store_qos0, maxBacklog: mqtt.max_session_backlog, maxAwaitingRel: mqtt.max_awaiting_rel };
     this.hooks = deps.hooks ?? new HookRegistry({ logger: this.log, timeoutMs: deps.config.hooks.callback_timeout });
     this.enhancedAuth = new EnhancedAuthRegistry(this.hooks);
+    this.routing = deps.routing ?? new LocalRouting();
+    this.ownership = deps.ownership ?? new LocalOwnership();
+    this.core = this.coreForStrategies();
+  }
+
+  private coreForStrategies(): BrokerCore {
+    const { backbone, sessions: store, retained } = this.deps;
+    const { router, metrics, hooks, flow, log, limits } = this;
+    return {
+      backbone, store, retained, router, metrics, hooks, flow, log, limits,
+      session: (clientId) => this.sessions.get(clientId),
+      newSession: (clientId, protocolVersion) => {
+        const s = new Session(clientId, protocolVersion, this.limits, this);
+        this.sessions.set(clientId, s);
+        return s;
+      },
+      openHere: (req) => this.openHere(req),
+      closeHere: (session, owner, will) => this.closeHere(session, owner, will),
+      dispatchShared: (group, msg, exclude) => this.dispatchShared(group, msg, exclude),
+      messageDropped: (msg, reason) => this.messageDropped(msg, reason),
+      forget: (session) => this.forget(session),
+      scheduleExpiry: (session) => this.scheduleExpiry(session),
+      persist: (session) => this.persist(session),
+      publishWill: (will) => this.publishWill(will),
+    };
   }
 
   get sessionCount(): number {
@@ -114,122 +128,39 @@ export class Broker implements SessionHost {
     return this.deps.retained.size;
   }
 
+  get delayedCount(): number {
+    return this.delayed?.size ?? 0;
+  }
+
   session(clientId: string): Session | undefined {
     return this.sessions.get(clientId);
   }
 
-  /** Restores persistent sessions and their undelivered messages, and delayed messages, from the backbone. */
+  /** Starts the strategies (the single node restores its persistent sessions here), then the add-ons and delayed messages. */
   async start(): Promise<void> {
-    await this.restoreSessions();
+    await this.ownership.start(this.core);
+    await this.routing.start(this.core);
     const c = this.deps.config;
     registerRewrite(this.hooks, c.rewrite);
     registerAutoSubscribe(this.hooks, c.auto_subscribe.topics, c.mqtt.max_topic_levels, this, this.log);
     if (c.delayed.enable) {
-      this.delayed = await DelayedPublisher.open(this.deps.backbone, (m) => this.publish(m), c.delayed.max_delayed_messages, this.log, this.schedulesDelayed);
+      this.delayed = await DelayedPublisher.open(this.deps.backbone, (m) => this.publish(m), c.delayed.max_delayed_messages, this.log, this.deps.publishesDelayed ?? true);
       registerDelayed(this.hooks, this.delayed, this.metrics, c.delayed.max_delayed_messages, this.log);
     }
   }
 
-  /** Scaled out, delayed messages are published by the retain service; gateways only store them. */
-  protected get schedulesDelayed(): boolean {
-    return true;
-  }
-
-  protected async restoreSessions(): Promise<void> {
-    const now = Date.now();
-    const restored = new Map<string, RestoredSession>();
-    for (const p of await this.deps.sessions.loadAll()) {
-      const since = p.disconnectedAt ?? now;
-      if (p.expiryInterval !== NEVER_EXPIRES && since + p.expiryInterval * 1000 <= now) {
-        void this.deps.sessions.remove(p.clientId);
-        continue;
-      }
-      const r = this.restoreSession(p, since);
-      this.scheduleExpiry(r.session);
-      restored.set(p.clientId, r);
-    }
-    const replayed = await this.replay(restored);
-    if (restored.size) this.log.info({ sessions: restored.size, replayed }, 'restored persistent sessions');
-  }
-
-  /** Rebuilds a persisted session (subscriptions, QoS 2 state, positions); `replay` brings its messages back. */
-  protected restoreSession(p: PersistedSession, since: number): RestoredSession {
-    const s = new Session(p.clientId, p.protocolVersion, this.limits, this);
-    s.expiryInterval = p.expiryInterval;
-    s.disconnectedAt = since;
-    // Writes issued but lost in a crash leave a cursor past the log's end: clamp it.
-    s.lastOffset = Math.min(p.cursor, this.deps.backbone.nextOffset?.(MESSAGES_TOPIC) ?? p.cursor) - 1;
-    for (const id of p.awaitingRel) s.awaitingRel.add(id);
-    for (const [filter, opts] of p.subscriptions) {
-      s.subscriptions.set(filter, opts);
-      this.router.subscribe(p.clientId, filter, opts);
-    }
-    const inflight = new Map<number, [number, QoS, 1 | 2]>();
-    for (const [offset, packetId, qos, phase] of p.inflight) {
-      if (phase === 2 || offset < 0) s.restoreInflight(pubrelOnly(), packetId, 2);
-      else inflight.set(offset, [packetId, qos, phase]);
-    }
-    this.sessions.set(p.clientId, s);
-    return { session: s, cursor: p.cursor, inflight };
-  }
-
-  /**
-   * Reads the messages topic from the oldest position of `restored` to its end: in-flight
-   * messages are put back in their sessions' windows, and every later message matching a
-   * (non-shared) subscription is delivered. Returns how many records were read.
-   */
-  protected async replay(restored: ReadonlyMap<string, RestoredSession>): Promise<number> {
-    let from = Infinity;
-    // In-flight entries by offset: one lookup per record, however many sessions are restored.
-    const inflightAt = new Map<number, [Session, [number, QoS, 1 | 2]][]>();
-    for (const r of restored.values()) {
-      from = Math.min(from, replayStart(r));
-      for (const [offset, entry] of r.inflight) {
-        const list = inflightAt.get(offset);
-        if (list) list.push([r.session, entry]);
-        else inflightAt.set(offset, [[r.session, entry]]);
-      }
-    }
-    if (from === Infinity) return 0;
-    let replayed = 0;
-    const consumer = await this.deps.backbone.consume({
-      topic: MESSAGES_TOPIC,
-      from: [{ partition: 0, offset: Math.max(0, from) }],
-      eachBatch: (records: ConsumedRecord[]) => {
-        for (const rec of records) {
-          if (!rec.value) continue;
-          let msg: Message;
-          try {
-            msg = decodeMessage(rec.value, rec.offset);
-          } catch (err) {
-            this.log.warn({ offset: rec.offset, err: (err as Error).message }, 'undecodable record in the messages topic skipped');
-            continue;
-          }
-          replayed++;
-          for (const [session, entry] of inflightAt.get(rec.offset) ?? []) {
-            session.restoreInflight({ msg, qos: entry[1], retain: false, subscriptionIds: undefined }, entry[0], entry[2]);
-          }
-          for (const route of this.router.routes(msg.topic)) {
-            const r = restored.get(route.clientId);
-            if (!r || rec.offset < r.cursor || r.inflight.has(rec.offset)) continue;
-            const d = deliveryFor(route, msg);
-            if (d) r.session.deliver(d);
-          }
-        }
-      },
-    });
-    await consumer.caughtUp;
-    await consumer.stop();
-    return replayed;
-  }
-
-  /**
-   * Creates or resumes the session of a connecting client (attached by the caller after CONNACK). An existing connection with the
-   * same client id is closed (v5: 0x8E) [MQTT-3.1.4-3]; a clean start discards the old session.
-   */
+  /** Creates or resumes the session of a connecting client (attached by the caller after CONNACK); see the ownership strategy. */
   openSession(req: OpenSessionRequest): OpenedSession | Promise<OpenedSession> {
-    this.cancelWill(req.clientId);
-    this.clearExpiry(req.clientId);
+    return this.ownership.open(req);
+  }
+
+  /**
+   * Creates or resumes a session in this process. An existing connection with the same client
+   * id is closed (v5: 0x8E) [MQTT-3.1.4-3]; a clean start discards the old session.
+   */
+  private openHere(req: OpenSessionRequest): OpenedSession {
+    this.wills.cancel(req.clientId);
+    this.expiry.clear(req.clientId);
     let session = this.sessions.get(req.clientId);
     if (session?.owner) {
       const old = session.owner;
@@ -239,7 +170,7 @@ export class Broker implements SessionHost {
       // kick() closed the old connection, which scheduled its delayed will; this connection was opened
       // before the delay elapsed, so that will must not be sent [MQTT-3.1.2-8], [MQTT-3.1.3-9].
       // (A will without delay was published by the close, as for any other closed connection.)
-      this.cancelWill(req.clientId);
+      this.wills.cancel(req.clientId);
     }
     let present = true;
     if (session && req.cleanStart) {
@@ -248,8 +179,7 @@ export class Broker implements SessionHost {
     }
     if (!session) {
       present = false;
-      session = new Session(req.clientId, req.protocolVersion, this.limits, this);
-      this.sessions.set(req.clientId, session);
+      session = this.core.newSession(req.clientId, req.protocolVersion);
     }
     session.client = req.client;
     this.hooks.notify(present ? 'session.resumed' : 'session.created', req.client);
@@ -260,11 +190,16 @@ export class Broker implements SessionHost {
     return { session, present };
   }
 
-  /**
-   * The connection of `owner` ended. Unless another connection took the session over, the
-   * session is detached (and expires later) or discarded; the will fires after its delay.
-   */
+  /** The connection of `owner` ended; see the ownership strategy. */
   connectionClosed(session: Session, owner: SessionOwner, will: Will | undefined): void {
+    this.ownership.connectionClosed(session, owner, will);
+  }
+
+  /**
+   * Unless another connection took the session over, the session is detached (and expires
+   * later) or discarded; the will fires after its delay.
+   */
+  private closeHere(session: Session, owner: SessionOwner, will: Will | undefined): void {
     if (session.owner === owner) {
       session.detach();
       // Unacknowledged shared-subscription messages go to another member of their group.
@@ -272,19 +207,14 @@ export class Broker implements SessionHost {
       if (session.persistent) this.scheduleExpiry(session);
       else this.discard(session, 'normal');
     }
-    if (will) this.scheduleWill(session.clientId, will, session.persistent ? session.expiryInterval : 0);
+    if (will) this.wills.schedule(session.clientId, will, session.persistent ? session.expiryInterval : 0);
   }
 
   /** Saves a persistent session now; resolves when durable (used before CONNACK, SUBACK, PUBREC). */
   persist(session: Session): Promise<void> {
-    if (!session.persistent || session.ended) return Promise.resolve();
+    if (!session.persistent || session.ended || !this.ownership.mayWrite(session)) return Promise.resolve();
     this.dirty.delete(session);
-    return this.deps.sessions.save(this.record(session));
-  }
-
-  /** What is stored for a session (the cluster broker adds ownership). */
-  protected record(session: Session): PersistedSession {
-    return session.snapshot();
+    return this.deps.sessions.save(this.ownership.record(session));
   }
 
   /**
@@ -292,7 +222,7 @@ export class Broker implements SessionHost {
    * and, scaled out, once the router routes with them. Undefined when there is nothing to wait for.
    */
   confirmSubscriptions(session: Session): Promise<void> | undefined {
-    return session.persistent ? this.persist(session) : undefined;
+    return this.ownership.confirmSubscriptions(session);
   }
 
   /**
@@ -333,7 +263,7 @@ export class Broker implements SessionHost {
   }
 
   /** The durable append to the messages topic, then retain and route. */
-  protected append(msg: Message): Promise<unknown> {
+  private append(msg: Message): Promise<unknown> {
     const backbone = this.deps.backbone;
     const offset = backbone.nextOffset?.(MESSAGES_TOPIC);
     const durable = backbone.append(MESSAGES_TOPIC, [messageRecord(msg)]);
@@ -350,41 +280,20 @@ export class Broker implements SessionHost {
     return retained ? Promise.all([durable, retained]) : durable;
   }
 
-  protected retainAndRoute(msg: Message): Promise<unknown> | undefined {
+  private retainAndRoute(msg: Message): Promise<unknown> | undefined {
     const retained = msg.retain && this.deps.config.mqtt.retain_available ? this.deps.retained.set(msg) : undefined;
-    this.route(msg);
+    this.routing.route(msg);
     return retained;
   }
 
   /** Counts a message nobody gets and tells message.dropped. */
-  protected messageDropped(msg: Message, reason: 'no_subscribers' | 'invalid_topic'): void {
+  private messageDropped(msg: Message, reason: 'no_subscribers' | 'invalid_topic'): void {
     this.metrics.dropped('no_subscribers');
     if (this.hooks.wants('message.dropped', msg.topic)) this.hooks.notify('message.dropped', hookMessage(msg), reason);
   }
 
-  get delayedCount(): number {
-    return this.delayed?.size ?? 0;
-  }
-
-  protected route(msg: Message): void {
-    const routes = this.router.routes(msg.topic);
-    const groups = this.router.sharedGroups(msg.topic);
-    for (let i = 0; i < groups.length; i++) this.dispatchShared(groups[i]!, msg);
-    if (routes.length === 0) {
-      if (groups.length === 0) this.messageDropped(msg, 'no_subscribers');
-      return;
-    }
-    for (let i = 0; i < routes.length; i++) {
-      const route = routes[i]!;
-      const d = deliveryFor(route, msg);
-      if (!d) continue;
-      const s = this.sessions.get(route.clientId);
-      if (s) s.deliver(d);
-    }
-  }
-
   /** Hands `msg` to one member of a shared-subscription group (preferring connected ones). */
-  protected dispatchShared(group: SharedGroup, msg: Message, exclude?: string): void {
+  private dispatchShared(group: SharedGroup, msg: Message, exclude?: string): void {
     const member = group.pick(this.sharedStrategy, msg, this.isOnline, exclude);
     const options = member === undefined ? undefined : group.members.get(member);
     const session = member === undefined ? undefined : this.sessions.get(member);
@@ -400,7 +309,7 @@ export class Broker implements SessionHost {
     return s?.owner !== undefined && !s.congested;
   };
 
-  protected get sharedStrategy(): SharedStrategy {
+  private get sharedStrategy(): SharedStrategy {
     return this.deps.config.mqtt.shared_subscription_strategy;
   }
 
@@ -439,20 +348,17 @@ export class Broker implements SessionHost {
     this.publish(msg, { username: will.username }).catch((err: Error) => this.log.error({ err, topic: msg.topic }, 'will publish failed'));
   }
 
+  /** Stops flow control, backlog readers and timers (delayed wills fire now), saves every persistent session, then the strategies. */
   async stop(): Promise<void> {
     this.flow.stop();
     await Promise.all([...this.backlogs.values()].map((r) => r?.stop()));
     this.delayed?.stop();
-    for (const t of this.expiryTimers.values()) clearTimeout(t);
-    for (const { timer, will } of this.willTimers.values()) {
-      clearTimeout(timer);
-      // Delayed wills fire now rather than being lost with the process.
-      this.publishWill(will);
-    }
-    this.willTimers.clear();
-    this.expiryTimers.clear();
-    for (const s of this.sessions.values()) if (s.persistent && !s.ended) void this.deps.sessions.save(this.record(s));
+    this.expiry.clearAll();
+    this.wills.fireAll();
+    for (const s of this.sessions.values()) if (s.persistent && !s.ended) void this.deps.sessions.save(this.ownership.record(s));
     await this.deps.sessions.flush();
+    await this.routing.stop();
+    await this.ownership.stop();
   }
 
   // SessionHost
@@ -462,7 +368,7 @@ export class Broker implements SessionHost {
     this.flushScheduled = true;
     setImmediate(() => {
       this.flushScheduled = false;
-      for (const s of this.dirty) if (s.persistent && !s.ended) void this.deps.sessions.save(this.record(s));
+      for (const s of this.dirty) if (s.persistent && !s.ended) void this.deps.sessions.save(this.ownership.record(s));
       this.dirty.clear();
     });
   }
@@ -544,7 +450,8 @@ export class Broker implements SessionHost {
   }
 
   /** Ends a session and removes its stored record. */
-  protected discard(session: Session, reason: SessionEndReason): void {
+  private discard(session: Session, reason: SessionEndReason): void {
+    this.ownership.discarded(session);
     this.forget(session);
     void this.deps.sessions.remove(session.clientId);
     if (session.client) {
@@ -554,69 +461,18 @@ export class Broker implements SessionHost {
   }
 
   /** Ends a session in this process only: its routes, state and timers go; its stored record stays. */
-  protected forget(session: Session): void {
+  private forget(session: Session): void {
     session.ended = true;
     for (const filter of session.subscriptions.keys()) this.router.unsubscribe(session.clientId, filter);
     session.clear();
     this.dirty.delete(session);
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
-    this.clearExpiry(session.clientId);
+    this.expiry.clear(session.clientId);
   }
 
-  protected scheduleExpiry(session: Session): void {
-    this.clearExpiry(session.clientId);
-    if (session.expiryInterval === NEVER_EXPIRES) return;
-    const due = (session.disconnectedAt ?? Date.now()) + session.expiryInterval * 1000 - Date.now();
-    const timer = setTimeout(() => {
-      this.expiryTimers.delete(session.clientId);
-      if (!session.owner && !session.ended) this.discard(session, 'expired');
-    }, Math.max(0, Math.min(due, 2 ** 31 - 1)));
-    timer.unref();
-    this.expiryTimers.set(session.clientId, timer);
+  private scheduleExpiry(session: Session): void {
+    this.expiry.schedule(session, (s) => {
+      if (!s.owner && !s.ended) this.discard(s, 'expired');
+    });
   }
-
-  protected clearExpiry(clientId: string): void {
-    const t = this.expiryTimers.get(clientId);
-    if (t) clearTimeout(t);
-    this.expiryTimers.delete(clientId);
-  }
-
-  /** The will waits min(Will Delay, Session Expiry) [MQTT-3.1.3-9]; a reconnect cancels it. */
-  protected scheduleWill(clientId: string, will: Will, expirySeconds: number): void {
-    const delay = Math.min(will.delaySeconds, expirySeconds);
-    if (delay <= 0) {
-      this.publishWill(will);
-      return;
-    }
-    this.cancelWill(clientId);
-    const due = Date.now() + delay * 1000;
-    const fire = (): void => {
-      // setTimeout holds at most ~24.8 days; longer delays re-arm.
-      const left = due - Date.now();
-      if (left > 0) return void this.willTimers.set(clientId, { timer: setTimeout(fire, Math.min(left, 2 ** 31 - 1)), will });
-      this.willTimers.delete(clientId);
-      this.publishWill(will);
-    };
-    this.willTimers.set(clientId, { timer: setTimeout(fire, Math.min(delay * 1000, 2 ** 31 - 1)), will });
-  }
-
-  protected cancelWill(clientId: string): void {
-    const w = this.willTimers.get(clientId);
-    if (w) clearTimeout(w.timer);
-    this.willTimers.delete(clientId);
-  }
-}
-
-
-/** The first messages-topic offset a restored session's replay needs (cursor or oldest in-flight message). */
-export function replayStart(r: RestoredSession): number {
-  let from = r.cursor;
-  for (const offset of r.inflight.keys()) if (offset < from) from = offset;
-  return from;
-}
-
-/** A PUBREL-phase placeholder: only the packet id matters once PUBREC was received. */
-function pubrelOnly(): Delivery {
-  const msg: Message = { topic: '', payload: Buffer.alloc(0), qos: 2, retain: false, from: '', timestamp: 0, properties: undefined, offset: -1 };
-  return { msg, qos: 2, retain: false, subscriptionIds: undefined };
 }
