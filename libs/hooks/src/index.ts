@@ -4,3 +4,4 @@ export * from './registry';
 export * from './topic-filters';
 export * from './plugins';
 export * from './config';
+export * from './message';

@@ -4,8 +4,8 @@ import { Backbone, createKafkaBackbone, EmbeddedBackbone } from '@tributary/back
 import { commonConfigFragment, ConfigError, Logger, Service, ServiceHost, StartupError } from '@tributary/common';
 import { ApiServer, NodeStatusSource } from '@tributary/api';
 import { BackboneSessionStore, Broker, clusterStrategies, CommandsBridge, Gateway, MESSAGES_TOPIC, registerMappings, registerSysEvents, RetainedStore, SysPublisher, TopicMappings } from '@tributary/gateway';
-import { PluginHost, PluginMessage } from '@tributary/hooks';
-import { newMessage } from '@tributary/mqtt';
+import { HookRegistry, PluginHost, PluginMessage } from '@tributary/hooks';
+import { messageRecord, newMessage } from '@tributary/mqtt';
 import { GATEWAYS_TABLE, RouterService, SESSIONS_TABLE } from '@tributary/router';
 import { RetainService } from '@tributary/retain';
 import type { TributaryConfig } from './config';
@@ -22,7 +22,7 @@ export type ServiceName = 'backbone' | 'broker' | 'sys' | 'mappings' | 'plugins'
 export const ROLES = {
   all: { command: 'start', help: 'run every service in one process (embedded backbone by default)', services: ['backbone', 'broker', 'sys', 'mappings', 'plugins', 'commands', 'gateway', 'api'] },
   gateway: { command: 'gateway', help: 'scaled out over Kafka: MQTT listeners and sessions (run any number)', services: ['backbone', 'broker', 'sys', 'mappings', 'plugins', 'commands', 'gateway', 'api'] },
-  router: { command: 'router', help: 'scaled out over Kafka: subscription table, routes messages to gateways', services: ['backbone', 'router', 'api'] },
+  router: { command: 'router', help: 'scaled out over Kafka: subscription table, routes messages to gateways', services: ['backbone', 'plugins', 'router', 'api'] },
   retain: { command: 'retain', help: 'scaled out over Kafka: expires retained messages, publishes delayed ones', services: ['backbone', 'retain', 'api'] },
 } as const satisfies Record<string, { command: string; help: string; services: readonly ServiceName[] }>;
 
@@ -78,6 +78,8 @@ export class TributaryNode implements NodeStatusSource {
   retain: RetainService | undefined;
   sys: SysPublisher | undefined;
   plugins: PluginHost | undefined;
+  /** The router's own hook registry (a broker has its own: broker.hooks). */
+  hooks: HookRegistry | undefined;
   running = false;
   readonly version = VERSION;
   private readonly startedAt = Date.now();
@@ -177,15 +179,23 @@ export class TributaryNode implements NodeStatusSource {
           // Nothing to release; the broker keeps copying what it publishes while it stops (wills).
           stop: async () => undefined,
         };
-      case 'plugins':
-        // Before the listeners open (the gateway depends on it), so plugins' hooks see every client.
-        return around(name, ['broker'], () => {
-          const b = broker();
-          const publish = (m: PluginMessage): Promise<void> => b.publish(newMessage(m.topic, typeof m.payload === 'string' ? Buffer.from(m.payload) : m.payload, m.qos ?? 0, m.retain ?? false, '', m.properties)).then(() => undefined);
-          const host = new PluginHost({ registry: b.hooks, logger: log, configs: c.plugin_config, publish });
+      case 'plugins': {
+        // Hooks fire where the event happens: in the broker's process, and in the router's for
+        // what only it knows ("no subscribers", scaled out). Before the listeners open (the
+        // gateway depends on it), so plugins' hooks see every client.
+        const inBroker = (ROLES[this.role].services as readonly ServiceName[]).includes('broker');
+        return around(name, [inBroker ? 'broker' : 'backbone'], () => {
+          const registry = inBroker ? broker().hooks : (this.hooks = new HookRegistry({ logger: log, timeoutMs: c.hooks.callback_timeout }));
+          const publish = (m: PluginMessage): Promise<void> => {
+            const msg = newMessage(m.topic, typeof m.payload === 'string' ? Buffer.from(m.payload) : m.payload, m.qos ?? 0, m.retain ?? false, '', m.properties);
+            // The router has no broker: its plugins' messages go straight to the messages topic, which it routes.
+            return (inBroker ? broker().publish(msg) : this.backbone!.append(MESSAGES_TOPIC, [messageRecord(msg)])).then(() => undefined);
+          };
+          const host = new PluginHost({ registry, logger: log, configs: c.plugin_config, publish });
           this.plugins = host;
           return { start: () => host.start(c.plugins), stop: () => host.stop() };
         });
+      }
       case 'commands':
         if (!c.bridge.kafka.commands.enable) return undefined;
         return around(name, ['broker'], () => (this.commands = new CommandsBridge(this.backbone!, broker(), c.bridge.kafka.commands.topic, log)));
@@ -195,7 +205,7 @@ export class TributaryNode implements NodeStatusSource {
         if (!c.dashboard.listeners.http.enable) return undefined;
         return around(name, [], () => (this.api = new ApiServer(c.dashboard.listeners.http.bind, this, log)));
       case 'router':
-        return around(name, ['backbone'], () => (this.router = new RouterService({ backbone: this.backbone!, logger: log, messagesTopic: MESSAGES_TOPIC, strategy: c.mqtt.shared_subscription_strategy, leaseMs: c.cluster.lease })));
+        return around(name, ['backbone', 'plugins'], () => (this.router = new RouterService({ backbone: this.backbone!, logger: log, messagesTopic: MESSAGES_TOPIC, strategy: c.mqtt.shared_subscription_strategy, leaseMs: c.cluster.lease, hooks: this.hooks })));
       case 'retain':
         return around(name, ['backbone'], () => (this.retain = new RetainService({ backbone: this.backbone!, logger: log, delayed: { enable: c.delayed.enable, max: c.delayed.max_delayed_messages } })));
     }

@@ -17,7 +17,6 @@ export * from './addons/enhanced-auth';
 export * from './broker/commands';
 export * from './addons/mappings';
 export * from './addons/auto-subscribe';
-export * from './broker/hook-message';
 export * from './broker/strategies';
 export * from './broker/routing-local';
 export * from './broker/routing-router';

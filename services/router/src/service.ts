@@ -1,3 +1,4 @@
+import { hookMessage, type HookRegistry } from '@tributary/hooks';
 import type { Backbone, ConsumedRecord, Consumer, ProducerRecord, Table } from '@tributary/backbone';
 import type { Logger } from '@tributary/common';
 import { decodeMessage, encodeMessage, Message, messageRecord } from '@tributary/mqtt';
@@ -33,6 +34,8 @@ export interface RouterServiceOptions {
   leaseMs: number;
   /** Consumer group of the messages topic (routers sharing it split the partitions). */
   group?: string;
+  /** Scaled out, "no subscribers" is known here: message.dropped fires in this process. */
+  hooks?: HookRegistry;
 }
 
 export interface RouterStats {
@@ -143,6 +146,15 @@ export class RouterService {
     return record;
   }
 
+  /** message.dropped for a message no session subscribes to (decoded only when a hook wants it). */
+  private dropped(rec: ConsumedRecord): void {
+    try {
+      this.opts.hooks!.notify('message.dropped', hookMessage(decodeMessage(rec.value!, rec.offset)), 'no_subscribers');
+    } catch (err) {
+      this.log.warn({ offset: rec.offset, err: (err as Error).message }, 'undecodable record in the messages topic skipped');
+    }
+  }
+
   /** One batch of the messages topic: to every gateway with a match, its deliveries as one bundle record. */
   private route(records: ConsumedRecord[]): Promise<void> | undefined {
     const out = new Map<string, BundledDelivery[]>();
@@ -182,6 +194,7 @@ export class RouterService {
       }
       if (targets.size === 0) {
         this.stats['router.unrouted']++;
+        if (this.opts.hooks?.wants('message.dropped', topic)) this.dropped(rec);
         continue;
       }
       for (const gw of targets) {

@@ -2,9 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { Backbone, Table } from '@tributary/backbone';
 import type { Logger } from '@tributary/common';
 import { encodeMessage, Message } from '@tributary/mqtt';
-import type { HookRegistry } from '@tributary/hooks';
 import { messageCodec, RecordReader } from '@tributary/records';
-import { brokerMessage } from '../broker/hook-message';
+import { brokerMessage, type HookRegistry } from '@tributary/hooks';
 
 export const DELAYED_PREFIX = '$delayed/';
 const MAX_DELAY_SECONDS = 4_294_967;

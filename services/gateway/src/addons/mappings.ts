@@ -2,8 +2,7 @@ import type { Backbone } from '@tributary/backbone';
 import type { Logger } from '@tributary/common';
 import type { KafkaMapping } from '../config';
 import { encodeMessage, Message, MESSAGE_HEADERS, TopicTrie } from '@tributary/mqtt';
-import type { HookRegistry } from '@tributary/hooks';
-import { brokerMessage } from '../broker/hook-message';
+import { brokerMessage, type HookRegistry } from '@tributary/hooks';
 
 const JSON_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'content-type': 'application/json' });
 

@@ -1,7 +1,7 @@
 import type { Backbone } from '@tributary/backbone';
 import type { Logger } from '@tributary/common';
 import type { GatewayConfig } from '../config';
-import { HookMessage, HookRegistry, SessionEndReason } from '@tributary/hooks';
+import { brokerMessage, HookMessage, HookRegistry, hookMessage, SessionEndReason } from '@tributary/hooks';
 import { checkTopicName, Message, messageRecord, QoS } from '@tributary/mqtt';
 import { EXCLUSIVE_PREFIX, Router, SharedGroup, SharedStrategy, SubscriptionOptions } from '@tributary/router';
 import { Session, SessionLimits } from '../session/session';
@@ -13,7 +13,7 @@ import { DelayedPublisher, registerDelayed } from '../addons/delayed';
 import { EnhancedAuthRegistry } from '../addons/enhanced-auth';
 import { registerRewrite } from '../addons/rewrite';
 import { FlowControl } from './flow';
-import { brokerMessage, hookMessage } from './hook-message';
+
 import { Metrics } from './metrics';
 import { LocalOwnership } from './ownership-local';
 import type { RetainedStore } from './retained';
