@@ -133,3 +133,19 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<BrokerProce
 export function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'tributary-test-'));
 }
+
+/**
+ * The environment of one process of a scaled-out installation over the test Kafka
+ * (TRIBUTARY_TEST_KAFKA): its node name, the installation's topic prefix, no TLS listeners.
+ */
+export function kafkaNodeEnv(name: string, prefix: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    TRIBUTARY_NODE__NAME: name,
+    TRIBUTARY_BACKBONE__TYPE: 'kafka',
+    TRIBUTARY_BACKBONE__KAFKA__BROKERS: process.env.TRIBUTARY_TEST_KAFKA ?? '',
+    TRIBUTARY_BACKBONE__TOPIC_PREFIX: prefix,
+    TRIBUTARY_LISTENERS__SSL__DEFAULT__ENABLE: 'false',
+    TRIBUTARY_LISTENERS__WSS__DEFAULT__ENABLE: 'false',
+    ...extra,
+  };
+}

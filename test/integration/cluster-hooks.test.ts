@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BrokerProcess, startBroker } from '../helpers/broker';
+import { BrokerProcess, kafkaNodeEnv, startBroker } from '../helpers/broker';
 import { clientTracker, waitForMessage } from '../helpers/util';
 
 const kafka = process.env.TRIBUTARY_TEST_KAFKA ?? '';
@@ -31,15 +31,7 @@ export default {
 };
 `,
 );
-const env = (name: string): Record<string, string> => ({
-  TRIBUTARY_NODE__NAME: name,
-  TRIBUTARY_BACKBONE__TYPE: 'kafka',
-  TRIBUTARY_BACKBONE__KAFKA__BROKERS: kafka,
-  TRIBUTARY_BACKBONE__TOPIC_PREFIX: prefix,
-  TRIBUTARY_LISTENERS__SSL__DEFAULT__ENABLE: 'false',
-  TRIBUTARY_LISTENERS__WSS__DEFAULT__ENABLE: 'false',
-  TRIBUTARY_PLUGINS: JSON.stringify([plugin]),
-});
+const env = (name: string): Record<string, string> => kafkaNodeEnv(name, prefix, { TRIBUTARY_PLUGINS: JSON.stringify([plugin]) });
 
 let router: BrokerProcess;
 let gateway: BrokerProcess;

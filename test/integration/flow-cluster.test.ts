@@ -1,6 +1,6 @@
 import { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { BrokerProcess, startBroker } from '../helpers/broker';
+import { BrokerProcess, kafkaNodeEnv, startBroker } from '../helpers/broker';
 import { flowSuite } from '../helpers/flow-suite';
 
 // Flow control across gateways over a real Kafka: publishers on gateway A, subscribers on
@@ -8,18 +8,13 @@ import { flowSuite } from '../helpers/flow-suite';
 // the messages topic instead of holding up the downlink.
 const kafka = process.env.TRIBUTARY_TEST_KAFKA ?? '';
 const prefix = `f${process.pid}x${Date.now()}.`;
-const env = (name: string): Record<string, string> => ({
-  TRIBUTARY_NODE__NAME: name,
-  TRIBUTARY_BACKBONE__TYPE: 'kafka',
-  TRIBUTARY_BACKBONE__KAFKA__BROKERS: kafka,
-  TRIBUTARY_BACKBONE__TOPIC_PREFIX: prefix,
-  TRIBUTARY_LISTENERS__SSL__DEFAULT__ENABLE: 'false',
-  TRIBUTARY_LISTENERS__WSS__DEFAULT__ENABLE: 'false',
-  TRIBUTARY_SYS_TOPICS__SYS_MSG_INTERVAL: '0',
-  TRIBUTARY_SYS_TOPICS__SYS_HEARTBEAT_INTERVAL: '0',
-  TRIBUTARY_MQTT__MAX_MQUEUE_LEN: '100',
-  TRIBUTARY_MQTT__MAX_SEND_BUFFER: '256KB',
-});
+const env = (name: string): Record<string, string> =>
+  kafkaNodeEnv(name, prefix, {
+    TRIBUTARY_SYS_TOPICS__SYS_MSG_INTERVAL: '0',
+    TRIBUTARY_SYS_TOPICS__SYS_HEARTBEAT_INTERVAL: '0',
+    TRIBUTARY_MQTT__MAX_MQUEUE_LEN: '100',
+    TRIBUTARY_MQTT__MAX_SEND_BUFFER: '256KB',
+  });
 const start = (command: string, name: string): Promise<BrokerProcess> => startBroker({ command, env: env(name) });
 
 describe('flow control across two gateways over Kafka', () => {
