@@ -105,6 +105,11 @@ export class Session {
     return this.expiryInterval > 0;
   }
 
+  /** Whether a message this client publishes may come back to it. */
+  get hasSubscriptions(): boolean {
+    return this.subscriptions.size > 0;
+  }
+
   /** DISCONNECT set a new Session Expiry Interval (seconds). */
   setExpiry(seconds: number): void {
     this.expiryInterval = seconds;

@@ -66,7 +66,7 @@ function accept(ch: Channel, packet: mp.IPublishPacket, topic: string): Steps {
   m[qos === 0 ? 'messages.qos0.received' : qos === 1 ? 'messages.qos1.received' : 'messages.qos2.received']++;
   const msg: Message = { topic, payload: packet.payload as Buffer, qos, retain: packet.retain, from: ch.clientId, timestamp: Date.now(), properties: messageProperties(packet.properties), offset: -1 };
   // A publisher with subscriptions may get its own copy, which must follow its PUBACK/PUBREC.
-  const own = qos > 0 && session.subscriptions.size > 0;
+  const own = qos > 0 && session.hasSubscriptions;
   if (qos === 0) return { publish: msg, own, failed: (err) => publishFailed(ch, err, topic) };
   return {
     publish: msg,
