@@ -171,6 +171,11 @@ export class Channel implements SessionOwner, Pausable, PublishOrigin {
   }
 
   private step(s: Step): void {
+    // The hot steps first: a publish, then its acknowledgement.
+    if ('publish' in s) {
+      if (this.state !== 'closed') this.publish(s);
+      return;
+    }
     if ('ack' in s) {
       if (this.state === 'connected') this.sendAck(s.ack, s.id, s.rc);
       if (s.own) this.outgoing.ownPublishAcknowledged(s.own);
@@ -180,7 +185,6 @@ export class Channel implements SessionOwner, Pausable, PublishOrigin {
     if ('wait' in s) return this.await(s);
     if (this.state === 'closed') return;
     if ('send' in s) return this.send(s.send);
-    if ('publish' in s) return this.publish(s);
     if ('call' in s) return this.run(s.call());
     if ('refuse' in s) return this.refuse(s.refuse, s.why);
     this.close(s.close);
@@ -224,7 +228,10 @@ export class Channel implements SessionOwner, Pausable, PublishOrigin {
       (err: Error) => {
         this.publishFinished();
         if (s.own) this.outgoing.ownPublishAcknowledged(msg);
-        if (s.failed) this.continue(() => s.failed!(err));
+        if (s.failed) return this.continue(() => s.failed!(err));
+        this.log.error({ err, topic: msg.topic }, 'publish failed');
+        // Nothing was acknowledged; the client resends after reconnecting.
+        this.close(RC.SERVER_UNAVAILABLE);
       },
     );
   }

@@ -22,7 +22,7 @@ export type Step =
   | { close: number }
   /** Run `call` now, in order with the other steps (work that must follow a reply, such as attaching the session after CONNACK). */
   | { call: () => Steps }
-  /** Publish through the broker, counting it as pending until durable; then `done`'s steps, or `failed`'s. */
+  /** Publish through the broker, counting it as pending until durable; then `done`'s steps, or `failed`'s (default: log, close with 0x88). */
   | { publish: Message; own: boolean; done?: () => Steps; failed?: (err: Error) => Steps }
   | Wait<unknown>;
 

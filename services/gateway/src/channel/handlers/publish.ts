@@ -67,7 +67,8 @@ function accept(ch: Channel, packet: mp.IPublishPacket, topic: string): Steps {
   const msg: Message = { topic, payload: packet.payload as Buffer, qos, retain: packet.retain, from: ch.clientId, timestamp: Date.now(), properties: messageProperties(packet.properties), offset: -1 };
   // A publisher with subscriptions may get its own copy, which must follow its PUBACK/PUBREC.
   const own = qos > 0 && session.hasSubscriptions;
-  if (qos === 0) return { publish: msg, own, failed: (err) => publishFailed(ch, err, topic) };
+  // QoS 0: nothing to acknowledge; a failed publish closes the connection (the channel's default).
+  if (qos === 0) return { publish: msg, own };
   return {
     publish: msg,
     own,
@@ -80,15 +81,11 @@ function accept(ch: Channel, packet: mp.IPublishPacket, topic: string): Steps {
     },
     failed: (err) => {
       session.incomingFailed(qos, id);
-      return publishFailed(ch, err, topic);
+      ch.log.error({ err, topic }, 'publish failed');
+      // Nothing was acknowledged; the client resends after reconnecting.
+      return { close: RC.SERVER_UNAVAILABLE };
     },
   };
-}
-
-function publishFailed(ch: Channel, err: Error, topic: string): Step {
-  ch.log.error({ err, topic }, 'publish failed');
-  // Nothing was acknowledged; the client resends after reconnecting.
-  return { close: RC.SERVER_UNAVAILABLE };
 }
 
 function persistFailed(ch: Channel, err: Error, own: Message | undefined): Steps {
