@@ -1,6 +1,7 @@
 import type { Logger } from '@tributary/common';
 import { TributaryError } from '@tributary/common';
 import {
+  ASYNC_POINTS,
   AuthenticateReply,
   AuthorizeReply,
   AuthorizeRequest,
@@ -201,6 +202,12 @@ export class HookRegistry {
       } catch (err) {
         this.failed(point, cb, err);
         if (FAIL_CLOSED.includes(point)) return this.closed(point, acc);
+        continue;
+      }
+      if (reply instanceof Promise && !ASYNC_POINTS.includes(point)) {
+        // client.subscribe and client.unsubscribe answer at once: a promise there is a callback's mistake.
+        reply.catch(() => undefined);
+        this.failed(point, cb, new HookError(`${cb.name} returned a promise at ${point}, which must answer synchronously`));
         continue;
       }
       if (reply instanceof Promise) {

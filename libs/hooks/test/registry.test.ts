@@ -110,6 +110,15 @@ describe('hook registry', () => {
     assert.equal(slow.counters['hooks.callbacks.timeout'], 1);
   });
 
+  it('a promise from a synchronous fold point (client.subscribe) counts as a failure and is skipped', () => {
+    const r = registry();
+    const opts = { qos: 1 as const, noLocal: false, retainAsPublished: false, retainHandling: 0 as const };
+    r.add('client.subscribe', { name: 'async-by-mistake', priority: 'plugins' }, (async () => [{ filter: 'other', options: opts }]) as never);
+    const out = r.subscribe(client, [{ filter: 'a', options: opts }]);
+    assert.deepEqual(out, [{ filter: 'a', options: opts }]);
+    assert.equal(r.failures.get('client.subscribe/async-by-mistake'), 1);
+  });
+
   it('subscribe and unsubscribe fold over the filter lists; removal unregisters', () => {
     const r = registry();
     const off = r.add('client.subscribe', { name: 'rewrite', priority: 'rewrite' }, (_c, fs) => fs.map((f) => ({ ...f, filter: `x/${f.filter}` })));

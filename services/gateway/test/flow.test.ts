@@ -4,10 +4,11 @@ import type * as mp from 'mqtt-packet';
 import type { GatewayConfig } from '../src';
 import type { Message, QoS } from '@tributary/mqtt';
 import { Broker, ReadPause, Session } from '../src';
-import type { Delivery, SessionHost, SessionOwner } from '../src';
+import type { Delivery, SessionOwner } from '../src';
 import { FlowControl } from '../src/broker/flow';
 import { Metrics } from '../src/broker/metrics';
 import { channel, testBroker, wire } from './harness';
+import { RecordingHost } from './session-host';
 
 const msg = (offset: number, qos: QoS = 1): Message => ({ topic: 't', payload: Buffer.from(String(offset)), qos, retain: false, from: 'p', timestamp: Date.now(), properties: undefined, offset });
 const delivery = (offset: number, qos: QoS = 1): Delivery => ({ msg: msg(offset, qos), qos, retain: false, subscriptionIds: undefined });
@@ -26,37 +27,13 @@ class Owner implements SessionOwner {
   kick(): void {}
 }
 
-/** A host that records the session's reports. */
-class Host implements SessionHost {
-  readonly events: string[] = [];
-  drops = 0;
-  changed(): void {}
-  dropped(): void {
-    this.drops++;
-  }
-  delivered(): void {}
-  acked(): void {}
-  pressure(_s: Session, on: boolean): void {
-    this.events.push(on ? 'pressure' : 'relief');
-  }
-  backlogged(): void {
-    this.events.push('backlogged');
-  }
-  backlogEnded(): void {
-    this.events.push('backlog-ended');
-  }
-  backlogOverflow(): void {
-    this.events.push('overflow');
-  }
-}
-
 const tick = (): Promise<void> => new Promise((r) => process.nextTick(r));
 
 const limits = { maxInflight: 2, maxQueue: 8, storeQos0: true, maxBacklog: 1000, maxAwaitingRel: 100 };
 
 describe('session backlog and send-buffer bound', () => {
   it('queues behind a full window, reports pressure at half the queue, and switches to the log when the queue is full', () => {
-    const host = new Host();
+    const host = new RecordingHost();
     const s = new Session('c', 4, limits, host);
     const owner = new Owner();
     s.attach(owner, 65535);
@@ -70,17 +47,17 @@ describe('session backlog and send-buffer bound', () => {
     assert.ok(s.backlog);
     assert.deepEqual(host.events, ['pressure', 'relief', 'backlogged']);
     assert.deepEqual(s.backlog, { from: 10, count: 2, dropped: 0, parked: false });
-    assert.equal(host.drops, 0);
+    assert.equal(host.drops.length, 0);
     assert.equal(s.queueLength, 8, 'not queued in memory');
     // A stored cursor starts at the oldest undelivered message: the queue head.
     assert.equal(s.snapshot().cursor, 2);
     // QoS 0 follows the queue policy (dropped when full), and a retained copy is not a log message.
     s.deliver(delivery(12, 0));
-    assert.equal(host.drops, 1);
+    assert.equal(host.drops.length, 1);
   });
 
   it('reads the backlog back in order and goes live once it reached the last routed offset', () => {
-    const host = new Host();
+    const host = new RecordingHost();
     const s = new Session('c', 4, limits, host);
     const owner = new Owner();
     s.attach(owner, 65535);
@@ -103,7 +80,7 @@ describe('session backlog and send-buffer bound', () => {
   });
 
   it('drops the oldest of a backlog past max_session_backlog, and reports it once', () => {
-    const host = new Host();
+    const host = new RecordingHost();
     const s = new Session('c', 4, { ...limits, maxBacklog: 3 }, host);
     s.attach(new Owner(), 65535);
     for (let o = 0; o < 10 + 6; o++) s.deliver(delivery(o));
@@ -113,12 +90,12 @@ describe('session backlog and send-buffer bound', () => {
       s.fromBacklog(delivery(o));
       s.backlogRead(o);
     }
-    assert.equal(host.drops, 3, 'the three oldest of six went');
+    assert.equal(host.drops.length, 3, 'the three oldest of six went');
     assert.equal(host.events.filter((e) => e === 'overflow').length, 1);
   });
 
   it('stops writing while the socket is not writable, and sends what waits once it drained', () => {
-    const s = new Session('c', 4, limits, new Host());
+    const s = new Session('c', 4, limits, new RecordingHost());
     const owner = new Owner();
     s.attach(owner, 65535);
     owner.writable = false;
@@ -136,7 +113,7 @@ describe('flow control', () => {
   it('pauses a publishing connection while a session is pressured, resumes it when the pressure goes, and marks a session slow after the limit', async () => {
     const metrics = new Metrics();
     const flow = new FlowControl({ slowMs: 30, minMessages: 2, minBytes: 1024 }, metrics);
-    const host = new Host();
+    const host = new RecordingHost();
     const subscriber = new Session('sub', 4, limits, host);
     const events: string[] = [];
     const publisher = { session: undefined as Session | undefined, pauseForFlow: () => events.push('pause'), resumeForFlow: () => events.push('resume') };
@@ -182,7 +159,7 @@ describe('channel read pauses', () => {
     ch.handleIn(wire(connect('flow-pub')));
     ch.handleIn(wire(publish(1)));
     assert.equal(io.paused, false);
-    const pressured = new Session('someone', 4, limits, new Host());
+    const pressured = new Session('someone', 4, limits, new RecordingHost());
     broker.flow.pressure(pressured, true);
     ch.handleIn(wire(publish(2)));
     assert.equal(io.pausedBy, ReadPause.Flow);

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Message, QoS } from '@tributary/mqtt';
 import { SharedGroup } from '@tributary/router';
-import { Session, type Delivery, type DropReason, type SessionHost, type SessionLimits, type SessionOwner } from '../src';
+import { Session, type Delivery, type SessionLimits, type SessionOwner } from '../src';
+import { RecordingHost } from './session-host';
 
 /** A connection that records what the session sends; `writable` and `accept` can be turned off. */
 class RecordingOwner implements SessionOwner {
@@ -26,33 +27,6 @@ class RecordingOwner implements SessionOwner {
   }
   topics(): string[] {
     return this.publishes.map((p) => p.topic);
-  }
-}
-
-/** Records what the session reports to the broker. */
-class RecordingHost implements SessionHost {
-  changes = 0;
-  readonly drops: Array<[DropReason, string]> = [];
-  readonly events: string[] = [];
-  changed(): void {
-    this.changes++;
-  }
-  dropped(reason: DropReason, d: Delivery): void {
-    this.drops.push([reason, d.msg.topic]);
-  }
-  delivered(): void {}
-  acked(): void {}
-  pressure(_s: Session, on: boolean): void {
-    this.events.push(on ? 'pressure on' : 'pressure off');
-  }
-  backlogged(): void {
-    this.events.push('backlogged');
-  }
-  backlogEnded(): void {
-    this.events.push('backlog ended');
-  }
-  backlogOverflow(): void {
-    this.events.push('backlog overflow');
   }
 }
 
@@ -160,7 +134,7 @@ describe('Session', () => {
     s.fromBacklog(later);
     assert.equal(s.backlogRead(later.msg.offset), true);
     assert.equal(s.backlog, undefined);
-    assert.ok(host.events.includes('backlog ended'));
+    assert.ok(host.events.includes('backlog-ended'));
     assert.deepEqual(owner.topics().slice(-2), ['behind', 'later']);
   });
 

@@ -1,6 +1,5 @@
-import type { Logger } from '@tributary/common';
-import type { ConsumedRecord, Consumer, ConsumeOptions } from '../backbone';
-import { BatchDelivery, CaughtUpSignal, insideHandlerOf } from '../batch-delivery';
+import type { ConsumedRecord, ConsumeOptions } from '../backbone';
+import { GroupConsumer, GroupConsumerDeps } from '../group-consumer';
 import { LogCursor } from './log-cursor';
 import type { TopicLog, WriteListener } from './topic-log';
 
@@ -10,45 +9,8 @@ export interface OffsetStore {
   commit(group: string, topic: string, next: number): Promise<void>;
 }
 
-/**
- * One consumer per group and topic at a time: the embedded backbone has one partition, and a
- * partition belongs to one group member. Later members wait, in order, until the holder stops.
- */
-export class GroupLocks {
-  private readonly held = new Map<string, { holder: object; queue: Array<{ owner: object; grant: () => void }> }>();
-
-  /** Null if `owner` got the lock now, otherwise a promise that resolves when it does. */
-  acquire(key: string, owner: object): Promise<void> | null {
-    const lock = this.held.get(key);
-    if (lock === undefined) {
-      this.held.set(key, { holder: owner, queue: [] });
-      return null;
-    }
-    return new Promise((grant) => lock.queue.push({ owner, grant }));
-  }
-
-  /** Releases the lock (or leaves the queue) and hands the lock to the next waiter. */
-  release(key: string, owner: object): void {
-    const lock = this.held.get(key);
-    if (lock === undefined) return;
-    if (lock.holder !== owner) {
-      lock.queue = lock.queue.filter((w) => w.owner !== owner);
-      return;
-    }
-    const next = lock.queue.shift();
-    if (next === undefined) this.held.delete(key);
-    else {
-      lock.holder = next.owner;
-      next.grant();
-    }
-  }
-}
-
-export interface ConsumerDeps {
+export interface ConsumerDeps extends GroupConsumerDeps<EmbeddedConsumer> {
   offsets: OffsetStore | null;
-  locks: GroupLocks;
-  logger: Logger;
-  onStopped: (c: EmbeddedConsumer) => void;
 }
 
 /** Records handed over from memory are capped; a consumer further behind reads the files. */
@@ -59,11 +21,7 @@ const RETRY_MAX_MS = 5_000;
  * Delivers a topic's records in offset order: from the segment files while behind, then from
  * memory as the writer hands over written batches (no re-read of what was just written).
  */
-export class EmbeddedConsumer implements Consumer, WriteListener {
-  /** Rejects if the consumer is stopped before it caught up. */
-  readonly caughtUp: Promise<void>;
-  private readonly caughtUpSignal = new CaughtUpSignal();
-  private readonly delivery: BatchDelivery;
+export class EmbeddedConsumer extends GroupConsumer<EmbeddedConsumer> implements WriteListener {
   /** caughtUp resolves once `next` reaches this (the log's next offset when we started). */
   private target = Infinity;
   /** The next offset to hand to eachBatch. */
@@ -72,63 +30,22 @@ export class EmbeddedConsumer implements Consumer, WriteListener {
   /** Written records not delivered yet, contiguous from `next` (at tailIdx). */
   private tail: ConsumedRecord[] = [];
   private tailIdx = 0;
-  private wake: (() => void) | null = null;
-  private stopped = false;
-  private stopping: Promise<void> | null = null;
-  private running: Promise<void> = Promise.resolve();
   private lastCommit: Promise<void> = Promise.resolve();
   private committed = -1;
-  private readonly maxBatch: number;
-  private readonly lockKey: string;
 
   constructor(
     private readonly log: TopicLog,
-    private readonly options: ConsumeOptions,
+    options: ConsumeOptions,
     private readonly deps: ConsumerDeps,
   ) {
-    this.caughtUp = this.caughtUpSignal.promise;
-    this.delivery = new BatchDelivery(this, options, deps.logger);
-    this.maxBatch = Math.max(1, Math.floor(options.maxBatch ?? 500));
-    this.lockKey = JSON.stringify([options.group ?? '', options.topic]);
+    super(options, deps);
   }
 
-  /** Fixes the start position now if possible (so 'latest' means "after what exists now"). */
-  begin(): void {
-    const group = this.options.group;
-    const wait = group === undefined ? null : this.deps.locks.acquire(this.lockKey, this);
-    if (wait === null) {
-      this.position();
-      this.running = this.run();
-    } else {
-      this.running = wait.then(() => {
-        if (this.stopped) return;
-        this.position();
-        return this.run();
-      });
-    }
-  }
-
-  /**
-   * Stops delivering; resolves after the batch in progress finished and its offset was committed.
-   * Called from inside this consumer's own eachBatch it resolves at once (the rest follows).
-   */
-  stop(): Promise<void> {
-    this.stopping ??= this.doStop();
-    if (insideHandlerOf(this)) return Promise.resolve();
-    return this.stopping;
-  }
-
-  private async doStop(): Promise<void> {
-    this.stopped = true;
-    this.delivery.stop();
-    this.wakeUp();
-    await this.running;
+  /** After the last batch: stop following the log, close the file, let the last commit land. */
+  protected async release(): Promise<void> {
     this.log.listeners.delete(this);
     await this.cursor?.close();
     await this.lastCommit;
-    this.caughtUpSignal.stopped(this.options.topic);
-    if (this.options.group !== undefined) this.deps.locks.release(this.lockKey, this);
-    this.deps.onStopped(this);
   }
 
   /** From the writer: a written batch (or null: offsets were settled without records). */
@@ -145,7 +62,7 @@ export class EmbeddedConsumer implements Consumer, WriteListener {
     this.wakeUp();
   }
 
-  private position(): void {
+  protected position(): void {
     const log = this.log;
     const { group, topic, from } = this.options;
     const committed = group !== undefined ? this.deps.offsets?.get(group, topic) : undefined;
@@ -163,7 +80,7 @@ export class EmbeddedConsumer implements Consumer, WriteListener {
     this.checkCaughtUp();
   }
 
-  private async run(): Promise<void> {
+  protected async run(): Promise<void> {
     const log = this.log;
     while (!this.stopped) {
       let batch: ConsumedRecord[];
@@ -190,7 +107,7 @@ export class EmbeddedConsumer implements Consumer, WriteListener {
         }
       } else {
         this.checkCaughtUp();
-        await new Promise<void>((resolve) => (this.wake = resolve));
+        await this.sleep();
         continue;
       }
       if (this.stopped) break;
@@ -232,11 +149,5 @@ export class EmbeddedConsumer implements Consumer, WriteListener {
 
   private checkCaughtUp(): void {
     if (this.next >= this.target) this.caughtUpSignal.resolve();
-  }
-
-  private wakeUp(): void {
-    const w = this.wake;
-    this.wake = null;
-    w?.();
   }
 }

@@ -10,7 +10,8 @@ import type {
   Table,
   TopicSpec,
 } from '../backbone';
-import { EmbeddedConsumer, GroupLocks, type OffsetStore } from './consumer';
+import { GroupLocks } from '../group-consumer';
+import { EmbeddedConsumer, type OffsetStore } from './consumer';
 import { lockDir } from './dir-lock';
 import type { TopicConfig } from './files';
 import { EmbeddedTable } from './table';

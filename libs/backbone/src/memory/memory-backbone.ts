@@ -1,6 +1,6 @@
 import { BackboneError, silentLogger, type Logger, ValidationError } from '@tributary/common';
 import type { Backbone, Consumer, ConsumeOptions, ProducerRecord, RecordPosition, Table, TopicSpec } from '../backbone';
-import { GroupLocks } from '../embedded/consumer';
+import { GroupLocks } from '../group-consumer';
 import { MemoryConsumer } from './consumer';
 import { MemoryTable } from './table';
 import { MemoryTopic, type MemoryTopicConfig } from './topic';

@@ -127,8 +127,8 @@ export class Channel implements SessionOwner, Pausable, PublishOrigin {
   }
 
   /** Refuses the CONNECT: CONNACK with the reason (client.connack sees it), then close. */
-  refuse(reasonCode: number, why: string, clientId = this.clientId): void {
-    this.log.debug({ clientId, rc: reasonCode, why }, 'connect refused');
+  refuse(reasonCode: number, why: string): void {
+    this.log.debug({ clientId: this.clientId, rc: reasonCode, why }, 'connect refused');
     this.send(this.dialect.connack(reasonCode, false));
     if (this.client) this.broker.hooks.notify('client.connack', this.client, reasonCode);
     this.close(reasonCode);
