@@ -16,6 +16,10 @@ export interface ClientInfo {
   protocolVersion: number;
   /** Set by client.authenticate: superusers skip authorization. */
   isSuperuser: boolean;
+  /** Set by client.authenticate: the client's own authorization rules (a JWT's `acl` claim, an HTTP authenticator's `acl`), checked before every source. */
+  acl?: readonly unknown[];
+  /** The listener the client connected to, e.g. "tcp:default". */
+  listener?: string;
 }
 
 /** client.connect: what the CONNECT asked for, before authentication. */
@@ -41,6 +45,8 @@ export interface Credentials {
   authContinue?: boolean;
   /** True for a re-authentication of a connected client (AUTH 0x19 and its steps). */
   reauthenticate?: boolean;
+  /** The listener the client connected to, e.g. "ssl:default". */
+  listener?: string;
 }
 
 /** The outcome of client.authenticate. `continue` (enhanced authentication) sends AUTH 0x18 with authData. */
@@ -51,6 +57,10 @@ export interface AuthResult {
   authData?: Buffer;
   /** With deny: the CONNACK/DISCONNECT reason code (default 0x87 Not authorized). */
   reasonCode?: number;
+  /** With allow: the client's own authorization rules (become ClientInfo.acl). */
+  acl?: readonly unknown[];
+  /** With allow: when the credentials expire (ms since the epoch, e.g. a JWT's exp); the connection is closed then. */
+  expireAt?: number;
 }
 
 /** client.authorize: what a client is about to do. */

@@ -4,11 +4,13 @@
  * order of the `plugins` list).
  */
 export const PRIORITIES = {
+  /** Bans, flapping detection and overload protection refuse a CONNECT before any authenticator runs. */
+  banned: 990,
   /** Topic rewrite sees topics first (EMQX 980), so everything after it sees the rewritten topic. */
   rewrite: 980,
-  /** Built-in authentication (EMQX 970): MQTT 5.0 enhanced-authentication providers. */
+  /** Built-in authentication (EMQX 970): the `authentication` chain and MQTT 5.0 enhanced-authentication providers. */
   authn: 970,
-  /** Built-in authorization sources (EMQX 960). */
+  /** Built-in authorization (EMQX 960): the `authorization` sources. */
   authz: 960,
   /** The rule engine sees messages before any later change (EMQX 900). */
   rules: 900,

@@ -1,4 +1,5 @@
 import { apiConfigFragment } from '@tributary/api';
+import { authConfigFragment } from '@tributary/auth';
 import { backboneConfigFragment } from '@tributary/backbone';
 import { commonConfigFragment, composeConfigSchema, ConfigKeyDoc, describeConfig, Infer, LoadedConfig, loadConfig, LoadOptions } from '@tributary/common';
 import { gatewayConfigFragment, listenersConfigFragment } from '@tributary/gateway';
@@ -14,6 +15,7 @@ export const tributaryConfigSchema = composeConfigSchema([
   listenersConfigFragment, // listeners (services/gateway)
   apiConfigFragment, // dashboard (services/api)
   gatewayConfigFragment, // mqtt, sys_topics, bridge, cluster, delayed, auto_subscribe, rewrite (services/gateway)
+  authConfigFragment, // authentication, authorization (services/auth)
   hooksConfigFragment, // hooks, plugins, plugin_config (libs/hooks)
   backboneConfigFragment, // backbone (libs/backbone)
 ]);

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { Backbone, createKafkaBackbone, EmbeddedBackbone } from '@tributary/backbone';
 import { commonConfigFragment, ConfigError, Logger, Service, ServiceHost, StartupError } from '@tributary/common';
 import { ApiServer, NodeStatusSource } from '@tributary/api';
+import { AuthService } from '@tributary/auth';
 import { BackboneSessionStore, Broker, clusterStrategies, CommandsBridge, Gateway, MESSAGES_TOPIC, registerMappings, registerSysEvents, RetainedStore, SysPublisher, TopicMappings } from '@tributary/gateway';
 import { HookRegistry, PluginHost, PluginMessage } from '@tributary/hooks';
 import { messageRecord, newMessage } from '@tributary/mqtt';
@@ -11,7 +12,7 @@ import { RetainService } from '@tributary/retain';
 import type { TributaryConfig } from './config';
 
 /** The services a node can run; each one's dependencies are in TributaryNode.service(). */
-export type ServiceName = 'backbone' | 'broker' | 'sys' | 'mappings' | 'plugins' | 'commands' | 'gateway' | 'api' | 'router' | 'retain';
+export type ServiceName = 'backbone' | 'broker' | 'auth' | 'sys' | 'mappings' | 'plugins' | 'commands' | 'gateway' | 'api' | 'router' | 'retain';
 
 /**
  * What each role runs, in start order (the host still puts a service's dependencies first; it
@@ -20,8 +21,8 @@ export type ServiceName = 'backbone' | 'broker' | 'sys' | 'mappings' | 'plugins'
  * its help line come from this table.
  */
 export const ROLES = {
-  all: { command: 'start', help: 'run every service in one process (embedded backbone by default)', services: ['backbone', 'broker', 'sys', 'mappings', 'plugins', 'commands', 'gateway', 'api'] },
-  gateway: { command: 'gateway', help: 'scaled out over Kafka: MQTT listeners and sessions (run any number)', services: ['backbone', 'broker', 'sys', 'mappings', 'plugins', 'commands', 'gateway', 'api'] },
+  all: { command: 'start', help: 'run every service in one process (embedded backbone by default)', services: ['backbone', 'broker', 'auth', 'sys', 'mappings', 'plugins', 'commands', 'gateway', 'api'] },
+  gateway: { command: 'gateway', help: 'scaled out over Kafka: MQTT listeners and sessions (run any number)', services: ['backbone', 'broker', 'auth', 'sys', 'mappings', 'plugins', 'commands', 'gateway', 'api'] },
   router: { command: 'router', help: 'scaled out over Kafka: subscription table, routes messages to gateways', services: ['backbone', 'plugins', 'router', 'api'] },
   retain: { command: 'retain', help: 'scaled out over Kafka: expires retained messages, publishes delayed ones', services: ['backbone', 'retain', 'api'] },
 } as const satisfies Record<string, { command: string; help: string; services: readonly ServiceName[] }>;
@@ -78,6 +79,7 @@ export class TributaryNode implements NodeStatusSource {
   retain: RetainService | undefined;
   sys: SysPublisher | undefined;
   plugins: PluginHost | undefined;
+  auth: AuthService | undefined;
   /** The router's own hook registry (a broker has its own: broker.hooks). */
   hooks: HookRegistry | undefined;
   running = false;
@@ -145,6 +147,12 @@ export class TributaryNode implements NodeStatusSource {
         return { name, start: () => this.startBackbone(), stop: async () => this.backbone?.stop() };
       case 'broker':
         return { name, dependsOn: ['backbone'], start: () => this.startBroker(log), stop: async () => this.broker?.stop() };
+      case 'auth':
+        // Before the listeners open (the gateway depends on it): no client connects unauthenticated.
+        return around(name, ['broker'], () => {
+          const kick = (clientId: string, rc: number): void => broker().session(clientId)?.owner?.kick(rc);
+          return (this.auth = new AuthService({ config: c, backbone: this.backbone!, hooks: broker().hooks, logger: log, nodeName: c.node.name, dataDir: this.dataDir, kick }));
+        });
       case 'sys':
         return {
           name,
@@ -200,7 +208,7 @@ export class TributaryNode implements NodeStatusSource {
         if (!c.bridge.kafka.commands.enable) return undefined;
         return around(name, ['broker'], () => (this.commands = new CommandsBridge(this.backbone!, broker(), c.bridge.kafka.commands.topic, log)));
       case 'gateway':
-        return around(name, ['broker', 'plugins'], () => (this.gateway = new Gateway(c, broker(), log)));
+        return around(name, ['broker', 'auth', 'plugins'], () => (this.gateway = new Gateway(c, broker(), log)));
       case 'api':
         if (!c.dashboard.listeners.http.enable) return undefined;
         return around(name, [], () => (this.api = new ApiServer(c.dashboard.listeners.http.bind, this, log)));
@@ -295,6 +303,6 @@ export class TributaryNode implements NodeStatusSource {
   }
 
   metrics(): Record<string, number> {
-    return this.broker ? { ...this.broker.metrics.toJSON(), ...this.broker.hooks.counters } : {};
+    return this.broker ? { ...this.broker.metrics.toJSON(), ...this.auth?.metrics, ...this.broker.hooks.counters } : {};
   }
 }

@@ -154,7 +154,7 @@ export class Gateway {
   }
 
   private add(transport: Transport, listener: string): Connection {
-    const conn = new Connection(transport, this.broker, this.config, this.log, (c) => {
+    const conn = new Connection(transport, listener, this.broker, this.config, this.log, (c) => {
       if (this.connections.delete(c)) this.perListener.set(listener, (this.perListener.get(listener) ?? 1) - 1);
     });
     this.connections.add(conn);

@@ -7,6 +7,7 @@ import { BackboneSessionStore, Broker, Channel, ChannelIO, GatewayConfig, gatewa
 /** An in-memory ChannelIO: records what the channel writes, decoded back into packets. */
 export class RecordingIO implements ChannelIO {
   readonly remoteAddress = 'test:1';
+  readonly listener = 'tcp:default';
   readonly packets: Packet[] = [];
   ended = false;
   keepalive = -1;

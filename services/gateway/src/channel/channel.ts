@@ -26,6 +26,8 @@ export const enum ReadPause {
 /** What a channel needs from its connection: bytes out, close, timers and read pausing. */
 export interface ChannelIO {
   readonly remoteAddress: string;
+  /** The listener the connection came in on, e.g. "tcp:default". */
+  readonly listener: string;
   /** False while the socket holds mqtt.max_send_buffer unsent bytes. */
   readonly writable: boolean;
   /** Bytes handed to the OS so far. */
@@ -73,6 +75,8 @@ export class Channel implements SessionOwner, Pausable, PublishOrigin {
   auth: AuthExchange | undefined;
   /** The Authentication Method the client authenticated with (v5), for re-authentication. */
   authMethod: string | undefined;
+  /** When the client's credentials expire (ms since the epoch; a JWT's exp), set by authentication. */
+  credentialsExpireAt: number | undefined;
   private topicAliases: Map<number, string> | undefined;
   /** The client's Topic Alias Maximum (v5): how many aliases the broker may assign. */
   clientTopicAliasMax = 0;
@@ -123,7 +127,7 @@ export class Channel implements SessionOwner, Pausable, PublishOrigin {
 
   /** Credentials of this connected client for a re-authentication (AUTH 0x19). */
   credentials(authMethod: string, reauthenticate: boolean): Credentials {
-    return { clientId: this.clientId, username: this.username, password: undefined, peerhost: this.peerhost, protocolVersion: this.dialect.version, authMethod, reauthenticate };
+    return { clientId: this.clientId, username: this.username, password: undefined, peerhost: this.peerhost, protocolVersion: this.dialect.version, listener: this.io.listener, authMethod, reauthenticate };
   }
 
   /** Refuses the CONNECT: CONNACK with the reason (client.connack sees it), then close. */
@@ -277,9 +281,10 @@ export class Channel implements SessionOwner, Pausable, PublishOrigin {
     this.close(reasonCode);
   }
 
-  /** Keep-alive expired or CONNECT never came. */
-  handleTimeout(kind: 'keepalive' | 'connect'): void {
-    this.close(kind === 'keepalive' ? RC.KEEP_ALIVE_TIMEOUT : RC.MAXIMUM_CONNECT_TIME);
+  /** Keep-alive expired, CONNECT never came, or the credentials expired (a JWT's exp: DISCONNECT 0x87, EMQX's choice). */
+  handleTimeout(kind: 'keepalive' | 'connect' | 'credentials'): void {
+    if (kind === 'credentials') this.log.info({ clientId: this.clientId }, 'credentials expired; disconnecting');
+    this.close(kind === 'keepalive' ? RC.KEEP_ALIVE_TIMEOUT : kind === 'connect' ? RC.MAXIMUM_CONNECT_TIME : RC.NOT_AUTHORIZED);
   }
 
   /** The transport closed (for any reason). Runs once. */

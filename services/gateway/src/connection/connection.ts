@@ -25,6 +25,8 @@ export class Connection implements ChannelIO {
 
   constructor(
     private readonly transport: Transport,
+    /** The listener it came in on, e.g. "tcp:default". */
+    readonly listener: string,
     broker: Broker,
     private readonly config: GatewayConfig,
     log: Logger,
@@ -80,6 +82,7 @@ export class Connection implements ChannelIO {
     if (ch.waiting || this.pausedBy !== 0) this.lastActivity = now;
     else if (ch.state === 'connecting' && now > this.connectDeadline) ch.handleTimeout('connect');
     else if (this.keepaliveMs > 0 && now - this.lastActivity > this.keepaliveMs) ch.handleTimeout('keepalive');
+    else if (ch.credentialsExpireAt !== undefined && now >= ch.credentialsExpireAt) ch.handleTimeout('credentials');
     else if (retryBefore > 0 && ch.session && ch.session.inflightCount > 0 && ch.dialect.version < 5) ch.session.retry(retryBefore, now);
   }
 

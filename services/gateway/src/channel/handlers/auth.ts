@@ -48,7 +48,12 @@ function apply(ch: Channel, cred: Credentials, r: AuthResult, accept: Accept | u
     const rc = r.reasonCode ?? RC.NOT_AUTHORIZED;
     return ch.state === 'connecting' ? { refuse: rc, why: 'authentication failed' } : { close: rc };
   }
-  if (ch.client) ch.client.isSuperuser = r.isSuperuser === true;
+  if (ch.client) {
+    ch.client.isSuperuser = r.isSuperuser === true;
+    ch.client.acl = r.acl;
+  }
+  // Checked by the connection's once-a-second ticker; a re-authentication renews (or clears) it.
+  ch.credentialsExpireAt = r.expireAt;
   const props = method === undefined ? undefined : { authenticationMethod: method, authenticationData: r.authData };
   if (method !== undefined) ch.authMethod = method;
   if (cred.reauthenticate) return { send: { cmd: 'auth', reasonCode: 0, properties: props } };

@@ -64,12 +64,13 @@ export function handleConnect(ch: Channel, packet: mp.IConnectPacket): Steps {
   ch.clientTopicAliasMax = terms.clientTopicAliasMax;
   ch.keepalive = terms.keepalive;
   ch.io.setKeepAlive(ch.keepalive);
-  const client: ConnectInfo = { clientId, username: packet.username, peerhost: ch.peerhost, protocolVersion: version, isSuperuser: false, keepalive: ch.keepalive, cleanStart: clean, expiryInterval: terms.expiry };
+  const listener = ch.io.listener;
+  const client: ConnectInfo = { clientId, username: packet.username, peerhost: ch.peerhost, protocolVersion: version, isSuperuser: false, listener, keepalive: ch.keepalive, cleanStart: clean, expiryInterval: terms.expiry };
   ch.client = client;
   ch.broker.hooks.notify('client.connect', client);
 
   const password = packet.password === undefined ? undefined : Buffer.from(packet.password);
-  const cred = { clientId, username: packet.username, password, peerhost: ch.peerhost, protocolVersion: version };
+  const cred = { clientId, username: packet.username, password, peerhost: ch.peerhost, protocolVersion: version, listener };
   // Enhanced authentication (§4.12): the exchange's steps are client.authenticate calls too (auth.ts).
   const method = props.authenticationMethod;
   const creds = method === undefined ? cred : { ...cred, authMethod: method, authData: props.authenticationData };

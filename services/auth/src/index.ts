@@ -1,0 +1,5 @@
+export * from './acl';
+export * from './config';
+export * from './providers';
+export * from './service';
+export * from './types';
