@@ -1,5 +1,7 @@
-import Fastify, { FastifyInstance } from 'fastify';
-import { StartupError, type Bind, type Logger } from '@tributary/common';
+import Fastify, { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { httpErrorOf, StartupError, TributaryError, type Bind, type Logger } from '@tributary/common';
+import { ApiKeys } from './api-keys';
+import { ApiError, ApiRoute } from './routes';
 
 /** What the API reads from the running node. */
 export interface NodeStatusSource {
@@ -11,19 +13,36 @@ export interface NodeStatusSource {
   metrics(): Record<string, number>;
 }
 
+export interface ApiServerOptions {
+  /** Keys accepted in `Authorization: Basic`; every route but /status needs one. */
+  apiKeys?: ApiKeys;
+  /** What packages add under /api/v5 (routes.ts). */
+  routes?: readonly ApiRoute[];
+}
+
+const BASE = '/api/v5';
+
 /**
- * The HTTP API (EMQX's /api/v5 shapes as it grows; /status for now). /status answers 200 while
- * the node runs and 503 otherwise, in EMQX's text form or as JSON with ?format=json.
+ * The HTTP API, EMQX's /api/v5 shapes. /status answers 200 while the node runs and 503
+ * otherwise, in EMQX's text form or as JSON with ?format=json, without authentication. Every
+ * other route needs an API key (HTTP Basic); packages add routes (routes.ts). Errors are
+ * `{code, message}` with the status of the error tree; unknown paths 404 NOT_FOUND.
  */
 export class ApiServer {
   private app: FastifyInstance | undefined;
   address: { host: string; port: number } | undefined;
+  private readonly apiKeys: ApiKeys;
+  private readonly routes: readonly ApiRoute[];
 
   constructor(
     private readonly bind: Bind,
     private readonly node: NodeStatusSource,
     private readonly log: Logger,
-  ) {}
+    opts: ApiServerOptions = {},
+  ) {
+    this.apiKeys = opts.apiKeys ?? new ApiKeys();
+    this.routes = opts.routes ?? [];
+  }
 
   async start(): Promise<void> {
     const app = Fastify({ logger: false });
@@ -38,6 +57,7 @@ export class ApiServer {
     };
     app.get<{ Querystring: { format?: string } }>('/status', (req, reply) => status(req.query, reply));
     app.get<{ Querystring: { format?: string } }>('/api/v5/status', (req, reply) => status(req.query, reply));
+    this.addRoutes(app);
     try {
       await app.listen({ host: this.bind.host, port: this.bind.port });
     } catch (err) {
@@ -53,5 +73,48 @@ export class ApiServer {
     await this.app?.close();
     this.app = undefined;
   }
+
+  private addRoutes(app: FastifyInstance): void {
+    app.setNotFoundHandler((_req, reply) => void reply.code(404).send({ code: 'NOT_FOUND', message: 'Request Path Not Found' }));
+    app.setErrorHandler((err, _req, reply) => this.fail(reply, err));
+    for (const route of this.routes) {
+      app.route({
+        method: route.method,
+        url: BASE + route.path,
+        preHandler: (req, reply, done) => (this.authorized(req, reply) ? done() : undefined),
+        handler: async (req, reply) => {
+          const out = await route.handler({ params: req.params as Record<string, string>, query: req.query as Record<string, string | undefined>, body: req.body });
+          reply.code(out.status ?? (out.body === undefined ? 204 : 200));
+          return out.body === undefined ? reply.send() : out.body;
+        },
+      });
+    }
+  }
+
+  /** HTTP Basic with an API key; a 401 says what is missing (EMQX's codes). */
+  private authorized(req: FastifyRequest, reply: FastifyReply): boolean {
+    const verdict = this.apiKeys.check(req.headers.authorization);
+    if (verdict === 'ok') return true;
+    reply.code(401).header('www-authenticate', 'Basic realm="tributary"');
+    if (verdict === 'bad') reply.send({ code: 'BAD_API_KEY_OR_SECRET', message: 'Check api_key/api_secret' });
+    else if (this.apiKeys.size === 0) reply.send({ code: 'AUTHORIZATION_HEADER_ERROR', message: 'no API key is configured: set api_key.bootstrap_file (lines key:secret) and send Authorization: Basic base64(key:secret)' });
+    else reply.send({ code: 'AUTHORIZATION_HEADER_ERROR', message: 'send an API key: Authorization: Basic base64(api_key:api_secret)' });
+    return false;
+  }
+
+  private fail(reply: FastifyReply, err: unknown): void {
+    if (err instanceof ApiError) return void reply.code(err.status).send({ code: err.code, message: err.message });
+    const e = err as { statusCode?: number; code?: string; message?: string; validation?: unknown };
+    // Fastify's own: a body that is not JSON, a wrong content type.
+    if (!(err instanceof TributaryError) && typeof e.statusCode === 'number' && e.statusCode < 500) {
+      const code = e.statusCode === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : 'BAD_REQUEST';
+      return void reply.code(e.statusCode).send({ code, message: e.message ?? code });
+    }
+    const answer = httpErrorOf(err);
+    if (answer.status >= 500) this.log.error({ err }, 'HTTP API request failed');
+    reply.code(answer.status).send(answer.body);
+  }
 }
 export * from './config';
+export * from './api-keys';
+export * from './routes';

@@ -1,3 +1,4 @@
+export * from './api';
 export * from './acl';
 export * from './config';
 export * from './providers';

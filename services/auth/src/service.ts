@@ -1,8 +1,10 @@
+import type { ApiRoute } from '@tributary/api';
 import type { Backbone } from '@tributary/backbone';
 import type { Logger } from '@tributary/common';
 import type { AuthenticateReply, AuthorizeReply, AuthorizeRequest, ClientInfo, Credentials, HookRegistry } from '@tributary/hooks';
 import { RC } from '@tributary/mqtt';
 import { AclRule, decide } from './acl';
+import { authenticationRoutes } from './api';
 import type { AuthConfig } from './config';
 import { AUTHENTICATORS, AUTHZ_SOURCES } from './providers';
 import type { Authenticator, AuthnOutcome, AuthzOutcome, AuthzSource, ProviderContext } from './types';
@@ -96,6 +98,11 @@ export class AuthService {
   async stop(): Promise<void> {
     for (const remove of this.removers.splice(0)) remove();
     for (const p of [...this.authenticators, ...this.sources]) await p.stop?.();
+  }
+
+  /** The HTTP API routes of authentication and authorization (users, bans ...). */
+  routes(): ApiRoute[] {
+    return authenticationRoutes(this.authenticators);
   }
 
   /** Some rules changed: every cached decision is stale. */

@@ -1,5 +1,6 @@
 import { Bind, ConfigError, createLogger, ValidationError } from '@tributary/common';
 import { describeTributaryConfig, loadTributaryConfig } from './config';
+import { ctlMain } from './ctl';
 import { NodeRole, ROLES, TributaryNode, VERSION } from './node';
 
 /** The role a command runs (`start` → all, `gateway` → gateway, ...), from the roles table. */
@@ -18,6 +19,7 @@ Usage: tributary <command> [--config <file.json>]
 Commands:
 ${ROLE_HELP}  config          print every configuration key, its default and its environment variable
                   (--markdown: as the table in docs/configuration.md)
+  ctl             talk to a running node: status, users, banned (tributary ctl --help)
   version         print the version
   help, --help    show this help
 
@@ -79,6 +81,7 @@ export function configMarkdown(): string {
 }
 
 export async function main(argv = process.argv.slice(2)): Promise<void> {
+  if (argv[0] === 'ctl') return ctlMain(argv.slice(1));
   let args: ReturnType<typeof parseArgs>;
   try {
     args = parseArgs(argv);

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Backbone, createKafkaBackbone, EmbeddedBackbone } from '@tributary/backbone';
 import { commonConfigFragment, ConfigError, Logger, Service, ServiceHost, StartupError } from '@tributary/common';
-import { ApiServer, NodeStatusSource } from '@tributary/api';
+import { ApiKeys, ApiServer, NodeStatusSource } from '@tributary/api';
 import { AuthService } from '@tributary/auth';
 import { BackboneSessionStore, Broker, clusterStrategies, CommandsBridge, Gateway, MESSAGES_TOPIC, registerMappings, registerSysEvents, RetainedStore, SysPublisher, TopicMappings } from '@tributary/gateway';
 import { HookRegistry, PluginHost, PluginMessage } from '@tributary/hooks';
@@ -58,6 +58,10 @@ function around(name: ServiceName, dependsOn: readonly ServiceName[], create: ()
     },
     stop: async () => component?.stop(),
   };
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.') || host.startsWith('::ffff:127.');
 }
 
 export const VERSION: string = (require('../../package.json') as { version: string }).version;
@@ -133,8 +137,16 @@ export class TributaryNode implements NodeStatusSource {
     }
     await this.host.start();
     this.running = true;
+    this.warnIfOpen();
     const listeners = this.gateway?.listeners.map((l) => `${l.name}@${l.host}:${l.port}`);
     this.log.info(listeners ? { listeners, dataDir } : {}, 'tributary started');
+  }
+
+  /** Anyone who can reach a listener may connect while the authentication chain is empty: say so for listeners beyond loopback. */
+  private warnIfOpen(): void {
+    if (!this.gateway || (this.auth?.authenticators.length ?? 0) > 0) return;
+    const open = this.gateway.listeners.filter((l) => !isLoopback(l.host)).map((l) => `${l.name}@${l.host}:${l.port}`);
+    if (open.length) this.log.warn({ listeners: open }, 'authentication is off: any client that reaches these listeners may connect; configure the authentication chain (docs/security.md)');
   }
 
   /** The service `name` for this node's configuration, or undefined where the configuration turns it off. */
@@ -211,7 +223,10 @@ export class TributaryNode implements NodeStatusSource {
         return around(name, ['broker', 'auth', 'plugins'], () => (this.gateway = new Gateway(c, broker(), log)));
       case 'api':
         if (!c.dashboard.listeners.http.enable) return undefined;
-        return around(name, [], () => (this.api = new ApiServer(c.dashboard.listeners.http.bind, this, log)));
+        return around(name, [], () => {
+          const apiKeys = ApiKeys.load(c.api_key.bootstrap_file);
+          return (this.api = new ApiServer(c.dashboard.listeners.http.bind, this, log, { apiKeys, routes: this.auth?.routes() ?? [] }));
+        });
       case 'router':
         return around(name, ['backbone', 'plugins'], () => (this.router = new RouterService({ backbone: this.backbone!, logger: log, messagesTopic: MESSAGES_TOPIC, strategy: c.mqtt.shared_subscription_strategy, leaseMs: c.cluster.lease, hooks: this.hooks })));
       case 'retain':
