@@ -8,13 +8,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BROKERS, BrokerName, MOSQUITTO_DEFAULTS, MOSQUITTO_MAX_INFLIGHT, MOSQUITTO_MAX_QUEUED, RunningBroker, StartOptions, benchTlsFiles, findMosquitto, killAllNow, startBroker, stopAll } from './brokers';
-import { Ctx, Metric, RunOptions, Scenario, ScenarioResult } from './harness';
+import { Ctx, Metric, Prepared, RunOptions, Scenario, ScenarioResult } from './harness';
 import { OPENLOOP_SCENARIOS } from './openloop';
+import { SECURITY_SCENARIOS } from './security';
 import { FD_LIMIT, rssOf } from './processes';
 import { SCENARIOS as CLOSED_LOOP_SCENARIOS } from './scenarios';
 import { setBrokerLog, stopKafka } from './tributary-kafka';
 
-const SCENARIOS: Scenario[] = [...CLOSED_LOOP_SCENARIOS, ...OPENLOOP_SCENARIOS];
+const SCENARIOS: Scenario[] = [...CLOSED_LOOP_SCENARIOS, ...OPENLOOP_SCENARIOS, ...SECURITY_SCENARIOS];
 /** Names --scenarios accepts: every scenario's, and each family's (all of its scenarios). */
 const FAMILIES = [...new Set(SCENARIOS.map((s) => s.family).filter((f): f is string => f !== undefined))];
 
@@ -168,11 +169,21 @@ const log = (msg: string): void => void process.stderr.write(`[bench] ${msg}\n`)
 const NOISE_LIMIT = 0.25;
 const noise = (o: Outcome): number => (o.ok ? (o.result.extra.otherCpuCores ?? 0) : Infinity);
 
-async function attempt(name: BrokerName, s: Scenario, opts: RunOptions): Promise<Outcome> {
+async function attempt(name: BrokerName, s: Scenario, opts: RunOptions): Promise<Outcome | undefined> {
   let broker: RunningBroker | undefined;
+  let prepared: Prepared | undefined;
   try {
+    if (s.prepare) {
+      prepared = await s.prepare(name);
+      if (!prepared) return undefined; // no equivalent on this broker: skipped
+    }
     // A fresh broker per scenario: no queues, sessions or heap growth carried from one load into the next.
-    const start: StartOptions = { ...(s.tls ? { tls: await benchTlsFiles() } : {}), ...(s.mosquittoDefaults ? { mosquittoDefaults: true } : {}) };
+    const start: StartOptions = {
+      ...(s.tls ? { tls: await benchTlsFiles() } : {}),
+      ...(s.mosquittoDefaults ? { mosquittoDefaults: true } : {}),
+      ...(prepared?.env ? { env: prepared.env } : {}),
+      ...(prepared?.mosquittoConf ? { mosquittoConf: prepared.mosquittoConf } : {}),
+    };
     broker = await startBroker(BENCH_DIR, REPO_ROOT, name, start);
     const defaults = s.mosquittoDefaults && name === 'mosquitto' ? ` (${MOSQUITTO_DEFAULTS})` : '';
     log(`${s.title} on ${name}${defaults}: ${s.timed ? `${opts.warmupS} s warm-up + ${opts.durationS} s` : 'connecting'} ...`);
@@ -201,6 +212,7 @@ async function attempt(name: BrokerName, s: Scenario, opts: RunOptions): Promise
     return { ok: false, error };
   } finally {
     await broker?.stop();
+    await prepared?.cleanup?.();
   }
 }
 
@@ -209,14 +221,15 @@ async function warmKafka(seconds: number, opts: RunOptions): Promise<void> {
   const s = SCENARIOS.find((x) => x.name === KAFKA_WARMUP_SCENARIO)!;
   log(`warming up Kafka (not measured; --kafka-warmup 0 skips this):`);
   const o = await attempt('tributary-kafka', s, { ...opts, warmupS: 0, durationS: seconds });
-  if (o.ok) log(`  warm-up: ${Math.round(o.result.extra.receivedPerS ?? 0)} msg/s, Kafka used ${(o.result.extra.kafkaCpuCores ?? NaN).toFixed(2)} cores`);
+  if (o?.ok) log(`  warm-up: ${Math.round(o.result.extra.receivedPerS ?? 0)} msg/s, Kafka used ${(o.result.extra.kafkaCpuCores ?? NaN).toFixed(2)} cores`);
 }
 
 /** On a shared machine other processes steal CPU from broker and load: retry, keep the quietest run. */
-async function runOne(name: BrokerName, s: Scenario, opts: RunOptions, retries: number): Promise<Outcome> {
+async function runOne(name: BrokerName, s: Scenario, opts: RunOptions, retries: number): Promise<Outcome | undefined> {
   let best: Outcome | undefined;
   for (let i = 0; i <= retries; i++) {
     const o = await attempt(name, s, opts);
+    if (!o) return undefined; // the scenario does not apply to this broker
     if (!best || noise(o) < noise(best)) best = o;
     if (!o.ok || noise(o) <= NOISE_LIMIT) break;
     log(`  other processes used ${noise(o).toFixed(2)} cores meanwhile${i < retries ? ': retrying' : ''}`);
@@ -319,7 +332,8 @@ async function main(): Promise<void> {
     for (const s of args.scenarios) {
       const earlier = failedToStart.get(b);
       // A broker that cannot start once will not start for the next scenario either; do not wait 15 s again.
-      const o: Outcome = earlier ? { ok: false, error: earlier } : await runOne(b, s, opts, args.retries);
+      const o = earlier ? { ok: false as const, error: earlier } : await runOne(b, s, opts, args.retries);
+      if (!o) continue; // skipped: no equivalent on this broker
       if (!o.ok && /before accepting|not accepting|does not exist|not found|did not start/.test(o.error)) failedToStart.set(b, o.error);
       outcomes.set(`${b}/${s.name}`, o);
     }

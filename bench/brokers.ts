@@ -31,6 +31,9 @@ export interface StartOptions {
   tls?: TlsFiles;
   /** Mosquitto without the bench's settings (max_inflight_messages, max_queued_messages, set_tcp_nodelay). */
   mosquittoDefaults?: boolean;
+  /** A scenario's additions (security.ts): Tributary's environment, Mosquitto's configuration lines. */
+  env?: Record<string, string>;
+  mosquittoConf?: string[];
 }
 
 export interface RunningBroker {
@@ -96,7 +99,8 @@ interface Launch {
   dirs?: string[];
 }
 
-async function launch(benchDir: string, repoRoot: string, name: Exclude<BrokerName, 'tributary-kafka'>, port: number, tls?: { port: number; files: TlsFiles }, mosquittoDefaults = false): Promise<Launch> {
+async function launch(benchDir: string, repoRoot: string, name: Exclude<BrokerName, 'tributary-kafka'>, port: number, tls: { port: number; files: TlsFiles } | undefined, options: StartOptions): Promise<Launch> {
+  const mosquittoDefaults = options.mosquittoDefaults === true;
   switch (name) {
     case 'mosquitto': {
       const bin = findMosquitto();
@@ -108,7 +112,7 @@ async function launch(benchDir: string, repoRoot: string, name: Exclude<BrokerNa
         [
           `listener ${port} 127.0.0.1`,
           ...(tls ? [`listener ${tls.port} 127.0.0.1`, `certfile ${tls.files.cert}`, `keyfile ${tls.files.key}`] : []),
-          'allow_anonymous true',
+          ...(options.mosquittoConf ?? ['allow_anonymous true']),
           ...(mosquittoDefaults
             ? []
             : ['max_connections -1', 'persistence false', `max_inflight_messages ${MOSQUITTO_MAX_INFLIGHT}`, `max_queued_messages ${MOSQUITTO_MAX_QUEUED}`, 'set_tcp_nodelay true']),
@@ -148,6 +152,7 @@ async function launch(benchDir: string, repoRoot: string, name: Exclude<BrokerNa
         TRIBUTARY_DASHBOARD__LISTENERS__HTTP__BIND: statusBind,
         TRIBUTARY_NODE__DATA_DIR: dataDir,
         TRIBUTARY_LOG__LEVEL: 'warn',
+        ...options.env,
       };
       // BENCH_TRIBUTARY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the broker under load.
       const nodeArgs = (process.env.BENCH_TRIBUTARY_NODE_ARGS ?? '').split(' ').filter(Boolean);
@@ -161,7 +166,7 @@ export async function startBroker(benchDir: string, repoRoot: string, name: Brok
   if (name === 'tributary-kafka') return startTributaryKafka(repoRoot, tlsFiles);
   const port = await freePort();
   const tls = tlsFiles ? { port: await freePort(), files: tlsFiles } : undefined;
-  const { cmd, args, env, dirs = [], statusBind } = await launch(benchDir, repoRoot, name, port, tls, options.mosquittoDefaults);
+  const { cmd, args, env, dirs = [], statusBind } = await launch(benchDir, repoRoot, name, port, tls, options);
   const proc = spawnProc(name, repoRoot, cmd, args, env ?? process.env);
   const stop = async (): Promise<void> => {
     await proc.stop();

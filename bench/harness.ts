@@ -77,6 +77,14 @@ export class Ctx {
   }
 }
 
+/** What a scenario needs from one broker's start: extra environment (Tributary) or configuration lines (Mosquitto). */
+export interface Prepared {
+  env?: Record<string, string>;
+  mosquittoConf?: string[];
+  /** After the broker stopped (e.g. a database the scenario started). */
+  cleanup?(): Promise<void>;
+}
+
 export interface Scenario {
   name: string;
   title: string;
@@ -90,6 +98,8 @@ export interface Scenario {
   mosquittoDefaults?: boolean;
   /** A name that selects this scenario together with the rest of its family (`--scenarios openloop`). */
   family?: string;
+  /** Called before each broker's start; undefined: this broker has no equivalent and skips the scenario. */
+  prepare?(broker: import('./brokers').BrokerName): Promise<Prepared | undefined>;
   run(ctx: Ctx): Promise<ScenarioResult>;
 }
 

@@ -28,10 +28,15 @@ function frame(first: number, body: Buffer): Buffer {
   return Buffer.concat([Buffer.from([first, ...remainingLength(body.length)]), body]);
 }
 
-export function encodeConnect(clientId: string, keepAliveS: number): Buffer {
-  // Protocol level 4 (3.1.1), flags 0x02 = clean session, no will/credentials.
-  const fixed = Buffer.from([4, 0x02, keepAliveS >> 8, keepAliveS & 0xff]);
-  return frame(0x10, Buffer.concat([utf8('MQTT'), fixed, utf8(clientId)]));
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
+export function encodeConnect(clientId: string, keepAliveS: number, cred?: Credentials): Buffer {
+  // Protocol level 4 (3.1.1), flags 0x02 = clean session (+0xC0 username and password), no will.
+  const fixed = Buffer.from([4, cred ? 0xc2 : 0x02, keepAliveS >> 8, keepAliveS & 0xff]);
+  return frame(0x10, Buffer.concat([utf8('MQTT'), fixed, utf8(clientId), ...(cred ? [utf8(cred.username), utf8(cred.password)] : [])]));
 }
 
 export function encodeSubscribe(packetId: number, filter: string, qos: 0 | 1): Buffer {
@@ -129,9 +134,9 @@ export class Conn {
     });
   }
 
-  async connect(clientId: string, keepAliveS: number, timeoutMs = 10_000): Promise<void> {
+  async connect(clientId: string, keepAliveS: number, timeoutMs = 10_000, cred?: Credentials): Promise<void> {
     const acked = this.wait(2, timeoutMs);
-    this.socket.write(encodeConnect(clientId, keepAliveS));
+    this.socket.write(encodeConnect(clientId, keepAliveS, cred));
     const rc = await acked;
     if (rc !== 0) throw new Error(`CONNACK return code ${rc}`);
   }
