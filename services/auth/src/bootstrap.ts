@@ -78,12 +78,13 @@ export async function bootstrapUsers(spec: BootstrapSpec): Promise<void> {
   // Over Kafka: see what other processes wrote before deciding what is missing.
   await spec.store.table.sync?.();
   const users = [];
+  const at = (row: BootstrapRow): string => `${resolve(spec.file)} line ${row.line}`;
   for (const row of rows) {
     const isSuperuser = csvBool(row.fields.is_superuser);
-    if (isSuperuser === undefined) throw problem(`line ${row.line}: is_superuser must be true or false`);
+    if (isSuperuser === undefined) throw problem(`${at(row)}: is_superuser must be true or false`);
     const userId = row.fields.user_id!;
     if (spec.store.record(userId)) continue;
-    users.push({ userId, record: await spec.record(row, isSuperuser, (m) => problem(`line ${row.line}: ${m}`)) });
+    users.push({ userId, record: await spec.record(row, isSuperuser, (m) => problem(`${at(row)}: ${m}`)) });
   }
   const added = await spec.store.insertMissing(users);
   spec.logger.info({ authenticator: spec.authenticator, file: spec.file, added, existing: rows.length - added }, 'bootstrap users loaded');
