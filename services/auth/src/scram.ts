@@ -98,28 +98,30 @@ export interface ScramExchange {
   keys: ScramKeys;
 }
 
-/**
- * Checks client-final-message against the exchange; returns server-final-message (`v=...`)
- * when the proof is right, undefined when it is wrong or the message is malformed.
- */
-export function verifyClientFinal(ex: ScramExchange, data: Buffer | undefined): string | undefined {
-  if (!data || data.length === 0 || data.length > MAX_SCRAM_MESSAGE) return undefined;
+/** The outcome of client-final: server-final-message (`v=...`), a wrong proof, or a message that is not client-final. */
+export type ClientFinalCheck = { serverFinal: string } | { error: 'invalid-proof' | 'malformed' };
+
+const MALFORMED = { error: 'malformed' } as const;
+
+/** Checks client-final-message against the exchange (RFC 5802 §3, the server's side). */
+export function verifyClientFinal(ex: ScramExchange, data: Buffer | undefined): ClientFinalCheck {
+  if (!data || data.length === 0 || data.length > MAX_SCRAM_MESSAGE) return MALFORMED;
   const text = data.toString('utf8');
   const proofAt = text.lastIndexOf(',p=');
-  if (proofAt < 0) return undefined;
+  if (proofAt < 0) return MALFORMED;
   const withoutProof = text.slice(0, proofAt);
   const proofText = text.slice(proofAt + 3);
   const attrs = withoutProof.split(',');
-  if (attrs[0] !== `c=${Buffer.from(ex.first.gs2Header).toString('base64')}`) return undefined;
-  if (attrs[1] !== `r=${ex.nonce}`) return undefined;
-  if (!BASE64.test(proofText)) return undefined;
+  if (attrs[0] !== `c=${Buffer.from(ex.first.gs2Header).toString('base64')}`) return MALFORMED;
+  if (attrs[1] !== `r=${ex.nonce}`) return MALFORMED;
+  if (!BASE64.test(proofText)) return MALFORMED;
   const proof = Buffer.from(proofText, 'base64');
-  if (proof.length !== ex.keys.storedKey.length) return undefined;
+  if (proof.length !== ex.keys.storedKey.length) return MALFORMED;
   const authMessage = `${ex.first.bare},${ex.serverFirst},${withoutProof}`;
   const clientSignature = hmac(ex.digest, ex.keys.storedKey, authMessage);
   const clientKey = Buffer.alloc(proof.length);
   for (let i = 0; i < proof.length; i++) clientKey[i] = proof[i]! ^ clientSignature[i]!;
   const storedKey = createHash(ex.digest).update(clientKey).digest();
-  if (!constantTimeEqual(storedKey, ex.keys.storedKey)) return undefined;
-  return `v=${hmac(ex.digest, ex.keys.serverKey, authMessage).toString('base64')}`;
+  if (!constantTimeEqual(storedKey, ex.keys.storedKey)) return { error: 'invalid-proof' };
+  return { serverFinal: `v=${hmac(ex.digest, ex.keys.serverKey, authMessage).toString('base64')}` };
 }

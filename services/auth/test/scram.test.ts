@@ -76,6 +76,9 @@ describe('SCRAM authenticator', () => {
     const bad = RFC.clientFinal.replace('p=dHzb', 'p=dHzc');
     assert.deepEqual(a.authenticate(step(bad, true)), { result: 'deny', reasonCode: 0x86 });
     assert.deepEqual(a.authenticate(step(RFC.clientFinal, true)), { result: 'deny' });
+    // Re-authentication: DISCONNECT has no 0x86, the chain's default (0x87) applies.
+    a.authenticate({ ...step(RFC.clientFirst, false), reauthenticate: true });
+    assert.deepEqual(a.authenticate({ ...step(bad, true), reauthenticate: true }), { result: 'deny' });
   });
 
   it('unknown users are ignored (the next authenticator decides)', async () => {

@@ -123,9 +123,11 @@ export class ScramAuthenticator implements Authenticator {
     const p = this.pending.get(cred.clientId);
     this.pending.delete(cred.clientId);
     if (!p || p.deadline < Date.now()) return { result: 'deny' };
-    const serverFinal = verifyClientFinal(p.exchange, cred.authData);
-    if (serverFinal === undefined) return { result: 'deny', reasonCode: RC.BAD_USERNAME_OR_PASSWORD };
-    return { result: 'allow', isSuperuser: p.isSuperuser, authData: Buffer.from(serverFinal) };
+    const check = verifyClientFinal(p.exchange, cred.authData);
+    if ('serverFinal' in check) return { result: 'allow', isSuperuser: p.isSuperuser, authData: Buffer.from(check.serverFinal) };
+    // A wrong password is 0x86 in CONNACK; DISCONNECT has no 0x86 (§3.14.2.1), so a re-authentication gets 0x87.
+    if (check.error === 'invalid-proof' && !cred.reauthenticate) return { result: 'deny', reasonCode: RC.BAD_USERNAME_OR_PASSWORD };
+    return { result: 'deny' };
   }
 
   private remember(clientId: string, p: Pending): void {
