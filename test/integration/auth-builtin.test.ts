@@ -149,6 +149,13 @@ describe('scram:built_in_database (MQTT 5.0 enhanced authentication)', () => {
     assert.ok(scram.verifyServer(connack.properties?.authenticationData), 'server-final proves the server knows the keys');
   });
 
+  test('an unknown SCRAM user is ignored by the authenticator and refused at the end of the chain (0x8C)', async () => {
+    const c = await RawClient.open(b.mqttPort, 5);
+    c.send({ cmd: 'connect', clientId: 'scram-nobody', protocolVersion: 5, protocolId: 'MQTT', clean: true, keepalive: 60, properties: { authenticationMethod: METHOD, authenticationData: new ScramClient('nobody', 'x').first() } } as mp.IConnectPacket);
+    assert.equal(((await c.next('connack')) as mp.IConnackPacket).reasonCode, 0x8c);
+    c.destroy();
+  });
+
   test('a wrong password gets CONNACK 0x86', async () => {
     const { result } = scramLogin(new ScramClient('sam', 'not-sam-pw'), 'scram-wrong');
     await assert.rejects(result, (e: Error & { code?: number }) => e.code === 0x86);
