@@ -84,8 +84,9 @@ export async function hashPassword(alg: PasswordHashAlgorithm, password: string 
   const pw = typeof password === 'string' ? Buffer.from(password) : password;
   switch (alg.name) {
     case 'bcrypt':
-      // bcryptjs takes a string; latin1 keeps every byte of a binary password distinct.
-      return bcrypt.hash(pw.toString('latin1'), salt);
+      // bcryptjs hashes a string's UTF-8 bytes: decoding as UTF-8 gives back the client's bytes
+      // (for any valid UTF-8 password), so hashes made by EMQX or PostgreSQL's pgcrypto verify here.
+      return bcrypt.hash(pw.toString('utf8'), salt);
     case 'pbkdf2': {
       const digest = NODE_DIGEST[alg.mac_fun];
       const length = alg.dk_length ?? createHash(digest).digest().length;

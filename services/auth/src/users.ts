@@ -146,8 +146,8 @@ export class UserStore {
       if (r) users.push({ user_id: key.slice(this.prefix.length), is_superuser: r.is_superuser });
     }
     users.sort((a, b) => (a.user_id < b.user_id ? -1 : a.user_id > b.user_id ? 1 : 0));
-    const p = Math.max(1, Math.floor(page));
-    const l = Math.max(1, Math.floor(limit));
+    const p = Number.isFinite(page) ? Math.max(1, Math.floor(page)) : 1;
+    const l = Number.isFinite(limit) ? Math.max(1, Math.floor(limit)) : 100;
     return { data: users.slice((p - 1) * l, p * l), meta: { page: p, limit: l, count: users.length } };
   }
 

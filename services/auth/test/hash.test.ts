@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { createHash, pbkdf2Sync } from 'node:crypto';
 import { describe, it } from 'node:test';
+import bcrypt from 'bcryptjs';
 import { ConfigProblem } from '@tributary/common';
 import { constantTimeEqual, hashPassword, newSalt, parseHashAlgorithm, PasswordHashAlgorithm, verifyPassword } from '../src';
 
@@ -47,6 +48,8 @@ describe('password hashes', () => {
     const stored = await hashPassword(five, 'secret', salt);
     assert.equal(await verifyPassword(five, 'secret', stored, salt), true);
     assert.equal(await verifyPassword(five, 'Secret', stored, salt), false);
+    // A non-ASCII password is hashed as its UTF-8 bytes, as other bcrypt implementations do.
+    assert.equal(await hashPassword(five, Buffer.from('pässwörd'), salt), bcrypt.hashSync('pässwörd', salt));
   });
 
   it('verification is exact: another salt, a longer password or a case change fails', async () => {

@@ -1,4 +1,4 @@
-import { ConfigProblem } from '@tributary/common';
+import { ConfigProblem, TributaryError } from '@tributary/common';
 import type { Credentials } from '@tributary/hooks';
 import { bootstrapUsers } from '../bootstrap';
 import { hashPassword, newSalt, parseHashAlgorithm, PasswordHashAlgorithm, verifyPassword } from '../hash';
@@ -59,7 +59,7 @@ export class BuiltinAuthenticator implements Authenticator {
 
   /** The users of this authenticator; throws before start(). */
   get users(): UserStore {
-    if (!this.store) throw new Error('the built-in database authenticator is not started');
+    if (!this.store) throw new TributaryError('INTERNAL_ERROR', 'the built-in database authenticator is not started');
     return this.store;
   }
 

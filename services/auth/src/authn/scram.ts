@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { ConfigProblem } from '@tributary/common';
+import { ConfigProblem, TributaryError } from '@tributary/common';
 import type { Credentials } from '@tributary/hooks';
 import { RC } from '@tributary/mqtt';
 import { bootstrapUsers } from '../bootstrap';
@@ -75,7 +75,7 @@ export class ScramAuthenticator implements Authenticator {
 
   /** The SCRAM users; throws before start(). */
   get users(): UserStore {
-    if (!this.store) throw new Error('the SCRAM authenticator is not started');
+    if (!this.store) throw new TributaryError('INTERNAL_ERROR', 'the SCRAM authenticator is not started');
     return this.store;
   }
 

@@ -1,5 +1,5 @@
 import type { Backbone, Table } from '@tributary/backbone';
-import { NotFoundError, ValidationError } from '@tributary/common';
+import { NotFoundError, TributaryError, ValidationError } from '@tributary/common';
 import type { AuthorizeRequest, ClientInfo } from '@tributary/hooks';
 import { AclRule, decide, rulesFromClaim } from '../acl';
 import { unknownField } from '../provider-config';
@@ -94,10 +94,16 @@ export class RuleStore {
     this.changed();
   }
 
-  /** An owner's rules ([] when none). */
+  /** An owner's rules as stored ([] when none, or when the record cannot be read). */
   get(owner: RuleOwner): StoredRule[] {
     const value = this.table.get(keyOf(owner));
-    return value ? (JSON.parse(value.toString()) as StoredRule[]) : [];
+    if (!value) return [];
+    try {
+      const rules: unknown = JSON.parse(value.toString());
+      return Array.isArray(rules) ? (rules as StoredRule[]) : [];
+    } catch {
+      return []; // a damaged record: it matches nothing either (load)
+    }
   }
 
   /** Every owner's rules: all first, then usernames, then client ids, each sorted. */
@@ -134,7 +140,7 @@ export class BuiltinAuthzSource implements AuthzSource {
   constructor(private readonly ctx: ProviderContext) {}
 
   get rules(): RuleStore {
-    if (!this.store) throw new Error('the built_in_database source is not started');
+    if (!this.store) throw new TributaryError('INTERNAL_ERROR', 'the built_in_database source is not started');
     return this.store;
   }
 
