@@ -10,7 +10,7 @@ export interface ErrorDetails {
 }
 
 /** The class each code is thrown as; one category per subclass below. */
-export type Category = 'internal' | 'config' | 'validation' | 'conflict' | 'notfound' | 'startup' | 'backbone' | 'session' | 'protocol' | 'plugin';
+export type Category = 'internal' | 'config' | 'validation' | 'not_found' | 'conflict' | 'startup' | 'backbone' | 'session' | 'protocol' | 'plugin';
 
 interface CodeSpec {
   readonly category: Category;
@@ -33,9 +33,12 @@ export const ERROR_CODES = {
   INVALID_ARGUMENT: { category: 'validation', status: 400, doc: 'a function or command was given an option it does not accept' },
   TOPIC_NAME_INVALID: { category: 'validation', status: 400, doc: 'a backbone topic name has characters or a length the backbone does not allow' },
   RECORD_TOO_LARGE: { category: 'validation', status: 413, doc: 'a backbone record is larger than the log can frame' },
+  USER_NOT_FOUND: { category: 'not_found', status: 404, doc: 'a user of the built-in authentication database does not exist' },
+  RULES_NOT_FOUND: { category: 'not_found', status: 404, doc: 'a username, client id or "all" has no rules in the built-in authorization database' },
+  USER_EXISTS: { category: 'conflict', status: 409, doc: 'a user of the built-in authentication database is added twice' },
   AUTH_METHOD_REGISTERED: { category: 'conflict', status: 409, doc: 'an enhanced-authentication method is registered twice' },
   ALREADY_EXISTS: { category: 'conflict', status: 409, doc: 'a user, ban or rule to create exists already (EMQX: ALREADY_EXISTS)' },
-  NOT_FOUND: { category: 'notfound', status: 404, doc: 'a user, ban, authenticator or other named thing does not exist' },
+  NOT_FOUND: { category: 'not_found', status: 404, doc: 'a user, ban, authenticator or other named thing does not exist' },
   LISTENER_BIND_FAILED: { category: 'startup', status: 500, doc: 'a listener cannot bind its address (in use, not permitted)' },
   DATA_DIR_UNAVAILABLE: { category: 'startup', status: 500, doc: 'the data directory cannot be created' },
   DATA_DIR_LOCKED: { category: 'startup', status: 409, doc: 'the data directory is already open, in this or another process' },
@@ -118,11 +121,11 @@ function categoryError<C extends Category>() {
 /** A caller passed something the callee does not accept (HTTP 400, or 413 for sizes). */
 export class ValidationError extends categoryError<'validation'>() {}
 
+/** The thing asked for does not exist (HTTP 404). */
+export class NotFoundError extends categoryError<'not_found'>() {}
+
 /** The thing to create or register exists already (HTTP 409). */
 export class ConflictError extends categoryError<'conflict'>() {}
-
-/** The named thing does not exist (HTTP 404). */
-export class NotFoundError extends categoryError<'notfound'>() {}
 
 /** A process cannot start: a listener cannot bind, the data directory cannot be used. */
 export class StartupError extends categoryError<'startup'>() {}

@@ -1,6 +1,7 @@
-import { ApiRoute, page, paging } from '@tributary/api';
+import { ApiRoute, paging } from '@tributary/api';
 import { NotFoundError, ValidationError } from '@tributary/common';
-import type { Authenticator, UserDirectory } from './types';
+import type { Authenticator } from './types';
+import type { UserStore } from './users';
 
 /**
  * The authentication routes of the HTTP API, EMQX's paths and shapes:
@@ -8,7 +9,7 @@ import type { Authenticator, UserDirectory } from './types';
  * their own users (`password_based:built_in_database`, `scram:built_in_database`).
  */
 export function authenticationRoutes(chain: readonly Authenticator[]): ApiRoute[] {
-  const users = (id: string): UserDirectory => {
+  const users = (id: string): UserStore => {
     const a = chain.find((x) => x.id === id);
     if (!a) throw new NotFoundError('NOT_FOUND', `authenticator ${id} is not in the authentication chain`);
     if (!a.users) throw new NotFoundError('NOT_FOUND', `authenticator ${id} keeps no users of its own`);
@@ -21,9 +22,9 @@ export function authenticationRoutes(chain: readonly Authenticator[]): ApiRoute[
       path: '/authentication/:id/users',
       summary: "An authenticator's users, paged (never their passwords)",
       handler: (req) => {
-        const all = users(req.params.id!).list();
-        const like = req.query.like_user_id;
-        return { body: page(like ? all.filter((u) => u.user_id.includes(like)) : all, paging(req.query)) };
+        const p = paging(req.query);
+        const r = users(req.params.id!).list(p.page, p.limit);
+        return { body: { data: r.data, meta: { ...r.meta, hasnext: p.page * p.limit < r.meta.count } } };
       },
     },
     {
@@ -39,11 +40,7 @@ export function authenticationRoutes(chain: readonly Authenticator[]): ApiRoute[
       method: 'GET',
       path: '/authentication/:id/users/:user_id',
       summary: 'One user',
-      handler: (req) => {
-        const u = users(req.params.id!).get(req.params.user_id!);
-        if (!u) throw new NotFoundError('NOT_FOUND', `user ${req.params.user_id} not found`);
-        return { body: u };
-      },
+      handler: (req) => ({ body: users(req.params.id!).get(req.params.user_id!) }),
     },
     {
       method: 'PUT',
@@ -51,7 +48,7 @@ export function authenticationRoutes(chain: readonly Authenticator[]): ApiRoute[
       summary: "Changes a user's password or superuser flag: {password?, is_superuser?}",
       handler: async (req) => {
         const b = userBody(req.body, false);
-        return { body: await users(req.params.id!).update(req.params.user_id!, { password: b.password, isSuperuser: b.is_superuser }) };
+        return { body: await users(req.params.id!).update(req.params.user_id!, { password: b.password, is_superuser: b.is_superuser }) };
       },
     },
     {

@@ -1,3 +1,6 @@
+import { BUILTIN_ID, builtinAuthenticatorSpec } from './authn/builtin';
+import { SCRAM_ID, scramAuthenticatorSpec } from './authn/scram';
+import { builtinAuthzSpec } from './authz/builtin';
 import type { Authenticator, AuthzSource, ProviderSpec } from './types';
 
 /**
@@ -6,7 +9,12 @@ import type { Authenticator, AuthzSource, ProviderSpec } from './types';
  * EMQX's names. A new kind is one line here.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const AUTHENTICATORS: Record<string, ProviderSpec<any, Authenticator>> = {};
+export const AUTHENTICATORS: Record<string, ProviderSpec<any, Authenticator>> = {
+  [BUILTIN_ID]: builtinAuthenticatorSpec,
+  [SCRAM_ID]: scramAuthenticatorSpec,
+};
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const AUTHZ_SOURCES: Record<string, ProviderSpec<any, AuthzSource>> = {};
+export const AUTHZ_SOURCES: Record<string, ProviderSpec<any, AuthzSource>> = {
+  built_in_database: builtinAuthzSpec,
+};

@@ -2,6 +2,7 @@ import type { Backbone } from '@tributary/backbone';
 import type { ConfigProblem, Logger } from '@tributary/common';
 import type { AuthorizeRequest, Awaitable, ClientInfo, Credentials } from '@tributary/hooks';
 import type { AclRule } from './acl';
+import type { UserStore } from './users';
 
 /**
  * What one authenticator of the `authentication` chain decides (EMQX's semantics): `ignore`
@@ -14,25 +15,6 @@ export type AuthnOutcome =
   | { result: 'deny'; reasonCode?: number }
   | { result: 'continue'; authData?: Buffer };
 
-/** A user as the API lists it (never with a password). */
-export interface UserInfo {
-  user_id: string;
-  is_superuser: boolean;
-}
-
-/** The users an authenticator keeps itself (built-in database): managed with the HTTP API and `tributary ctl users`. */
-export interface UserDirectory {
-  /** A ConflictError when the user exists. */
-  add(userId: string, password: string, isSuperuser: boolean): Promise<UserInfo>;
-  /** A NotFoundError when the user does not exist. */
-  update(userId: string, change: { password?: string; isSuperuser?: boolean }): Promise<UserInfo>;
-  /** A NotFoundError when the user does not exist. */
-  delete(userId: string): Promise<void>;
-  get(userId: string): UserInfo | undefined;
-  /** Every user, ordered by user_id. */
-  list(): UserInfo[];
-}
-
 export interface Authenticator {
   /** `<mechanism>:<backend>` (or the mechanism alone), as EMQX names authenticators: "password_based:built_in_database", "jwt". */
   readonly id: string;
@@ -42,7 +24,7 @@ export interface Authenticator {
    */
   readonly methods?: readonly string[];
   /** The users it keeps, when it keeps its own (built-in database). */
-  readonly users?: UserDirectory;
+  readonly users?: UserStore;
   start?(): Promise<void>;
   stop?(): Promise<void>;
   authenticate(cred: Credentials): Awaitable<AuthnOutcome>;
