@@ -1,3 +1,6 @@
+import { httpAuthenticator } from './authn/http';
+import { jwtAuthenticator } from './authn/jwt';
+import { httpSource } from './authz/http';
 import type { Authenticator, AuthzSource, ProviderSpec } from './types';
 
 /**
@@ -6,7 +9,12 @@ import type { Authenticator, AuthzSource, ProviderSpec } from './types';
  * EMQX's names. A new kind is one line here.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const AUTHENTICATORS: Record<string, ProviderSpec<any, Authenticator>> = {};
+export const AUTHENTICATORS: Record<string, ProviderSpec<any, Authenticator>> = {
+  'password_based:http': httpAuthenticator,
+  jwt: jwtAuthenticator,
+};
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const AUTHZ_SOURCES: Record<string, ProviderSpec<any, AuthzSource>> = {};
+export const AUTHZ_SOURCES: Record<string, ProviderSpec<any, AuthzSource>> = {
+  http: httpSource,
+};
