@@ -271,6 +271,7 @@ describe('HTTP authenticator, HTTP authorization sources, JWT with JWKS', () => 
     assert.equal(seen.peerhost, '127.0.0.1');
     assert.equal(await refused(b, { clientId: 'h-big', username: 'deny', password }), 0x86);
     assert.equal((await client(b, { clientId: 'h-after-big', username: 'allow', password: 'pw' })).connack.reasonCode, 0);
+    assert.ok(!JSON.stringify(b.logs).includes(password.slice(0, 64)), 'a password in the log');
   });
 
   test("the reply's acl is the client's own rules; expire_at disconnects the client with 0x87", async () => {
@@ -400,5 +401,7 @@ describe('JWT with an HMAC secret (base64), verify_claims', () => {
     for (const [what, password, code] of cases) assert.equal(await refused(b, { clientId: 'm3', username: 'u', password }), code, what);
     assert.equal(await refused(b, { clientId: 'm3', username: 'u' }), 0x87, 'no password');
     assert.equal((await client(b, { clientId: 'm3', username: 'u', password: await hs({ sub: 'm3', aud: 'tributary' }) })).connack.reasonCode, 0, 'the broker keeps serving');
+    const logs = JSON.stringify(b.logs);
+    assert.ok(!logs.includes(secret.toString('base64')) && !logs.includes(cases[0]![1]), 'a secret or token in the log');
   });
 });

@@ -1,6 +1,6 @@
 import { Agent as HttpAgent, request as httpRequest, IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { ConfigProblem, duration, int } from '@tributary/common';
+import { ConfigProblem, duration, int, Logger } from '@tributary/common';
 import { checkPlaceholders, render } from './template';
 
 /**
@@ -181,6 +181,19 @@ export class HttpTemplateClient {
   /** Closes the pooled connections. */
   close(): void {
     this.pool.close();
+  }
+}
+
+/** What the HTTP authenticator and the HTTP source share: the client to their server, closed on stop(). */
+export abstract class HttpProvider {
+  protected readonly client: HttpTemplateClient;
+
+  constructor(config: HttpRequestConfig, protected readonly logger: Logger) {
+    this.client = new HttpTemplateClient(config);
+  }
+
+  async stop(): Promise<void> {
+    this.client.close();
   }
 }
 

@@ -1,7 +1,6 @@
-import type { Logger } from '@tributary/common';
 import type { Credentials } from '@tributary/hooks';
 import { AclRule, rulesFromClaim } from '../acl';
-import { HttpReply, HttpRequestConfig, HttpTemplateClient, jsonObjectOf, parseHttpRequest } from '../http-request';
+import { HttpProvider, HttpReply, HttpRequestConfig, jsonObjectOf, parseHttpRequest } from '../http-request';
 import type { Authenticator, AuthnOutcome, ProviderSpec } from '../types';
 
 /** The placeholders an HTTP authenticator's url and body may use. */
@@ -15,17 +14,8 @@ const IGNORE: AuthnOutcome = { result: 'ignore' };
  * any other status, a body that is not JSON, an unknown result, a bad `acl` or `expire_at`, a
  * network error or no reply within request_timeout: ignore (the next authenticator decides).
  */
-export class HttpAuthenticator implements Authenticator {
+export class HttpAuthenticator extends HttpProvider implements Authenticator {
   readonly id = 'password_based:http';
-  private readonly client: HttpTemplateClient;
-
-  constructor(config: HttpRequestConfig, private readonly logger: Logger) {
-    this.client = new HttpTemplateClient(config);
-  }
-
-  async stop(): Promise<void> {
-    this.client.close();
-  }
 
   async authenticate(cred: Credentials): Promise<AuthnOutcome> {
     const values = { username: cred.username ?? '', clientid: cred.clientId, password: cred.password?.toString('utf8') ?? '', peerhost: cred.peerhost };

@@ -1,6 +1,5 @@
-import type { Logger } from '@tributary/common';
 import type { AuthorizeRequest, ClientInfo } from '@tributary/hooks';
-import { HttpReply, HttpRequestConfig, HttpTemplateClient, jsonObjectOf, parseHttpRequest } from '../http-request';
+import { HttpProvider, HttpReply, HttpRequestConfig, jsonObjectOf, parseHttpRequest } from '../http-request';
 import type { AuthzOutcome, AuthzSource, ProviderSpec } from '../types';
 
 /** The placeholders an HTTP source's url and body may use. */
@@ -12,17 +11,8 @@ export const AUTHZ_HTTP_PLACEHOLDERS = ['username', 'clientid', 'peerhost', 'top
  * decides, 204 allows; `"ignore"`, any other status or body, a network error or no reply within
  * request_timeout: nomatch (the next source decides).
  */
-export class HttpSource implements AuthzSource {
+export class HttpSource extends HttpProvider implements AuthzSource {
   readonly type = 'http';
-  private readonly client: HttpTemplateClient;
-
-  constructor(config: HttpRequestConfig, private readonly logger: Logger) {
-    this.client = new HttpTemplateClient(config);
-  }
-
-  async stop(): Promise<void> {
-    this.client.close();
-  }
 
   async authorize(client: ClientInfo, req: AuthorizeRequest): Promise<AuthzOutcome> {
     const values = {
