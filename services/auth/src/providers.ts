@@ -1,6 +1,9 @@
 import { BUILTIN_ID, builtinAuthenticatorSpec } from './authn/builtin';
 import { SCRAM_ID, scramAuthenticatorSpec } from './authn/scram';
 import { builtinAuthzSpec } from './authz/builtin';
+import { httpAuthenticator } from './authn/http';
+import { jwtAuthenticator } from './authn/jwt';
+import { httpSource } from './authz/http';
 import type { Authenticator, AuthzSource, ProviderSpec } from './types';
 
 /**
@@ -12,9 +15,12 @@ import type { Authenticator, AuthzSource, ProviderSpec } from './types';
 export const AUTHENTICATORS: Record<string, ProviderSpec<any, Authenticator>> = {
   [BUILTIN_ID]: builtinAuthenticatorSpec,
   [SCRAM_ID]: scramAuthenticatorSpec,
+  'password_based:http': httpAuthenticator,
+  jwt: jwtAuthenticator,
 };
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const AUTHZ_SOURCES: Record<string, ProviderSpec<any, AuthzSource>> = {
   built_in_database: builtinAuthzSpec,
+  http: httpSource,
 };
