@@ -50,12 +50,13 @@ async function subscribeCodes(c: MqttClient, filter: string): Promise<number[]> 
 }
 
 /** A SCRAM login with mqtt.js: CONNECT carries client-first, handleAuth answers server-first. */
-function scramLogin(scram: ScramClient, clientId: string, tamper?: (final: Buffer) => Buffer): { client: MqttClient; result: Promise<mp.IConnackPacket> } {
+function scramLogin(scram: ScramClient, clientId: string, tamper?: (final: Buffer) => Buffer, username?: string): { client: MqttClient; result: Promise<mp.IConnackPacket> } {
   const c = mqtt.connect(b.url, {
     reconnectPeriod: 0,
     connectTimeout: 5000,
     protocolVersion: 5,
     clientId,
+    ...(username !== undefined ? { username } : {}),
     properties: { authenticationMethod: METHOD, authenticationData: scram.first() },
   });
   clients.push(c);
@@ -170,6 +171,15 @@ describe('scram:built_in_database (MQTT 5.0 enhanced authentication)', () => {
     await assert.rejects(result, (e: Error & { code?: number }) => e.code === 0x87);
     const ok = await scramLogin(new ScramClient('sam', 'sam-pw'), 'scram-after-garbage').result;
     assert.equal(ok.reasonCode, 0, 'the broker still serves');
+  });
+
+  test('a SCRAM user other than the MQTT username is refused (re-authentication cannot switch users either)', async () => {
+    const c = await RawClient.open(b.mqttPort, 5);
+    c.send({ cmd: 'connect', clientId: 'scram-switch', protocolVersion: 5, protocolId: 'MQTT', clean: true, keepalive: 60, username: 'alice', properties: { authenticationMethod: METHOD, authenticationData: new ScramClient('sam', 'sam-pw').first() } } as mp.IConnectPacket);
+    assert.equal(((await c.next('connack')) as mp.IConnackPacket).reasonCode, 0x87);
+    c.destroy();
+    const same = await scramLogin(new ScramClient('sam', 'sam-pw'), 'scram-same', undefined, 'sam').result;
+    assert.equal(same.reasonCode, 0);
   });
 
   test('re-authentication (AUTH 0x19) runs the exchange again; a failed one disconnects', async () => {

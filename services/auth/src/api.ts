@@ -1,6 +1,7 @@
 import { ApiRoute, paging } from '@tributary/api';
 import { NotFoundError, ValidationError } from '@tributary/common';
-import type { Authenticator } from './types';
+import { BuiltinAuthzSource, RuleOwner, RuleStore, StoredRule } from './authz/builtin';
+import type { Authenticator, AuthzSource } from './types';
 import type { UserStore } from './users';
 
 /**
@@ -76,4 +77,116 @@ function userBody(raw: unknown, create: boolean): UserBody {
   if ((create || b.password !== undefined) && (typeof b.password !== 'string' || b.password.length === 0)) throw new ValidationError('INVALID_ARGUMENT', 'password: a non-empty string is required');
   if (b.is_superuser !== undefined && typeof b.is_superuser !== 'boolean') throw new ValidationError('INVALID_ARGUMENT', 'is_superuser: expected true or false');
   return b as UserBody;
+}
+
+const RULES = '/authorization/sources/built_in_database/rules';
+
+/**
+ * The built-in authorization rules, EMQX's paths: `/rules/users` and `/rules/clients` (lists of
+ * {username|clientid, rules}, paged), one owner at `/rules/users/:username`, and `/rules/all`.
+ */
+export function builtinRulesRoutes(sources: readonly AuthzSource[]): ApiRoute[] {
+  const store = (): RuleStore => {
+    const s = sources.find((x): x is BuiltinAuthzSource => x instanceof BuiltinAuthzSource);
+    if (!s) throw new NotFoundError('NOT_FOUND', 'the built_in_database authorization source is not configured');
+    return s.rules;
+  };
+  const routes: ApiRoute[] = [];
+  for (const [kind, field] of [
+    ['users', 'username'],
+    ['clients', 'clientid'],
+  ] as const) {
+    const owner = (id: string): RuleOwner => (field === 'username' ? { username: id } : { clientid: id });
+    routes.push(
+      {
+        method: 'GET',
+        path: `${RULES}/${kind}`,
+        summary: `Rules of every ${field}, paged`,
+        handler: (req) => {
+          const p = paging(req.query);
+          const all = store()
+            .list()
+            .filter((r) => r.owner !== 'all' && field in r.owner)
+            .map((r) => ({ [field]: (r.owner as Record<string, string>)[field], rules: r.rules }));
+          const start = (p.page - 1) * p.limit;
+          return { body: { data: all.slice(start, start + p.limit), meta: { page: p.page, limit: p.limit, count: all.length, hasnext: start + p.limit < all.length } } };
+        },
+      },
+      {
+        method: 'POST',
+        path: `${RULES}/${kind}`,
+        summary: `Sets the rules of several ${field}s: [{${field}, rules}]`,
+        handler: async (req) => {
+          if (!Array.isArray(req.body)) throw new ValidationError('INVALID_ARGUMENT', `expected a JSON array of {${field}, rules}`);
+          const items = req.body.map((x: unknown, i) => ownerRules(x, field, `[${i}]`));
+          for (const { id, rules } of items) await store().set(owner(id), rules);
+          return {};
+        },
+      },
+      {
+        method: 'GET',
+        path: `${RULES}/${kind}/:id`,
+        summary: `The rules of one ${field}`,
+        handler: (req) => {
+          const rules = store().get(owner(req.params.id!));
+          if (!rules.length) throw new NotFoundError('NOT_FOUND', `no rules for ${field} ${req.params.id}`);
+          return { body: { [field]: req.params.id, rules } };
+        },
+      },
+      {
+        method: 'PUT',
+        path: `${RULES}/${kind}/:id`,
+        summary: `Replaces the rules of one ${field}: {rules}`,
+        handler: async (req) => {
+          const { rules } = ownerRules({ ...(req.body as object), [field]: req.params.id }, field, '');
+          await store().set(owner(req.params.id!), rules);
+          return {};
+        },
+      },
+      {
+        method: 'DELETE',
+        path: `${RULES}/${kind}/:id`,
+        summary: `Deletes the rules of one ${field}`,
+        handler: async (req) => {
+          await store().delete(owner(req.params.id!));
+          return {};
+        },
+      },
+    );
+  }
+  routes.push(
+    { method: 'GET', path: `${RULES}/all`, summary: 'The rules for every client', handler: () => ({ body: { rules: store().get('all') } }) },
+    {
+      method: 'POST',
+      path: `${RULES}/all`,
+      summary: 'Replaces the rules for every client: {rules}',
+      handler: async (req) => {
+        await store().set('all', rulesOf((req.body as { rules?: unknown } | undefined)?.rules, 'rules'));
+        return {};
+      },
+    },
+    {
+      method: 'DELETE',
+      path: `${RULES}/all`,
+      summary: 'Deletes the rules for every client',
+      handler: async () => {
+        await store().set('all', []);
+        return {};
+      },
+    },
+  );
+  return routes;
+}
+
+function ownerRules(raw: unknown, field: 'username' | 'clientid', at: string): { id: string; rules: StoredRule[] } {
+  const o = raw as Record<string, unknown> | undefined;
+  const id = o?.[field];
+  if (typeof id !== 'string' || id.length === 0) throw new ValidationError('INVALID_ARGUMENT', `${at}${at ? '.' : ''}${field}: a non-empty string is required`);
+  return { id, rules: rulesOf(o?.rules, `${at}${at ? '.' : ''}rules`) };
+}
+
+/** Rules are checked by RuleStore.set (a bad one is a ValidationError naming it); here only that it is a list. */
+function rulesOf(raw: unknown, at: string): StoredRule[] {
+  if (!Array.isArray(raw)) throw new ValidationError('INVALID_ARGUMENT', `${at}: expected a list of rules`);
+  return raw as StoredRule[];
 }

@@ -4,7 +4,7 @@ import type { Logger } from '@tributary/common';
 import type { AuthenticateReply, AuthorizeReply, AuthorizeRequest, ClientInfo, Credentials, HookRegistry } from '@tributary/hooks';
 import { RC } from '@tributary/mqtt';
 import { AclRule, decide } from './acl';
-import { authenticationRoutes } from './api';
+import { authenticationRoutes, builtinRulesRoutes } from './api';
 import type { AuthConfig } from './config';
 import { AUTHENTICATORS, AUTHZ_SOURCES } from './providers';
 import type { Authenticator, AuthnOutcome, AuthzOutcome, AuthzSource, ProviderContext } from './types';
@@ -102,7 +102,7 @@ export class AuthService {
 
   /** The HTTP API routes of authentication and authorization (users, bans ...). */
   routes(): ApiRoute[] {
-    return authenticationRoutes(this.authenticators);
+    return [...authenticationRoutes(this.authenticators), ...builtinRulesRoutes(this.sources)];
   }
 
   /** Some rules changed: every cached decision is stale. */

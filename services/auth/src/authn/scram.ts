@@ -109,6 +109,9 @@ export class ScramAuthenticator implements Authenticator {
     this.pending.delete(cred.clientId);
     const first = parseClientFirst(cred.authData);
     if (!first) return { result: 'deny' };
+    // The SCRAM user is the MQTT username when the client sent one: authorization rules name it,
+    // and a re-authentication may not switch to another user (and take its superuser flag).
+    if (cred.username !== undefined && cred.username !== first.username) return { result: 'deny' };
     const user = this.users.record(first.username);
     // Unknown here: another authenticator with this method may know the user.
     if (!user || user.kind !== 'scram' || user.algorithm !== this.config.algorithm) return { result: 'ignore' };

@@ -46,7 +46,8 @@ function apply(ch: Channel, cred: Credentials, r: AuthResult, accept: Accept | u
   ch.auth = undefined;
   if (r.result !== 'allow') {
     const rc = r.reasonCode ?? RC.NOT_AUTHORIZED;
-    return ch.state === 'connecting' ? { refuse: rc, why: 'authentication failed' } : { close: rc };
+    // DISCONNECT has no 0x86 (§3.14.2.1): a failed re-authentication is 0x87.
+    return ch.state === 'connecting' ? { refuse: rc, why: 'authentication failed' } : { close: rc === RC.BAD_USERNAME_OR_PASSWORD ? RC.NOT_AUTHORIZED : rc };
   }
   if (ch.client) {
     ch.client.isSuperuser = r.isSuperuser === true;
