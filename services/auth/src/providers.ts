@@ -1,3 +1,4 @@
+import { fileSourceSpec } from './authz/file';
 import type { Authenticator, AuthzSource, ProviderSpec } from './types';
 
 /**
@@ -9,4 +10,6 @@ import type { Authenticator, AuthzSource, ProviderSpec } from './types';
 export const AUTHENTICATORS: Record<string, ProviderSpec<any, Authenticator>> = {};
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const AUTHZ_SOURCES: Record<string, ProviderSpec<any, AuthzSource>> = {};
+export const AUTHZ_SOURCES: Record<string, ProviderSpec<any, AuthzSource>> = {
+  file: fileSourceSpec,
+};
