@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { TLSSocket, TlsOptions } from 'node:tls';
@@ -56,21 +57,29 @@ export async function loadPskFile(config: PskConfig): Promise<Map<string, Buffer
 }
 
 /**
- * The TLS server options that turn PSK on: the lookup (an unknown identity gets the
- * unknown_psk_identity alert), PSK suites appended to the listener's ciphers, and TLS 1.2 at
+ * The TLS server options that turn PSK on: the lookup (an unknown identity fails as a wrong
+ * key does), PSK suites ahead of the listener's ciphers, and TLS 1.2 at
  * most: Node's server callback does not take part in TLS 1.3's PSK handshake, so a PSK client
  * offered TLS 1.3 would fail instead of falling back.
  */
 export function pskServerOptions(keys: Map<string, Buffer>, opts: TlsOptions, prefix: string): TlsOptions {
   if (opts.minVersion === 'TLSv1.3') throw new ConfigError(`${prefix}.ssl_options.versions: psk_authentication needs tlsv1.2 (TLS-PSK runs on TLS 1.2)`);
-  const base = opts.ciphers || (require('node:tls') as typeof import('node:tls')).DEFAULT_CIPHERS;
+  // Node's default list ends with "!PSK", which would remove the PSK suites wherever they stand.
+  const base = (opts.ciphers || (require('node:tls') as typeof import('node:tls')).DEFAULT_CIPHERS)
+    .split(':')
+    .filter((c) => c !== '!PSK' && c !== '-PSK')
+    .join(':');
   return {
     ...opts,
     maxVersion: 'TLSv1.2',
-    ciphers: `${base}:${PSK_CIPHERS}`,
+    // PSK suites first and the server's order wins: a client that offers PSK (mosquitto offers
+    // certificate suites too) must not end up on a certificate suite, skipping its key.
+    ciphers: `${PSK_CIPHERS}:${base}`,
+    honorCipherOrder: true,
     pskCallback: (socket: TLSSocket, identity: string) => {
       const key = keys.get(identity);
-      if (!key) return null;
+      // An unknown identity fails like a wrong key (bad record MAC), so identities cannot be probed.
+      if (!key) return randomBytes(32);
       identities.set(socket, identity);
       return key;
     },
