@@ -18,6 +18,8 @@ export interface BrokerOptions {
   command?: string;
   /** How long start-up may take before the process is killed and startBroker rejects with its log (default 30 s). */
   startTimeoutMs?: number;
+  /** The broker's working directory (relative paths in its configuration resolve from it); default: the test's. */
+  cwd?: string;
 }
 
 /** A real broker process on random loopback ports with its own data directory. */
@@ -60,7 +62,7 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<BrokerProce
     TRIBUTARY_LOG__LEVEL: 'info',
     ...opts.env,
   };
-  const proc = spawn(process.execPath, [BIN, opts.command ?? 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [BIN, opts.command ?? 'start'], { env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Record<string, unknown>[] = [];
   let stderr = '';
   proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));

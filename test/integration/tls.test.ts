@@ -10,10 +10,10 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import { connect as tlsConnect, ConnectionOptions } from 'node:tls';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import * as mp from 'mqtt-packet';
-import { generate } from 'selfsigned';
 import { createParser } from '@tributary/mqtt';
 import { BrokerProcess, startBroker, tempDir } from '../helpers/broker';
 import { end } from '../helpers/clients';
+import { issue, makeCa } from '../helpers/pki';
 import { open, Opened, uniqueTopic, waitForPayload } from '../helpers/util';
 
 const clients: MqttClient[] = [];
@@ -268,35 +268,6 @@ interface Pki {
   clientKey: string;
   rogueClientCert: string;
   rogueClientKey: string;
-}
-
-async function makeCa(cn: string): Promise<{ cert: string; key: string }> {
-  const ca = await generate([{ name: 'commonName', value: cn }], {
-    keyType: 'ec',
-    curve: 'P-256',
-    algorithm: 'sha256',
-    extensions: [
-      { name: 'basicConstraints', cA: true, critical: true },
-      { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
-    ],
-  });
-  return { cert: ca.cert, key: ca.private };
-}
-
-async function issue(ca: { cert: string; key: string }, cn: string, usage: 'server' | 'client'): Promise<{ cert: string; key: string }> {
-  const pems = await generate([{ name: 'commonName', value: cn }], {
-    keyType: 'ec',
-    curve: 'P-256',
-    algorithm: 'sha256',
-    ca,
-    extensions: [
-      { name: 'basicConstraints', cA: false },
-      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
-      usage === 'server' ? { name: 'extKeyUsage', serverAuth: true } : { name: 'extKeyUsage', clientAuth: true },
-      ...(usage === 'server' ? [{ name: 'subjectAltName' as const, altNames: [{ type: 2 as const, value: 'localhost' }, { type: 7 as const, ip: '127.0.0.1' }] }] : []),
-    ],
-  });
-  return { cert: pems.cert, key: pems.private };
 }
 
 async function makePki(): Promise<Pki> {

@@ -10,3 +10,5 @@ export * from './config';
 export * from './providers';
 export * from './service';
 export * from './types';
+export * from './authz/acl-conf';
+export * from './authz/file';

@@ -4,6 +4,7 @@ import { builtinAuthzSpec } from './authz/builtin';
 import { httpAuthenticator } from './authn/http';
 import { jwtAuthenticator } from './authn/jwt';
 import { httpSource } from './authz/http';
+import { fileSourceSpec } from './authz/file';
 import type { Authenticator, AuthzSource, ProviderSpec } from './types';
 
 /**
@@ -23,4 +24,5 @@ export const AUTHENTICATORS: Record<string, ProviderSpec<any, Authenticator>> = 
 export const AUTHZ_SOURCES: Record<string, ProviderSpec<any, AuthzSource>> = {
   built_in_database: builtinAuthzSpec,
   http: httpSource,
+  file: fileSourceSpec,
 };

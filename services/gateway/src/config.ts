@@ -14,6 +14,12 @@ function sslOptions() {
   };
 }
 
+/** EMQX's peer_cert_as_username / peer_cert_as_clientid, per TLS listener. */
+function peerCertAs(what: 'username' | 'clientid') {
+  const field = what === 'username' ? 'username' : 'client id';
+  return oneOf(['disable', 'cn', 'dn'] as const, 'disable', `With verify_peer: the verified client certificate's subject CN (cn) or whole subject as an RFC 4514 string (dn) replaces the ${field} the client sent.`);
+}
+
 /** The MQTT listeners (`listeners.*`): transports, addresses, connection limits, TLS. */
 export const listenersConfigFragment = configFragment('@tributary/gateway', {
   listeners: {
@@ -29,6 +35,8 @@ export const listenersConfigFragment = configFragment('@tributary/gateway', {
         enable: bool(true, 'Serve MQTT over TLS.'),
         bind: bind('0.0.0.0:8883', 'MQTT/TLS listen address.'),
         max_connections: int(1_000_000, 'Connections beyond this are refused.', 1),
+        peer_cert_as_username: peerCertAs('username'),
+        peer_cert_as_clientid: peerCertAs('clientid'),
         ssl_options: sslOptions(),
       },
     },
@@ -38,6 +46,8 @@ export const listenersConfigFragment = configFragment('@tributary/gateway', {
         bind: bind('0.0.0.0:8084', 'MQTT/WSS listen address.'),
         path: str('/mqtt', 'HTTP path of the secure WebSocket endpoint.', { nonEmpty: true }),
         max_connections: int(1_000_000, 'Connections beyond this are refused.', 1),
+        peer_cert_as_username: peerCertAs('username'),
+        peer_cert_as_clientid: peerCertAs('clientid'),
         ssl_options: sslOptions(),
       },
     },
@@ -49,6 +59,11 @@ export const listenersConfigFragment = configFragment('@tributary/gateway', {
         max_connections: int(1_000_000, 'Connections beyond this are refused.', 1),
       },
     },
+  },
+  psk_authentication: {
+    enable: bool(false, 'TLS-PSK on the ssl listener (TLS 1.2 at most while on): keys from init_file.'),
+    init_file: str('', 'File of pre-shared keys, one "identity<separator>hexkey" a line; read at start.'),
+    separator: str(':', 'What separates identity and key in init_file.', { nonEmpty: true }),
   },
 });
 

@@ -10,6 +10,7 @@ import type { GatewayConfig } from './config';
 import { RC } from '@tributary/mqtt';
 import type { Broker } from './broker/broker';
 import { Connection } from './connection/connection';
+import { loadPskFile, pskServerOptions } from './connection/psk';
 import { tlsServerOptions } from './connection/tls';
 import { TcpTransport, Transport, WsTransport } from './connection/transport';
 
@@ -53,7 +54,13 @@ export class Gateway {
     }
     if (l.ssl.default.enable) {
       const ssl = l.ssl.default;
-      const options = await tlsServerOptions('listeners.ssl.default', ssl.ssl_options, this.dataDir, this.log);
+      let options = await tlsServerOptions('listeners.ssl.default', ssl.ssl_options, this.dataDir, this.log);
+      const psk = this.config.psk_authentication;
+      if (psk.enable) {
+        const keys = await loadPskFile(psk);
+        options = pskServerOptions(keys, options, 'listeners.ssl.default');
+        this.log.info({ identities: keys.size }, 'TLS-PSK enabled on the ssl listener (TLS 1.2)');
+      }
       const server = createTlsServer(options, (socket) => {
         if (this.peerCertRejected(socket, ssl.ssl_options.verify)) return socket.destroy();
         this.acceptTcp(socket, 'ssl:default', ssl.max_connections);
@@ -111,7 +118,7 @@ export class Gateway {
     wss.on('error', () => undefined);
     wss.on('connection', (ws, req) => {
       if (!this.admit(name, max)) return ws.terminate();
-      const transport = new WsTransport(ws, `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`);
+      const transport = new WsTransport(ws, `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`, req.socket);
       const conn = this.add(transport, name);
       ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => conn.data(Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data)));
       ws.on('close', () => conn.closed());

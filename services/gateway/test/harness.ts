@@ -2,12 +2,15 @@ import * as mp from 'mqtt-packet';
 import { MemoryBackbone } from '@tributary/backbone';
 import { loadConfig, silentLogger } from '@tributary/common';
 import { createParser, Packet } from '@tributary/mqtt';
-import { BackboneSessionStore, Broker, Channel, ChannelIO, GatewayConfig, gatewayConfigSchema, MESSAGES_TOPIC, RetainedStore } from '../src';
+import { BackboneSessionStore, Broker, Channel, ChannelIO, GatewayConfig, gatewayConfigSchema, MESSAGES_TOPIC, PeerCertificate, RetainedStore } from '../src';
 
 /** An in-memory ChannelIO: records what the channel writes, decoded back into packets. */
 export class RecordingIO implements ChannelIO {
   readonly remoteAddress = 'test:1';
-  readonly listener = 'tcp:default';
+  listener = 'tcp:default';
+  /** What peerCertificate() and pskIdentity() answer: set them to act as a TLS connection. */
+  cert: PeerCertificate | undefined;
+  psk: string | undefined;
   readonly packets: Packet[] = [];
   ended = false;
   keepalive = -1;
@@ -49,6 +52,13 @@ export class RecordingIO implements ChannelIO {
     this.pausedBy &= ~reason;
     this.paused = this.pausedBy !== 0;
     this.pauses.push([reason, false]);
+  }
+
+  peerCertificate(): PeerCertificate | undefined {
+    return this.cert;
+  }
+  pskIdentity(): string | undefined {
+    return this.psk;
   }
 
   /** Resolves with the first packet (already sent or future) that satisfies pred. */

@@ -5,6 +5,7 @@ import { encodeAck, generatePacket, Packet, RC } from '@tributary/mqtt';
 import type { Broker, PublishOrigin } from '../broker/broker';
 import type { Pausable } from '../broker/flow';
 import type { GatewayConfig } from '../config';
+import type { PeerCertificate } from '../connection/tls';
 import type { Session } from '../session/session';
 import type { Delivery, SessionOwner, Will } from '../session/types';
 import { dispatch } from './dispatch';
@@ -41,6 +42,10 @@ export interface ChannelIO {
   setProtocolVersion(version: number): void;
   pauseReading(reason: ReadPause): void;
   resumeReading(reason: ReadPause): void;
+  /** The client certificate that verified on a TLS listener with verify_peer, else undefined. */
+  peerCertificate(): PeerCertificate | undefined;
+  /** The identity of a TLS-PSK handshake, else undefined. */
+  pskIdentity(): string | undefined;
 }
 
 export type ChannelState = 'connecting' | 'connected' | 'closed';

@@ -3,6 +3,7 @@ import type { GatewayConfig } from '../config';
 import { createParser, generatePacket, MqttParser, Packet, RC } from '@tributary/mqtt';
 import type { Broker } from '../broker/broker';
 import { Channel, ChannelIO, ReadPause } from '../channel/channel';
+import type { PeerCertificate } from './tls';
 import type { Transport } from './transport';
 
 /**
@@ -44,6 +45,14 @@ export class Connection implements ChannelIO {
 
   get remoteAddress(): string {
     return this.transport.remoteAddress;
+  }
+
+  peerCertificate(): PeerCertificate | undefined {
+    return this.transport.peerCertificate();
+  }
+
+  pskIdentity(): string | undefined {
+    return this.transport.pskIdentity();
   }
 
   /**

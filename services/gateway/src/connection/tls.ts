@@ -1,6 +1,6 @@
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { SecureContextOptions, TlsOptions } from 'node:tls';
+import type { SecureContextOptions, TLSSocket, TlsOptions } from 'node:tls';
 import { ConfigError, type Logger } from '@tributary/common';
 
 /** The TLS settings of one listener (`listeners.{ssl,wss}.default.ssl_options`). */
@@ -84,4 +84,33 @@ export async function tlsServerOptions(prefix: string, ssl: SslOptions, dataDir:
   if (ssl.cacertfile) opts.ca = await readPem(ssl.cacertfile, `${prefix}.ssl_options.cacertfile`);
   if (ssl.ciphers) opts.ciphers = ssl.ciphers;
   return opts;
+}
+
+/** The subject of a client certificate that verified against the listener's CA. */
+export interface PeerCertificate {
+  /** The subject's (last, most specific) common name, unescaped. */
+  cn?: string;
+  /** The whole subject, RFC 4514 style: most specific first, "CN=device-7,O=Acme,C=DE". */
+  dn?: string;
+}
+
+/**
+ * The verified client certificate of a TLS socket, or undefined when there is none or it did
+ * not verify (only verify_peer asks for one). Node prints the subject one RDN a line, escaped
+ * as RFC 2253 says, in certificate order; RFC 4514 lists the RDNs the other way round.
+ */
+export function peerCertificateOf(socket: TLSSocket): PeerCertificate | undefined {
+  if (!socket.authorized) return undefined;
+  const cert = socket.getPeerX509Certificate();
+  if (!cert) return undefined;
+  const rdns = cert.subject.split('\n').filter(Boolean);
+  const cnLine = [...rdns].reverse().find((l) => l.startsWith('CN='));
+  const out: PeerCertificate = { dn: rdns.reverse().map((r) => r.split(' + ').join('+')).join(',') };
+  if (cnLine) out.cn = unescapeDnValue(cnLine.slice(3));
+  return out;
+}
+
+/** An RFC 2253/4514 attribute value without its escapes ("\,", "\ ", "\0A"). */
+export function unescapeDnValue(v: string): string {
+  return v.replace(/\\([0-9A-Fa-f]{2}|[^])/g, (_m, e: string) => (e.length === 2 ? String.fromCharCode(parseInt(e, 16)) : e));
 }

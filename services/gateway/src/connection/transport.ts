@@ -1,5 +1,8 @@
 import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import type { WebSocket } from 'ws';
+import { PeerCertificate, peerCertificateOf } from './tls';
+import { pskIdentityOf } from './psk';
 
 /** A byte stream to one client: TCP (or TLS) socket, or a WebSocket carrying binary frames. */
 export interface Transport {
@@ -17,6 +20,25 @@ export interface Transport {
   /** Called when the outgoing buffer has drained after it held `watermark` bytes or more. */
   onDrain: (() => void) | undefined;
   watermark: number;
+  /** The verified client certificate (TLS listeners with verify_peer), else undefined. */
+  peerCertificate(): PeerCertificate | undefined;
+  /** The PSK identity the client's TLS-PSK handshake used, else undefined. */
+  pskIdentity(): string | undefined;
+}
+
+/** What the TLS handshake of `socket` established about the client, read once. */
+class TlsPeer {
+  private cert: PeerCertificate | undefined | null = null;
+  constructor(private readonly socket: TLSSocket | undefined) {}
+
+  certificate(): PeerCertificate | undefined {
+    if (this.cert === null) this.cert = this.socket ? peerCertificateOf(this.socket) : undefined;
+    return this.cert;
+  }
+
+  psk(): string | undefined {
+    return this.socket ? pskIdentityOf(this.socket) : undefined;
+  }
 }
 
 const END_GRACE_MS = 2000;
@@ -31,8 +53,10 @@ export class TcpTransport implements Transport {
   onDrain: (() => void) | undefined;
   /** The socket's own 'drain' (its buffer emptied after a write past its high-water mark) is used instead. */
   watermark = 0;
+  private readonly tls: TlsPeer;
 
   constructor(private readonly socket: Socket) {
+    this.tls = new TlsPeer(socket instanceof TLSSocket ? socket : undefined);
     this.remoteAddress = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
     socket.setNoDelay(true);
     socket.on('drain', () => this.onDrain?.());
@@ -40,6 +64,14 @@ export class TcpTransport implements Transport {
 
   get buffered(): number {
     return this.socket.writableLength + this.pendingBytes;
+  }
+
+  peerCertificate(): PeerCertificate | undefined {
+    return this.tls.certificate();
+  }
+
+  pskIdentity(): string | undefined {
+    return this.tls.psk();
   }
 
   get sentBytes(): number {
@@ -111,12 +143,24 @@ export class WsTransport implements Transport {
   watermark = Infinity;
   private written = 0;
   private drainPoll: NodeJS.Timeout | undefined;
+  private readonly tls: TlsPeer;
 
+  /** `socket`: the HTTP connection the WebSocket was upgraded from (a TLSSocket on WSS). */
   constructor(
     private readonly ws: WebSocket,
     remoteAddress: string,
+    socket?: Socket,
   ) {
     this.remoteAddress = remoteAddress;
+    this.tls = new TlsPeer(socket instanceof TLSSocket ? socket : undefined);
+  }
+
+  peerCertificate(): PeerCertificate | undefined {
+    return this.tls.certificate();
+  }
+
+  pskIdentity(): string | undefined {
+    return this.tls.psk();
   }
 
   get buffered(): number {

@@ -6,6 +6,7 @@ import type { OpenedSession } from '../../broker/broker';
 import type { Will } from '../../session/types';
 import type { Channel } from '../channel';
 import { ConnectTerms, dialectFor } from '../protocol';
+import { peerIdentity } from '../peer-identity';
 import { Steps, wait } from '../steps';
 import { authenticate, AuthProperties } from './auth';
 
@@ -34,7 +35,10 @@ export function handleConnect(ch: Channel, packet: mp.IConnectPacket): Steps {
   // 3.x CONNECTs have no properties: these are 5.0's.
   if (props.receiveMaximum === 0 || props.maximumPacketSize === 0) return refuse(RC.PROTOCOL_ERROR, 'Receive Maximum or Maximum Packet Size of 0');
 
-  let clientId = packet.clientId ?? '';
+  // A verified certificate (peer_cert_as_*) or a PSK identity may say who the client is.
+  const peer = peerIdentity(ch.io, ch.config);
+  const username = peer.username ?? packet.username ?? peer.defaultUsername;
+  let clientId = peer.clientId ?? packet.clientId ?? '';
   let assigned: string | undefined;
   if (clientId.length === 0) {
     if (!ch.dialect.allowsEmptyClientId(clean)) return refuse(RC.CLIENT_IDENTIFIER_NOT_VALID, 'empty client id');
@@ -53,11 +57,11 @@ export function handleConnect(ch: Channel, packet: mp.IConnectPacket): Steps {
     // The Payload Format Indicator is the byte as sent (0 or 1, checked), not mqtt-packet's boolean: see libs/mqtt parser.ts.
     const willProps = Object.keys(messageProps).length > 0 ? (messageProps as MessageProperties) : undefined;
     // Published through broker.publish, so it passes the message.publish hooks (topic rewrite ...) when it fires.
-    will = { message: newMessage(w.topic, payload, (w.qos ?? 0) as QoS, w.retain ?? false, clientId, willProps), delaySeconds: terms.willDelay, username: packet.username };
+    will = { message: newMessage(w.topic, payload, (w.qos ?? 0) as QoS, w.retain ?? false, clientId, willProps), delaySeconds: terms.willDelay, username };
   }
 
   ch.clientId = clientId;
-  ch.username = packet.username;
+  ch.username = username;
   ch.will = will;
   ch.expiryInterval = terms.expiry;
   ch.clientMaxPacketSize = terms.clientMaxPacketSize;
@@ -65,12 +69,12 @@ export function handleConnect(ch: Channel, packet: mp.IConnectPacket): Steps {
   ch.keepalive = terms.keepalive;
   ch.io.setKeepAlive(ch.keepalive);
   const listener = ch.io.listener;
-  const client: ConnectInfo = { clientId, username: packet.username, peerhost: ch.peerhost, protocolVersion: version, isSuperuser: false, listener, keepalive: ch.keepalive, cleanStart: clean, expiryInterval: terms.expiry };
+  const client: ConnectInfo = { clientId, username, peerhost: ch.peerhost, protocolVersion: version, isSuperuser: false, listener, keepalive: ch.keepalive, cleanStart: clean, expiryInterval: terms.expiry };
   ch.client = client;
   ch.broker.hooks.notify('client.connect', client);
 
   const password = packet.password === undefined ? undefined : Buffer.from(packet.password);
-  const cred = { clientId, username: packet.username, password, peerhost: ch.peerhost, protocolVersion: version, listener };
+  const cred = { clientId, username, password, peerhost: ch.peerhost, protocolVersion: version, listener };
   // Enhanced authentication (§4.12): the exchange's steps are client.authenticate calls too (auth.ts).
   const method = props.authenticationMethod;
   const creds = method === undefined ? cred : { ...cred, authMethod: method, authData: props.authenticationData };
