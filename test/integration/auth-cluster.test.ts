@@ -1,0 +1,80 @@
+// Security scaled out over a real Kafka: users, rules and bans live in compacted tables, so a
+// change made through one gateway's API applies on the other gateway within a second or so.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+import { BrokerProcess, kafkaNodeEnv, startBroker } from '../helpers/broker';
+import { connect, end } from '../helpers/clients';
+import { waitUntil } from '../helpers/util';
+
+const kafka = process.env.TRIBUTARY_TEST_KAFKA ?? '';
+const prefix = `a${process.pid}x${Date.now()}.`;
+const dir = mkdtempSync(join(tmpdir(), 'tributary-auth-cluster-'));
+const keys = join(dir, 'api_keys');
+writeFileSync(keys, 'ops:ops-secret\n');
+const AUTH = `Basic ${Buffer.from('ops:ops-secret').toString('base64')}`;
+const env = (name: string): Record<string, string> =>
+  kafkaNodeEnv(name, prefix, {
+    TRIBUTARY_API_KEY__BOOTSTRAP_FILE: keys,
+    TRIBUTARY_AUTHENTICATION: JSON.stringify([{ mechanism: 'password_based', backend: 'built_in_database' }]),
+    TRIBUTARY_AUTHORIZATION__SOURCES: JSON.stringify([{ type: 'built_in_database' }]),
+  });
+
+let router: BrokerProcess;
+let a: BrokerProcess;
+let b: BrokerProcess;
+
+before(async () => {
+  assert.match(kafka, /:\d+$/, 'TRIBUTARY_TEST_KAFKA must name a Kafka broker (npm test starts one)');
+  router = await startBroker({ command: 'router', env: kafkaNodeEnv('router', prefix) });
+  [a, b] = await Promise.all([startBroker({ command: 'gateway', env: env('gw-a') }), startBroker({ command: 'gateway', env: env('gw-b') })]);
+});
+after(async () => {
+  await Promise.all([a?.stop(), b?.stop()]);
+  await router?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function call(on: BrokerProcess, method: string, path: string, body?: unknown): Promise<number> {
+  const res = await fetch(`http://127.0.0.1:${on.httpPort}/api/v5${path}`, { method, headers: { authorization: AUTH, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) }, body: body === undefined ? undefined : JSON.stringify(body) });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+/** The CONNACK code a client gets (0 = accepted). */
+async function connackCode(on: BrokerProcess, opts: mqtt.IClientOptions): Promise<number | undefined> {
+  const c = mqtt.connect(on.url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts });
+  const code = await new Promise<number | undefined>((resolve) => {
+    c.once('connect', () => resolve(0));
+    c.once('error', (e: Error & { code?: number }) => resolve(e.code));
+  });
+  c.end(true);
+  return code;
+}
+
+describe('security over Kafka, two gateways', () => {
+  it('a user added through gateway A is accepted on gateway B, and deleted there too', async () => {
+    assert.equal(await connackCode(b, { username: 'carol', password: 'pw' }), 5);
+    assert.equal(await call(a, 'POST', '/authentication/password_based:built_in_database/users', { user_id: 'carol', password: 'pw' }), 201);
+    await waitUntil(async () => (await connackCode(b, { username: 'carol', password: 'pw' })) === 0, 'gateway B to accept carol', 10_000);
+    assert.equal(await call(b, 'DELETE', '/authentication/password_based:built_in_database/users/carol'), 204);
+    await waitUntil(async () => (await connackCode(a, { username: 'carol', password: 'pw' })) === 5, 'gateway A to refuse carol', 10_000);
+  });
+
+  it('a rule set through gateway B applies to a client connected to gateway A', async () => {
+    assert.equal(await call(a, 'POST', '/authentication/password_based:built_in_database/users', { user_id: 'dave', password: 'pw' }), 201);
+    await waitUntil(async () => (await connackCode(a, { username: 'dave', password: 'pw' })) === 0, 'dave on A', 10_000);
+    const dave = await connect(a.url, { protocolVersion: 5, username: 'dave', password: 'pw' });
+    await dave.publishAsync('plant/1', 'ok', { qos: 1 });
+    assert.equal(await call(b, 'POST', '/authorization/sources/built_in_database/rules/users', [{ username: 'dave', rules: [{ permission: 'deny', action: 'publish', topic: 'plant/#' }] }]), 204);
+    await waitUntil(
+      () => dave.publishAsync('plant/1', 'x', { qos: 1 }).then(() => false, (e: Error & { code?: number }) => e.code === 0x87),
+      "gateway A to apply B's rule",
+      10_000,
+    );
+    await end(dave);
+  });
+});
