@@ -1,3 +1,5 @@
+import { postgresAuthenticatorSpec } from './authn/postgresql';
+import { postgresSourceSpec } from './authz/postgresql';
 import type { Authenticator, AuthzSource, ProviderSpec } from './types';
 
 /**
@@ -6,7 +8,11 @@ import type { Authenticator, AuthzSource, ProviderSpec } from './types';
  * EMQX's names. A new kind is one line here.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const AUTHENTICATORS: Record<string, ProviderSpec<any, Authenticator>> = {};
+export const AUTHENTICATORS: Record<string, ProviderSpec<any, Authenticator>> = {
+  'password_based:postgresql': postgresAuthenticatorSpec,
+};
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const AUTHZ_SOURCES: Record<string, ProviderSpec<any, AuthzSource>> = {};
+export const AUTHZ_SOURCES: Record<string, ProviderSpec<any, AuthzSource>> = {
+  postgresql: postgresSourceSpec,
+};
