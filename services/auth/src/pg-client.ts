@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { Pool, type QueryResultRow } from 'pg';
-import { ConfigProblem, type Logger } from '@tributary/common';
+import { ConfigError, ConfigProblem, type Logger } from '@tributary/common';
+import type { ProviderContext } from './types';
 
 /**
  * What the PostgreSQL authenticator and authorization source share: EMQX's connection fields,
@@ -164,7 +165,14 @@ export class PgClient {
   private tlsOptions(): false | Record<string, unknown> {
     const s = this.conn.ssl;
     if (!s.enable) return false;
-    const file = (p: string): string => readFileSync(isAbsolute(p) ? p : join(this.dataDir, p), 'utf8');
+    const file = (p: string): string => {
+      const path = isAbsolute(p) ? p : join(this.dataDir, p);
+      try {
+        return readFileSync(path, 'utf8');
+      } catch (err) {
+        throw new ConfigError(`${this.what}: ssl: cannot read ${path}: ${(err as Error).message}`, { cause: err });
+      }
+    };
     return {
       rejectUnauthorized: s.verify === 'verify_peer',
       ...(s.cacertfile ? { ca: file(s.cacertfile) } : {}),
@@ -174,7 +182,10 @@ export class PgClient {
     };
   }
 
-  /** Creates the pool and checks the server in the background (a warning when it cannot be reached). */
+  /**
+   * Creates the pool and checks the server in the background (a warning when it cannot be
+   * reached). Throws a ConfigError only when an ssl file cannot be read.
+   */
   start(): void {
     const c = this.conn;
     const pool = new Pool({
@@ -225,5 +236,22 @@ export class PgClient {
     const pool = this.pool;
     this.pool = undefined;
     await pool?.end();
+  }
+}
+
+/** An authenticator or source backed by one PgClient: start() opens the pool, stop() ends it. */
+export abstract class PgBacked {
+  protected readonly client: PgClient;
+
+  constructor(conn: PgConnection, ctx: ProviderContext, what: string) {
+    this.client = new PgClient(conn, ctx.logger, ctx.dataDir, what);
+  }
+
+  async start(): Promise<void> {
+    this.client.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.client.stop();
   }
 }

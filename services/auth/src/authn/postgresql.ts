@@ -1,6 +1,6 @@
 import { ConfigProblem } from '@tributary/common';
 import type { Credentials } from '@tributary/hooks';
-import { type PgConnection, PgClient, type PgQuery, parseConnection } from '../pg-client';
+import { PgBacked, type PgConnection, type PgQuery, parseConnection } from '../pg-client';
 import type { Authenticator, AuthnOutcome, ProviderContext, ProviderSpec } from '../types';
 import { type HashAlgorithm, parseHashAlgorithm, verifyPassword } from './pg-hash';
 
@@ -31,23 +31,14 @@ function text(v: unknown): string | undefined {
  * without a `password_hash` column, a server that is down or slower than query_timeout rejects
  * (the chain logs it and skips this authenticator). The client's values are bind parameters.
  */
-export class PostgresAuthenticator implements Authenticator {
+export class PostgresAuthenticator extends PgBacked implements Authenticator {
   readonly id = 'password_based:postgresql';
-  private readonly client: PgClient;
 
   constructor(
     private readonly config: PgAuthnConfig,
     ctx: ProviderContext,
   ) {
-    this.client = new PgClient(config.conn, ctx.logger, ctx.dataDir, this.id);
-  }
-
-  async start(): Promise<void> {
-    this.client.start();
-  }
-
-  async stop(): Promise<void> {
-    await this.client.stop();
+    super(config.conn, ctx, 'password_based:postgresql');
   }
 
   async authenticate(cred: Credentials): Promise<AuthnOutcome> {

@@ -1,6 +1,6 @@
 import type { AuthorizeRequest, ClientInfo } from '@tributary/hooks';
 import { type AclRule, decide, rulesFromClaim } from '../acl';
-import { type PgConnection, PgClient, type PgQuery, parseConnection } from '../pg-client';
+import { PgBacked, type PgConnection, type PgQuery, parseConnection } from '../pg-client';
 import type { AuthzOutcome, AuthzSource, ProviderContext, ProviderSpec } from '../types';
 
 /** A `postgresql` authorization source (EMQX's fields). */
@@ -55,23 +55,14 @@ export function rulesFromRows(rows: readonly Record<string, unknown>[]): AclRule
  * the first row that applies decides, no rows (or none that applies) is nomatch, a failing or
  * slow server or a row that is not a rule rejects (the chain logs it and asks the next source).
  */
-export class PostgresSource implements AuthzSource {
+export class PostgresSource extends PgBacked implements AuthzSource {
   readonly type = 'postgresql';
-  private readonly client: PgClient;
 
   constructor(
     private readonly config: PgAuthzConfig,
     ctx: ProviderContext,
   ) {
-    this.client = new PgClient(config.conn, ctx.logger, ctx.dataDir, this.type);
-  }
-
-  async start(): Promise<void> {
-    this.client.start();
-  }
-
-  async stop(): Promise<void> {
-    await this.client.stop();
+    super(config.conn, ctx, 'postgresql');
   }
 
   async authorize(client: ClientInfo, req: AuthorizeRequest): Promise<AuthzOutcome> {
