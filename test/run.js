@@ -15,7 +15,10 @@ const need = [
 // Kafka tests run against TRIBUTARY_TEST_KAFKA, or against a broker this script starts
 // (deploy/kafka/kafka.sh: Apache Kafka from Maven Central, KRaft, loopback), which needs Java and Maven.
 if (!process.env.TRIBUTARY_TEST_KAFKA) need.push(['java', 'openjdk-17-jre-headless'], ['mvn', 'maven']);
+// The PostgreSQL auth tests start their own server (test/helpers/postgres.ts) from Debian's binaries.
+const hasPostgres = existsSync('/usr/lib/postgresql') && readdirSync('/usr/lib/postgresql').some((v) => existsSync(join('/usr/lib/postgresql', v, 'bin', 'initdb')));
 const missing = need.filter(([cmd]) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status !== 0);
+if (!hasPostgres) missing.push(['/usr/lib/postgresql/*/bin/initdb', 'postgresql']);
 if (missing.length) {
   const pkgs = [...new Set(missing.map(([, p]) => p))].join(' ');
   console.error(`npm test needs ${missing.map(([c]) => c).join(', ')}: install them with\n  apt-get update && apt-get install -y ${pkgs}\n(.ci/run does this on CI).`);

@@ -5,6 +5,8 @@ import { httpAuthenticator } from './authn/http';
 import { jwtAuthenticator } from './authn/jwt';
 import { httpSource } from './authz/http';
 import { fileSourceSpec } from './authz/file';
+import { postgresAuthenticatorSpec } from './authn/postgresql';
+import { postgresSourceSpec } from './authz/postgresql';
 import type { Authenticator, AuthzSource, ProviderSpec } from './types';
 
 /**
@@ -18,6 +20,7 @@ export const AUTHENTICATORS: Record<string, ProviderSpec<any, Authenticator>> = 
   [SCRAM_ID]: scramAuthenticatorSpec,
   'password_based:http': httpAuthenticator,
   jwt: jwtAuthenticator,
+  'password_based:postgresql': postgresAuthenticatorSpec,
 };
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -25,4 +28,5 @@ export const AUTHZ_SOURCES: Record<string, ProviderSpec<any, AuthzSource>> = {
   built_in_database: builtinAuthzSpec,
   http: httpSource,
   file: fileSourceSpec,
+  postgresql: postgresSourceSpec,
 };
