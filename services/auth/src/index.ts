@@ -3,3 +3,7 @@ export * from './config';
 export * from './providers';
 export * from './service';
 export * from './types';
+export * from './banned';
+export * from './ban-service';
+export * from './limits-config';
+export * from './overload';
