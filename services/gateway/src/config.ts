@@ -1,5 +1,5 @@
 import { hooksConfigFragment } from '@tributary/hooks';
-import { bind, bool, bytes, commonConfigFragment, composeConfigSchema, ConfigProblem, configFragment, duration, float, Infer, int, list, oneOf, record, str } from '@tributary/common';
+import { bind, bool, bytes, commonConfigFragment, composeConfigSchema, ConfigProblem, configFragment, duration, float, Infer, int, list, oneOf, rate, record, str } from '@tributary/common';
 
 /** TLS settings of a listener (EMQX's ssl_options), shared by the ssl and wss listeners. */
 function sslOptions() {
@@ -14,6 +14,15 @@ function sslOptions() {
   };
 }
 
+/** A listener's rate limits (EMQX's keys); over them a connection is refused or its socket paused, never a message dropped. */
+function rateLimits() {
+  return {
+    max_conn_rate: rate('infinity', 'New connections per period accepted ("1000/s"); beyond, a new socket is closed at once (listener.conn_rate_limited).'),
+    messages_rate: rate('infinity', 'PUBLISH packets per period a client may send ("1000/s"); beyond, its socket is paused until the rate allows more (client.rate_limited).'),
+    bytes_rate: rate('infinity', 'Bytes per period a client may send ("10MB/s"); beyond, its socket is paused until the rate allows more (client.rate_limited).'),
+  };
+}
+
 /** The MQTT listeners (`listeners.*`): transports, addresses, connection limits, TLS. */
 export const listenersConfigFragment = configFragment('@tributary/gateway', {
   listeners: {
@@ -22,6 +31,7 @@ export const listenersConfigFragment = configFragment('@tributary/gateway', {
         enable: bool(true, 'Serve MQTT over TCP.'),
         bind: bind('0.0.0.0:1883', 'MQTT/TCP listen address.'),
         max_connections: int(1_000_000, 'Connections beyond this are refused.', 1),
+        ...rateLimits(),
       },
     },
     ssl: {
@@ -29,6 +39,7 @@ export const listenersConfigFragment = configFragment('@tributary/gateway', {
         enable: bool(true, 'Serve MQTT over TLS.'),
         bind: bind('0.0.0.0:8883', 'MQTT/TLS listen address.'),
         max_connections: int(1_000_000, 'Connections beyond this are refused.', 1),
+        ...rateLimits(),
         ssl_options: sslOptions(),
       },
     },
@@ -38,6 +49,7 @@ export const listenersConfigFragment = configFragment('@tributary/gateway', {
         bind: bind('0.0.0.0:8084', 'MQTT/WSS listen address.'),
         path: str('/mqtt', 'HTTP path of the secure WebSocket endpoint.', { nonEmpty: true }),
         max_connections: int(1_000_000, 'Connections beyond this are refused.', 1),
+        ...rateLimits(),
         ssl_options: sslOptions(),
       },
     },
@@ -47,6 +59,7 @@ export const listenersConfigFragment = configFragment('@tributary/gateway', {
         bind: bind('0.0.0.0:8083', 'MQTT/WebSocket listen address.'),
         path: str('/mqtt', 'HTTP path of the WebSocket endpoint.', { nonEmpty: true }),
         max_connections: int(1_000_000, 'Connections beyond this are refused.', 1),
+        ...rateLimits(),
       },
     },
   },
