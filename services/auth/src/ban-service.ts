@@ -35,7 +35,7 @@ interface Flaps {
  * Enforces the bans of a BanStore: client.authenticate at the `banned` priority refuses a
  * banned client before any authenticator runs (CONNACK 0x8A; 3.x: 5), and a ban added here or
  * by another process disconnects every matching client of this process at once (DISCONNECT
- * 0x8A). It tracks connected clients itself, through client.connected and client.disconnected.
+ * 0x98 Administrative action: 0x8A is not a DISCONNECT reason code). It tracks connected clients itself, through client.connected and client.disconnected.
  * With flapping_detect on, a client id sending more than max_count CONNECTs within window_time
  * is banned for ban_time through the store, so every process refuses it.
  */
@@ -108,7 +108,8 @@ export class BanService {
     for (const c of matching) {
       this.metrics['client.banned.disconnected']++;
       this.opts.logger.info({ as: ban.as, who: ban.who, clientId: c.clientId }, 'banned client disconnected');
-      this.opts.kick(c.clientId, RC.BANNED);
+      // 0x8A Banned is a CONNACK code only; a DISCONNECT says 0x98 Administrative action (§3.14.2.1).
+      this.opts.kick(c.clientId, RC.ADMINISTRATIVE_ACTION);
     }
   }
 

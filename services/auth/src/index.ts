@@ -7,3 +7,4 @@ export * from './banned';
 export * from './ban-service';
 export * from './limits-config';
 export * from './overload';
+export * from './limits';

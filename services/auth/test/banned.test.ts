@@ -127,10 +127,10 @@ describe('the ban service', () => {
     hooks.notify('client.connected', a);
     hooks.notify('client.connected', b);
     await bans.add({ as: 'username_re', who: '^ali' });
-    assert.deepEqual(kicked, [['a', RC.BANNED]]);
+    assert.deepEqual(kicked, [['a', RC.ADMINISTRATIVE_ACTION]]);
     hooks.notify('client.disconnected', b, 'normal');
     await bans.add({ as: 'clientid', who: 'b' });
-    assert.deepEqual(kicked, [['a', RC.BANNED]], 'b is gone');
+    assert.deepEqual(kicked, [['a', RC.ADMINISTRATIVE_ACTION]], 'b is gone');
     assert.equal(svc.metrics['client.banned.disconnected'], 1);
     await svc.stop();
     await backbone.stop();
