@@ -137,7 +137,9 @@ export class BanStore {
     if (typeof input.who !== 'string' || input.who.length === 0) throw new ValidationError('INVALID_ARGUMENT', 'ban: "who" must not be empty');
     const until = input.until ?? 'infinity';
     if (until !== 'infinity' && !Number.isSafeInteger(until)) throw new ValidationError('INVALID_ARGUMENT', 'ban: "until" must be seconds since the epoch or "infinity"');
-    const ban: Ban = { as: input.as, who: input.who, by: input.by ?? 'mgmt_api', reason: input.reason ?? '', at: input.at ?? nowSeconds(), until };
+    // An exact address is kept as the clients' addresses are compared: IPv4-mapped is plain IPv4.
+    const who = input.as === 'peerhost' ? plainAddress(input.who) : input.who;
+    const ban: Ban = { as: input.as, who, by: input.by ?? 'mgmt_api', reason: input.reason ?? '', at: input.at ?? nowSeconds(), until };
     this.index(compile(ban));
     this.added(ban);
     await this.table.set(bannedKey(ban.as, ban.who), bannedCodec.encode(ban));

@@ -29,6 +29,8 @@ describe('the ban store', () => {
     assert.equal(bans.isBanned(client('c1'))?.as, 'clientid');
     assert.equal(bans.isBanned(client('x', 'mallory'))?.as, 'username');
     assert.equal(bans.isBanned(client('x', undefined, '198.51.100.1'))?.as, 'peerhost');
+    await bans.add({ as: 'peerhost', who: '::ffff:198.51.100.2' });
+    assert.equal(bans.isBanned(client('x', undefined, '198.51.100.2'))?.who, '198.51.100.2');
     assert.equal(bans.isBanned(client('bot-42'))?.as, 'clientid_re');
     assert.equal(bans.isBanned(client('x', 'evil-twin'))?.as, 'username_re');
     assert.equal(bans.isBanned(client('x', undefined, '10.1.2.3'))?.as, 'peerhost_net');
