@@ -172,3 +172,80 @@ export function record<T>(raw: unknown, fields: Record<string, 'string' | 'numbe
   }
   return obj as T;
 }
+
+/**
+ * A rate: `amount` per `periodMs`, written "1000/s", "10MB/s", "100/m", "500/10s" or "infinity"
+ * (no limit). The amount takes the size units of `bytes` (for byte rates), the period the time
+ * units of `duration`; a bare number is per second. Serialises as it was written.
+ */
+export class Rate {
+  constructor(
+    readonly amount: number,
+    readonly periodMs: number,
+    readonly text: string,
+  ) {}
+
+  /** No limit. */
+  get infinite(): boolean {
+    return this.amount === Infinity;
+  }
+
+  /** Units per millisecond (Infinity for no limit). */
+  get perMs(): number {
+    return this.amount / this.periodMs;
+  }
+
+  toJSON(): string {
+    return this.text;
+  }
+}
+
+/** No limit: what a rate key defaults to. */
+export const INFINITE_RATE = new Rate(Infinity, 1000, 'infinity');
+
+/** Parses a rate (see Rate); a problem names what is wrong. */
+export function parseRate(raw: unknown): Rate | ConfigProblem {
+  if (typeof raw === 'number') return raw > 0 && Number.isFinite(raw) ? new Rate(raw, 1000, `${raw}/s`) : new ConfigProblem(`a rate must be positive, got ${raw}`);
+  if (typeof raw !== 'string') return new ConfigProblem('expected a rate such as "1000/s", "10MB/s" or "infinity"');
+  const text = raw.trim();
+  if (text.toLowerCase() === 'infinity') return INFINITE_RATE;
+  if (/^\d+(?:\.\d+)?$/.test(text)) return parseRate(Number(text));
+  const m = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*\/\s*(\d+(?:\.\d+)?)?\s*([a-zA-Z]+)$/.exec(text);
+  if (!m) return new ConfigProblem(`expected a rate such as "1000/s", "10MB/s", "100/m" or "infinity", got "${raw}"`);
+  const size = SIZE_UNITS[(m[2] ?? '').toLowerCase()];
+  if (size === undefined) return new ConfigProblem(`unknown size unit "${m[2]}" in "${raw}"`);
+  const time = TIME_UNITS[(m[4] ?? '').toLowerCase()];
+  if (time === undefined) return new ConfigProblem(`unknown time unit "${m[4]}" in "${raw}"`);
+  const amount = Number(m[1]) * size;
+  const periodMs = Number(m[3] ?? 1) * time;
+  if (!(amount > 0) || !(periodMs > 0)) return new ConfigProblem(`a rate must be positive, got "${raw}"`);
+  return new Rate(amount, periodMs, text);
+}
+
+/** A rate key: "1000/s", "10MB/s", "100/m", "infinity" (see Rate). */
+export function rate(def: string, doc: string): Leaf<Rate> {
+  const d = parseRate(def);
+  if (d instanceof ConfigProblem) throw new ValidationError('INVALID_ARGUMENT', `bad default rate ${def}: ${d.message}`);
+  return leaf(d, doc, parseRate);
+}
+
+/** A size given absolutely ("512MB", bytes) or as a fraction of some limit ("0.9"). */
+export type SizeOrFraction = { readonly bytes: number } | { readonly fraction: number };
+
+/**
+ * A size or a fraction: a number with a size unit ("512MB", "1KB", "100B") is bytes; a bare number
+ * in (0, 1] is a fraction ("0.9"); a bare number above 1 is bytes.
+ */
+export function sizeOrFraction(def: string, doc: string): Leaf<SizeOrFraction> {
+  const parse = (raw: unknown): SizeOrFraction | ConfigProblem => {
+    const unit = typeof raw === 'string' ? /[a-zA-Z]\s*$/.test(raw) : false;
+    const n = parseNumber(raw, SIZE_UNITS, 'b');
+    if (n instanceof ConfigProblem) return n;
+    if (!(n > 0)) return new ConfigProblem(`must be positive, got ${JSON.stringify(raw)}`);
+    if (!unit && n <= 1) return { fraction: n };
+    return Number.isInteger(n) ? { bytes: n } : new ConfigProblem(`expected a whole number of bytes, got ${n}`);
+  };
+  const d = parse(def);
+  if (d instanceof ConfigProblem) throw new ValidationError('INVALID_ARGUMENT', `bad default ${def}: ${d.message}`);
+  return leaf(d, doc, parse);
+}

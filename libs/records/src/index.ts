@@ -3,3 +3,4 @@ export * from './reader';
 export * from './message';
 export * from './session';
 export * from './gateway-lease';
+export * from './banned';

@@ -1,6 +1,7 @@
 import { ApiRoute, paging } from '@tributary/api';
-import { NotFoundError, ValidationError } from '@tributary/common';
+import { ConflictError, NotFoundError, ValidationError } from '@tributary/common';
 import { BuiltinAuthzSource, RuleOwner, RuleStore, StoredRule } from './authz/builtin';
+import type { Ban, BanStore } from './banned';
 import type { Authenticator, AuthzSource } from './types';
 import type { UserStore } from './users';
 
@@ -189,4 +190,83 @@ function ownerRules(raw: unknown, field: 'username' | 'clientid', at: string): {
 function rulesOf(raw: unknown, at: string): StoredRule[] {
   if (!Array.isArray(raw)) throw new ValidationError('INVALID_ARGUMENT', `${at}: expected a list of rules`);
   return raw as StoredRule[];
+}
+
+/** A ban as the API shows it: EMQX's fields, times as RFC 3339 strings (`until` may be "infinity"). */
+function banView(b: Ban): Record<string, string> {
+  const iso = (s: number): string => new Date(s * 1000).toISOString();
+  return { as: b.as, who: b.who, by: b.by, reason: b.reason, at: iso(b.at), until: b.until === 'infinity' ? 'infinity' : iso(b.until) };
+}
+
+/** Seconds since the epoch from an RFC 3339 string or a number of seconds; undefined when absent. */
+function seconds(raw: unknown, field: string): number | 'infinity' | undefined {
+  if (raw === undefined || raw === 'infinity') return raw;
+  if (typeof raw === 'number' && Number.isFinite(raw)) return Math.floor(raw);
+  const ms = typeof raw === 'string' ? Date.parse(raw) : NaN;
+  if (Number.isNaN(ms)) throw new ValidationError('INVALID_ARGUMENT', `${field}: expected an RFC 3339 time, seconds since the epoch or "infinity"`);
+  return Math.floor(ms / 1000);
+}
+
+/** EMQX's `/banned`: list (paged, one filter), add, delete one, clear. */
+export function bannedRoutes(bans: () => BanStore): ApiRoute[] {
+  return [
+    {
+      method: 'GET',
+      path: '/banned',
+      summary: 'Bans in force, paged; filters clientid, username, peerhost (one at a time)',
+      handler: (req) => {
+        const p = paging(req.query);
+        const filters = (['clientid', 'username', 'peerhost'] as const).filter((f) => req.query[f] !== undefined);
+        if (filters.length > 1) throw new ValidationError('INVALID_ARGUMENT', 'too_many_filters');
+        const f = filters[0];
+        const all = bans()
+          .list()
+          .filter((b) => f === undefined || (b.as === f && b.who === req.query[f]))
+          .map(banView);
+        const start = (p.page - 1) * p.limit;
+        return { body: { data: all.slice(start, start + p.limit), meta: { page: p.page, limit: p.limit, count: all.length, hasnext: start + p.limit < all.length } } };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/banned',
+      summary: 'Adds a ban: {as, who, by?, reason?, at?, until?}',
+      handler: async (req) => {
+        const b = (req.body ?? {}) as Record<string, unknown>;
+        if (typeof b.as !== 'string') throw new ValidationError('INVALID_ARGUMENT', 'as: one of clientid, username, peerhost, clientid_re, username_re, peerhost_net is required');
+        if (typeof b.who !== 'string') throw new ValidationError('INVALID_ARGUMENT', 'who: a non-empty string is required');
+        const until = seconds(b.until, 'until');
+        if (typeof until === 'number' && until <= Date.now() / 1000) throw new ValidationError('INVALID_ARGUMENT', 'Cannot create expired banned: until is in the past');
+        if (bans().get(b.as as Ban['as'], b.who)) throw new ConflictError('ALREADY_EXISTS', `${b.as}: ${b.who} is banned already`);
+        const at = seconds(b.at, 'at');
+        const ban = await bans().add({
+          as: b.as as Ban['as'],
+          who: b.who,
+          ...(typeof b.by === 'string' ? { by: b.by } : {}),
+          ...(typeof b.reason === 'string' ? { reason: b.reason } : {}),
+          ...(typeof at === 'number' ? { at } : {}),
+          ...(until !== undefined ? { until } : {}),
+        });
+        return { body: banView(ban) };
+      },
+    },
+    {
+      method: 'DELETE',
+      path: '/banned',
+      summary: 'Deletes every ban',
+      handler: async () => {
+        for (const b of bans().list(0)) await bans().delete(b.as, b.who);
+        return {};
+      },
+    },
+    {
+      method: 'DELETE',
+      path: '/banned/:as/:who',
+      summary: 'Deletes one ban',
+      handler: async (req) => {
+        if (!(await bans().delete(req.params.as as Ban['as'], req.params.who!))) throw new NotFoundError('NOT_FOUND', `${req.params.as}: ${req.params.who} not found`);
+        return {};
+      },
+    },
+  ];
 }

@@ -12,3 +12,8 @@ export * from './service';
 export * from './types';
 export * from './authz/acl-conf';
 export * from './authz/file';
+export * from './banned';
+export * from './ban-service';
+export * from './limits-config';
+export * from './overload';
+export * from './limits';

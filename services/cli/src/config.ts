@@ -1,5 +1,5 @@
 import { apiConfigFragment } from '@tributary/api';
-import { authConfigFragment } from '@tributary/auth';
+import { authConfigFragment, limitsConfigFragment } from '@tributary/auth';
 import { backboneConfigFragment } from '@tributary/backbone';
 import { commonConfigFragment, composeConfigSchema, ConfigKeyDoc, describeConfig, Infer, LoadedConfig, loadConfig, LoadOptions } from '@tributary/common';
 import { gatewayConfigFragment, listenersConfigFragment } from '@tributary/gateway';
@@ -16,6 +16,7 @@ export const tributaryConfigSchema = composeConfigSchema([
   apiConfigFragment, // dashboard (services/api)
   gatewayConfigFragment, // mqtt, sys_topics, bridge, cluster, delayed, auto_subscribe, rewrite (services/gateway)
   authConfigFragment, // authentication, authorization (services/auth)
+  limitsConfigFragment, // flapping_detect, overload_protection (services/auth)
   hooksConfigFragment, // hooks, plugins, plugin_config (libs/hooks)
   backboneConfigFragment, // backbone (libs/backbone)
 ]);

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { Backbone, createKafkaBackbone, EmbeddedBackbone } from '@tributary/backbone';
 import { commonConfigFragment, ConfigError, Logger, Service, ServiceHost, StartupError } from '@tributary/common';
 import { ApiKeys, ApiServer, NodeStatusSource } from '@tributary/api';
-import { AuthService } from '@tributary/auth';
+import { AuthService, bannedRoutes, LimitsService } from '@tributary/auth';
 import { BackboneSessionStore, Broker, clusterStrategies, CommandsBridge, Gateway, MESSAGES_TOPIC, registerMappings, registerSysEvents, RetainedStore, SysPublisher, TopicMappings } from '@tributary/gateway';
 import { HookRegistry, PluginHost, PluginMessage } from '@tributary/hooks';
 import { messageRecord, newMessage } from '@tributary/mqtt';
@@ -84,6 +84,8 @@ export class TributaryNode implements NodeStatusSource {
   sys: SysPublisher | undefined;
   plugins: PluginHost | undefined;
   auth: AuthService | undefined;
+  /** Bans (limits.bans), flapping detection and overload protection. */
+  limits: LimitsService | undefined;
   /** The router's own hook registry (a broker has its own: broker.hooks). */
   hooks: HookRegistry | undefined;
   running = false;
@@ -163,7 +165,18 @@ export class TributaryNode implements NodeStatusSource {
         // Before the listeners open (the gateway depends on it): no client connects unauthenticated.
         return around(name, ['broker'], () => {
           const kick = (clientId: string, rc: number): void => broker().session(clientId)?.owner?.kick(rc);
-          return (this.auth = new AuthService({ config: c, backbone: this.backbone!, hooks: broker().hooks, logger: log, nodeName: c.node.name, dataDir: this.dataDir, kick }));
+          const auth = (this.auth = new AuthService({ config: c, backbone: this.backbone!, hooks: broker().hooks, logger: log, nodeName: c.node.name, dataDir: this.dataDir, kick }));
+          const limits = (this.limits = new LimitsService({ config: c, backbone: this.backbone!, hooks: broker().hooks, logger: log, kick }));
+          return {
+            start: async () => {
+              await limits.start();
+              await auth.start();
+            },
+            stop: async () => {
+              await auth.stop();
+              await limits.stop();
+            },
+          };
         });
       case 'sys':
         return {
@@ -225,7 +238,7 @@ export class TributaryNode implements NodeStatusSource {
         if (!c.dashboard.listeners.http.enable) return undefined;
         return around(name, [], () => {
           const apiKeys = ApiKeys.load(c.api_key.bootstrap_file);
-          return (this.api = new ApiServer(c.dashboard.listeners.http.bind, this, log, { apiKeys, routes: this.auth?.routes() ?? [] }));
+          return (this.api = new ApiServer(c.dashboard.listeners.http.bind, this, log, { apiKeys, routes: [...(this.auth?.routes() ?? []), ...(this.limits ? bannedRoutes(() => this.limits!.bans) : [])] }));
         });
       case 'router':
         return around(name, ['backbone', 'plugins'], () => (this.router = new RouterService({ backbone: this.backbone!, logger: log, messagesTopic: MESSAGES_TOPIC, strategy: c.mqtt.shared_subscription_strategy, leaseMs: c.cluster.lease, hooks: this.hooks })));
@@ -318,6 +331,6 @@ export class TributaryNode implements NodeStatusSource {
   }
 
   metrics(): Record<string, number> {
-    return this.broker ? { ...this.broker.metrics.toJSON(), ...this.auth?.metrics, ...this.broker.hooks.counters } : {};
+    return this.broker ? { ...this.broker.metrics.toJSON(), ...this.auth?.metrics, ...this.limits?.metrics, ...this.broker.hooks.counters } : {};
   }
 }

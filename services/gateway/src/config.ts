@@ -1,5 +1,5 @@
 import { hooksConfigFragment } from '@tributary/hooks';
-import { bind, bool, bytes, commonConfigFragment, composeConfigSchema, ConfigProblem, configFragment, duration, float, Infer, int, list, oneOf, record, str } from '@tributary/common';
+import { bind, bool, bytes, commonConfigFragment, composeConfigSchema, ConfigProblem, configFragment, duration, float, Infer, int, list, oneOf, rate, record, str } from '@tributary/common';
 
 /** TLS settings of a listener (EMQX's ssl_options), shared by the ssl and wss listeners. */
 function sslOptions() {
@@ -20,6 +20,15 @@ function peerCertAs(what: 'username' | 'clientid') {
   return oneOf(['disable', 'cn', 'dn'] as const, 'disable', `With verify_peer: the verified client certificate's subject CN (cn) or whole subject as an RFC 4514 string (dn) replaces the ${field} the client sent.`);
 }
 
+/** A listener's rate limits (EMQX's keys); over them a connection is refused or its socket paused, never a message dropped. */
+function rateLimits() {
+  return {
+    max_conn_rate: rate('infinity', 'New connections per period accepted ("1000/s"); beyond, a new socket is closed at once (listener.conn_rate_limited).'),
+    messages_rate: rate('infinity', 'PUBLISH packets per period a client may send ("1000/s"); beyond, its socket is paused until the rate allows more (client.rate_limited).'),
+    bytes_rate: rate('infinity', 'Bytes per period a client may send ("10MB/s"); beyond, its socket is paused until the rate allows more (client.rate_limited).'),
+  };
+}
+
 /** The MQTT listeners (`listeners.*`): transports, addresses, connection limits, TLS. */
 export const listenersConfigFragment = configFragment('@tributary/gateway', {
   listeners: {
@@ -28,6 +37,7 @@ export const listenersConfigFragment = configFragment('@tributary/gateway', {
         enable: bool(true, 'Serve MQTT over TCP.'),
         bind: bind('0.0.0.0:1883', 'MQTT/TCP listen address.'),
         max_connections: int(1_000_000, 'Connections beyond this are refused.', 1),
+        ...rateLimits(),
       },
     },
     ssl: {
@@ -37,6 +47,7 @@ export const listenersConfigFragment = configFragment('@tributary/gateway', {
         max_connections: int(1_000_000, 'Connections beyond this are refused.', 1),
         peer_cert_as_username: peerCertAs('username'),
         peer_cert_as_clientid: peerCertAs('clientid'),
+        ...rateLimits(),
         ssl_options: sslOptions(),
       },
     },
@@ -48,6 +59,7 @@ export const listenersConfigFragment = configFragment('@tributary/gateway', {
         max_connections: int(1_000_000, 'Connections beyond this are refused.', 1),
         peer_cert_as_username: peerCertAs('username'),
         peer_cert_as_clientid: peerCertAs('clientid'),
+        ...rateLimits(),
         ssl_options: sslOptions(),
       },
     },
@@ -57,6 +69,7 @@ export const listenersConfigFragment = configFragment('@tributary/gateway', {
         bind: bind('0.0.0.0:8083', 'MQTT/WebSocket listen address.'),
         path: str('/mqtt', 'HTTP path of the WebSocket endpoint.', { nonEmpty: true }),
         max_connections: int(1_000_000, 'Connections beyond this are refused.', 1),
+        ...rateLimits(),
       },
     },
   },

@@ -9,8 +9,9 @@ import { StartupError, type Bind, type Logger } from '@tributary/common';
 import type { GatewayConfig } from './config';
 import { RC } from '@tributary/mqtt';
 import type { Broker } from './broker/broker';
-import { Connection } from './connection/connection';
 import { loadPskFile, pskServerOptions } from './connection/psk';
+import { Connection, ConnectionRates } from './connection/connection';
+import { bucketFor, TokenBucket } from './connection/rate-limit';
 import { tlsServerOptions } from './connection/tls';
 import { TcpTransport, Transport, WsTransport } from './connection/transport';
 
@@ -22,6 +23,17 @@ export interface ListenerInfo {
 }
 
 const TICK_MS = 1000;
+
+/** One listener's max_conn_rate and the episode of refusals it is in. */
+interface ConnRate {
+  bucket: TokenBucket;
+  /** The key as configured, for the log. */
+  text: string;
+  /** Connections refused since the rate was last exceeded; 0 = not in an episode. */
+  refused: number;
+}
+
+type ListenerType = 'tcp' | 'ssl' | 'ws' | 'wss';
 
 /**
  * The connection gateway: MQTT listeners (TCP, WebSocket) and their connections. One ticker
@@ -35,6 +47,10 @@ export class Gateway {
   private ticker: NodeJS.Timeout | undefined;
   readonly listeners: ListenerInfo[] = [];
   private accepting = true;
+  /** max_conn_rate per listener name; absent = infinite. */
+  private readonly connRates = new Map<string, ConnRate>();
+  /** messages_rate and bytes_rate per listener name. */
+  private readonly clientRates = new Map<string, ConnectionRates>();
 
   constructor(
     private readonly config: GatewayConfig,
@@ -48,8 +64,12 @@ export class Gateway {
 
   async start(): Promise<void> {
     const l = this.config.listeners;
+    for (const type of ['tcp', 'ssl', 'ws', 'wss'] as const) this.rates(type);
     if (l.tcp.default.enable) {
-      const server = createServer({ noDelay: true }, (socket) => this.acceptTcp(socket, 'tcp:default', l.tcp.default.max_connections));
+      const server = createServer({ noDelay: true }, (socket) => {
+        if (!this.rateAdmits('tcp:default')) return socket.destroy();
+        this.acceptTcp(socket, 'tcp:default', l.tcp.default.max_connections);
+      });
       await this.listen(server, 'tcp:default', 'tcp', l.tcp.default.bind);
     }
     if (l.ssl.default.enable) {
@@ -67,6 +87,7 @@ export class Gateway {
       });
       // Handshake garbage and plain MQTT on the TLS port end that socket only.
       server.on('tlsClientError', (err) => this.log.debug({ err: err.message }, 'TLS handshake failed'));
+      this.limitConnRate(server, 'ssl:default');
       await this.listen(server, 'ssl:default', 'ssl', ssl.bind);
     }
     if (l.ws.default.enable) {
@@ -116,6 +137,7 @@ export class Gateway {
     // ws re-emits the HTTP server's errors (EADDRINUSE at start-up) on the WebSocketServer;
     // without a listener that is an uncaught exception. listen() reports them, naming the listener.
     wss.on('error', () => undefined);
+    this.limitConnRate(http, name);
     wss.on('connection', (ws, req) => {
       if (!this.admit(name, max)) return ws.terminate();
       const transport = new WsTransport(ws, `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`, req.socket);
@@ -155,15 +177,61 @@ export class Gateway {
     socket.on('error', () => socket.destroy());
   }
 
+  /** Reads a listener's rate keys once. */
+  private rates(type: ListenerType): void {
+    const d = this.config.listeners[type].default;
+    const name = `${type}:default`;
+    const bucket = bucketFor(d.max_conn_rate);
+    if (bucket) this.connRates.set(name, { bucket, text: d.max_conn_rate.text, refused: 0 });
+    if (!d.messages_rate.infinite || !d.bytes_rate.infinite) this.clientRates.set(name, { messages: d.messages_rate, bytes: d.bytes_rate });
+  }
+
+  /**
+   * max_conn_rate for a TLS or HTTP server: checked on the raw TCP connection, before the TLS
+   * handshake or WebSocket upgrade it would cost.
+   */
+  private limitConnRate(server: Server | HttpServer | HttpsServer, name: string): void {
+    if (!this.connRates.has(name)) return;
+    server.on('connection', (socket: Socket) => {
+      if (!this.rateAdmits(name)) socket.destroy();
+    });
+  }
+
+  /**
+   * max_conn_rate: a token per new connection. Over the rate the socket is closed at once (EMQX
+   * stops accepting for a while instead; closing keeps the accept queue short and the refusal
+   * visible to the client). Counted per refusal, logged once per episode.
+   */
+  private rateAdmits(name: string): boolean {
+    const r = this.connRates.get(name);
+    if (!r) return true;
+    if (r.bucket.tryTake()) {
+      if (r.refused > 0) this.log.info({ listener: name, refused: r.refused }, 'connection rate back under max_conn_rate');
+      r.refused = 0;
+      return true;
+    }
+    this.broker.metrics['listener.conn_rate_limited']++;
+    if (r.refused++ === 0) this.log.warn({ listener: name, max_conn_rate: r.text }, 'max_conn_rate exceeded: closing new connections');
+    return false;
+  }
+
   /** `max_connections` counts the connections of one listener. */
   private admit(listener: string, max: number): boolean {
     return this.accepting && (this.perListener.get(listener) ?? 0) < max;
   }
 
   private add(transport: Transport, listener: string): Connection {
-    const conn = new Connection(transport, listener, this.broker, this.config, this.log, (c) => {
-      if (this.connections.delete(c)) this.perListener.set(listener, (this.perListener.get(listener) ?? 1) - 1);
-    });
+    const conn = new Connection(
+      transport,
+      listener,
+      this.broker,
+      this.config,
+      this.log,
+      (c) => {
+        if (this.connections.delete(c)) this.perListener.set(listener, (this.perListener.get(listener) ?? 1) - 1);
+      },
+      this.clientRates.get(listener),
+    );
     this.connections.add(conn);
     this.perListener.set(listener, (this.perListener.get(listener) ?? 0) + 1);
     return conn;

@@ -27,6 +27,10 @@ export class Metrics {
   'flow.sessions.backlogged' = 0;
   /** Times a connected session stayed behind long enough to be marked slow. */
   'flow.sessions.slow' = 0;
+  /** New connections closed at once because their listener's max_conn_rate was exceeded. */
+  'listener.conn_rate_limited' = 0;
+  /** Times a connection's reading was paused by its listener's messages_rate or bytes_rate. */
+  'client.rate_limited' = 0;
 
   dropped(reason: DropReason | 'no_subscribers'): void {
     this['messages.dropped']++;

@@ -22,6 +22,8 @@ export const enum ReadPause {
   Hold = 2,
   /** Flow control: subscribers of this process are behind. */
   Flow = 4,
+  /** The listener's messages_rate or bytes_rate: the client sent faster than it may. */
+  RateLimit = 8,
 }
 
 /** What a channel needs from its connection: bytes out, close, timers and read pausing. */

@@ -1,10 +1,17 @@
-import type { Logger } from '@tributary/common';
+import type { Logger, Rate } from '@tributary/common';
 import type { GatewayConfig } from '../config';
 import { createParser, generatePacket, MqttParser, Packet, RC } from '@tributary/mqtt';
 import type { Broker } from '../broker/broker';
 import { Channel, ChannelIO, ReadPause } from '../channel/channel';
 import type { PeerCertificate } from './tls';
+import { bucketFor, TokenBucket } from './rate-limit';
 import type { Transport } from './transport';
+
+/** A listener's per-client rates (listeners.<type>.default.messages_rate, bytes_rate). */
+export interface ConnectionRates {
+  messages: Rate;
+  bytes: Rate;
+}
 
 /**
  * Owns one client's transport: feeds bytes through the MQTT parser to the channel, enforces
@@ -23,6 +30,12 @@ export class Connection implements ChannelIO {
   /** Bytes received but not parsed yet: a pause came in the middle of a chunk. */
   private unread: Buffer | undefined;
   private readonly maxSendBuffer: number;
+  /** messages_rate: PUBLISH packets received; undefined when infinite. */
+  private readonly messagesBucket: TokenBucket | undefined;
+  /** bytes_rate: bytes received; undefined when infinite. */
+  private readonly bytesBucket: TokenBucket | undefined;
+  /** Resumes reading once the rates allow it (one per paused connection). */
+  private rateTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly transport: Transport,
@@ -32,6 +45,7 @@ export class Connection implements ChannelIO {
     private readonly config: GatewayConfig,
     log: Logger,
     private readonly onEnd: (c: Connection) => void,
+    rates?: ConnectionRates,
   ) {
     this.channel = new Channel(this, broker, config, log);
     this.connectDeadline = this.lastActivity + config.mqtt.idle_timeout;
@@ -41,6 +55,8 @@ export class Connection implements ChannelIO {
     this.maxSendBuffer = config.mqtt.max_send_buffer;
     transport.watermark = this.maxSendBuffer;
     transport.onDrain = () => this.channel.socketDrained();
+    this.messagesBucket = rates && bucketFor(rates.messages);
+    this.bytesBucket = rates && bucketFor(rates.bytes);
   }
 
   get remoteAddress(): string {
@@ -62,6 +78,12 @@ export class Connection implements ChannelIO {
   data(chunk: Buffer): void {
     if (this.dead) return;
     this.lastActivity = Date.now();
+    if (this.bytesBucket) this.rateLimited(this.bytesBucket.spend(chunk.length, this.lastActivity));
+    this.feed(chunk);
+  }
+
+  /** Parses a chunk, or keeps it while reading is paused. */
+  private feed(chunk: Buffer): void {
     if (this.pausedBy !== 0) {
       // Arrived as reading was being paused: kept in order for later.
       this.unread = this.unread ? Buffer.concat([this.unread, chunk]) : chunk;
@@ -74,6 +96,7 @@ export class Connection implements ChannelIO {
 
   /** The transport closed. */
   closed(): void {
+    this.clearRateTimer();
     if (this.dead && this.channel.state === 'closed') {
       this.onEnd(this);
       return;
@@ -109,6 +132,7 @@ export class Connection implements ChannelIO {
   }
 
   end(): void {
+    this.clearRateTimer();
     this.dead = true;
     this.transport.end();
   }
@@ -136,7 +160,7 @@ export class Connection implements ChannelIO {
     setImmediate(() => {
       const rest = this.unread;
       this.unread = undefined;
-      if (rest && !this.dead) this.data(rest);
+      if (rest && !this.dead) this.feed(rest);
       if (this.pausedBy === 0 && !this.dead) this.transport.resume();
     });
   }
@@ -145,6 +169,32 @@ export class Connection implements ChannelIO {
     if (this.dead) return;
     if ((packet.length ?? 0) > this.config.mqtt.max_packet_size) return this.tooLarge();
     this.channel.handleIn(packet);
+    if (this.messagesBucket && packet.cmd === 'publish') this.rateLimited(this.messagesBucket.spend(1));
+  }
+
+  /**
+   * Over a rate (the bucket is `waitMs` in debt): stop reading until it has refilled. Nothing is
+   * dropped: what was received is handled, the client's next bytes wait in its socket (TCP
+   * backpressure). Later debt while paused is checked when the timer fires.
+   */
+  private rateLimited(waitMs: number): void {
+    if (waitMs <= 0 || this.rateTimer !== undefined || this.dead) return;
+    this.channel.broker.metrics['client.rate_limited']++;
+    this.pauseReading(ReadPause.RateLimit);
+    this.rateTimer = setTimeout(() => this.rateRefilled(), waitMs);
+  }
+
+  private rateRefilled(): void {
+    this.rateTimer = undefined;
+    if (this.dead) return;
+    const wait = Math.max(this.messagesBucket?.wait() ?? 0, this.bytesBucket?.wait() ?? 0);
+    if (wait > 0) this.rateTimer = setTimeout(() => this.rateRefilled(), wait);
+    else this.resumeReading(ReadPause.RateLimit);
+  }
+
+  private clearRateTimer(): void {
+    if (this.rateTimer !== undefined) clearTimeout(this.rateTimer);
+    this.rateTimer = undefined;
   }
 
   private onParseError(err: Error): void {
