@@ -73,11 +73,19 @@ function connectScenario(name: string, title: string, prepare: Scenario['prepare
 
 const user = (i: number): { username: string; password: string } => ({ username: `user-${i}`, password: PASSWORD(i) });
 
+/** A file Mosquitto can read: run as root, it drops to the mosquitto user. */
+function readable(dir: string, name: string, text: string): string {
+  fs.chmodSync(dir, 0o755);
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, text, { mode: 0o644 });
+  return file;
+}
+
 /** Mosquitto's password file for the same users (mosquitto_passwd hashes them: PBKDF2-SHA512). */
 function mosquittoPasswords(dir: string): string[] {
-  const file = path.join(dir, 'passwords');
-  fs.writeFileSync(file, Array.from({ length: USERS }, (_, i) => `user-${i}:${PASSWORD(i)}\n`).join(''));
+  const file = readable(dir, 'passwords', Array.from({ length: USERS }, (_, i) => `user-${i}:${PASSWORD(i)}\n`).join(''));
   execFileSync('mosquitto_passwd', ['-U', file]);
+  fs.chmodSync(file, 0o644);
   return ['allow_anonymous false', `password_file ${file}`];
 }
 
@@ -100,7 +108,6 @@ interface Postgres {
   user: string;
   password: string;
   database: string;
-  query(sql: string, params?: unknown[]): Promise<unknown>;
   stop(): Promise<void>;
 }
 
@@ -108,13 +115,14 @@ const postgres: Scenario['prepare'] = async (broker) => {
   if (broker !== 'tributary') return undefined;
   const helper = path.resolve(__dirname, '../../test/dist/helpers/postgres.js');
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { startPostgres } = require(helper) as { startPostgres(): Promise<Postgres> };
+  const { startPostgres, sql } = require(helper) as { startPostgres(): Promise<Postgres>; sql(pg: Postgres, text: string, params?: unknown[]): Promise<unknown> };
   const pg = await startPostgres();
-  await pg.query('CREATE TABLE mqtt_user (username text PRIMARY KEY, password_hash text, salt text, is_superuser boolean)');
+  const query = (text: string, params?: unknown[]): Promise<unknown> => sql(pg, text, params);
+  await query('CREATE TABLE mqtt_user (username text PRIMARY KEY, password_hash text, salt text, is_superuser boolean)');
   for (let i = 0; i < USERS; i++) {
     const salt = `salt${i}`;
     const hash = createHash('sha256').update(PASSWORD(i) + salt).digest('hex');
-    await pg.query('INSERT INTO mqtt_user VALUES ($1, $2, $3, false)', [`user-${i}`, hash, salt]);
+    await query('INSERT INTO mqtt_user VALUES ($1, $2, $3, false)', [`user-${i}`, hash, salt]);
   }
   const chain = [
     {
@@ -152,10 +160,9 @@ const jwtPrepare: Scenario['prepare'] = async (broker) => {
 const aclFile: Scenario['prepare'] = async (broker) => {
   const dir = tempDir('bench-acl');
   if (broker === 'mosquitto') {
-    const file = path.join(dir, 'acl');
     // Mosquitto's general rules (no user line) apply to anonymous clients too.
-    fs.writeFileSync(file, `${Array.from({ length: ACL_RULES - 1 }, (_, i) => `topic read other/${i}/#\n`).join('')}topic readwrite bench/#\n`);
-    return { mosquittoConf: [`acl_file ${file}`] };
+    const file = readable(dir, 'acl', `${Array.from({ length: ACL_RULES - 1 }, (_, i) => `topic read other/${i}/#\n`).join('')}topic readwrite bench/#\n`);
+    return { mosquittoConf: ['allow_anonymous true', `acl_file ${file}`] };
   }
   if (broker !== 'tributary') return undefined;
   const file = path.join(dir, 'acl.conf');

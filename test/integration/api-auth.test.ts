@@ -126,4 +126,21 @@ describe('users and rules through the API', () => {
     await dev.publishAsync('t/1', 'c', { qos: 1 });
     await end(dev);
   });
+
+  it('a ban added with tributary ctl disconnects the client at once and refuses it; deleted, it may connect', async () => {
+    await call('POST', '/authentication/password_based:built_in_database/users', { user_id: 'eve', password: 'pw' });
+    const eve = await connect(b.url, { protocolVersion: 5, clientId: 'eve-1', username: 'eve', password: 'pw' });
+    const kicked = new Promise<number | undefined>((resolve) => eve.once('disconnect', (p) => resolve(p.reasonCode)));
+    assert.equal((await ctl('banned', 'add', 'clientid', 'eve-1', '--reason', 'stolen')).out, 'ok\n');
+    assert.equal(await kicked, 0x98);
+    assert.equal(await refusal({ protocolVersion: 5, clientId: 'eve-1', username: 'eve', password: 'pw' }), 0x8a);
+    assert.match((await ctl('banned', 'list')).out, /^clientid\s+eve-1 {2}until=infinity {2}reason=stolen\n$/);
+    const dup = await call('POST', '/banned', { as: 'clientid', who: 'eve-1' });
+    assert.deepEqual([dup.status, (dup.json as { code: string }).code], [409, 'ALREADY_EXISTS']);
+    assert.equal((await call('POST', '/banned', { as: 'clientid', who: 'x', until: '2001-01-01T00:00:00Z' })).status, 400);
+    assert.equal((await ctl('banned', 'delete', 'clientid', 'eve-1')).out, 'ok\n');
+    assert.equal((await call('DELETE', '/banned/clientid/eve-1')).status, 404);
+    const back = await connect(b.url, { protocolVersion: 5, clientId: 'eve-1', username: 'eve', password: 'pw' });
+    await end(back, eve);
+  });
 });

@@ -2,6 +2,7 @@ import { createHash, pbkdf2 as pbkdf2Callback, randomBytes, timingSafeEqual } fr
 import { promisify } from 'node:util';
 import bcrypt from 'bcryptjs';
 import { ConfigProblem } from '@tributary/common';
+import { bcryptHash } from './bcrypt-pool';
 
 /**
  * EMQX's password hashes (`password_hash_algorithm`), shared by every password-based
@@ -78,7 +79,7 @@ export function newSalt(alg: PasswordHashAlgorithm): string {
 /**
  * The stored form of `password` with `salt`: lowercase hex (plain: the salted password itself),
  * bcrypt's `$2b$` string (its salt is a bcrypt salt, from {@link newSalt}). bcrypt and pbkdf2 run
- * off the event loop's critical path (bcryptjs yields between rounds; pbkdf2 on the thread pool).
+ * off the event loop (bcrypt in worker threads, bcrypt-pool.ts; pbkdf2 on libuv's thread pool).
  */
 export async function hashPassword(alg: PasswordHashAlgorithm, password: string | Buffer, salt: string): Promise<string> {
   const pw = typeof password === 'string' ? Buffer.from(password) : password;
@@ -86,7 +87,7 @@ export async function hashPassword(alg: PasswordHashAlgorithm, password: string 
     case 'bcrypt':
       // bcryptjs hashes a string's UTF-8 bytes: decoding as UTF-8 gives back the client's bytes
       // (for any valid UTF-8 password), so hashes made by EMQX or PostgreSQL's pgcrypto verify here.
-      return bcrypt.hash(pw.toString('utf8'), salt);
+      return bcryptHash(pw.toString('utf8'), salt);
     case 'pbkdf2': {
       const digest = NODE_DIGEST[alg.mac_fun];
       const length = alg.dk_length ?? createHash(digest).digest().length;
