@@ -77,4 +77,15 @@ describe('security over Kafka, two gateways', () => {
     );
     await end(dave);
   });
+
+  it('a ban added through gateway B disconnects a client on gateway A at once and refuses it there', async () => {
+    assert.equal(await call(a, 'POST', '/authentication/password_based:built_in_database/users', { user_id: 'mallory', password: 'pw' }), 201);
+    await waitUntil(async () => (await connackCode(a, { username: 'mallory', password: 'pw' })) === 0, 'mallory on A', 10_000);
+    const m = await connect(a.url, { protocolVersion: 5, clientId: 'mallory-1', username: 'mallory', password: 'pw' });
+    const kicked = new Promise<number | undefined>((resolve) => m.once('disconnect', (p) => resolve(p.reasonCode)));
+    assert.equal(await call(b, 'POST', '/banned', { as: 'username', who: 'mallory', reason: 'test' }), 200);
+    assert.equal(await kicked, 0x98);
+    assert.equal(await connackCode(a, { protocolVersion: 5, clientId: 'mallory-2', username: 'mallory', password: 'pw' }), 0x8a);
+    m.end(true);
+  });
 });
