@@ -166,7 +166,7 @@ async function startService(): Promise<void> {
   srv = Fastify({ forceCloseConnections: true });
   srv.post('/authn', async (req, reply) => {
     const body = req.body as Record<string, unknown>;
-    authnSeen.push(body);
+    authnSeen.push({ ...body, header: req.headers['x-user'], evil: req.headers['x-evil'] });
     if (body.username === 'slow') return reply.hijack(); // never answers
     const [status, answer] = authnReply(String(body.username));
     return reply.code(status).send(answer);
@@ -210,7 +210,7 @@ describe('HTTP authenticator, HTTP authorization sources, JWT with JWKS', () => 
   before(async () => {
     other = await rsaKeys('k1'); // the same kid, another key
     const down = await closedPort();
-    const authn = { method: 'post', url: '', headers: {}, body: { username: '${username}', password: '${password}', clientid: '${clientid}', peerhost: '${peerhost}' }, request_timeout: '500ms' };
+    const authn = { method: 'post', url: '', headers: { 'x-user': 'u=${username}' }, body: { username: '${username}', password: '${password}', clientid: '${clientid}', peerhost: '${peerhost}' }, request_timeout: '500ms' };
     b = await startBroker({
       env: {
         TRIBUTARY_AUTHENTICATION: JSON.stringify([
@@ -269,6 +269,11 @@ describe('HTTP authenticator, HTTP authorization sources, JWT with JWKS', () => 
     assert.equal(seen.username, username);
     assert.equal(seen.password, password);
     assert.equal(seen.peerhost, '127.0.0.1');
+    assert.equal(seen.header, `u=${username}`, 'header values are templates');
+    // A value cannot add a header: what a header cannot carry is percent-encoded.
+    assert.equal(await refused(b, { clientId: 'h-crlf', username: 'x\r\nx-evil: 1', password: 'pw' }), 0x87);
+    const crlf = authnSeen.filter((s) => s.clientid === 'h-crlf').pop()!;
+    assert.deepEqual([crlf.header, crlf.evil], ['u=x%0D%0Ax-evil: 1', undefined]);
     assert.equal(await refused(b, { clientId: 'h-big', username: 'deny', password }), 0x86);
     assert.equal((await client(b, { clientId: 'h-after-big', username: 'allow', password: 'pw' })).connack.reasonCode, 0);
     assert.ok(!JSON.stringify(b.logs).includes(password.slice(0, 64)), 'a password in the log');

@@ -11,7 +11,7 @@ import { checkPlaceholders, render } from './template';
 export interface HttpRequestConfig {
   method: 'get' | 'post';
   url: string;
-  /** Lower-case names; sent as given (headers are not templates). */
+  /** Lower-case names; values are templates (placeholders allowed). */
   headers: Record<string, string>;
   body: Record<string, unknown>;
   /** The whole request, connect to the last byte of the reply, in ms. */
@@ -59,6 +59,8 @@ export function parseHttpRequest(raw: Record<string, unknown>, placeholders: rea
     if (!isObject(raw.headers)) return new ConfigProblem('field "headers" must be an object of strings');
     for (const [k, v] of Object.entries(raw.headers)) {
       if (typeof v !== 'string') return new ConfigProblem(`field "headers.${k}" must be a string`);
+      const problem = checkPlaceholders(v, placeholders, `headers.${k}`);
+      if (problem) return problem;
       headers[k.toLowerCase()] = v;
     }
   }
@@ -75,6 +77,17 @@ export function parseHttpRequest(raw: Record<string, unknown>, placeholders: rea
     return new ConfigProblem('field "ssl" is not supported: use an https:// URL (verified against the system CAs)');
   }
   return { method, url, headers, body, requestTimeout: timeout, poolSize: pool };
+}
+
+/**
+ * Header values with placeholders filled in. A client's value may hold anything: what a header
+ * cannot carry (CR, LF, other control characters, non-ASCII) is percent-encoded, so a username
+ * cannot add a header or break the request.
+ */
+function renderHeaders(headers: Readonly<Record<string, string>>, values: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) out[k] = render(v, values, (x) => x.replace(/[^\t\x20-\x7e]/gu, (c) => encodeURIComponent(c)));
+  return out;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -164,7 +177,8 @@ export class HttpTemplateClient {
 
   /** Sends the request for these placeholder values; rejects on a network error or after request_timeout. */
   send(values: Readonly<Record<string, string>>): Promise<HttpReply> {
-    const { method, headers, requestTimeout } = this.config;
+    const { method, requestTimeout } = this.config;
+    const headers = renderHeaders(this.config.headers, values);
     const url = new URL(render(this.config.url, values, encodeURIComponent));
     const fields = renderDeep(this.config.body, values) as Record<string, unknown>;
     let payload: Buffer | undefined;
