@@ -11,11 +11,12 @@ import { BROKERS, BrokerName, MOSQUITTO_DEFAULTS, MOSQUITTO_MAX_INFLIGHT, MOSQUI
 import { Ctx, Metric, Prepared, RunOptions, Scenario, ScenarioResult } from './harness';
 import { OPENLOOP_SCENARIOS } from './openloop';
 import { SECURITY_SCENARIOS } from './security';
+import { API_SCENARIOS } from './api';
 import { FD_LIMIT, rssOf } from './processes';
 import { SCENARIOS as CLOSED_LOOP_SCENARIOS } from './scenarios';
 import { setBrokerLog, stopKafka } from './tributary-kafka';
 
-const SCENARIOS: Scenario[] = [...CLOSED_LOOP_SCENARIOS, ...OPENLOOP_SCENARIOS, ...SECURITY_SCENARIOS];
+const SCENARIOS: Scenario[] = [...CLOSED_LOOP_SCENARIOS, ...OPENLOOP_SCENARIOS, ...SECURITY_SCENARIOS, ...API_SCENARIOS];
 /** Names --scenarios accepts: every scenario's, and each family's (all of its scenarios). */
 const FAMILIES = [...new Set(SCENARIOS.map((s) => s.family).filter((f): f is string => f !== undefined))];
 

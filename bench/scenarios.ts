@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Flow, flowDiag, runFlow } from './flow';
-import { Metric, RunOptions, Scenario, sleep } from './harness';
+import { Ctx, Metric, RunOptions, Scenario, sleep } from './harness';
 import { quantiles } from './measure';
 
 const FANIN_PUBLISHERS = 10;
@@ -106,7 +106,7 @@ const IDLE_CONNECTIONS = 10_000;
  * 10k unless the fd limit forbids it: without CAP_SYS_RESOURCE (e.g. root in some containers) a hard
  * `ulimit -n 1024` cannot be raised, for the brokers either, so measure what fits and say so.
  */
-function idleCount(opts: RunOptions): number {
+export function idleCount(opts: RunOptions): number {
   const n = Math.min(IDLE_CONNECTIONS, opts.fdLimit - 150);
   if (n < IDLE_CONNECTIONS) opts.log(`  open-file limit is ${opts.fdLimit} and cannot be raised: measuring ${n} connections, not ${IDLE_CONNECTIONS}`);
   return n;
@@ -121,6 +121,32 @@ function sourceAddresses(n: number): string[] | undefined {
   return Array.from({ length: k }, (_, i) => `127.0.0.${i + 2}`);
 }
 
+/**
+ * Opens `count` idle connections, 200 handshakes at a time (more only overflows the brokers' listen
+ * backlogs), each subscribing to `subscribe(i)` when given; returns the seconds it took.
+ */
+export async function openIdle(ctx: Ctx, count: number, prefix: string, subscribe?: (i: number) => string): Promise<number> {
+  const sources = sourceAddresses(count);
+  const t0 = performance.now();
+  let next = 0;
+  let failure: Error | undefined;
+  const worker = async (): Promise<void> => {
+    while (!failure && next < count) {
+      const i = next++;
+      const c = ctx.open(sources?.[i % sources.length]);
+      try {
+        await c.connect(`${prefix}-${process.pid}-${i}`, 300, 30_000);
+        if (subscribe) await c.subscribe(subscribe(i), 0, 30_000);
+      } catch (e) {
+        failure ??= e as Error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: 200 }, worker));
+  if (failure) throw new Error(`${ctx.conns.length} connections opened, then: ${failure.message}`);
+  return (performance.now() - t0) / 1000;
+}
+
 const connections: Scenario = {
   name: 'connections',
   title: `memory of ${IDLE_CONNECTIONS} idle connections`,
@@ -131,21 +157,7 @@ const connections: Scenario = {
     const count = idleCount(opts);
     await sleep(1000); // let the freshly started broker settle
     const before = broker.rssBytes();
-    const sources = sourceAddresses(count);
-    const t0 = performance.now();
-    let next = 0;
-    let failure: Error | undefined;
-    // 200 handshakes at a time: more only overflows the brokers' listen backlogs.
-    const worker = async (): Promise<void> => {
-      while (!failure && next < count) {
-        const i = next++;
-        const c = ctx.open(sources?.[i % sources.length]);
-        await c.connect(`idle-${process.pid}-${i}`, 300, 30_000).catch((e: Error) => (failure ??= e));
-      }
-    };
-    await Promise.all(Array.from({ length: 200 }, worker));
-    const connectS = (performance.now() - t0) / 1000;
-    if (failure) throw new Error(`${ctx.conns.length} connections opened, then: ${failure.message}`);
+    const connectS = await openIdle(ctx, count, 'idle');
     opts.log(`  ${count} connected in ${connectS.toFixed(1)} s`);
     await sleep(2000); // allocations settle before reading RSS
     const after = broker.rssBytes();
@@ -156,7 +168,7 @@ const connections: Scenario = {
         { key: 'idle-rss', label: 'broker RSS, idle (MB)', value: before / 2 ** 20, better: 'lower', digits: 1 },
         { key: 'conn-memory', label: 'memory per idle connection (KB)', value: perConn / 1024, better: 'lower', digits: 2, ...(count < IDLE_CONNECTIONS ? { note: `${count} conns` } : {}) },
       ],
-      extra: { connections: count, rssBeforeBytes: before, rssAfterBytes: after, bytesPerConnection: perConn, connectSeconds: connectS, sourceAddresses: sources?.length ?? 1 },
+      extra: { connections: count, rssBeforeBytes: before, rssAfterBytes: after, bytesPerConnection: perConn, connectSeconds: connectS, sourceAddresses: sourceAddresses(count)?.length ?? 1 },
     };
   },
 };
