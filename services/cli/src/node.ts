@@ -238,7 +238,7 @@ export class TributaryNode implements NodeStatusSource {
         if (!c.dashboard.listeners.http.enable) return undefined;
         return around(name, [], () => {
           const apiKeys = ApiKeys.load(c.api_key.bootstrap_file);
-          return (this.api = new ApiServer(c.dashboard.listeners.http.bind, this, log, { apiKeys, routes: [...(this.auth?.routes() ?? []), ...(this.limits ? bannedRoutes(() => this.limits!.bans) : [])] }));
+          return (this.api = new ApiServer(c.dashboard.listeners.http.bind, this, log, { apiKeys, dashboard: { username: c.dashboard.default_username, password: c.dashboard.default_password, tokenTtlMs: c.dashboard.token_expired_time }, routes: [...(this.auth?.routes() ?? []), ...(this.limits ? bannedRoutes(() => this.limits!.bans) : [])] }));
         });
       case 'router':
         return around(name, ['backbone', 'plugins'], () => (this.router = new RouterService({ backbone: this.backbone!, logger: log, messagesTopic: MESSAGES_TOPIC, strategy: c.mqtt.shared_subscription_strategy, leaseMs: c.cluster.lease, hooks: this.hooks })));
