@@ -25,7 +25,7 @@ const BASE = '/api/v5';
 /**
  * The HTTP API, EMQX's /api/v5 shapes. /status answers 200 while the node runs and 503
  * otherwise, in EMQX's text form or as JSON with ?format=json, without authentication. Every
- * other route needs an API key (HTTP Basic); packages add routes (routes.ts). Errors are
+ * other route needs an API key (HTTP Basic) unless it is `public`; packages add routes (routes.ts). Errors are
  * `{code, message}` with the status of the error tree; unknown paths 404 NOT_FOUND.
  */
 export class ApiServer {
@@ -81,10 +81,11 @@ export class ApiServer {
       app.route({
         method: route.method,
         url: BASE + route.path,
-        preHandler: (req, reply, done) => (this.authorized(req, reply) ? done() : undefined),
+        preHandler: (req, reply, done) => (route.public || this.authorized(req, reply) ? done() : undefined),
         handler: async (req, reply) => {
           const out = await route.handler({ params: req.params as Record<string, string>, query: req.query as Record<string, string | undefined>, body: req.body });
           reply.code(out.status ?? (out.body === undefined ? 204 : 200));
+          if (out.contentType) reply.type(out.contentType);
           return out.body === undefined ? reply.send() : out.body;
         },
       });

@@ -14,6 +14,8 @@ export interface ApiReply {
   /** Default 200 (204 when there is no body). */
   status?: number;
   body?: unknown;
+  /** A body that is text (a string) with this content type, e.g. Prometheus' exposition format; default JSON. */
+  contentType?: string;
 }
 
 export interface ApiRoute {
@@ -22,6 +24,8 @@ export interface ApiRoute {
   path: string;
   /** One line for the route table (and later the OpenAPI document). */
   summary: string;
+  /** Answer without an API key (Prometheus scraping by default). */
+  public?: boolean;
   handler(req: ApiRequest): ApiReply | Promise<ApiReply>;
 }
 
