@@ -278,6 +278,7 @@ export class TributaryNode implements NodeStatusSource {
     // One Broker; a gateway among several routes through the router service and leases its sessions.
     const scaledOut = this.role === 'gateway' ? clusterStrategies({ gateway: c.node.name, leaseMs: c.cluster.lease, ackTimeoutMs: c.cluster.route_ack_timeout }) : {};
     this.broker = new Broker({ ...deps, ...scaledOut });
+    this.observability?.attachBroker(this.broker.hooks, backbone);
     await this.broker.start();
   }
 

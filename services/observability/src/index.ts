@@ -4,3 +4,4 @@ export * from './monitor';
 export * from './observability';
 export * from './prometheus';
 export * from './source';
+export * from './tracing';
