@@ -85,6 +85,7 @@ describe('prometheus and monitor on a real broker', () => {
       assert.ok(p.values.get('emqx_messages_qos1_received')! >= 5);
       assert.ok(p.values.get('emqx_bytes_received')! > 0);
       assert.equal(p.types.get('emqx_messages_dropped_no_subscribers'), 'counter');
+      assert.equal(p.types.get('emqx_delivery_dropped_queue_full'), 'counter');
       assert.ok(p.values.get('emqx_process_resident_memory_bytes')! > 1e6);
       assert.ok(p.values.has('emqx_eventloop_lag_seconds{quantile="0.99"}'));
       assert.ok(p.values.get('emqx_vm_total_memory')! > 0);

@@ -23,6 +23,13 @@ const HELP: Record<string, string> = {
   'authorization.deny': 'PUBLISH and SUBSCRIBE denied by authorization.',
 };
 
+/**
+ * EMQX counts a message dropped on its way to one subscriber as delivery.dropped.<reason>;
+ * Tributary counts those under messages.dropped.<reason>. Both names are exported so EMQX's
+ * dashboards find theirs.
+ */
+const DELIVERY_DROPPED = ['queue_full', 'expired', 'too_large'] as const;
+
 /** Stats keys that are not counts (the rest of stats are gauges too, under their own names). */
 const SKIPPED_STATS = new Set(['uptime']);
 
@@ -61,6 +68,16 @@ export class PrometheusCollector {
       // A few broker "metrics" are counts that go down (connections.count): gauges, like stats.
       if (key.endsWith('.count')) gauge(key, value);
       else out.push({ name: metricName(this.prefix, key), type: 'counter', help: HELP[key] ?? `Tributary counter ${key}.`, samples: [{ value }] });
+    }
+    if (!('delivery.dropped' in metrics) && 'messages.dropped.queue_full' in metrics) {
+      const counter = (key: string, value: number, help: string): void => void out.push({ name: metricName(this.prefix, key), type: 'counter', help, samples: [{ value }] });
+      let all = 0;
+      for (const r of DELIVERY_DROPPED) {
+        const v = metrics[`messages.dropped.${r}`] ?? 0;
+        all += v;
+        counter(`delivery.dropped.${r}`, v, `Deliveries to one subscriber dropped: ${r} (EMQX's name for messages.dropped.${r}).`);
+      }
+      counter('delivery.dropped', all, 'Deliveries to one subscriber dropped, every reason.');
     }
     const mem = process.memoryUsage();
     gauge('vm.total_memory', totalmem(), 'Memory of the host, bytes.');
