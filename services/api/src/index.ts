@@ -117,6 +117,7 @@ export class ApiServer {
           const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
           const out = await route.handler({ params: req.params as Record<string, string>, query: (req.query ?? {}) as Record<string, string | undefined>, body: req.body, token: bearer?.[1] });
           reply.code(out.status ?? (out.body === undefined ? 204 : 200));
+          if (out.contentType) reply.type(out.contentType);
           return out.body === undefined ? reply.send() : out.body;
         },
       });

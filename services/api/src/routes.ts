@@ -17,6 +17,8 @@ export interface ApiReply {
   /** Default 200 (204 when there is no body). */
   status?: number;
   body?: unknown;
+  /** A body that is text (a string) with this content type, e.g. Prometheus' exposition format; default JSON. */
+  contentType?: string;
 }
 
 export interface ApiRoute {
