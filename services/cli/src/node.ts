@@ -4,7 +4,7 @@ import { Backbone, createKafkaBackbone, EmbeddedBackbone } from '@tributary/back
 import { commonConfigFragment, ConfigError, Logger, Service, ServiceHost, StartupError } from '@tributary/common';
 import { ApiKeys, ApiServer, NodeStatusSource } from '@tributary/api';
 import { AuthService, bannedRoutes, LimitsService } from '@tributary/auth';
-import { BackboneSessionStore, Broker, clusterStrategies, CommandsBridge, Gateway, MESSAGES_TOPIC, registerMappings, registerSysEvents, RetainedStore, SysPublisher, TopicMappings, Traces } from '@tributary/gateway';
+import { BackboneSessionStore, Broker, brokerRoutes, clusterStrategies, CommandsBridge, Gateway, MESSAGES_TOPIC, registerMappings, registerSysEvents, RetainedStore, SysPublisher, TopicMappings, Traces } from '@tributary/gateway';
 import { HookRegistry, PluginHost, PluginMessage } from '@tributary/hooks';
 import { messageRecord, newMessage } from '@tributary/mqtt';
 import { GATEWAYS_TABLE, RouterService, SESSIONS_TABLE } from '@tributary/router';
@@ -239,7 +239,7 @@ export class TributaryNode implements NodeStatusSource {
         return around(name, [], () => {
           const apiKeys = ApiKeys.load(c.api_key.bootstrap_file);
           const traces = this.traces();
-          const api = (this.api = new ApiServer(c.dashboard.listeners.http.bind, this, log, { apiKeys, routes: [...(this.auth?.routes() ?? []), ...(this.limits ? bannedRoutes(() => this.limits!.bans) : []), ...(traces?.routes() ?? [])] }));
+          const api = (this.api = new ApiServer(c.dashboard.listeners.http.bind, this, log, { apiKeys, dashboard: { username: c.dashboard.default_username, password: c.dashboard.default_password, tokenTtlMs: c.dashboard.token_expired_time }, routes: [...(this.auth?.routes() ?? []), ...(this.limits ? bannedRoutes(() => this.limits!.bans) : []), ...((ROLES[this.role].services as readonly ServiceName[]).includes('broker') ? brokerRoutes({ nodeName: this.nodeName, broker: () => this.broker, gateway: () => this.gateway }) : []), ...(traces?.routes() ?? [])] }));
           return { start: () => api.start(), stop: async () => (traces?.close(), api.stop()) };
         });
       case 'router':

@@ -23,4 +23,6 @@ export * from './broker/routing-router';
 export * from './broker/ownership-local';
 export * from './broker/ownership-leased';
 export * from './config';
+export * from './api';
+export * from './client-index';
 export * from './addons/trace';
