@@ -190,12 +190,12 @@ const retainer: CtlGroup = {
     ['retainer clean <Topic>', 'Clean retained messages by the specified topic filter'],
   ],
   async run(t, [sub, filter]) {
-    const list = (): Promise<{ topic: string }[]> => all<{ topic: string }>(t, '/mqtt/retainer/messages');
+    const list = (): Promise<{ topic: string }[]> => all<{ topic: string }>(t, '/retainer/messages');
     if (sub === 'info') return `Number of retained messages: ${(await list()).length}\n`;
     if (sub === 'topics') return (await list()).map((m) => `${m.topic}\n`).join('');
     if (sub === 'clean') {
       const gone = (await list()).filter((m) => filter === undefined || topicMatches(filter, m.topic));
-      for (const m of gone) await call(t, 'DELETE', `/mqtt/retainer/message/${enc(m.topic)}`);
+      for (const m of gone) await call(t, 'DELETE', `/retainer/message/${enc(m.topic)}`);
       return `Cleaned ${gone.length} retained messages\n`;
     }
     return unknown('retainer', [sub ?? '']);
