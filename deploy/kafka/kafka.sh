@@ -40,6 +40,8 @@ cmd_fetch() {
   # Download into a private dir and rename it into place, so concurrent fetches cannot mix.
   local tmp="$CACHE/lib.tmp.$$" out="$CACHE/fetch.$$.log"
   rm -rf "$tmp"
+  local t0=$SECONDS
+  echo "kafka.sh: downloading Kafka $KAFKA_VERSION and its runtime dependencies with Maven (pom.xml) into $LIB; once, reused afterwards" >&2
   if ! mvn -q -B -f "$HERE/pom.xml" dependency:copy-dependencies -DincludeScope=runtime \
       -Dkafka.version="$KAFKA_VERSION" -DoutputDirectory="$tmp" >"$out" 2>&1; then
     tail -n 40 "$out" >&2
@@ -48,6 +50,7 @@ cmd_fetch() {
   fi
   rm -f "$out"
   ls "$tmp"/kafka_2.13-*.jar >/dev/null 2>&1 || die "mvn finished but $tmp holds no kafka_2.13 jar"
+  echo "kafka.sh: fetched $(find "$tmp" -name '*.jar' | wc -l) jars ($(du -sh "$tmp" | cut -f1)) in $((SECONDS - t0)) s" >&2
   touch "$tmp/.complete"
   mv -T "$tmp" "$LIB" 2>/dev/null || rm -rf "$tmp" # another fetch won the race: keep its copy
   echo "$CACHE"

@@ -4,3 +4,4 @@ export * from './config-fragment';
 export * from './config';
 export * from './errors';
 export * from './service';
+export * from './progress';

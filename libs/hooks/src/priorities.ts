@@ -28,6 +28,8 @@ export const PRIORITIES = {
   exhook: 100,
   /** MQTT→Kafka topic mappings copy what the chain finally publishes, so they run last. */
   mappings: 10,
+  /** Log traces (/trace) write what the chain finally does and never change it. */
+  trace: 5,
 } as const;
 
 export type PriorityName = keyof typeof PRIORITIES;

@@ -1,33 +1,19 @@
 import { ApiKeys } from '@tributary/api';
 import { ConfigError } from '@tributary/common';
 import { loadTributaryConfig } from './config';
+import { all, call, CtlError, Target } from './ctl-http';
+import { CtlGroup, OPS_GROUPS, usageTable } from './ctl-ops';
+
+export { CtlError } from './ctl-http';
 
 /**
- * `tributary ctl`: talks to a running node's HTTP API (EMQX's `emqx ctl` command names). It finds
- * the API from the configuration the node reads (config file and TRIBUTARY_* environment: the
- * address of dashboard.listeners.http.bind and the first key of api_key.bootstrap_file), or from
- * --url, --key and --secret.
+ * `tributary ctl`: talks to a running node's HTTP API (EMQX's `emqx ctl` command names and output).
+ * It finds the API from the configuration the node reads (config file and TRIBUTARY_* environment:
+ * the address of dashboard.listeners.http.bind and the first key of api_key.bootstrap_file), or
+ * from --url, --key and --secret.
  */
 
-const HELP = `Usage: tributary ctl <command> [options] [--url http://host:18083] [--key K --secret S] [--config file.json]
-
-Commands:
-  status                                   is the node running?
-  users list [--authenticator ID]          users of the built-in database (ID: password_based:built_in_database)
-  users add <user_id> <password> [--superuser] [--authenticator ID]
-  users delete <user_id> [--authenticator ID]
-  banned list                              bans in force
-  banned add <as> <who> [--until <RFC3339|seconds>] [--reason <text>]
-                                           as: clientid, username, peerhost, clientid_re, username_re, peerhost_net
-  banned delete <as> <who>
-`;
-
-interface Target {
-  url: string;
-  auth: string | undefined;
-}
-
-export class CtlError extends Error {}
+const OPTIONS = '[--url http://host:18083] [--key K --secret S] [--config file.json]';
 
 interface Parsed {
   words: string[];
@@ -75,88 +61,96 @@ function target(flags: Map<string, string | true>): Target {
   return { url: url.replace(/\/$/, ''), auth: key ? `Basic ${Buffer.from(`${key}:${secret ?? ''}`).toString('base64')}` : undefined };
 }
 
-async function call(t: Target, method: string, path: string, body?: unknown): Promise<unknown> {
-  let res: Response;
-  try {
-    res = await fetch(`${t.url}/api/v5${path}`, {
-      method,
-      headers: { ...(t.auth ? { authorization: t.auth } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(10_000),
-    });
-  } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-    throw new CtlError(`cannot reach the HTTP API at ${t.url} (${cause}); is the node running? (--url to point elsewhere)`);
-  }
-  const text = await res.text();
-  const json = text ? (JSON.parse(text) as unknown) : undefined;
-  if (!res.ok) {
-    const e = json as { code?: string; message?: string } | undefined;
-    if (res.status === 401) throw new CtlError(`the HTTP API refused the API key (${e?.code}: ${e?.message}); pass --key/--secret or set api_key.bootstrap_file`);
-    throw new CtlError(`${e?.code ?? res.status}: ${e?.message ?? text}`);
-  }
-  return json;
-}
-
-/** Every page of a paged endpoint. */
-async function all<T>(t: Target, path: string): Promise<T[]> {
-  const out: T[] = [];
-  for (let p = 1; ; p++) {
-    const sep = path.includes('?') ? '&' : '?';
-    const r = (await call(t, 'GET', `${path}${sep}page=${p}&limit=1000`)) as { data: T[]; meta: { hasnext: boolean } };
-    out.push(...r.data);
-    if (!r.meta.hasnext) return out;
-  }
-}
-
 function untilOf(v: string | true | undefined): number | string | undefined {
   if (typeof v !== 'string') return undefined;
   return /^\d+$/.test(v) ? Number(v) : v;
 }
 
-/** Runs one ctl command; returns what to print. */
+const status: CtlGroup = {
+  usage: [['status', 'Is the node running?']],
+  async run(t) {
+    const res = await fetch(`${t.url}/status`, { signal: AbortSignal.timeout(10_000) }).catch((err: Error) => {
+      throw new CtlError(`cannot reach the HTTP API at ${t.url} (${(err as { cause?: { code?: string } }).cause?.code ?? err.message})`);
+    });
+    return res.text();
+  },
+};
+
+/** users and banned take flags; their groups are built per call. */
+function users(flags: Map<string, string | true>): CtlGroup {
+  const authn = encodeURIComponent(typeof flags.get('--authenticator') === 'string' ? (flags.get('--authenticator') as string) : 'password_based:built_in_database');
+  return {
+    usage: [
+      ['users list [--authenticator ID]', 'Users of the built-in database (ID: password_based:built_in_database)'],
+      ['users add <user_id> <password> [--superuser]', 'Add a user'],
+      ['users delete <user_id>', 'Delete a user'],
+    ],
+    async run(t, [sub, a, b]) {
+      if (sub === 'list') {
+        const us = await all<{ user_id: string; is_superuser: boolean }>(t, `/authentication/${authn}/users`);
+        return us.length ? us.map((u) => `${u.user_id}${u.is_superuser ? ' (superuser)' : ''}\n`).join('') : 'No users.\n';
+      }
+      if (sub === 'add') {
+        if (!a || b === undefined) throw new CtlError('usage: tributary ctl users add <user_id> <password> [--superuser]');
+        await call(t, 'POST', `/authentication/${authn}/users`, { user_id: a, password: b, is_superuser: flags.has('--superuser') });
+        return 'ok\n';
+      }
+      if (sub === 'delete') {
+        if (!a) throw new CtlError('usage: tributary ctl users delete <user_id>');
+        await call(t, 'DELETE', `/authentication/${authn}/users/${encodeURIComponent(a)}`);
+        return 'ok\n';
+      }
+      throw new CtlError(`unknown command "users ${sub ?? ''}" (tributary ctl users --help)`);
+    },
+  };
+}
+
+function banned(flags: Map<string, string | true>): CtlGroup {
+  return {
+    usage: [
+      ['banned list', 'Bans in force'],
+      ['banned add <as> <who> [--until T] [--reason R]', 'as: clientid|username|peerhost|clientid_re|username_re|peerhost_net; T: RFC3339 or seconds'],
+      ['banned delete <as> <who>', 'Lift a ban'],
+    ],
+    async run(t, [sub, a, b]) {
+      if (sub === 'list') {
+        const bans = await all<{ as: string; who: string; until: string; reason: string }>(t, '/banned');
+        return bans.length ? bans.map((x) => `${x.as.padEnd(13)} ${x.who}  until=${x.until}${x.reason ? `  reason=${x.reason}` : ''}\n`).join('') : 'No bans.\n';
+      }
+      if (sub === 'add') {
+        if (!a || !b) throw new CtlError('usage: tributary ctl banned add <as> <who> [--until ...] [--reason ...]');
+        const reason = flags.get('--reason');
+        await call(t, 'POST', '/banned', { as: a, who: b, by: 'ctl', ...(typeof reason === 'string' ? { reason } : {}), ...(flags.has('--until') ? { until: untilOf(flags.get('--until')) } : {}) });
+        return 'ok\n';
+      }
+      if (sub === 'delete') {
+        if (!a || !b) throw new CtlError('usage: tributary ctl banned delete <as> <who>');
+        await call(t, 'DELETE', `/banned/${encodeURIComponent(a)}/${encodeURIComponent(b)}`);
+        return 'ok\n';
+      }
+      throw new CtlError(`unknown command "banned ${sub ?? ''}" (tributary ctl banned --help)`);
+    },
+  };
+}
+
+function groups(flags: Map<string, string | true>): Record<string, CtlGroup> {
+  return { status, ...OPS_GROUPS, users: users(flags), banned: banned(flags) };
+}
+
+function help(gs: CtlGroup[]): string {
+  return `Usage: tributary ctl <command> ${OPTIONS}\n\nCommands:\n${usageTable(gs.flatMap((g) => g.usage))}`;
+}
+
+/** Runs one ctl command; returns what to print. `--help` after a command shows that command's usage. */
 export async function ctl(argv: string[]): Promise<string> {
   const { words, flags } = parse(argv);
-  if (flags.has('--help') || words.length === 0) return HELP;
-  const t = target(flags);
-  const [cmd, sub, a, b] = words;
-  const authn = encodeURIComponent(typeof flags.get('--authenticator') === 'string' ? (flags.get('--authenticator') as string) : 'password_based:built_in_database');
-  switch (`${cmd} ${sub ?? ''}`.trim()) {
-    case 'status': {
-      const res = await fetch(`${t.url}/status`, { signal: AbortSignal.timeout(10_000) }).catch((err: Error) => {
-        throw new CtlError(`cannot reach the HTTP API at ${t.url} (${(err as { cause?: { code?: string } }).cause?.code ?? err.message})`);
-      });
-      return res.text();
-    }
-    case 'users list': {
-      const users = await all<{ user_id: string; is_superuser: boolean }>(t, `/authentication/${authn}/users`);
-      return users.length ? users.map((u) => `${u.user_id}${u.is_superuser ? ' (superuser)' : ''}\n`).join('') : 'No users.\n';
-    }
-    case 'users add':
-      if (!a || b === undefined) throw new CtlError('usage: tributary ctl users add <user_id> <password> [--superuser]');
-      await call(t, 'POST', `/authentication/${authn}/users`, { user_id: a, password: b, is_superuser: flags.has('--superuser') });
-      return 'ok\n';
-    case 'users delete':
-      if (!a) throw new CtlError('usage: tributary ctl users delete <user_id>');
-      await call(t, 'DELETE', `/authentication/${authn}/users/${encodeURIComponent(a)}`);
-      return 'ok\n';
-    case 'banned list': {
-      const bans = await all<{ as: string; who: string; until: string; reason: string }>(t, '/banned');
-      return bans.length ? bans.map((x) => `${x.as.padEnd(13)} ${x.who}  until=${x.until}${x.reason ? `  reason=${x.reason}` : ''}\n`).join('') : 'No bans.\n';
-    }
-    case 'banned add': {
-      if (!a || !b) throw new CtlError('usage: tributary ctl banned add <as> <who> [--until ...] [--reason ...]');
-      const reason = flags.get('--reason');
-      await call(t, 'POST', '/banned', { as: a, who: b, by: 'ctl', ...(typeof reason === 'string' ? { reason } : {}), ...(flags.has('--until') ? { until: untilOf(flags.get('--until')) } : {}) });
-      return 'ok\n';
-    }
-    case 'banned delete':
-      if (!a || !b) throw new CtlError('usage: tributary ctl banned delete <as> <who>');
-      await call(t, 'DELETE', `/banned/${encodeURIComponent(a)}/${encodeURIComponent(b)}`);
-      return 'ok\n';
-    default:
-      throw new CtlError(`unknown command "${words.join(' ')}"\n\n${HELP}`);
-  }
+  const gs = groups(flags);
+  const [cmd, ...rest] = words;
+  if (cmd === undefined) return help(Object.values(gs));
+  const group = gs[cmd];
+  if (!group) throw new CtlError(`unknown command "${words.join(' ')}"\n\n${help(Object.values(gs))}`);
+  if (flags.has('--help')) return `Usage: tributary ctl ${OPTIONS}\n\n${usageTable(group.usage)}`;
+  return group.run(target(flags), rest);
 }
 
 /** The `tributary ctl ...` entry: prints, or exits 1 with a clear error. */

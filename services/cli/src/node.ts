@@ -1,10 +1,10 @@
 import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Backbone, createKafkaBackbone, EmbeddedBackbone } from '@tributary/backbone';
 import { commonConfigFragment, ConfigError, Logger, Service, ServiceHost, StartupError } from '@tributary/common';
 import { ApiKeys, ApiServer, NodeStatusSource } from '@tributary/api';
 import { AuthService, bannedRoutes, LimitsService } from '@tributary/auth';
-import { BackboneSessionStore, Broker, brokerRoutes, clusterStrategies, CommandsBridge, Gateway, MESSAGES_TOPIC, registerMappings, registerSysEvents, RetainedStore, SysPublisher, TopicMappings } from '@tributary/gateway';
+import { BackboneSessionStore, Broker, brokerRoutes, clusterStrategies, CommandsBridge, Gateway, MESSAGES_TOPIC, registerMappings, registerSysEvents, RetainedStore, SysPublisher, TopicMappings, Traces } from '@tributary/gateway';
 import { HookRegistry, PluginHost, PluginMessage } from '@tributary/hooks';
 import { Observability } from '@tributary/observability';
 import { messageRecord, newMessage } from '@tributary/mqtt';
@@ -242,7 +242,16 @@ export class TributaryNode implements NodeStatusSource {
         if (!c.dashboard.listeners.http.enable) return undefined;
         return around(name, [], () => {
           const apiKeys = ApiKeys.load(c.api_key.bootstrap_file);
-          return (this.api = new ApiServer(c.dashboard.listeners.http.bind, this, log, { apiKeys, dashboard: { username: c.dashboard.default_username, password: c.dashboard.default_password, tokenTtlMs: c.dashboard.token_expired_time }, routes: [...(this.auth?.routes() ?? []), ...(this.limits ? bannedRoutes(() => this.limits!.bans) : []), ...((ROLES[this.role].services as readonly ServiceName[]).includes('broker') ? brokerRoutes({ nodeName: this.nodeName, broker: () => this.broker, gateway: () => this.gateway }) : []), ...(this.observability?.routes() ?? [])] }));
+          const traces = this.traces();
+          const routes = [
+            ...(this.auth?.routes() ?? []),
+            ...(this.limits ? bannedRoutes(() => this.limits!.bans) : []),
+            ...((ROLES[this.role].services as readonly ServiceName[]).includes('broker') ? brokerRoutes({ nodeName: this.nodeName, broker: () => this.broker, gateway: () => this.gateway }) : []),
+            ...(traces?.routes() ?? []),
+            ...(this.observability?.routes() ?? []),
+          ];
+          const api = (this.api = new ApiServer(c.dashboard.listeners.http.bind, this, log, { apiKeys, dashboard: { username: c.dashboard.default_username, password: c.dashboard.default_password, tokenTtlMs: c.dashboard.token_expired_time }, routes }));
+          return { start: () => api.start(), stop: async () => (traces?.close(), api.stop()) };
         });
       case 'router':
         return around(name, ['backbone', 'plugins'], () => (this.router = new RouterService({ backbone: this.backbone!, logger: log, messagesTopic: MESSAGES_TOPIC, strategy: c.mqtt.shared_subscription_strategy, leaseMs: c.cluster.lease, hooks: this.hooks })));
@@ -263,6 +272,14 @@ export class TributaryNode implements NodeStatusSource {
       { name: 'delayed', cleanup: 'compact' },
       ...(this.role === 'all' ? [] : [{ name: GATEWAYS_TABLE, cleanup: 'compact' as const }]),
     ]);
+  }
+
+  /** Log traces (/trace) where a broker runs: files under <data_dir>/trace. */
+  private traces(): Traces | undefined {
+    const b = this.broker;
+    if (!b) return undefined;
+    const peerhostOf = (id: string): string | undefined => b.session(id)?.client?.peerhost;
+    return new Traces({ hooks: b.hooks, dir: join(this.dataDir, 'trace'), logger: this.log.child({ service: 'trace' }), node: this.config.node.name, peerhostOf });
   }
 
   private async startBroker(log: Logger): Promise<void> {

@@ -25,3 +25,4 @@ export * from './broker/ownership-leased';
 export * from './config';
 export * from './api';
 export * from './client-index';
+export * from './addons/trace';

@@ -1,3 +1,4 @@
+import { ProgressLog } from '@tributary/common';
 import { NEVER_EXPIRES, Session } from '../session/session';
 import type { PersistedSession, SessionOwner, Will } from '../session/types';
 import { replay, restoreSession, RestoredSession } from './replay';
@@ -16,7 +17,12 @@ export class LocalOwnership implements OwnershipStrategy {
     this.core = core;
     const now = Date.now();
     const restored = new Map<string, RestoredSession>();
-    for (const p of await core.store.loadAll()) {
+    const all = await core.store.loadAll();
+    const progress = new ProgressLog(core.log, 'restoring persistent sessions');
+    let done = 0;
+    for (const p of all) {
+      progress.report(() => ({ restored: done, of: all.length }));
+      done++;
       const since = p.disconnectedAt ?? now;
       if (p.expiryInterval !== NEVER_EXPIRES && since + p.expiryInterval * 1000 <= now) {
         void core.store.remove(p.clientId);

@@ -1,4 +1,5 @@
 import type { ConsumedRecord } from '@tributary/backbone';
+import { ProgressLog } from '@tributary/common';
 import { decodeMessage, Message, QoS } from '@tributary/mqtt';
 import type { Session } from '../session/session';
 import type { Delivery, PersistedSession } from '../session/types';
@@ -52,10 +53,13 @@ export async function replay(core: BrokerCore, restored: ReadonlyMap<string, Res
   }
   if (from === Infinity) return 0;
   let replayed = 0;
+  const end = core.backbone.nextOffset?.(MESSAGES_TOPIC);
+  const progress = new ProgressLog(core.log, 'replaying the messages topic for restored sessions');
   const consumer = await core.backbone.consume({
     topic: MESSAGES_TOPIC,
     from: [{ partition: 0, offset: Math.max(0, from) }],
     eachBatch: (records: ConsumedRecord[]) => {
+      progress.report(() => ({ sessions: restored.size, replayed, ...(end !== undefined ? { of: end - Math.max(0, from) } : {}) }));
       for (const rec of records) {
         if (!rec.value) continue;
         let msg: Message;

@@ -1,0 +1,125 @@
+// `tributary ctl` against a real node: EMQX's command names and output over the HTTP API
+// (clients, subscriptions, topics, retainer, broker, listeners), and clear failures.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { MqttClient } from 'mqtt';
+import { BIN, BrokerProcess, startBroker } from '../helpers/broker';
+import { closed, connect, end, Inbox } from '../helpers/clients';
+
+const run = promisify(execFile);
+const dir = mkdtempSync(join(tmpdir(), 'tributary-ctl-'));
+const keys = join(dir, 'api_keys');
+writeFileSync(keys, 'ops:s3cret-ops\n');
+let b: BrokerProcess;
+let api: string;
+let c: MqttClient | undefined;
+
+before(async () => {
+  b = await startBroker({ env: { TRIBUTARY_API_KEY__BOOTSTRAP_FILE: keys } });
+  api = `http://127.0.0.1:${b.httpPort}`;
+});
+after(async () => {
+  await end(c);
+  await b?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** `tributary ctl ...` with --url and the key from the bootstrap file the node reads. */
+async function ctl(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, 'ctl', ...args, ...(args.includes('--url') ? [] : ['--url', api])], { env: { ...process.env, TRIBUTARY_API_KEY__BOOTSTRAP_FILE: keys }, timeout: 20_000 });
+    return { code: 0, out: stdout, err: stderr };
+  } catch (e) {
+    const x = e as { code: number; stdout: string; stderr: string };
+    return { code: x.code, out: x.stdout, err: x.stderr };
+  }
+}
+
+describe('tributary ctl', () => {
+  it('clients list and show print EMQX Client(...) lines', async () => {
+    assert.equal((await ctl('clients', 'list')).out, 'No clients.\n');
+    c = await connect(b.url, { clientId: 'ctl-c1', username: 'alice', keepalive: 30 });
+    await c.subscribeAsync('s/1');
+    const port = (c.stream as unknown as { localPort: number }).localPort;
+    const r = await ctl('clients', 'list');
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, new RegExp(`^Client\\(ctl-c1, username=alice, peername=127\\.0\\.0\\.1:${port}, clean_start=true, keepalive=30, session_expiry_interval=0, subscriptions=1, inflight=0, awaiting_rel=0, delivered_msgs=0, enqueued_msgs=0, dropped_msgs=0, connected=true, created_at=\\d{13}, connected_at=\\d{13}\\)\\n$`));
+    assert.equal((await ctl('clients', 'show', 'ctl-c1')).out, r.out);
+    const missing = await ctl('clients', 'show', 'nobody');
+    assert.equal(missing.code, 1);
+    assert.match(missing.err, /CLIENTID_NOT_FOUND/);
+  });
+
+  it('subscriptions list/show/add/del; topics list/show', async () => {
+    const inbox = new Inbox(c!);
+    assert.equal((await ctl('subscriptions', 'add', 'ctl-c1', 'added/+', '1')).out, 'ok\n');
+    const shown = (await ctl('subscriptions', 'show', 'ctl-c1')).out.split('\n').filter(Boolean).sort();
+    assert.deepEqual(shown, ['ctl-c1 -> topic:added/+ qos:1 nl:0 rh:0 rap:0', 'ctl-c1 -> topic:s/1 qos:0 nl:0 rh:0 rap:0']);
+    assert.deepEqual((await ctl('subscriptions', 'list')).out.split('\n').filter(Boolean).sort(), shown);
+    const pub = await connect(b.url, { clientId: 'ctl-pub' });
+    await pub.publishAsync('added/x', 'hi', { qos: 1 });
+    assert.equal((await inbox.waitFor(1))[0]!.topic, 'added/x', 'the subscription added by ctl delivers');
+    await end(pub);
+    assert.match((await ctl('topics', 'list')).out, /^added\/\+ -> \S+$/m);
+    assert.match((await ctl('topics', 'show', 'added/+')).out, /^added\/\+ -> \S+\n$/);
+    assert.equal((await ctl('subscriptions', 'del', 'ctl-c1', 'added/+')).out, 'ok\n');
+    assert.deepEqual((await ctl('subscriptions', 'show', 'ctl-c1')).out, 'ctl-c1 -> topic:s/1 qos:0 nl:0 rh:0 rap:0\n');
+    assert.equal((await ctl('subscriptions', 'add', 'ctl-c1', 't', '7')).code, 1);
+  });
+
+  it('retainer info, topics and clean with a filter', async () => {
+    // The node's own $SYS/brokers/... messages are retained too.
+    const count = async (): Promise<number> => Number(/^Number of retained messages: (\d+)\n$/.exec((await ctl('retainer', 'info')).out)?.[1]);
+    const mine = async (): Promise<string[]> => (await ctl('retainer', 'topics')).out.split('\n').filter((t) => t && !t.startsWith('$')).sort();
+    const before = await count();
+    const pub = await connect(b.url, { clientId: 'ctl-ret' });
+    for (const t of ['r/a', 'r/b', 'q/c']) await pub.publishAsync(t, 'x', { qos: 1, retain: true });
+    await end(pub);
+    assert.equal(await count(), before + 3);
+    assert.deepEqual(await mine(), ['q/c', 'r/a', 'r/b']);
+    assert.equal((await ctl('retainer', 'clean', 'r/#')).out, 'Cleaned 2 retained messages\n');
+    assert.deepEqual(await mine(), ['q/c']);
+    assert.equal(await count(), before + 1);
+  });
+
+  it('broker, broker stats, broker metrics, listeners', async () => {
+    const info = (await ctl('broker')).out;
+    assert.match(info, /^sysdescr  : Tributary\nversion   : \S+\ndatetime  : \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d\nuptime    : (\d+ \w+, )*\d+ seconds\n$/);
+    const stats = (await ctl('broker', 'stats')).out.split('\n').filter(Boolean);
+    assert.ok(stats.includes(`${'connections.count'.padEnd(30)} : 1`), stats.join('\n'));
+    assert.deepEqual([...stats].sort(), stats, 'sorted');
+    assert.match((await ctl('broker', 'metrics')).out, /^messages\.received {13} : \d+$/m);
+    const ls = (await ctl('listeners')).out;
+    assert.match(ls, new RegExp(`^tcp:default\\n  listen_on +: 127\\.0\\.0\\.1:${b.mqttPort}\\n  acceptors +: \\d+\\n  proxy_protocol +: false\\n  running +: true\\n  current_conn +: 1\\n  max_conns +: \\S+\\n`, 'm'));
+  });
+
+  it('clients kick disconnects the client', async () => {
+    const gone = closed(c!);
+    c!.options.reconnectPeriod = 0;
+    assert.equal((await ctl('clients', 'kick', 'ctl-c1')).out, 'ok\n');
+    await gone;
+    assert.equal((await ctl('clients', 'list')).out, 'No clients.\n');
+  });
+
+  it('--help on every command; unreachable API and a wrong key: a clear error, exit 1', async () => {
+    for (const g of ['clients', 'subscriptions', 'topics', 'retainer', 'broker', 'listeners', 'users', 'banned']) {
+      const h = await ctl(g, '--help');
+      assert.equal(h.code, 0);
+      assert.match(h.out, new RegExp(`^  ${g}\\b.*# `, 'm'));
+    }
+    const wrong = await ctl('clients', 'list', '--key', 'ops', '--secret', 'nope');
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.err, /refused the API key \(BAD_API_KEY_OR_SECRET/);
+    const down = await ctl('broker', 'stats', '--url', 'http://127.0.0.1:9');
+    assert.equal(down.code, 1);
+    assert.match(down.err, /cannot reach the HTTP API at http:\/\/127\.0\.0\.1:9 .*is the node running/);
+    const bad = await ctl('clients', 'frobnicate');
+    assert.equal(bad.code, 1);
+    assert.match(bad.err, /unknown command "clients frobnicate"/);
+  });
+});
