@@ -1,6 +1,7 @@
 import Fastify, { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { httpErrorOf, StartupError, TributaryError, type Bind, type Logger } from '@tributary/common';
 import { ApiKeys } from './api-keys';
+import { addDashboard, DEFAULT_DASHBOARD_DIR } from './dashboard';
 import { ApiError, ApiRoute } from './routes';
 
 /** What the API reads from the running node. */
@@ -18,12 +19,14 @@ export interface ApiServerOptions {
   apiKeys?: ApiKeys;
   /** What packages add under /api/v5 (routes.ts). */
   routes?: readonly ApiRoute[];
+  /** The built dashboard served at / (default services/dashboard/dist; null: no dashboard). */
+  dashboardDir?: string | null;
 }
 
 const BASE = '/api/v5';
 
 /**
- * The HTTP API, EMQX's /api/v5 shapes. /status answers 200 while the node runs and 503
+ * The HTTP API, EMQX's /api/v5 shapes, and the built dashboard at / (dashboard.ts). /status answers 200 while the node runs and 503
  * otherwise, in EMQX's text form or as JSON with ?format=json, without authentication. Every
  * other route needs an API key (HTTP Basic); packages add routes (routes.ts). Errors are
  * `{code, message}` with the status of the error tree; unknown paths 404 NOT_FOUND.
@@ -33,6 +36,7 @@ export class ApiServer {
   address: { host: string; port: number } | undefined;
   private readonly apiKeys: ApiKeys;
   private readonly routes: readonly ApiRoute[];
+  private readonly dashboardDir: string | null;
 
   constructor(
     private readonly bind: Bind,
@@ -42,6 +46,7 @@ export class ApiServer {
   ) {
     this.apiKeys = opts.apiKeys ?? new ApiKeys();
     this.routes = opts.routes ?? [];
+    this.dashboardDir = opts.dashboardDir === undefined ? DEFAULT_DASHBOARD_DIR : opts.dashboardDir;
   }
 
   async start(): Promise<void> {
@@ -57,7 +62,8 @@ export class ApiServer {
     };
     app.get<{ Querystring: { format?: string } }>('/status', (req, reply) => status(req.query, reply));
     app.get<{ Querystring: { format?: string } }>('/api/v5/status', (req, reply) => status(req.query, reply));
-    this.addRoutes(app);
+    const dashboard = this.dashboardDir === null ? undefined : await addDashboard(app, this.dashboardDir);
+    this.addRoutes(app, dashboard);
     try {
       await app.listen({ host: this.bind.host, port: this.bind.port });
     } catch (err) {
@@ -74,8 +80,11 @@ export class ApiServer {
     this.app = undefined;
   }
 
-  private addRoutes(app: FastifyInstance): void {
-    app.setNotFoundHandler((_req, reply) => void reply.code(404).send({ code: 'NOT_FOUND', message: 'Request Path Not Found' }));
+  private addRoutes(app: FastifyInstance, dashboard?: (req: FastifyRequest, reply: FastifyReply) => boolean): void {
+    app.setNotFoundHandler((req, reply) => {
+      if (dashboard?.(req, reply)) return;
+      void reply.code(404).send({ code: 'NOT_FOUND', message: 'Request Path Not Found' });
+    });
     app.setErrorHandler((err, _req, reply) => this.fail(reply, err));
     for (const route of this.routes) {
       app.route({
@@ -118,3 +127,4 @@ export class ApiServer {
 export * from './config';
 export * from './api-keys';
 export * from './routes';
+export * from './dashboard';
