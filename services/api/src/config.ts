@@ -1,4 +1,4 @@
-import { bind, bool, configFragment, Infer, str } from '@tributary/common';
+import { bind, bool, configFragment, duration, Infer, str } from '@tributary/common';
 
 /** The HTTP API's keys (`dashboard.*` and `api_key.*`, EMQX's names for them). */
 export const apiConfigFragment = configFragment('@tributary/api', {
@@ -9,6 +9,9 @@ export const apiConfigFragment = configFragment('@tributary/api', {
         bind: bind('0.0.0.0:18083', 'HTTP API listen address.'),
       },
     },
+    default_username: str('admin', 'The dashboard user for POST /login (bearer tokens).', { nonEmpty: true }),
+    default_password: str('public', 'Its password; a warning is logged at start while it is the default "public".', { nonEmpty: true }),
+    token_expired_time: duration(3_600_000, 'How long a token from POST /login is valid.', 1000),
   },
   api_key: {
     bootstrap_file: str('', 'API keys for the HTTP API and tributary ctl: a file of key:secret[:role] lines, loaded at start. Empty: only /status answers.'),

@@ -2,7 +2,11 @@ import Fastify, { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { httpErrorOf, StartupError, TributaryError, type Bind, type Logger } from '@tributary/common';
 import { ApiKeys } from './api-keys';
 import { addDashboard, DEFAULT_DASHBOARD_DIR } from './dashboard';
+import { DashboardUser, dashboardRoutes } from './dashboard-routes';
+import { nodeRoutes } from './node-routes';
+import { openApiDocument } from './openapi';
 import { ApiError, ApiRoute } from './routes';
+import { TokenSigner } from './tokens';
 
 /** What the API reads from the running node. */
 export interface NodeStatusSource {
@@ -21,15 +25,19 @@ export interface ApiServerOptions {
   routes?: readonly ApiRoute[];
   /** The built dashboard served at / (default services/dashboard/dist; null: no dashboard). */
   dashboardDir?: string | null;
+  /** The user of POST /login (default admin/public) and how long its tokens last (default 60 min). */
+  dashboard?: DashboardUser & { tokenTtlMs: number };
 }
 
 const BASE = '/api/v5';
 
 /**
- * The HTTP API, EMQX's /api/v5 shapes, and the built dashboard at / (dashboard.ts). /status answers 200 while the node runs and 503
- * otherwise, in EMQX's text form or as JSON with ?format=json, without authentication. Every
- * other route needs an API key (HTTP Basic); packages add routes (routes.ts). Errors are
- * `{code, message}` with the status of the error tree; unknown paths 404 NOT_FOUND.
+ * The HTTP API, EMQX's /api/v5 shapes, and the built dashboard at / (dashboard.ts). /status
+ * answers 200 while the node runs and 503 otherwise, in EMQX's text form or as JSON with ?format=json, without authentication. Every
+ * other route but /login needs an API key (HTTP Basic) or a bearer token from /login; packages
+ * add routes (routes.ts), and the node's own (login, API keys, stats, metrics, nodes, the
+ * OpenAPI document) are added here. Errors are `{code, message}` with the status of the error
+ * tree; a request failing a route's schema is 400 BAD_REQUEST; unknown paths 404 NOT_FOUND.
  */
 export class ApiServer {
   private app: FastifyInstance | undefined;
@@ -37,6 +45,8 @@ export class ApiServer {
   private readonly apiKeys: ApiKeys;
   private readonly routes: readonly ApiRoute[];
   private readonly dashboardDir: string | null;
+  private readonly tokens: TokenSigner;
+  private readonly dashboard: DashboardUser;
 
   constructor(
     private readonly bind: Bind,
@@ -45,12 +55,28 @@ export class ApiServer {
     opts: ApiServerOptions = {},
   ) {
     this.apiKeys = opts.apiKeys ?? new ApiKeys();
-    this.routes = opts.routes ?? [];
     this.dashboardDir = opts.dashboardDir === undefined ? DEFAULT_DASHBOARD_DIR : opts.dashboardDir;
+    this.dashboard = { username: opts.dashboard?.username ?? 'admin', password: opts.dashboard?.password ?? 'public' };
+    this.tokens = new TokenSigner(opts.dashboard?.tokenTtlMs ?? 3_600_000);
+    const own = [...dashboardRoutes(this.dashboard, this.tokens, this.apiKeys, node.version), ...nodeRoutes(node)];
+    const all = [...own, ...(opts.routes ?? [])];
+    const docs: ApiRoute = { method: 'GET', path: '/api-docs/swagger.json', summary: 'This document (OpenAPI 3.0)', auth: 'none', handler: () => ({ body: openApiDocument(this.routes, node.version, BASE) }) };
+    this.routes = [...all, docs];
+  }
+
+  /** Every route served under /api/v5 (for the OpenAPI document and its test). */
+  get routeList(): readonly ApiRoute[] {
+    return this.routes;
+  }
+
+  /** The fastify instance once started (tests use inject()). */
+  get fastify(): FastifyInstance | undefined {
+    return this.app;
   }
 
   async start(): Promise<void> {
-    const app = Fastify({ logger: false });
+    if (this.dashboard.password === 'public') this.log.warn({ username: this.dashboard.username }, 'the dashboard user has the default password: set dashboard.default_password');
+    const app = Fastify({ logger: false, ajv: { customOptions: { coerceTypes: 'array', allErrors: false } } });
     const status = (query: { format?: string }, reply: { code(n: number): unknown; type(t: string): unknown }): unknown => {
       const running = this.node.running;
       reply.code(running ? 200 : 503);
@@ -62,8 +88,8 @@ export class ApiServer {
     };
     app.get<{ Querystring: { format?: string } }>('/status', (req, reply) => status(req.query, reply));
     app.get<{ Querystring: { format?: string } }>('/api/v5/status', (req, reply) => status(req.query, reply));
-    const dashboard = this.dashboardDir === null ? undefined : await addDashboard(app, this.dashboardDir);
-    this.addRoutes(app, dashboard);
+    const app404 = this.dashboardDir === null ? undefined : await addDashboard(app, this.dashboardDir);
+    this.addRoutes(app, app404);
     try {
       await app.listen({ host: this.bind.host, port: this.bind.port });
     } catch (err) {
@@ -80,19 +106,25 @@ export class ApiServer {
     this.app = undefined;
   }
 
-  private addRoutes(app: FastifyInstance, dashboard?: (req: FastifyRequest, reply: FastifyReply) => boolean): void {
+  private addRoutes(app: FastifyInstance, app404?: (req: FastifyRequest, reply: FastifyReply) => boolean): void {
     app.setNotFoundHandler((req, reply) => {
-      if (dashboard?.(req, reply)) return;
+      if (app404?.(req, reply)) return;
       void reply.code(404).send({ code: 'NOT_FOUND', message: 'Request Path Not Found' });
     });
     app.setErrorHandler((err, _req, reply) => this.fail(reply, err));
     for (const route of this.routes) {
+      const schema: Record<string, unknown> = {};
+      if (route.schema?.query) schema.querystring = route.schema.query;
+      if (route.schema?.body) schema.body = route.schema.body;
       app.route({
         method: route.method,
         url: BASE + route.path,
-        preHandler: (req, reply, done) => (this.authorized(req, reply) ? done() : undefined),
+        schema,
+        // Authentication before validation: an anonymous caller learns nothing of the shapes.
+        onRequest: (req, reply, done) => (route.auth === 'none' || this.authorized(req, reply, route.auth === 'bearer') ? done() : undefined),
         handler: async (req, reply) => {
-          const out = await route.handler({ params: req.params as Record<string, string>, query: req.query as Record<string, string | undefined>, body: req.body });
+          const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+          const out = await route.handler({ params: req.params as Record<string, string>, query: (req.query ?? {}) as Record<string, string | undefined>, body: req.body, token: bearer?.[1] });
           reply.code(out.status ?? (out.body === undefined ? 204 : 200));
           return out.body === undefined ? reply.send() : out.body;
         },
@@ -100,14 +132,27 @@ export class ApiServer {
     }
   }
 
-  /** HTTP Basic with an API key; a 401 says what is missing (EMQX's codes). */
-  private authorized(req: FastifyRequest, reply: FastifyReply): boolean {
-    const verdict = this.apiKeys.check(req.headers.authorization);
+  /** HTTP Basic with an API key, or a bearer token from /login; a 401 says what is wrong (EMQX's codes). */
+  private authorized(req: FastifyRequest, reply: FastifyReply, bearerOnly: boolean): boolean {
+    const header = req.headers.authorization;
+    const bearer = /^Bearer\s+(\S+)$/i.exec(header ?? '');
+    if (bearer) {
+      const v = this.tokens.verify(bearer[1]!);
+      if (v.ok) return true;
+      reply.code(401).header('www-authenticate', 'Bearer realm="tributary"');
+      reply.send({ code: v.code, message: v.code === 'TOKEN_TIME_OUT' ? 'token expired or logged out: POST /login again' : 'the bearer token is not one this node issued' });
+      return false;
+    }
+    if (bearerOnly && /^Basic\s/i.test(header ?? '')) {
+      reply.code(401).send({ code: 'API_KEY_NOT_ALLOW', message: 'this route takes a bearer token from POST /login, not an API key' });
+      return false;
+    }
+    const verdict = this.apiKeys.check(header);
     if (verdict === 'ok') return true;
     reply.code(401).header('www-authenticate', 'Basic realm="tributary"');
     if (verdict === 'bad') reply.send({ code: 'BAD_API_KEY_OR_SECRET', message: 'Check api_key/api_secret' });
-    else if (this.apiKeys.size === 0) reply.send({ code: 'AUTHORIZATION_HEADER_ERROR', message: 'no API key is configured: set api_key.bootstrap_file (lines key:secret) and send Authorization: Basic base64(key:secret)' });
-    else reply.send({ code: 'AUTHORIZATION_HEADER_ERROR', message: 'send an API key: Authorization: Basic base64(api_key:api_secret)' });
+    else if (this.apiKeys.size === 0) reply.send({ code: 'AUTHORIZATION_HEADER_ERROR', message: 'no API key is configured: POST /login for a bearer token, or set api_key.bootstrap_file (lines key:secret) and send Authorization: Basic base64(key:secret)' });
+    else reply.send({ code: 'AUTHORIZATION_HEADER_ERROR', message: 'send an API key (Authorization: Basic base64(api_key:api_secret)) or a token from POST /login (Authorization: Bearer <token>)' });
     return false;
   }
 
@@ -128,3 +173,5 @@ export * from './config';
 export * from './api-keys';
 export * from './routes';
 export * from './dashboard';
+export * from './tokens';
+export { openApiDocument } from './openapi';

@@ -6,8 +6,11 @@
  */
 export interface ApiRequest {
   params: Record<string, string>;
+  /** A repeated parameter (`?clientid=a&clientid=b`) is an array at run time: read those with listParam(). */
   query: Record<string, string | undefined>;
   body: unknown;
+  /** The bearer token the request came with (POST /logout revokes it). */
+  token?: string;
 }
 
 export interface ApiReply {
@@ -22,11 +25,31 @@ export interface ApiRoute {
   path: string;
   /** One line for the route table (and later the OpenAPI document). */
   summary: string;
+  /** JSON schemas: `query` and `body` are validated (400 BAD_REQUEST naming the field) and, with `response`, go into /api-docs/swagger.json. */
+  schema?: RouteSchema;
+  /** Who may call it: any API key or bearer token (default), bearer tokens only (401 API_KEY_NOT_ALLOW for a key), or anybody (login). */
+  auth?: 'any' | 'bearer' | 'none';
   handler(req: ApiRequest): ApiReply | Promise<ApiReply>;
 }
 
+/** JSON schemas of a route (draft-07 as fastify's Ajv takes them; OpenAPI 3.0 shows them as they are). */
+export interface RouteSchema {
+  /** An object schema of the query parameters (`properties`); values are coerced to the declared types. */
+  query?: Record<string, unknown>;
+  body?: Record<string, unknown>;
+  /** The 200 (or 201/204) body, for the document only (never used to filter what is sent). */
+  response?: Record<string, unknown>;
+}
+
+/** Every value of a query parameter that may repeat (`?clientid=a&clientid=b`), in order. */
+export function listParam(query: Record<string, unknown>, name: string): string[] {
+  const v = query[name];
+  if (v === undefined || v === null || v === '') return [];
+  return Array.isArray(v) ? v.map(String) : [String(v)];
+}
+
 /** EMQX's paging: `page` (from 1) and `limit` (1..10000, default 100), or a 400 INVALID_PARAMETER. */
-export function paging(query: Record<string, string | undefined>): { page: number; limit: number } {
+export function paging(query: Record<string, unknown>): { page: number; limit: number } {
   const page = query.page === undefined ? 1 : Number(query.page);
   const limit = query.limit === undefined ? 100 : Number(query.limit);
   if (!Number.isInteger(page) || page < 1 || !Number.isInteger(limit) || limit < 1 || limit > 10_000) {

@@ -62,6 +62,16 @@ export class Gateway {
     return this.connections.size;
   }
 
+  /** Connections of one listener ("tcp:default"), for GET /listeners. */
+  listenerConnections(name: string): number {
+    return this.perListener.get(name) ?? 0;
+  }
+
+  /** The listener keys (`listeners.<type>.default`), for GET /listeners. */
+  get listenerConfig(): GatewayConfig['listeners'] {
+    return this.config.listeners;
+  }
+
   async start(): Promise<void> {
     const l = this.config.listeners;
     for (const type of ['tcp', 'ssl', 'ws', 'wss'] as const) this.rates(type);

@@ -23,3 +23,5 @@ export * from './broker/routing-router';
 export * from './broker/ownership-local';
 export * from './broker/ownership-leased';
 export * from './config';
+export * from './api';
+export * from './client-index';

@@ -62,6 +62,17 @@ export class DelayedPublisher {
     return this.table.size;
   }
 
+  /** The stored messages with their due times (ms), soonest first; for the HTTP API. */
+  list(): { key: string; due: number; msg: Message }[] {
+    const out: { key: string; due: number; msg: Message }[] = [];
+    const records = new RecordReader(messageCodec, this.table.name, this.log);
+    for (const [key, value] of this.table.entries()) {
+      const msg = records.read(key, value, this.table.offsetOf(key));
+      if (msg) out.push({ key, due: Number(key.split(':')[0]), msg });
+    }
+    return out.sort((a, b) => a.due - b.due);
+  }
+
   /** Stores the message for later; resolves when durable. False when the limit is reached. */
   async add(msg: Message, seconds: number): Promise<boolean> {
     if (this.max > 0 && this.table.size >= this.max) return false;

@@ -73,6 +73,8 @@ export class Broker implements SessionHost {
   private readonly ownership: OwnershipStrategy;
   private delayed: DelayedPublisher | undefined;
   private readonly sessions = new Map<string, Session>();
+  /** Grows whenever a session is added or removed: the HTTP API's sorted client index rebuilds only then. */
+  sessionsVersion = 0;
   private readonly expiry = new ExpiryTimers();
   private readonly wills = new WillTimers((will) => this.publishWill(will));
   private readonly dirty = new Set<Session>();
@@ -107,6 +109,7 @@ export class Broker implements SessionHost {
       newSession: (clientId, protocolVersion) => {
         const s = new Session(clientId, protocolVersion, this.limits, this);
         this.sessions.set(clientId, s);
+        this.sessionsVersion++;
         return s;
       },
       openHere: (req) => this.openHere(req),
@@ -134,6 +137,39 @@ export class Broker implements SessionHost {
 
   session(clientId: string): Session | undefined {
     return this.sessions.get(clientId);
+  }
+
+  /** The sessions of this process (connected or not), for the HTTP API; read-only. */
+  allSessions(): IterableIterator<Session> {
+    return this.sessions.values();
+  }
+
+  /** The configuration the broker runs with (read-only), for the HTTP API. */
+  get settings(): GatewayConfig {
+    return this.deps.config;
+  }
+
+  /** The retained store, for the HTTP API's /retainer routes. */
+  get retainedStore(): RetainedStore {
+    return this.deps.retained;
+  }
+
+  /** The delayed messages stored, for GET /mqtt/delayed/messages (empty when delayed publish is off). */
+  delayedMessages(): { key: string; due: number; msg: Message }[] {
+    return this.delayed?.list() ?? [];
+  }
+
+  /**
+   * Kicks a client (DELETE /clients/:clientid): a connected one gets DISCONNECT 0x98 (v5,
+   * administrative action); its session ends either way. False when there is no such session.
+   */
+  kick(clientId: string): boolean {
+    const session = this.sessions.get(clientId);
+    if (!session) return false;
+    session.owner?.kick(0x98);
+    this.wills.cancel(clientId);
+    if (!session.ended) this.discard(session, 'normal');
+    return true;
   }
 
   /** Starts the strategies (the single node restores its persistent sessions here), then the add-ons and delayed messages. */
@@ -466,7 +502,10 @@ export class Broker implements SessionHost {
     for (const filter of session.subscriptions.keys()) this.router.unsubscribe(session.clientId, filter);
     session.clear();
     this.dirty.delete(session);
-    if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
+    if (this.sessions.get(session.clientId) === session) {
+      this.sessions.delete(session.clientId);
+      this.sessionsVersion++;
+    }
     this.expiry.clear(session.clientId);
   }
 

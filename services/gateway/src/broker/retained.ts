@@ -82,6 +82,22 @@ export class RetainedStore {
     return n;
   }
 
+  /** One topic's retained message (expired or not), for the HTTP API. */
+  get(topic: string): Message | undefined {
+    const value = this.table.get(topic);
+    return (value && this.records.read(topic, value, this.table.offsetOf(topic))) || undefined;
+  }
+
+  /** Every retained message, topics in order, for the HTTP API (a copy: O(n) per call). */
+  all(): Message[] {
+    const out: Message[] = [];
+    for (const [topic, value] of this.table.entries()) {
+      const msg = this.records.read(topic, value, this.table.offsetOf(topic));
+      if (msg) out.push(msg);
+    }
+    return out.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0));
+  }
+
   /** The unexpired retained messages whose topics match `filter`. */
   match(filter: string, now = Date.now()): Message[] {
     const out: Message[] = [];

@@ -74,6 +74,8 @@ export class Channel implements SessionOwner, Pausable, PublishOrigin {
   session: Session | undefined;
   will: Will | undefined;
   keepalive = 0;
+  /** When the CONNECT was accepted (ms since the epoch), for the HTTP API. */
+  connectedAt = 0;
   /** Session expiry requested at CONNECT (seconds); DISCONNECT may change it. */
   expiryInterval = 0;
   /** The client's Maximum Packet Size (v5), or Infinity. */

@@ -75,6 +75,8 @@ export class Session {
   /** Seconds the session outlives its connection (0 = ends with it). */
   expiryInterval = 0;
   disconnectedAt: number | null = null;
+  /** When this process created the session (ms since the epoch), for the HTTP API. */
+  readonly createdAt = Date.now();
   will: Will | undefined;
   /** Highest messages-topic offset routed to this session. */
   lastOffset = -1;

@@ -117,6 +117,7 @@ function accept(ch: Channel, opened: OpenedSession, c: Connecting): Steps {
   const { session, present } = opened;
   ch.session = session;
   ch.state = 'connected';
+  ch.connectedAt = Date.now();
   ch.broker.metrics['client.connected']++;
   ch.broker.metrics['connections.count']++;
   const props = ch.dialect.connackProperties(c.packet, ch.config.mqtt, c.terms, c.assigned);

@@ -1,0 +1,450 @@
+import { randomBytes } from 'node:crypto';
+import { ApiError, ApiRoute, listParam, page, paging } from '@tributary/api';
+import { checkTopicFilter, checkTopicName, Message, MessageProperties, newMessage, QoS, topicMatches } from '@tributary/mqtt';
+import { parseShared, SubscriptionOptions } from '@tributary/router';
+import type { Broker } from './broker/broker';
+import { Channel } from './channel/channel';
+import { ClientIndex } from './client-index';
+import type { Gateway } from './gateway';
+import type { Session } from './session/session';
+
+const rfc3339 = (ms: number | null | undefined): string | null => (ms ? new Date(ms).toISOString() : null);
+const pagingQuery = { page: { type: 'integer', minimum: 1 }, limit: { type: 'integer', minimum: 1, maximum: 10000 } };
+const strOrList = { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }] };
+const subBody = { type: 'object', required: ['topic'], properties: { topic: { type: 'string', minLength: 1 }, qos: { type: 'integer', enum: [0, 1, 2] }, nl: { type: 'integer', enum: [0, 1] }, rap: { type: 'integer', enum: [0, 1] }, rh: { type: 'integer', enum: [0, 1, 2] } } };
+const pubBody = {
+  type: 'object',
+  required: ['topic', 'payload'],
+  properties: {
+    topic: { type: 'string' },
+    payload: { type: 'string' },
+    payload_encoding: { type: 'string', enum: ['plain', 'base64'] },
+    encoding: { type: 'string', enum: ['plain', 'base64'] },
+    qos: { type: 'integer', enum: [0, 1, 2] },
+    retain: { type: 'boolean' },
+    clientid: { type: 'string' },
+    properties: {
+      type: 'object',
+      properties: {
+        payload_format_indicator: { type: 'integer', enum: [0, 1] },
+        message_expiry_interval: { type: 'integer', minimum: 0 },
+        response_topic: { type: 'string' },
+        correlation_data: { type: 'string' },
+        user_properties: { type: 'object', additionalProperties: { type: 'string' } },
+        content_type: { type: 'string' },
+      },
+    },
+  },
+};
+const clientItem = { type: 'object', properties: Object.fromEntries(['clientid', 'username', 'node', 'ip_address', 'listener', 'proto_name', 'created_at', 'connected_at'].map((k) => [k, { type: ['string', 'null'] }])) };
+
+/** The broker as the routes read it, and the gateway when this process has listeners. */
+export interface BrokerApiSource {
+  nodeName: string;
+  broker(): Broker | undefined;
+  gateway(): Gateway | undefined;
+}
+
+/**
+ * The broker introspection routes of the HTTP API, EMQX's paths and shapes: clients (listed,
+ * kicked, subscribed and unsubscribed as if the client had), subscriptions, topics, publish,
+ * retained and delayed messages, listeners, alarms. They live in the gateway package because
+ * they read its sessions and channels; each reads this process only (a cluster view is elsewhere).
+ * Lazy getters, because the API is wired before the broker starts.
+ */
+export function brokerRoutes(src: BrokerApiSource): ApiRoute[] {
+  let index: ClientIndex | undefined;
+  const broker = (): Broker => {
+    const b = src.broker();
+    if (!b) throw new ApiError(503, 'SERVICE_UNAVAILABLE', 'this process runs no broker');
+    return b;
+  };
+  const sessionOf = (id: string): Session => {
+    const s = broker().session(id);
+    if (!s) throw new ApiError(404, 'CLIENTID_NOT_FOUND', 'Client ID not found');
+    return s;
+  };
+  const sortedIds = (): readonly string[] => (index ??= new ClientIndex(broker())).sorted();
+  const client = (s: Session): Record<string, unknown> => clientObject(s, src.nodeName);
+  const sub = (clientid: string, topic: string, o: SubscriptionOptions): Record<string, unknown> => ({ clientid, node: src.nodeName, topic, qos: o.qos, nl: o.noLocal ? 1 : 0, rap: o.retainAsPublished ? 1 : 0, rh: o.retainHandling, durable: false });
+
+  const subscribe = async (s: Session, body: { topic: string; qos?: number; nl?: number; rap?: number; rh?: number }): Promise<Record<string, unknown>> => {
+    const b = broker();
+    const shared = parseShared(body.topic);
+    const inner = shared ? shared.filter : body.topic;
+    if (shared === null || checkTopicFilter(inner)) throw new ApiError(400, 'INVALID_PARAMETER', `topic: ${body.topic} is not a valid topic filter`);
+    if (shared && body.nl) throw new ApiError(400, 'INVALID_PARAMETER', 'nl: No Local is not allowed on a shared subscription');
+    const options: SubscriptionOptions = { qos: (body.qos ?? 0) as QoS, noLocal: body.nl === 1, retainAsPublished: body.rap === 1, retainHandling: (body.rh ?? 0) as 0 | 1 | 2 };
+    const { existed, refused } = b.subscribe(s, body.topic, options);
+    if (refused) throw new ApiError(409, 'CONFLICT', `${body.topic} is held exclusively by another client`);
+    b.changed(s);
+    await b.confirmSubscriptions(s);
+    if (!shared && (options.retainHandling === 0 || (options.retainHandling === 1 && !existed))) b.deliverRetained(s, body.topic, options);
+    return sub(s.clientId, body.topic, options);
+  };
+  const unsubscribe = async (s: Session, topic: string): Promise<void> => {
+    broker().unsubscribe(s, topic);
+    await broker().confirmSubscriptions(s);
+  };
+
+  return [
+    {
+      method: 'GET',
+      path: '/clients',
+      summary: 'Clients (sessions) of this node, by client id; filters username, clientid (repeatable), ip_address, conn_state, clean_start, proto_ver, like_clientid, like_username',
+      schema: {
+        query: { type: 'object', properties: { ...pagingQuery, username: strOrList, clientid: strOrList, ip_address: { type: 'string' }, conn_state: { type: 'string', enum: ['connected', 'idle', 'disconnected'] }, clean_start: { type: 'boolean' }, proto_ver: { type: 'integer' }, like_clientid: { type: 'string' }, like_username: { type: 'string' } } },
+        response: { type: 'object', properties: { data: { type: 'array', items: clientItem }, meta: { type: 'object' } } },
+      },
+      handler: (req) => {
+        const q = req.query as Record<string, unknown>;
+        const p = paging(q);
+        const ids = sortedIds();
+        const b = broker();
+        const test = clientFilter(q);
+        if (!test) {
+          const start = (p.page - 1) * p.limit;
+          const data = ids.slice(start, start + p.limit).map((id) => client(b.session(id)!));
+          return { body: { data, meta: { page: p.page, limit: p.limit, count: ids.length, hasnext: start + p.limit < ids.length } } };
+        }
+        // Filtered: a scan in client-id order; only the page's objects are built.
+        const start = (p.page - 1) * p.limit;
+        const data: Record<string, unknown>[] = [];
+        let count = 0;
+        for (const id of ids) {
+          const s = b.session(id);
+          if (!s || !test(s)) continue;
+          if (count >= start && count < start + p.limit) data.push(client(s));
+          count++;
+        }
+        return { body: { data, meta: { page: p.page, limit: p.limit, count, hasnext: start + p.limit < count } } };
+      },
+    },
+    { method: 'GET', path: '/clients/:clientid', summary: 'One client', schema: { response: clientItem }, handler: (req) => ({ body: client(sessionOf(req.params.clientid!)) }) },
+    {
+      method: 'DELETE',
+      path: '/clients/:clientid',
+      summary: 'Kicks a client (v5: DISCONNECT 0x98) and ends its session',
+      handler: (req) => {
+        if (!broker().kick(req.params.clientid!)) throw new ApiError(404, 'CLIENTID_NOT_FOUND', 'Client ID not found');
+        return {};
+      },
+    },
+    {
+      method: 'GET',
+      path: '/clients/:clientid/subscriptions',
+      summary: "A client's subscriptions",
+      handler: (req) => {
+        const s = sessionOf(req.params.clientid!);
+        return { body: [...s.subscriptions].map(([t, o]) => sub(s.clientId, t, o)) };
+      },
+    },
+    { method: 'POST', path: '/clients/:clientid/subscribe', summary: 'Subscribes a client as if it had sent SUBSCRIBE: {topic, qos, nl, rap, rh}', schema: { body: subBody }, handler: async (req) => ({ body: await subscribe(sessionOf(req.params.clientid!), req.body as { topic: string }) }) },
+    {
+      method: 'POST',
+      path: '/clients/:clientid/subscribe/bulk',
+      summary: 'Several subscriptions: [{topic, qos, nl, rap, rh}]',
+      schema: { body: { type: 'array', items: subBody } },
+      handler: async (req) => {
+        const s = sessionOf(req.params.clientid!);
+        const out = [];
+        for (const b of req.body as { topic: string }[]) out.push(await subscribe(s, b));
+        return { body: out };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/clients/:clientid/unsubscribe',
+      summary: 'Unsubscribes a client: {topic}',
+      schema: { body: { type: 'object', required: ['topic'], properties: { topic: { type: 'string' } } } },
+      handler: async (req) => (await unsubscribe(sessionOf(req.params.clientid!), (req.body as { topic: string }).topic), {}),
+    },
+    {
+      method: 'POST',
+      path: '/clients/:clientid/unsubscribe/bulk',
+      summary: 'Several unsubscriptions: [{topic}]',
+      schema: { body: { type: 'array', items: { type: 'object', required: ['topic'], properties: { topic: { type: 'string' } } } } },
+      handler: async (req) => {
+        const s = sessionOf(req.params.clientid!);
+        for (const b of req.body as { topic: string }[]) await unsubscribe(s, b.topic);
+        return {};
+      },
+    },
+    {
+      method: 'GET',
+      path: '/subscriptions',
+      summary: 'Subscriptions of this node; filters clientid, topic, qos, share_group, match_topic',
+      schema: { query: { type: 'object', properties: { ...pagingQuery, clientid: { type: 'string' }, topic: { type: 'string' }, qos: { type: 'integer', enum: [0, 1, 2] }, share_group: { type: 'string' }, match_topic: { type: 'string' } } } },
+      handler: (req) => {
+        const q = req.query as Record<string, unknown>;
+        const p = paging(q);
+        if (typeof q.match_topic === 'string' && q.match_topic.startsWith('$share/')) throw new ApiError(400, 'INVALID_PARAMETER', 'match_topic_invalid');
+        const b = broker();
+        const out: Record<string, unknown>[] = [];
+        const ids = typeof q.clientid === 'string' ? [q.clientid] : sortedIds();
+        for (const id of ids) {
+          const s = b.session(id);
+          if (!s) continue;
+          for (const [topic, o] of s.subscriptions) {
+            if (q.topic !== undefined && topic !== q.topic) continue;
+            if (q.qos !== undefined && o.qos !== q.qos) continue;
+            const shared = parseShared(topic);
+            if (q.share_group !== undefined && shared?.group !== q.share_group) continue;
+            if (typeof q.match_topic === 'string' && !topicMatches(q.match_topic, shared ? shared.filter : topic)) continue;
+            out.push(sub(id, topic, o));
+          }
+        }
+        return { body: page(out, p) };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/topics',
+      summary: 'Routes of this node: {topic, node}; filter topic',
+      schema: { query: { type: 'object', properties: { ...pagingQuery, topic: { type: 'string' } } } },
+      handler: (req) => {
+        const q = req.query as Record<string, unknown>;
+        const p = paging(q);
+        const topics = [...routeFilters(broker())].filter((t) => q.topic === undefined || t === q.topic).sort();
+        return { body: page(topics.map((topic) => ({ topic, node: src.nodeName })), p) };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/topics/:topic',
+      summary: 'The routes of one topic filter',
+      handler: (req) => {
+        if (!routeFilters(broker()).has(req.params.topic!)) throw new ApiError(404, 'TOPIC_NOT_FOUND', 'Topic not found');
+        return { body: [{ topic: req.params.topic, node: src.nodeName }] };
+      },
+    },
+    { method: 'POST', path: '/publish', summary: 'Publishes a message: {topic, payload, payload_encoding, qos, retain, properties} → {id}', schema: { body: pubBody }, handler: async (req) => publishOne(broker(), req.body as PublishBody) },
+    {
+      method: 'POST',
+      path: '/publish/bulk',
+      summary: 'Publishes several messages; one result each, in order',
+      schema: { body: { type: 'array', items: pubBody } },
+      handler: async (req) => {
+        const bodies = req.body as PublishBody[];
+        const b = broker();
+        const messages = bodies.map((x) => toMessage(b, x));
+        const results = await Promise.all(messages.map((m) => publishMessage(b, m)));
+        const status = results.some((r) => r.status === 503) ? 503 : results.some((r) => r.status === 202) ? 202 : 200;
+        return { status, body: results.map((r) => r.body) };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/retainer/messages',
+      summary: 'Retained messages (without payloads), by topic',
+      schema: { query: { type: 'object', properties: pagingQuery } },
+      handler: (req) => ({ body: page(broker().retainedStore.all().map((m) => retainedItem(m, false)), paging(req.query)) }),
+    },
+    {
+      method: 'GET',
+      path: '/retainer/message/:topic',
+      summary: "One topic's retained message, its payload base64",
+      handler: (req) => {
+        const m = broker().retainedStore.get(req.params.topic!);
+        if (!m) throw new ApiError(404, 'NOT_FOUND', 'Viewed message doesn\'t exist');
+        return { body: retainedItem(m, true) };
+      },
+    },
+    {
+      method: 'DELETE',
+      path: '/retainer/message/:topic',
+      summary: "Clears one topic's retained message",
+      handler: async (req) => {
+        const store = broker().retainedStore;
+        if (!store.get(req.params.topic!)) throw new ApiError(404, 'NOT_FOUND', 'Viewed message doesn\'t exist');
+        await store.set(newMessage(req.params.topic!, Buffer.alloc(0), 0, true, ''));
+        return {};
+      },
+    },
+    {
+      method: 'GET',
+      path: '/mqtt/delayed',
+      summary: 'Delayed publish settings',
+      handler: () => {
+        const c = broker().settings.delayed;
+        return { body: { enable: c.enable, max_delayed_messages: c.max_delayed_messages } };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/mqtt/delayed/messages',
+      summary: 'Delayed messages waiting, soonest first',
+      schema: { query: { type: 'object', properties: pagingQuery } },
+      handler: (req) => {
+        const items = broker().delayedMessages().map(({ key, due, msg }) => ({
+          msgid: key,
+          node: src.nodeName,
+          topic: msg.topic,
+          qos: msg.qos,
+          from_clientid: msg.from || null,
+          from_username: null,
+          publish_at: rfc3339(msg.timestamp),
+          delayed_interval: Math.round((due - msg.timestamp) / 1000),
+          delayed_remaining: Math.max(0, Math.round((due - Date.now()) / 1000)),
+          expected_at: rfc3339(due),
+        }));
+        return { body: page(items, paging(req.query)) };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/listeners',
+      summary: 'MQTT listeners: id, type, name, enable, bind, max_connections, status',
+      handler: () => ({ body: listeners(src.gateway()) }),
+    },
+    {
+      method: 'GET',
+      path: '/alarms',
+      summary: 'Alarms (none are raised yet: always an empty page)',
+      schema: { query: { type: 'object', properties: { ...pagingQuery, activated: { type: 'boolean' } } } },
+      handler: (req) => ({ body: page([], paging(req.query)) }),
+    },
+  ];
+}
+
+/** EMQX's client object, as far as Tributary knows the fields (null for what it does not). */
+export function clientObject(s: Session, node: string): Record<string, unknown> {
+  const ch = s.owner instanceof Channel ? s.owner : undefined;
+  const info = s.client as (Session['client'] & { cleanStart?: boolean; keepalive?: number }) | undefined;
+  const addr = ch?.io.remoteAddress ?? '';
+  const colon = addr.lastIndexOf(':');
+  return {
+    clientid: s.clientId,
+    username: ch?.username ?? info?.username ?? null,
+    node,
+    ip_address: ch ? ch.peerhost : info?.peerhost ?? null,
+    port: ch && colon >= 0 ? Number(addr.slice(colon + 1)) : null,
+    proto_name: 'MQTT',
+    proto_ver: s.protocolVersion,
+    is_bridge: false,
+    clean_start: info?.cleanStart ?? null,
+    connected: ch !== undefined,
+    keepalive: ch?.keepalive ?? info?.keepalive ?? null,
+    expiry_interval: s.expiryInterval,
+    is_persistent: s.persistent,
+    listener: ch?.io.listener ?? info?.listener ?? null,
+    mountpoint: null,
+    created_at: rfc3339(s.createdAt),
+    connected_at: rfc3339(ch?.connectedAt),
+    ...(s.disconnectedAt ? { disconnected_at: rfc3339(s.disconnectedAt) } : {}),
+    subscriptions_cnt: s.subscriptions.size,
+    subscriptions_max: 'infinity',
+    inflight_cnt: s.inflightCount,
+    mqueue_len: s.queueLength,
+    mqueue_dropped: null,
+    awaiting_rel_cnt: s.awaitingRel.size,
+  };
+}
+
+/** The filters of GET /clients as one test, or undefined when none is given. */
+function clientFilter(q: Record<string, unknown>): ((s: Session) => boolean) | undefined {
+  const tests: ((s: Session) => boolean)[] = [];
+  const user = (s: Session): string | undefined => s.client?.username;
+  const usernames = listParam(q, 'username');
+  const ids = listParam(q, 'clientid');
+  if (usernames.length) tests.push((s) => usernames.includes(user(s) ?? ''));
+  if (ids.length) tests.push((s) => ids.includes(s.clientId));
+  if (typeof q.ip_address === 'string') tests.push((s) => s.client?.peerhost === q.ip_address);
+  if (q.conn_state === 'connected') tests.push((s) => s.owner !== undefined);
+  else if (q.conn_state === 'disconnected' || q.conn_state === 'idle') tests.push((s) => s.owner === undefined);
+  if (typeof q.clean_start === 'boolean') tests.push((s) => (s.client as { cleanStart?: boolean } | undefined)?.cleanStart === q.clean_start);
+  if (typeof q.proto_ver === 'number') tests.push((s) => s.protocolVersion === q.proto_ver);
+  if (typeof q.like_clientid === 'string') tests.push((s) => s.clientId.includes(q.like_clientid as string));
+  if (typeof q.like_username === 'string') tests.push((s) => (user(s) ?? '').includes(q.like_username as string));
+  if (tests.length === 0) return undefined;
+  return (s) => tests.every((t) => t(s));
+}
+
+function routeFilters(b: Broker): Set<string> {
+  const out = new Set<string>();
+  for (const s of b.allSessions()) for (const t of s.subscriptions.keys()) out.add(t);
+  return out;
+}
+
+interface PublishBody {
+  topic: string;
+  payload: string;
+  payload_encoding?: 'plain' | 'base64';
+  encoding?: 'plain' | 'base64';
+  qos?: number;
+  retain?: boolean;
+  properties?: { payload_format_indicator?: 0 | 1; message_expiry_interval?: number; response_topic?: string; correlation_data?: string; user_properties?: Record<string, string>; content_type?: string };
+}
+
+class PublishRefused extends ApiError {
+  constructor(readonly reasonCode: number, message: string) {
+    super(400, 'BAD_REQUEST', message);
+  }
+}
+
+function toMessage(b: Broker, x: PublishBody): Message {
+  if (checkTopicName(x.topic, b.settings.mqtt.max_topic_levels)) throw new PublishRefused(144, 'topic_name_invalid');
+  const base64 = (x.payload_encoding ?? x.encoding) === 'base64';
+  if (base64 && !/^[A-Za-z0-9+/]*={0,2}$/.test(x.payload)) throw new PublishRefused(131, 'bad base64 payload');
+  const payload = Buffer.from(x.payload, base64 ? 'base64' : 'utf8');
+  if (payload.length > b.settings.mqtt.max_packet_size) throw new PublishRefused(151, 'packet_too_large');
+  const p = x.properties;
+  let props: MessageProperties | undefined;
+  if (p) {
+    props = {};
+    if (p.payload_format_indicator !== undefined) props.payloadFormatIndicator = p.payload_format_indicator;
+    if (p.message_expiry_interval !== undefined) props.messageExpiryInterval = p.message_expiry_interval;
+    if (p.response_topic !== undefined) props.responseTopic = p.response_topic;
+    if (p.correlation_data !== undefined) props.correlationData = Buffer.from(p.correlation_data);
+    if (p.user_properties !== undefined) props.userProperties = p.user_properties;
+    if (p.content_type !== undefined) props.contentType = p.content_type;
+  }
+  return newMessage(x.topic, payload, (x.qos ?? 0) as QoS, x.retain ?? false, '', props);
+}
+
+async function publishOne(b: Broker, x: PublishBody): Promise<{ status: number; body: unknown }> {
+  let msg: Message;
+  try {
+    msg = toMessage(b, x);
+  } catch (err) {
+    if (err instanceof PublishRefused) return { status: 400, body: { reason_code: err.reasonCode, message: err.message } };
+    throw err;
+  }
+  return publishMessage(b, msg);
+}
+
+/** 200 {id} when a subscriber of this node matches (always for $delayed/), else 202 no_matching_subscribers; 503 when the append failed. */
+async function publishMessage(b: Broker, msg: Message): Promise<{ status: number; body: unknown }> {
+  const id = randomBytes(16).toString('hex');
+  const matched = msg.topic.startsWith('$delayed/') || b.router.routes(msg.topic).length > 0 || b.router.sharedGroups(msg.topic).length > 0;
+  try {
+    await b.publish(msg);
+  } catch {
+    return { status: 503, body: { reason_code: 131, message: 'failed_to_dispatch' } };
+  }
+  return matched ? { status: 200, body: { id } } : { status: 202, body: { reason_code: 16, message: 'no_matching_subscribers' } };
+}
+
+function retainedItem(m: Message, withPayload: boolean): Record<string, unknown> {
+  return {
+    msgid: m.offset >= 0 ? String(m.offset) : null,
+    topic: m.topic,
+    qos: m.qos,
+    from_clientid: m.from || null,
+    from_username: null,
+    publish_at: rfc3339(m.timestamp),
+    ...(withPayload ? { payload: m.payload.toString('base64') } : {}),
+  };
+}
+
+function listeners(g: Gateway | undefined): Record<string, unknown>[] {
+  if (!g) return [];
+  const c = g.listenerConfig;
+  return (['tcp', 'ssl', 'ws', 'wss'] as const).map((type) => {
+    const id = `${type}:default`;
+    const conf = c[type].default;
+    const running = g.listeners.find((l) => l.name === id);
+    const bind = running ? `${running.host.includes(':') ? `[${running.host}]` : running.host}:${running.port}` : `${conf.bind.host}:${conf.bind.port}`;
+    return { id, type, name: 'default', enable: conf.enable, bind, max_connections: conf.max_connections, status: { running: running !== undefined, max_connections: conf.max_connections, current_connections: g.listenerConnections(id) } };
+  });
+}
