@@ -4,6 +4,8 @@
  * order of the `plugins` list).
  */
 export const PRIORITIES = {
+  /** OpenTelemetry tracing (services/observability) sees a PUBLISH before anything changes it, and CONNECTs before bans. */
+  tracing: 1000,
   /** Bans, flapping detection and overload protection refuse a CONNECT before any authenticator runs. */
   banned: 990,
   /** Topic rewrite sees topics first (EMQX 980), so everything after it sees the rewritten topic. */

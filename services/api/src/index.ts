@@ -33,8 +33,10 @@ const BASE = '/api/v5';
 
 /**
  * The HTTP API, EMQX's /api/v5 shapes, and the built dashboard at / (dashboard.ts). /status
- * answers 200 while the node runs and 503 otherwise, in EMQX's text form or as JSON with ?format=json, without authentication. Every
- * other route but /login needs an API key (HTTP Basic) or a bearer token from /login; packages
+ * answers 200 while the node runs and 503 otherwise, in EMQX's text form or as JSON with
+ * ?format=json, without authentication. Every
+ * other route but /login needs an API key (HTTP Basic) or a bearer token from /login
+ * (routes with auth 'none' or public, e.g. Prometheus scraping, need neither); packages
  * add routes (routes.ts), and the node's own (login, API keys, stats, metrics, nodes, the
  * OpenAPI document) are added here. Errors are `{code, message}` with the status of the error
  * tree; a request failing a route's schema is 400 BAD_REQUEST; unknown paths 404 NOT_FOUND.
@@ -121,11 +123,12 @@ export class ApiServer {
         url: BASE + route.path,
         schema,
         // Authentication before validation: an anonymous caller learns nothing of the shapes.
-        onRequest: (req, reply, done) => (route.auth === 'none' || this.authorized(req, reply, route.auth === 'bearer') ? done() : undefined),
+        onRequest: (req, reply, done) => (route.auth === 'none' || route.public || this.authorized(req, reply, route.auth === 'bearer') ? done() : undefined),
         handler: async (req, reply) => {
           const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
           const out = await route.handler({ params: req.params as Record<string, string>, query: (req.query ?? {}) as Record<string, string | undefined>, body: req.body, token: bearer?.[1] });
           reply.code(out.status ?? (out.body === undefined ? 204 : 200));
+          if (out.contentType) reply.type(out.contentType);
           return out.body === undefined ? reply.send() : out.body;
         },
       });

@@ -17,6 +17,8 @@ export interface ApiReply {
   /** Default 200 (204 when there is no body). */
   status?: number;
   body?: unknown;
+  /** A body that is text (a string) with this content type, e.g. Prometheus' exposition format; default JSON. */
+  contentType?: string;
 }
 
 export interface ApiRoute {
@@ -29,6 +31,8 @@ export interface ApiRoute {
   schema?: RouteSchema;
   /** Who may call it: any API key or bearer token (default), bearer tokens only (401 API_KEY_NOT_ALLOW for a key), or anybody (login). */
   auth?: 'any' | 'bearer' | 'none';
+  /** Answer without an API key (Prometheus scraping by default); the same as auth 'none'. */
+  public?: boolean;
   handler(req: ApiRequest): ApiReply | Promise<ApiReply>;
 }
 

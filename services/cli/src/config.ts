@@ -4,6 +4,7 @@ import { backboneConfigFragment } from '@tributary/backbone';
 import { commonConfigFragment, composeConfigSchema, ConfigKeyDoc, describeConfig, Infer, LoadedConfig, loadConfig, LoadOptions } from '@tributary/common';
 import { gatewayConfigFragment, listenersConfigFragment } from '@tributary/gateway';
 import { hooksConfigFragment } from '@tributary/hooks';
+import { observabilityConfigFragment } from '@tributary/observability';
 
 /**
  * The one configuration schema of a Tributary process: every package's fragment, in the order
@@ -19,6 +20,7 @@ export const tributaryConfigSchema = composeConfigSchema([
   limitsConfigFragment, // flapping_detect, overload_protection (services/auth)
   hooksConfigFragment, // hooks, plugins, plugin_config (libs/hooks)
   backboneConfigFragment, // backbone (libs/backbone)
+  observabilityConfigFragment, // prometheus, monitor, opentelemetry (services/observability)
 ]);
 
 export type TributaryConfig = Infer<typeof tributaryConfigSchema>;

@@ -6,6 +6,7 @@ import { ApiKeys, ApiServer, NodeStatusSource } from '@tributary/api';
 import { AuthService, bannedRoutes, LimitsService } from '@tributary/auth';
 import { BackboneSessionStore, Broker, brokerRoutes, clusterStrategies, CommandsBridge, Gateway, MESSAGES_TOPIC, registerMappings, registerSysEvents, RetainedStore, SysPublisher, TopicMappings } from '@tributary/gateway';
 import { HookRegistry, PluginHost, PluginMessage } from '@tributary/hooks';
+import { Observability } from '@tributary/observability';
 import { messageRecord, newMessage } from '@tributary/mqtt';
 import { GATEWAYS_TABLE, RouterService, SESSIONS_TABLE } from '@tributary/router';
 import { RetainService } from '@tributary/retain';
@@ -88,6 +89,8 @@ export class TributaryNode implements NodeStatusSource {
   limits: LimitsService | undefined;
   /** The router's own hook registry (a broker has its own: broker.hooks). */
   hooks: HookRegistry | undefined;
+  /** Prometheus, the monitor sampler and tracing (services/observability). */
+  observability: Observability | undefined;
   running = false;
   readonly version = VERSION;
   private readonly startedAt = Date.now();
@@ -133,6 +136,7 @@ export class TributaryNode implements NodeStatusSource {
       this.log.warn({ name: c.node.name }, 'node.name is the default: every gateway needs its own (it names its lease and downlink topic)');
     }
     this.log.info({ role, dataDir, backbone: c.backbone.type, version: VERSION }, 'starting tributary');
+    this.observability = new Observability({ config: c, node: this, logger: this.log.child({ service: 'observability' }) });
     for (const name of ROLES[role].services) {
       const service = this.service(name);
       if (service) this.host.add(service);
@@ -238,7 +242,7 @@ export class TributaryNode implements NodeStatusSource {
         if (!c.dashboard.listeners.http.enable) return undefined;
         return around(name, [], () => {
           const apiKeys = ApiKeys.load(c.api_key.bootstrap_file);
-          return (this.api = new ApiServer(c.dashboard.listeners.http.bind, this, log, { apiKeys, dashboard: { username: c.dashboard.default_username, password: c.dashboard.default_password, tokenTtlMs: c.dashboard.token_expired_time }, routes: [...(this.auth?.routes() ?? []), ...(this.limits ? bannedRoutes(() => this.limits!.bans) : []), ...((ROLES[this.role].services as readonly ServiceName[]).includes('broker') ? brokerRoutes({ nodeName: this.nodeName, broker: () => this.broker, gateway: () => this.gateway }) : [])] }));
+          return (this.api = new ApiServer(c.dashboard.listeners.http.bind, this, log, { apiKeys, dashboard: { username: c.dashboard.default_username, password: c.dashboard.default_password, tokenTtlMs: c.dashboard.token_expired_time }, routes: [...(this.auth?.routes() ?? []), ...(this.limits ? bannedRoutes(() => this.limits!.bans) : []), ...((ROLES[this.role].services as readonly ServiceName[]).includes('broker') ? brokerRoutes({ nodeName: this.nodeName, broker: () => this.broker, gateway: () => this.gateway }) : []), ...(this.observability?.routes() ?? [])] }));
         });
       case 'router':
         return around(name, ['backbone', 'plugins'], () => (this.router = new RouterService({ backbone: this.backbone!, logger: log, messagesTopic: MESSAGES_TOPIC, strategy: c.mqtt.shared_subscription_strategy, leaseMs: c.cluster.lease, hooks: this.hooks })));
@@ -274,6 +278,7 @@ export class TributaryNode implements NodeStatusSource {
     // One Broker; a gateway among several routes through the router service and leases its sessions.
     const scaledOut = this.role === 'gateway' ? clusterStrategies({ gateway: c.node.name, leaseMs: c.cluster.lease, ackTimeoutMs: c.cluster.route_ack_timeout }) : {};
     this.broker = new Broker({ ...deps, ...scaledOut });
+    this.observability?.attachBroker(this.broker.hooks, backbone);
     await this.broker.start();
   }
 
@@ -310,6 +315,7 @@ export class TributaryNode implements NodeStatusSource {
   async stop(): Promise<void> {
     this.running = false;
     await this.host.stop();
+    await this.observability?.stop();
     this.log.info('tributary stopped');
   }
 
@@ -328,6 +334,12 @@ export class TributaryNode implements NodeStatusSource {
       ...b?.flowStats(),
       uptime,
     };
+  }
+
+  /** Authenticators, authorization sources and bans, for /prometheus/auth. */
+  authInfo(): { authenticators: readonly string[]; sources: readonly string[]; banned: number } | undefined {
+    if (!this.auth) return undefined;
+    return { authenticators: this.auth.authenticators.map((a) => a.id), sources: this.auth.sources.map((s) => s.type), banned: this.limits?.bans.size ?? 0 };
   }
 
   metrics(): Record<string, number> {
