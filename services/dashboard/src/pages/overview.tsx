@@ -44,11 +44,28 @@ async function stats(): Promise<Record<string, number>> {
   }
 }
 
-/** The overview: live counts from /stats and charts from /monitor, refreshed every 5 s. */
+/** GET /monitor_current: rates per second now; empty when the endpoint is not there. */
+async function current(): Promise<Record<string, number>> {
+  try {
+    return await get<Record<string, number>>('/monitor_current');
+  } catch {
+    return {};
+  }
+}
+
+const RATES: [string, string][] = [
+  ['Messages in /s', 'received_msg_rate'],
+  ['Messages out /s', 'sent_msg_rate'],
+  ['Dropped /s', 'dropped_msg_rate'],
+];
+
+/** The overview: live counts from /stats, rates from /monitor_current and charts from /monitor, refreshed every 5 s. */
 export function OverviewPage() {
   const mon = useLoad(samples, [], 5000);
   const st = useLoad(stats, [], 5000);
+  const cur = useLoad(current, [], 5000);
   const s = st.data ?? {};
+  const r = cur.data ?? {};
   const cards: [string, string][] = [
     ['Connections', 'connections.count'],
     ['Live connections', 'live_connections.count'],
@@ -67,6 +84,14 @@ export function OverviewPage() {
             <div class="muted">{t}</div>
             <div class="big" data-testid={`stat-${k}`}>
               {s[k] ?? '–'}
+            </div>
+          </div>
+        ))}
+        {RATES.map(([t, k]) => (
+          <div class="card stat" key={k}>
+            <div class="muted">{t}</div>
+            <div class="big" data-testid={`rate-${k}`}>
+              {r[k] ?? '–'}
             </div>
           </div>
         ))}
