@@ -1,4 +1,4 @@
-import { render } from 'preact';
+import { render, type JSX } from 'preact';
 import { useEffect } from 'preact/hooks';
 import { currentUser, logout, setUnauthorizedHandler, token } from './api';
 import { AclPage } from './pages/acl';
@@ -27,38 +27,30 @@ const NAV: { path: string; title: string; group?: string }[] = [
   { path: '/access/banned', title: 'Banned' },
 ];
 
+const PAGES: Record<string, () => JSX.Element> = {
+  '/': () => <OverviewPage />,
+  '/clients': () => <ClientsPage />,
+  '/subscriptions': () => <SubscriptionsPage />,
+  '/topics': () => <TopicsPage />,
+  '/retained': () => <RetainedPage />,
+  '/listeners': () => <ListenersPage />,
+  '/websocket': () => <WebSocketPage />,
+  '/access/users': () => <UsersPage />,
+  '/access/rules': () => <AclPage />,
+  '/access/banned': () => <BannedPage />,
+};
+
 /** The page for a path (client ids are one percent-encoded segment). */
 function page(path: string) {
   const detail = /^\/clients\/([^/]+)$/.exec(path);
   if (detail) return <ClientDetailPage clientid={decodeURIComponent(detail[1]!)} />;
-  switch (path) {
-    case '/':
-      return <OverviewPage />;
-    case '/clients':
-      return <ClientsPage />;
-    case '/subscriptions':
-      return <SubscriptionsPage />;
-    case '/topics':
-      return <TopicsPage />;
-    case '/retained':
-      return <RetainedPage />;
-    case '/listeners':
-      return <ListenersPage />;
-    case '/websocket':
-      return <WebSocketPage />;
-    case '/access/users':
-      return <UsersPage />;
-    case '/access/rules':
-      return <AclPage />;
-    case '/access/banned':
-      return <BannedPage />;
-    default:
-      return (
-        <p>
-          No page at {path}. <a href="/" onClick={onLink}>Overview</a>
-        </p>
-      );
-  }
+  const known = PAGES[path];
+  if (known) return known();
+  return (
+    <p>
+      No page at {path}. <a href="/" onClick={onLink}>Overview</a>
+    </p>
+  );
 }
 
 function toLogin(): void {

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { call, get, seg, type Paged } from '../api';
-import { useLoad } from '../ui/hooks';
+import { useAction, useLoad } from '../ui/hooks';
 import { DataTable, ErrorLine, Header, Pager } from '../ui/table';
 
 /** One rule of the built-in database source (EMQX's shape). */
@@ -18,18 +18,9 @@ const LIMIT = 50;
 /** The built-in authorization rules per username: list, add one rule to a user, delete a user's rules. */
 export function AclPage() {
   const [page, setPage] = useState(1);
-  const [error, setError] = useState<string | undefined>(undefined);
   const [form, setForm] = useState<{ username: string } & Rule>({ username: '', permission: 'allow', action: 'all', topic: '' });
   const list = useLoad(() => get<Paged<{ username: string; rules: Rule[] }>>(PATH, { page, limit: LIMIT }), [page]);
-  const act = async (fn: () => Promise<unknown>): Promise<void> => {
-    setError(undefined);
-    try {
-      await fn();
-      list.reload();
-    } catch (e) {
-      setError((e as Error).message);
-    }
-  };
+  const { error, act } = useAction(list);
   const add = async (): Promise<void> => {
     const { username, ...rule } = form;
     const existing = list.data?.data.find((r) => r.username === username)?.rules;
@@ -65,7 +56,7 @@ export function AclPage() {
         rowKey={(r) => r.username}
         empty={list.loading ? 'loading…' : 'no rules'}
       />
-      {list.data ? <Pager page={page} limit={LIMIT} hasnext={list.data.meta.hasnext} count={list.data.meta.count} onPage={setPage} /> : null}
+      <Pager page={page} limit={LIMIT} meta={list.data?.meta} onPage={setPage} />
     </div>
   );
 }

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { call, get, seg, type Paged } from '../api';
-import { useLoad } from '../ui/hooks';
+import { useAction, useLoad } from '../ui/hooks';
 import { DataTable, ErrorLine, Header, Pager } from '../ui/table';
 
 interface Ban {
@@ -18,18 +18,9 @@ const KINDS = ['clientid', 'username', 'peerhost', 'clientid_re', 'username_re',
 /** Bans (GET/POST /banned, DELETE /banned/:as/:who). */
 export function BannedPage() {
   const [page, setPage] = useState(1);
-  const [error, setError] = useState<string | undefined>(undefined);
   const [form, setForm] = useState({ as: 'clientid', who: '', reason: '' });
   const list = useLoad(() => get<Paged<Ban>>('/banned', { page, limit: LIMIT }), [page]);
-  const act = async (fn: () => Promise<unknown>): Promise<void> => {
-    setError(undefined);
-    try {
-      await fn();
-      list.reload();
-    } catch (e) {
-      setError((e as Error).message);
-    }
-  };
+  const { error, act } = useAction(list);
   const set = (k: string) => (e: Event) => setForm({ ...form, [k]: (e.target as HTMLInputElement).value });
   return (
     <div>
@@ -59,7 +50,7 @@ export function BannedPage() {
         rowKey={(b) => `${b.as}\u0000${b.who}`}
         empty={list.loading ? 'loading…' : 'no bans'}
       />
-      {list.data ? <Pager page={page} limit={LIMIT} hasnext={list.data.meta.hasnext} count={list.data.meta.count} onPage={setPage} /> : null}
+      <Pager page={page} limit={LIMIT} meta={list.data?.meta} onPage={setPage} />
     </div>
   );
 }

@@ -74,7 +74,7 @@ export function ClientsPage() {
       </Header>
       <ErrorLine error={list.error} />
       <DataTable testId="clients" rows={list.data?.data ?? []} columns={COLUMNS} rowKey={(c) => c.clientid} empty={list.loading ? 'loading…' : 'no clients'} />
-      {list.data ? <Pager page={page} limit={LIMIT} hasnext={list.data.meta.hasnext} count={list.data.meta.count} onPage={setPage} /> : null}
+      <Pager page={page} limit={LIMIT} meta={list.data?.meta} onPage={setPage} />
     </div>
   );
 }

@@ -59,6 +59,18 @@ const RATES: [string, string][] = [
   ['Dropped /s', 'dropped_msg_rate'],
 ];
 
+/** One number card. */
+function Stat(p: { title: string; value: number | undefined; testId: string }) {
+  return (
+    <div class="card stat">
+      <div class="muted">{p.title}</div>
+      <div class="big" data-testid={p.testId}>
+        {p.value ?? '–'}
+      </div>
+    </div>
+  );
+}
+
 /** The overview: live counts from /stats, rates from /monitor_current and charts from /monitor, refreshed every 5 s. */
 export function OverviewPage() {
   const mon = useLoad(samples, [], 5000);
@@ -80,20 +92,10 @@ export function OverviewPage() {
       <Header title="Overview" />
       <div class="cards">
         {cards.map(([t, k]) => (
-          <div class="card stat" key={k}>
-            <div class="muted">{t}</div>
-            <div class="big" data-testid={`stat-${k}`}>
-              {s[k] ?? '–'}
-            </div>
-          </div>
+          <Stat key={k} title={t} value={s[k]} testId={`stat-${k}`} />
         ))}
         {RATES.map(([t, k]) => (
-          <div class="card stat" key={k}>
-            <div class="muted">{t}</div>
-            <div class="big" data-testid={`rate-${k}`}>
-              {r[k] ?? '–'}
-            </div>
-          </div>
+          <Stat key={k} title={t} value={r[k]} testId={`rate-${k}`} />
         ))}
       </div>
       <div class="charts">

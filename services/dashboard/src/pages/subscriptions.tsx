@@ -57,7 +57,7 @@ export function SubscriptionsPage() {
       </Header>
       <ErrorLine error={list.error} />
       <DataTable rows={list.data?.data ?? []} columns={columns} rowKey={(s) => `${s.clientid}\u0000${s.topic}`} empty={list.loading ? 'loading…' : 'no subscriptions'} />
-      {list.data ? <Pager page={page} limit={LIMIT} hasnext={list.data.meta.hasnext} count={list.data.meta.count} onPage={setPage} /> : null}
+      <Pager page={page} limit={LIMIT} meta={list.data?.meta} onPage={setPage} />
     </div>
   );
 }

@@ -25,7 +25,7 @@ export function TopicsPage() {
         rowKey={(t) => `${t.topic}\u0000${t.node}`}
         empty={list.loading ? 'loading…' : 'no topics'}
       />
-      {list.data ? <Pager page={page} limit={LIMIT} hasnext={list.data.meta.hasnext} count={list.data.meta.count} onPage={setPage} /> : null}
+      <Pager page={page} limit={LIMIT} meta={list.data?.meta} onPage={setPage} />
     </div>
   );
 }
@@ -97,7 +97,7 @@ export function RetainedPage() {
         rowKey={(r) => r.topic}
         empty={list.loading ? 'loading…' : 'no retained messages'}
       />
-      {list.data ? <Pager page={page} limit={LIMIT} hasnext={list.data.meta.hasnext} count={list.data.meta.count} onPage={setPage} /> : null}
+      <Pager page={page} limit={LIMIT} meta={list.data?.meta} onPage={setPage} />
     </div>
   );
 }

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { call, get, seg, type Paged } from '../api';
-import { useLoad } from '../ui/hooks';
+import { useAction, useLoad } from '../ui/hooks';
 import { DataTable, ErrorLine, Header, Pager } from '../ui/table';
 
 interface User {
@@ -15,18 +15,9 @@ export function UsersPage() {
   const chain = useLoad(() => get<{ id: string }[]>('/authentication').catch(() => [] as { id: string }[]), []);
   const [id, setId] = useState('password_based:built_in_database');
   const [page, setPage] = useState(1);
-  const [error, setError] = useState<string | undefined>(undefined);
   const [form, setForm] = useState({ user_id: '', password: '', is_superuser: false });
   const list = useLoad(() => get<Paged<User>>(`/authentication/${seg(id)}/users`, { page, limit: LIMIT }), [id, page]);
-  const act = async (fn: () => Promise<unknown>): Promise<void> => {
-    setError(undefined);
-    try {
-      await fn();
-      list.reload();
-    } catch (e) {
-      setError((e as Error).message);
-    }
-  };
+  const { error, act } = useAction(list);
   const ids = (chain.data ?? []).map((a) => a.id).filter((x) => x.endsWith(':built_in_database'));
   return (
     <div>
@@ -64,7 +55,7 @@ export function UsersPage() {
         rowKey={(u) => u.user_id}
         empty={list.loading ? 'loading…' : 'no users'}
       />
-      {list.data ? <Pager page={page} limit={LIMIT} hasnext={list.data.meta.hasnext} count={list.data.meta.count} onPage={setPage} /> : null}
+      <Pager page={page} limit={LIMIT} meta={list.data?.meta} onPage={setPage} />
     </div>
   );
 }

@@ -21,6 +21,19 @@ async function wsPort(): Promise<{ port: string; path: string } | undefined> {
   return { port, path: ws.websocket?.mqtt_path ?? ws.path ?? '/mqtt' };
 }
 
+/** A QoS 0/1/2 picker. */
+function QosSelect(p: { value: number; onChange(qos: number): void }) {
+  return (
+    <select value={p.value} onChange={(e) => p.onChange(Number((e.target as HTMLSelectElement).value))}>
+      {[0, 1, 2].map((q) => (
+        <option key={q} value={q}>
+          QoS {q}
+        </option>
+      ))}
+    </select>
+  );
+}
+
 /** An MQTT client in the browser (mqtt.js over WebSocket) against the broker's own ws listener. */
 export function WebSocketPage() {
   const [url, setUrl] = useState('');
@@ -109,11 +122,7 @@ export function WebSocketPage() {
         <div class="card">
           <h2>Subscribe</h2>
           <input value={sub.topic} onInput={(e) => setSub({ ...sub, topic: val(e) })} />
-          <select value={sub.qos} onChange={(e) => setSub({ ...sub, qos: Number(val(e)) })}>
-            <option value={0}>QoS 0</option>
-            <option value={1}>QoS 1</option>
-            <option value={2}>QoS 2</option>
-          </select>
+          <QosSelect value={sub.qos} onChange={(qos) => setSub({ ...sub, qos })} />
           <button onClick={subscribe} disabled={!on}>
             Subscribe
           </button>
@@ -128,11 +137,7 @@ export function WebSocketPage() {
         <div class="card">
           <h2>Publish</h2>
           <input value={pub.topic} onInput={(e) => setPub({ ...pub, topic: val(e) })} />
-          <select value={pub.qos} onChange={(e) => setPub({ ...pub, qos: Number(val(e)) })}>
-            <option value={0}>QoS 0</option>
-            <option value={1}>QoS 1</option>
-            <option value={2}>QoS 2</option>
-          </select>
+          <QosSelect value={pub.qos} onChange={(qos) => setPub({ ...pub, qos })} />
           <label>
             <input type="checkbox" checked={pub.retain} onChange={(e) => setPub({ ...pub, retain: (e.target as HTMLInputElement).checked })} /> retain
           </label>

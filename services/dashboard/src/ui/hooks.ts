@@ -49,3 +49,18 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[], everyMs?: nu
   const reload = useCallback(() => setTick((n) => n + 1), []);
   return { data, error, loading, reload };
 }
+
+/** Runs a change (add, delete) and reloads `list` after it; keeps the failure's text. */
+export function useAction(list: { reload(): void }): { error: string | undefined; act(fn: () => Promise<unknown>): Promise<void> } {
+  const [error, setError] = useState<string | undefined>(undefined);
+  const act = async (fn: () => Promise<unknown>): Promise<void> => {
+    setError(undefined);
+    try {
+      await fn();
+      list.reload();
+    } catch (e) {
+      setError(e instanceof Error ? e.message : String(e));
+    }
+  };
+  return { error, act };
+}

@@ -75,9 +75,11 @@ export function fmt(v: unknown): string {
   return String(v);
 }
 
-/** Previous/next paging for EMQX's {page, hasnext}. */
-export function Pager(p: { page: number; hasnext: boolean; count?: number; limit: number; onPage(n: number): void }) {
-  const pages = p.count !== undefined ? Math.max(1, Math.ceil(p.count / p.limit)) : undefined;
+/** Previous/next paging for EMQX's {page, hasnext}; nothing until the first page arrived. */
+export function Pager(p: { page: number; limit: number; meta: { hasnext: boolean; count?: number } | undefined; onPage(n: number): void }) {
+  if (!p.meta) return null;
+  const { hasnext, count } = p.meta;
+  const pages = count !== undefined ? Math.max(1, Math.ceil(count / p.limit)) : undefined;
   return (
     <div class="pager">
       <button disabled={p.page <= 1} onClick={() => p.onPage(p.page - 1)}>
@@ -86,9 +88,9 @@ export function Pager(p: { page: number; hasnext: boolean; count?: number; limit
       <span>
         page {p.page}
         {pages !== undefined ? ` of ${pages}` : ''}
-        {p.count !== undefined ? ` (${p.count} in all)` : ''}
+        {count !== undefined ? ` (${count} in all)` : ''}
       </span>
-      <button disabled={!p.hasnext} onClick={() => p.onPage(p.page + 1)}>
+      <button disabled={!hasnext} onClick={() => p.onPage(p.page + 1)}>
         next ›
       </button>
     </div>
