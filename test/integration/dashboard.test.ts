@@ -1,7 +1,8 @@
 // The web dashboard in a real browser (Debian's chromium driven by playwright-core) against a
 // real broker: log in, find an mqtt.js client on the clients page, open its detail (its
 // subscription and queue depth), kick it (the client is disconnected and leaves the list), use
-// the WebSocket client page, and check a screenshot of the overview is not blank.
+// the WebSocket client page, the listeners and banned pages, and check a screenshot of the overview
+// is not blank.
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -95,6 +96,19 @@ describe('dashboard', () => {
     await page.locator('li', { hasText: 'testtopic/#' }).waitFor();
     await page.click('button:text-is("Publish")');
     await page.locator('[data-testid=ws-messages] td', { hasText: 'testtopic/1' }).waitFor();
+  });
+
+  test('the listeners page shows the ws listener; the banned page adds and lifts a ban', async () => {
+    await page.click('nav a[href="/listeners"]');
+    await page.locator('td', { hasText: `127.0.0.1:${b.wsPort}` }).waitFor();
+    await page.click('nav a[href="/access/banned"]');
+    const who = `dash-banned-${process.pid}`;
+    await page.fill('input[placeholder=who]', who);
+    await page.click('button:text-is("Ban")');
+    const row = page.locator('tr', { hasText: who });
+    await row.waitFor();
+    await row.locator('button:text-is("Lift")').click();
+    await row.waitFor({ state: 'detached' });
   });
 
   test('the overview renders its cards, rates and charts from /monitor; a screenshot is not blank', async () => {
