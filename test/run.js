@@ -19,6 +19,8 @@ if (!process.env.TRIBUTARY_TEST_KAFKA) need.push(['java', 'openjdk-17-jre-headle
 const hasPostgres = existsSync('/usr/lib/postgresql') && readdirSync('/usr/lib/postgresql').some((v) => existsSync(join('/usr/lib/postgresql', v, 'bin', 'initdb')));
 const missing = need.filter(([cmd]) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status !== 0);
 if (!hasPostgres) missing.push(['/usr/lib/postgresql/*/bin/initdb', 'postgresql']);
+// The dashboard's browser test (test/integration/dashboard.test.ts) drives Debian's chromium.
+if (!existsSync('/usr/bin/chromium')) missing.push(['/usr/bin/chromium', 'chromium']);
 if (missing.length) {
   const pkgs = [...new Set(missing.map(([, p]) => p))].join(' ');
   console.error(`npm test needs ${missing.map(([c]) => c).join(', ')}: install them with\n  apt-get update && apt-get install -y ${pkgs}\n(.ci/run does this on CI).`);

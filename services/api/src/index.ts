@@ -1,6 +1,7 @@
 import Fastify, { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { httpErrorOf, StartupError, TributaryError, type Bind, type Logger } from '@tributary/common';
 import { ApiKeys } from './api-keys';
+import { addDashboard, DEFAULT_DASHBOARD_DIR } from './dashboard';
 import { DashboardUser, dashboardRoutes } from './dashboard-routes';
 import { nodeRoutes } from './node-routes';
 import { openApiDocument } from './openapi';
@@ -22,6 +23,8 @@ export interface ApiServerOptions {
   apiKeys?: ApiKeys;
   /** What packages add under /api/v5 (routes.ts). */
   routes?: readonly ApiRoute[];
+  /** The built dashboard served at / (default services/dashboard/dist; null: no dashboard). */
+  dashboardDir?: string | null;
   /** The user of POST /login (default admin/public) and how long its tokens last (default 60 min). */
   dashboard?: DashboardUser & { tokenTtlMs: number };
 }
@@ -29,11 +32,12 @@ export interface ApiServerOptions {
 const BASE = '/api/v5';
 
 /**
- * The HTTP API, EMQX's /api/v5 shapes. /status answers 200 while the node runs and 503
- * otherwise, in EMQX's text form or as JSON with ?format=json, without authentication. Every
- * other route but /login needs an API key (HTTP Basic) or a bearer token from /login; packages
- * add routes (routes.ts), and the node's own (login, API keys, stats, metrics, nodes, the
- * OpenAPI document) are added here. Errors are `{code, message}` with the status of the error
+ * The HTTP API, EMQX's /api/v5 shapes, and the built dashboard at / (dashboard.ts). /status
+ * answers 200 while the node runs and 503 otherwise, in EMQX's text form or as JSON with
+ * ?format=json, without authentication. Every other route but /login needs an API key (HTTP
+ * Basic) or a bearer token from /login (routes with auth 'none', e.g. Prometheus scraping, need
+ * neither); packages add routes (routes.ts), and the node's own (login, API keys, stats, metrics,
+ * nodes, the OpenAPI document) are added here. Errors are `{code, message}` with the status of the error
  * tree; a request failing a route's schema is 400 BAD_REQUEST; unknown paths 404 NOT_FOUND.
  */
 export class ApiServer {
@@ -41,6 +45,7 @@ export class ApiServer {
   address: { host: string; port: number } | undefined;
   private readonly apiKeys: ApiKeys;
   private readonly routes: readonly ApiRoute[];
+  private readonly dashboardDir: string | null;
   private readonly tokens: TokenSigner;
   private readonly dashboard: DashboardUser;
 
@@ -51,6 +56,7 @@ export class ApiServer {
     opts: ApiServerOptions = {},
   ) {
     this.apiKeys = opts.apiKeys ?? new ApiKeys();
+    this.dashboardDir = opts.dashboardDir === undefined ? DEFAULT_DASHBOARD_DIR : opts.dashboardDir;
     this.dashboard = { username: opts.dashboard?.username ?? 'admin', password: opts.dashboard?.password ?? 'public' };
     this.tokens = new TokenSigner(opts.dashboard?.tokenTtlMs ?? 3_600_000);
     const own = [...dashboardRoutes(this.dashboard, this.tokens, this.apiKeys, node.version), ...nodeRoutes(node)];
@@ -83,7 +89,8 @@ export class ApiServer {
     };
     app.get<{ Querystring: { format?: string } }>('/status', (req, reply) => status(req.query, reply));
     app.get<{ Querystring: { format?: string } }>('/api/v5/status', (req, reply) => status(req.query, reply));
-    this.addRoutes(app);
+    const app404 = this.dashboardDir === null ? undefined : await addDashboard(app, this.dashboardDir);
+    this.addRoutes(app, app404);
     try {
       await app.listen({ host: this.bind.host, port: this.bind.port });
     } catch (err) {
@@ -100,8 +107,11 @@ export class ApiServer {
     this.app = undefined;
   }
 
-  private addRoutes(app: FastifyInstance): void {
-    app.setNotFoundHandler((_req, reply) => void reply.code(404).send({ code: 'NOT_FOUND', message: 'Request Path Not Found' }));
+  private addRoutes(app: FastifyInstance, app404?: (req: FastifyRequest, reply: FastifyReply) => boolean): void {
+    app.setNotFoundHandler((req, reply) => {
+      if (app404?.(req, reply)) return;
+      void reply.code(404).send({ code: 'NOT_FOUND', message: 'Request Path Not Found' });
+    });
     app.setErrorHandler((err, _req, reply) => this.fail(reply, err));
     for (const route of this.routes) {
       const schema: Record<string, unknown> = {};
@@ -164,5 +174,6 @@ export class ApiServer {
 export * from './config';
 export * from './api-keys';
 export * from './routes';
+export * from './dashboard';
 export * from './tokens';
 export { openApiDocument } from './openapi';
