@@ -88,4 +88,25 @@ describe('security over Kafka, two gateways', () => {
     assert.equal(await connackCode(a, { protocolVersion: 5, clientId: 'mallory-2', username: 'mallory', password: 'pw' }), 0x8a);
     m.end(true);
   });
+
+  it("any gateway's /stats, /metrics and /nodes answer for the whole installation (the nodes table)", async () => {
+    const get = async (on: BrokerProcess, path: string): Promise<{ status: number; json: unknown }> => {
+      const res = await fetch(`http://127.0.0.1:${on.httpPort}/api/v5${path}`, { headers: { authorization: AUTH } });
+      return { status: res.status, json: await res.json() };
+    };
+    await call(a, 'POST', '/authentication/password_based:built_in_database/users', { user_id: 'stat', password: 'pw' });
+    await waitUntil(async () => (await connackCode(b, { username: 'stat', password: 'pw' })) === 0, 'stat on B', 10_000);
+    const onA = await connect(a.url, { clientId: 'stat-a', username: 'stat', password: 'pw' });
+    const onB = await connect(b.url, { clientId: 'stat-b', username: 'stat', password: 'pw' });
+    // Snapshots are written every 5 s: within two periods A sees B's connection.
+    const connections = async (): Promise<number> => ((await get(a, '/stats?aggregate=true')).json as Record<string, number>)['connections.count'] ?? 0;
+    await waitUntil(async () => (await connections()) >= 2, 'two connections summed on A', 15_000);
+    const nodes = (await get(a, '/nodes')).json as { node: string }[];
+    assert.deepEqual(nodes.map((n) => n.node).sort(), ['gw-a', 'gw-b', 'router']);
+    const one = (await get(a, '/stats?node=gw-b')).json as { node: string }[];
+    assert.deepEqual(one.map((r) => r.node), ['gw-b']);
+    assert.equal(((await get(b, '/metrics')).json as unknown[]).length, 3);
+    assert.equal((await get(a, '/nodes/nope')).status, 404);
+    await end(onA, onB);
+  });
 });

@@ -4,6 +4,7 @@ import { ApiKeys } from './api-keys';
 import { addDashboard, DEFAULT_DASHBOARD_DIR } from './dashboard';
 import { DashboardUser, dashboardRoutes } from './dashboard-routes';
 import { nodeRoutes } from './node-routes';
+import type { NodeSnapshot } from './node-snapshots';
 import { openApiDocument } from './openapi';
 import { ApiError, ApiRoute } from './routes';
 import { LazyValidator } from './validate';
@@ -17,6 +18,8 @@ export interface NodeStatusSource {
   readonly running: boolean;
   stats(): Record<string, number>;
   metrics(): Record<string, number>;
+  /** The other processes of the installation (the `nodes` table, node-snapshots.ts); none on a single node. */
+  peers?(): NodeSnapshot[];
 }
 
 export interface ApiServerOptions {
@@ -176,6 +179,7 @@ export class ApiServer {
 export * from './config';
 export * from './api-keys';
 export * from './routes';
+export * from './node-snapshots';
 export * from './dashboard';
 export * from './tokens';
 export { openApiDocument } from './openapi';

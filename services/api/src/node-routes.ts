@@ -1,8 +1,9 @@
 import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import { ApiError, ApiRoute } from './routes';
 import type { NodeStatusSource } from './index';
+import type { NodeSnapshot } from './node-snapshots';
 
-const aggregate = { type: 'object', properties: { aggregate: { type: 'boolean' } } };
+const aggregate = { type: 'object', properties: { aggregate: { type: 'boolean' }, node: { type: 'string' } } };
 
 /** EMQX's memory strings: "1.23G", "512.00M", "980.00K". */
 function memory(n: number): string {
@@ -11,12 +12,39 @@ function memory(n: number): string {
   return `${(n / 2 ** 10).toFixed(2)}K`;
 }
 
+/** Sums of every numeric field (EMQX's `aggregate=true`). */
+function sum(rows: readonly Record<string, number>[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const r of rows) for (const [k, v] of Object.entries(r)) if (typeof v === 'number') out[k] = (out[k] ?? 0) + v;
+  return out;
+}
+
 /**
- * /stats, /metrics and /nodes of this node. One node answers for itself: the per-node list has one
- * entry and `aggregate=true` gives the same numbers as one object. A cluster view is ops-cluster's.
+ * /stats, /metrics and /nodes of the installation: this process's live numbers and the other
+ * processes' from the `nodes` table (node-snapshots.ts, at most 5 s old). A list per node by
+ * default, `?node=` for one, `?aggregate=true` for the sums (EMQX's shapes).
  */
 export function nodeRoutes(node: NodeStatusSource): ApiRoute[] {
-  const nodeObject = (): Record<string, unknown> => {
+  const self = (): NodeSnapshot => ({ node: node.nodeName, role: 'core', version: node.version, at: Date.now(), uptime: Math.round(process.uptime() * 1000), stats: node.stats(), metrics: node.metrics() });
+  const all = (): NodeSnapshot[] => [self(), ...(node.peers?.() ?? [])];
+  const find = (name: string): NodeSnapshot => {
+    const s = all().find((x) => x.node === name);
+    if (!s) throw new ApiError(404, 'NOT_FOUND', `node ${name} not found`);
+    return s;
+  };
+  const peerObject = (s: NodeSnapshot): Record<string, unknown> => ({
+    node: s.node,
+    node_status: 'running',
+    version: s.version,
+    edition: 'Opensource',
+    uptime: s.uptime,
+    role: s.role,
+    connections: s.stats['connections.count'] ?? 0,
+    live_connections: s.stats['connections.count'] ?? 0,
+    cluster_sessions: s.stats['sessions.count'] ?? 0,
+  });
+  const nodeObject = (s: NodeSnapshot): Record<string, unknown> => (s.node === node.nodeName ? localObject() : peerObject(s));
+  const localObject = (): Record<string, unknown> => {
     const stats = node.stats();
     const load = loadavg();
     return {
@@ -42,19 +70,18 @@ export function nodeRoutes(node: NodeStatusSource): ApiRoute[] {
       log_path: null,
     };
   };
-  const perNode = (get: () => Record<string, number>) => (req: { query: Record<string, unknown> }) => {
-    const values = get();
-    return { body: req.query.aggregate === true || req.query.aggregate === 'true' ? values : [{ node: node.nodeName, ...values }] };
-  };
-  const known = (name: string): void => {
-    if (name !== node.nodeName) throw new ApiError(404, 'NOT_FOUND', `node ${name} not found`);
+  const perNode = (part: 'stats' | 'metrics') => (req: { query: Record<string, unknown> }) => {
+    const q = req.query.node;
+    const rows = typeof q === 'string' ? [find(q)] : all();
+    if (req.query.aggregate === true || req.query.aggregate === 'true') return { body: sum(rows.map((r) => r[part])) };
+    return { body: rows.map((r) => ({ node: r.node, ...r[part] })) };
   };
   return [
-    { method: 'GET', path: '/stats', summary: "The node's gauges (EMQX's stats names); ?aggregate=true: one object", schema: { query: aggregate }, handler: perNode(() => node.stats()) },
-    { method: 'GET', path: '/metrics', summary: "The node's counters (EMQX's metric names); ?aggregate=true: one object", schema: { query: aggregate }, handler: perNode(() => node.metrics()) },
-    { method: 'GET', path: '/nodes', summary: 'The nodes (this one)', handler: () => ({ body: [nodeObject()] }) },
-    { method: 'GET', path: '/nodes/:node', summary: 'One node', handler: (req) => (known(req.params.node!), { body: nodeObject() }) },
-    { method: 'GET', path: '/nodes/:node/stats', summary: "One node's gauges", handler: (req) => (known(req.params.node!), { body: node.stats() }) },
-    { method: 'GET', path: '/nodes/:node/metrics', summary: "One node's counters", handler: (req) => (known(req.params.node!), { body: node.metrics() }) },
+    { method: 'GET', path: '/stats', summary: "Every node's gauges (EMQX's stats names); ?node= one; ?aggregate=true: their sums", schema: { query: aggregate }, handler: perNode('stats') },
+    { method: 'GET', path: '/metrics', summary: "Every node's counters (EMQX's metric names); ?node= one; ?aggregate=true: their sums", schema: { query: aggregate }, handler: perNode('metrics') },
+    { method: 'GET', path: '/nodes', summary: 'Every node of the installation', handler: () => ({ body: all().map(nodeObject) }) },
+    { method: 'GET', path: '/nodes/:node', summary: 'One node', handler: (req) => ({ body: nodeObject(find(req.params.node!)) }) },
+    { method: 'GET', path: '/nodes/:node/stats', summary: "One node's gauges", handler: (req) => ({ body: find(req.params.node!).stats }) },
+    { method: 'GET', path: '/nodes/:node/metrics', summary: "One node's counters", handler: (req) => ({ body: find(req.params.node!).metrics }) },
   ];
 }

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Backbone, createKafkaBackbone, EmbeddedBackbone } from '@tributary/backbone';
 import { commonConfigFragment, ConfigError, Logger, Service, ServiceHost, StartupError } from '@tributary/common';
-import { ApiKeys, ApiServer, NodeStatusSource } from '@tributary/api';
+import { ApiKeys, ApiServer, NodeSnapshot, NodeSnapshots, NodeStatusSource } from '@tributary/api';
 import { AuthService, bannedRoutes, LimitsService } from '@tributary/auth';
 import { BackboneSessionStore, Broker, brokerRoutes, clusterStrategies, CommandsBridge, Gateway, MESSAGES_TOPIC, registerMappings, registerSysEvents, RetainedStore, SysPublisher, TopicMappings, Traces } from '@tributary/gateway';
 import { HookRegistry, PluginHost, PluginMessage } from '@tributary/hooks';
@@ -85,6 +85,8 @@ export class TributaryNode implements NodeStatusSource {
   sys: SysPublisher | undefined;
   plugins: PluginHost | undefined;
   auth: AuthService | undefined;
+  /** This process in the installation's `nodes` table, for the API's cluster view. */
+  private snapshots: NodeSnapshots | undefined;
   /** Bans (limits.bans), flapping detection and overload protection. */
   limits: LimitsService | undefined;
   /** The router's own hook registry (a broker has its own: broker.hooks). */
@@ -240,8 +242,9 @@ export class TributaryNode implements NodeStatusSource {
         return around(name, ['broker', 'auth', 'plugins'], () => (this.gateway = new Gateway(c, broker(), log)));
       case 'api':
         if (!c.dashboard.listeners.http.enable) return undefined;
-        return around(name, [], () => {
+        return around(name, ['backbone'], () => {
           const apiKeys = ApiKeys.load(c.api_key.bootstrap_file);
+          const snapshots = (this.snapshots = new NodeSnapshots(this.backbone!, this, this.role, log));
           const traces = this.traces();
           const routes = [
             ...(this.auth?.routes() ?? []),
@@ -251,7 +254,17 @@ export class TributaryNode implements NodeStatusSource {
             ...(this.observability?.routes() ?? []),
           ];
           const api = (this.api = new ApiServer(c.dashboard.listeners.http.bind, this, log, { apiKeys, dashboard: { username: c.dashboard.default_username, password: c.dashboard.default_password, tokenTtlMs: c.dashboard.token_expired_time }, routes }));
-          return { start: () => api.start(), stop: async () => (traces?.close(), api.stop()) };
+          return {
+            start: async () => {
+              await snapshots.start();
+              await api.start();
+            },
+            stop: async () => {
+              traces?.close();
+              await api.stop();
+              await snapshots.stop();
+            },
+          };
         });
       case 'router':
         return around(name, ['backbone', 'plugins'], () => (this.router = new RouterService({ backbone: this.backbone!, logger: log, messagesTopic: MESSAGES_TOPIC, strategy: c.mqtt.shared_subscription_strategy, leaseMs: c.cluster.lease, hooks: this.hooks })));
@@ -334,6 +347,11 @@ export class TributaryNode implements NodeStatusSource {
     await this.host.stop();
     await this.observability?.stop();
     this.log.info('tributary stopped');
+  }
+
+  /** The other processes of the installation, from the `nodes` table. */
+  peers(): NodeSnapshot[] {
+    return this.snapshots?.peers() ?? [];
   }
 
   stats(): Record<string, number> {

@@ -1,0 +1,78 @@
+import type { Backbone, Table } from '@tributary/backbone';
+import type { Logger } from '@tributary/common';
+import type { NodeStatusSource } from './index';
+
+/** What one process of an installation tells the others about itself (the `nodes` table). */
+export interface NodeSnapshot {
+  node: string;
+  role: string;
+  version: string;
+  /** Milliseconds since the epoch when it was written. */
+  at: number;
+  uptime: number;
+  stats: Record<string, number>;
+  metrics: Record<string, number>;
+}
+
+export const NODES_TABLE = 'nodes';
+/** How often each process writes its snapshot. */
+export const SNAPSHOT_INTERVAL_MS = 5_000;
+/** A snapshot older than this is a node that stopped answering (not listed). */
+const STALE_MS = 30_000;
+
+/**
+ * The cluster view of the HTTP API: every process writes its stats and metrics to the compacted
+ * `nodes` table of the backbone every 5 s (and removes its row when it stops), so any process's
+ * /stats, /metrics and /nodes answer for the whole installation. On one node the table holds it
+ * alone.
+ */
+export class NodeSnapshots {
+  private table: Table | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly backbone: Backbone,
+    private readonly node: NodeStatusSource,
+    private readonly role: string,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.backbone.ensureTopics([{ name: NODES_TABLE, cleanup: 'compact' }]);
+    this.table = await this.backbone.table(NODES_TABLE);
+    await this.write();
+    this.timer = setInterval(() => void this.write(), SNAPSHOT_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.table?.delete(this.node.nodeName).catch(() => undefined);
+  }
+
+  /** The other processes' latest snapshots (fresh ones only), by node name. */
+  peers(now = Date.now()): NodeSnapshot[] {
+    const out: NodeSnapshot[] = [];
+    if (!this.table) return out;
+    for (const [key, value] of this.table.entries()) {
+      if (key === this.node.nodeName) continue;
+      try {
+        const s = JSON.parse(value.toString()) as NodeSnapshot;
+        if (now - s.at <= STALE_MS) out.push(s);
+      } catch {
+        // a row another version wrote: not a node we can show
+      }
+    }
+    return out.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
+  }
+
+  private async write(): Promise<void> {
+    const s: NodeSnapshot = { node: this.node.nodeName, role: this.role, version: this.node.version, at: Date.now(), uptime: Math.round(process.uptime() * 1000), stats: this.node.stats(), metrics: this.node.metrics() };
+    try {
+      await this.table!.set(s.node, Buffer.from(JSON.stringify(s)));
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'could not write this node\'s snapshot to the nodes table');
+    }
+  }
+}
