@@ -117,12 +117,18 @@ const postgres: Scenario['prepare'] = async (broker) => {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { startPostgres, sql } = require(helper) as { startPostgres(): Promise<Postgres>; sql(pg: Postgres, text: string, params?: unknown[]): Promise<unknown> };
   const pg = await startPostgres();
-  const query = (text: string, params?: unknown[]): Promise<unknown> => sql(pg, text, params);
-  await query('CREATE TABLE mqtt_user (username text PRIMARY KEY, password_hash text, salt text, is_superuser boolean)');
-  for (let i = 0; i < USERS; i++) {
-    const salt = `salt${i}`;
-    const hash = createHash('sha256').update(PASSWORD(i) + salt).digest('hex');
-    await query('INSERT INTO mqtt_user VALUES ($1, $2, $3, false)', [`user-${i}`, hash, salt]);
+  try {
+    const query = (text: string, params?: unknown[]): Promise<unknown> => sql(pg, text, params);
+    await query('CREATE TABLE mqtt_user (username text PRIMARY KEY, password_hash text, salt text, is_superuser boolean)');
+    for (let i = 0; i < USERS; i++) {
+      const salt = `salt${i}`;
+      const hash = createHash('sha256').update(PASSWORD(i) + salt).digest('hex');
+      await query('INSERT INTO mqtt_user VALUES ($1, $2, $3, false)', [`user-${i}`, hash, salt]);
+    }
+  } catch (err) {
+    // The server must not outlive a failed set-up (it would keep the bench process alive).
+    await pg.stop();
+    throw err;
   }
   const chain = [
     {
