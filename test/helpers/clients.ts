@@ -47,3 +47,21 @@ export async function end(...clients: (MqttClient | undefined)[]): Promise<void>
 export function closed(client: MqttClient): Promise<unknown> {
   return client.connected ? new Promise((resolve) => client.once('close', () => resolve(undefined))) : Promise.resolve();
 }
+
+/**
+ * The CONNACK reason code a client gets: 0 when accepted, the refusal's code otherwise (mqtt.js
+ * reports a refused CONNACK as an error with `code`). Rejects on any other error or a close
+ * without CONNACK; the client is ended either way.
+ */
+export async function connackCode(url: string, opts: IClientOptions = {}): Promise<number> {
+  const c = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 10_000, ...opts });
+  try {
+    return await new Promise<number>((resolve, reject) => {
+      c.once('connect', () => resolve(0));
+      c.once('error', (err: Error & { code?: unknown }) => (typeof err.code === 'number' ? resolve(err.code) : reject(err)));
+      c.once('close', () => reject(new Error('closed without a CONNACK')));
+    });
+  } finally {
+    await c.endAsync(true);
+  }
+}

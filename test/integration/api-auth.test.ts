@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import mqtt from 'mqtt';
 import { BIN, BrokerProcess, startBroker } from '../helpers/broker';
-import { connect, end } from '../helpers/clients';
+import { connackCode, connect, end } from '../helpers/clients';
 
 const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'tributary-api-auth-'));
@@ -53,15 +53,7 @@ async function ctl(...args: string[]): Promise<{ code: number; out: string; err:
   }
 }
 
-async function refusal(opts: mqtt.IClientOptions): Promise<number | undefined> {
-  const c = mqtt.connect(b.url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts });
-  const code = await new Promise<number | undefined>((resolve) => {
-    c.once('connect', () => resolve(0));
-    c.once('error', (e: Error & { code?: number }) => resolve(e.code));
-  });
-  c.end(true);
-  return code;
-}
+const refusal = (opts: mqtt.IClientOptions): Promise<number> => connackCode(b.url, opts);
 
 describe('API keys', () => {
   it('every route but /status needs a key; 401 bodies say which; unknown paths are 404', async () => {

@@ -10,7 +10,7 @@ import mqtt, { IClientOptions, MqttClient } from 'mqtt';
 import type * as mp from 'mqtt-packet';
 import type { IAuthPacket } from 'mqtt-packet';
 import { BrokerProcess, startBroker } from '../helpers/broker';
-import { end } from '../helpers/clients';
+import { connackCode, end } from '../helpers/clients';
 import { RawClient } from '../helpers/raw';
 import { ScramClient } from '../helpers/scram';
 import { clientTracker } from '../helpers/util';
@@ -28,14 +28,10 @@ let b: BrokerProcess;
 const { client, clients } = clientTracker(() => b.url);
 
 /** Connects and resolves with the refusal's reason code (5.0) or return code (3.1.1); fails if the client gets in. */
-function refusal(opts: IClientOptions): Promise<number> {
-  const c = mqtt.connect(b.url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts });
-  clients.push(c);
-  return new Promise((resolve, reject) => {
-    c.once('connect', () => reject(new Error('connected, expected a refusal')));
-    c.once('error', (err) => resolve((err as Error & { code: number }).code));
-    c.once('close', () => reject(new Error('closed without a CONNACK refusal')));
-  });
+async function refusal(opts: IClientOptions): Promise<number> {
+  const code = await connackCode(b.url, opts);
+  assert.notEqual(code, 0, 'connected, expected a refusal');
+  return code;
 }
 
 /** The SUBACK codes of one subscription (mqtt.js rejects when one is a failure; the packet says which). */

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { BrokerProcess, kafkaNodeEnv, startBroker } from '../helpers/broker';
-import { connect, end } from '../helpers/clients';
+import { connackCode as codeAt, connect, end } from '../helpers/clients';
 import { waitUntil } from '../helpers/util';
 
 const kafka = process.env.TRIBUTARY_TEST_KAFKA ?? '';
@@ -22,6 +22,9 @@ const env = (name: string): Record<string, string> =>
     TRIBUTARY_AUTHENTICATION: JSON.stringify([{ mechanism: 'password_based', backend: 'built_in_database' }]),
     TRIBUTARY_AUTHORIZATION__SOURCES: JSON.stringify([{ type: 'built_in_database' }]),
   });
+
+/** The CONNACK code a client of `on` gets (0 = accepted). */
+const connackCode = (on: BrokerProcess, opts: mqtt.IClientOptions): Promise<number> => codeAt(on.url, opts);
 
 let router: BrokerProcess;
 let a: BrokerProcess;
@@ -44,16 +47,6 @@ async function call(on: BrokerProcess, method: string, path: string, body?: unkn
   return res.status;
 }
 
-/** The CONNACK code a client gets (0 = accepted). */
-async function connackCode(on: BrokerProcess, opts: mqtt.IClientOptions): Promise<number | undefined> {
-  const c = mqtt.connect(on.url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts });
-  const code = await new Promise<number | undefined>((resolve) => {
-    c.once('connect', () => resolve(0));
-    c.once('error', (e: Error & { code?: number }) => resolve(e.code));
-  });
-  c.end(true);
-  return code;
-}
 
 describe('security over Kafka, two gateways', () => {
   it('a user added through gateway A is accepted on gateway B, and deleted there too', async () => {

@@ -10,7 +10,7 @@ import Fastify, { FastifyInstance } from 'fastify';
 import type * as JoseModule from 'jose' with { 'resolution-mode': 'import' };
 import mqtt, { IClientOptions, MqttClient } from 'mqtt';
 import { BrokerProcess, startBroker } from '../helpers/broker';
-import { end } from '../helpers/clients';
+import { connackCode, end } from '../helpers/clients';
 import { open, Opened, waitUntil } from '../helpers/util';
 
 type Jose = typeof JoseModule;
@@ -29,16 +29,9 @@ async function client(b: BrokerProcess, opts: IClientOptions): Promise<Opened> {
 
 /** Connects expecting a refusal; resolves with the CONNACK reason code (3.1.1: return code). */
 async function refused(b: BrokerProcess, opts: IClientOptions): Promise<number> {
-  const c = mqtt.connect(b.url, { protocolVersion: 5, reconnectPeriod: 0, connectTimeout: 8000, ...opts });
-  try {
-    return await new Promise<number>((resolve, reject) => {
-      c.once('connect', () => reject(new Error(`client ${opts.clientId} was accepted`)));
-      c.once('error', (e: Error & { code?: number }) => (typeof e.code === 'number' ? resolve(e.code) : reject(e)));
-      c.once('close', () => reject(new Error(`client ${opts.clientId} closed without CONNACK`)));
-    });
-  } finally {
-    await c.endAsync(true);
-  }
+  const code = await connackCode(b.url, { protocolVersion: 5, connectTimeout: 8000, ...opts });
+  assert.notEqual(code, 0, `client ${opts.clientId} was accepted`);
+  return code;
 }
 
 /** The reason code of a QoS 1 publish (0 when PUBACK says success). */

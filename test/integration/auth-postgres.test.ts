@@ -8,10 +8,10 @@ import { createHash } from 'node:crypto';
 import { createServer, Server, Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import bcrypt from 'bcryptjs';
-import mqtt, { IClientOptions } from 'mqtt';
+import type { IClientOptions } from 'mqtt';
 import type * as mp from 'mqtt-packet';
 import { BrokerProcess, startBroker } from '../helpers/broker';
-import { end } from '../helpers/clients';
+import { connackCode, end } from '../helpers/clients';
 import { PostgresServer, sql, startPostgres } from '../helpers/postgres';
 import { RawClient } from '../helpers/raw';
 import { clientTracker, waitForMessage, waitUntil } from '../helpers/util';
@@ -46,17 +46,6 @@ function brokerEnv(authenticators: unknown[], sources: unknown[]): Record<string
 }
 
 /** The CONNACK code a client gets (0 = accepted); the connection is closed either way. */
-async function connackCode(url: string, opts: IClientOptions): Promise<number> {
-  const c = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 10_000, ...opts });
-  try {
-    return await new Promise<number>((resolve, reject) => {
-      c.once('connect', () => resolve(0));
-      c.once('error', (err: Error & { code?: number }) => (typeof err.code === 'number' ? resolve(err.code) : reject(err)));
-    });
-  } finally {
-    await c.endAsync(true);
-  }
-}
 
 async function rawClient(port: number, clientId: string, username: string, password: string, pv: 4 | 5 = 5): Promise<RawClient> {
   const c = await RawClient.connected(port, clientId, pv, { username, password: Buffer.from(password) });

@@ -1,4 +1,4 @@
-import { ApiRoute, paging } from '@tributary/api';
+import { ApiRoute, page, paging } from '@tributary/api';
 import { ConflictError, NotFoundError, ValidationError } from '@tributary/common';
 import { BuiltinAuthzSource, RuleOwner, RuleStore, StoredRule } from './authz/builtin';
 import type { Ban, BanStore } from './banned';
@@ -23,11 +23,7 @@ export function authenticationRoutes(chain: readonly Authenticator[]): ApiRoute[
       method: 'GET',
       path: '/authentication/:id/users',
       summary: "An authenticator's users, paged (never their passwords)",
-      handler: (req) => {
-        const p = paging(req.query);
-        const r = users(req.params.id!).list(p.page, p.limit);
-        return { body: { data: r.data, meta: { ...r.meta, hasnext: p.page * p.limit < r.meta.count } } };
-      },
+      handler: (req) => ({ body: page(users(req.params.id!).list(), paging(req.query)) }),
     },
     {
       method: 'POST',
@@ -104,13 +100,11 @@ export function builtinRulesRoutes(sources: readonly AuthzSource[]): ApiRoute[] 
         path: `${RULES}/${kind}`,
         summary: `Rules of every ${field}, paged`,
         handler: (req) => {
-          const p = paging(req.query);
           const all = store()
             .list()
             .filter((r) => r.owner !== 'all' && field in r.owner)
             .map((r) => ({ [field]: (r.owner as Record<string, string>)[field], rules: r.rules }));
-          const start = (p.page - 1) * p.limit;
-          return { body: { data: all.slice(start, start + p.limit), meta: { page: p.page, limit: p.limit, count: all.length, hasnext: start + p.limit < all.length } } };
+          return { body: page(all, paging(req.query)) };
         },
       },
       {
@@ -223,8 +217,7 @@ export function bannedRoutes(bans: () => BanStore): ApiRoute[] {
           .list()
           .filter((b) => f === undefined || (b.as === f && b.who === req.query[f]))
           .map(banView);
-        const start = (p.page - 1) * p.limit;
-        return { body: { data: all.slice(start, start + p.limit), meta: { page: p.page, limit: p.limit, count: all.length, hasnext: start + p.limit < all.length } } };
+        return { body: page(all, p) };
       },
     },
     {

@@ -88,8 +88,9 @@ export class AuthService {
     }
     const hooks = this.opts.hooks;
     if (this.authenticators.length) this.removers.push(hooks.add('client.authenticate', { name: 'authentication', priority: 'authn' }, (cred) => this.authenticate(cred)));
-    // Without sources, a no_match of allow and no authenticator to give clients rules, every request is allowed: nothing to register.
-    if (this.sources.length || config.authorization.no_match === 'deny' || this.authenticators.length) {
+    // Without sources, a no_match of allow and no authenticator to give clients rules, every request
+    // is allowed: nothing is registered, and publishes skip authorization altogether.
+    if (this.sources.length || config.authorization.no_match === 'deny' || this.authenticators.some((a) => a.grantsAcl)) {
       this.removers.push(hooks.add('client.authorize', { name: 'authorization', priority: 'authz' }, (client, req) => this.authorize(client, req)));
     }
     logger.info({ authentication: this.authenticators.map((a) => a.id), authorization: this.sources.map((s) => s.type), no_match: config.authorization.no_match }, 'authentication and authorization ready');

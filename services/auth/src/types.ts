@@ -23,6 +23,8 @@ export interface Authenticator {
    * undefined for authenticators that read username and password, which ignore a CONNECT naming a method.
    */
   readonly methods?: readonly string[];
+  /** True when its allow may carry the client's own rules (JWT, HTTP): authorization must then run. */
+  readonly grantsAcl?: boolean;
   /** The users it keeps, when it keeps its own (built-in database). */
   readonly users?: UserStore;
   start?(): Promise<void>;

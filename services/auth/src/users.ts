@@ -40,12 +40,6 @@ export interface UserInfo {
   is_superuser: boolean;
 }
 
-/** One page of {@link UserStore.list}, the shape of EMQX's API. */
-export interface UserPage {
-  data: UserInfo[];
-  meta: { page: number; limit: number; count: number };
-}
-
 /** Opens the users table (compacted), creating its topic first. */
 export async function openUsersTable(backbone: Backbone): Promise<Table> {
   await backbone.ensureTopics([{ name: USERS_TABLE, cleanup: 'compact' }]);
@@ -137,18 +131,15 @@ export class UserStore {
     return { user_id: userId, is_superuser: r.is_superuser };
   }
 
-  /** Users sorted by user_id, `limit` per page, pages from 1. */
-  list(page = 1, limit = 100): UserPage {
+  /** Every user, sorted by user_id (the HTTP API pages it). */
+  list(): UserInfo[] {
     const users: UserInfo[] = [];
     for (const [key, value] of this.table.entries()) {
       if (!key.startsWith(this.prefix)) continue;
       const r = decodeUser(value);
       if (r) users.push({ user_id: key.slice(this.prefix.length), is_superuser: r.is_superuser });
     }
-    users.sort((a, b) => (a.user_id < b.user_id ? -1 : a.user_id > b.user_id ? 1 : 0));
-    const p = Number.isFinite(page) ? Math.max(1, Math.floor(page)) : 1;
-    const l = Number.isFinite(limit) ? Math.max(1, Math.floor(limit)) : 100;
-    return { data: users.slice((p - 1) * l, p * l), meta: { page: p, limit: l, count: users.length } };
+    return users.sort((a, b) => (a.user_id < b.user_id ? -1 : a.user_id > b.user_id ? 1 : 0));
   }
 
   /**

@@ -120,7 +120,7 @@ describe('SCRAM authenticator', () => {
     writeFileSync(f, 'user_id,password,is_superuser\nalice,secret,true\nbob,pw,false\n');
     const a = new ScramAuthenticator(config({ bootstrap_file: f, iteration_count: 100 }), ctx, () => 'SRV');
     await a.start();
-    assert.deepEqual(a.users.list().data, [
+    assert.deepEqual(a.users.list(), [
       { user_id: 'alice', is_superuser: true },
       { user_id: 'bob', is_superuser: false },
     ]);

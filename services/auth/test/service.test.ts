@@ -12,8 +12,9 @@ import { AUTHENTICATORS, AUTHZ_SOURCES, AuthConfig, AuthnOutcome, AuthService, A
 type Answer = AuthnOutcome | 'throw' | 'reject';
 AUTHENTICATORS['test:fixed'] = {
   parse: (raw) => raw,
-  create: (c: { answer: Record<string, Answer> }) => ({
+  create: (c: { answer: Record<string, Answer>; grantsAcl?: boolean }) => ({
     id: 'test:fixed',
+    grantsAcl: c.grantsAcl,
     authenticate: (cred: Credentials) => {
       const a = c.answer[cred.username ?? ''] ?? { result: 'ignore' };
       if (a === 'throw') throw new Error('boom');
@@ -54,6 +55,12 @@ describe('the authentication chain', () => {
     const { hooks } = await service(config([]));
     assert.equal(hooks.has('client.authenticate'), false);
     assert.equal(hooks.has('client.authorize'), false);
+  });
+
+  it('registers client.authorize only when something can deny: sources, no_match deny, or an authenticator granting rules', async () => {
+    assert.equal((await service(config([{ answer: {} }]))).hooks.has('client.authorize'), false);
+    assert.equal((await service(config([{ answer: {}, grantsAcl: true }]))).hooks.has('client.authorize'), true);
+    assert.equal((await service(config([{ answer: {} }], [], { no_match: 'deny' }))).hooks.has('client.authorize'), true);
   });
 
   it('passes an ignored client to the next authenticator; allow and deny end the chain', async () => {

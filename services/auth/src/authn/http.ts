@@ -16,6 +16,8 @@ const IGNORE: AuthnOutcome = { result: 'ignore' };
  */
 export class HttpAuthenticator extends HttpProvider implements Authenticator {
   readonly id = 'password_based:http';
+  /** Replies may carry the client's own rules (`acl`). */
+  readonly grantsAcl = true;
 
   async authenticate(cred: Credentials): Promise<AuthnOutcome> {
     const values = { username: cred.username ?? '', clientid: cred.clientId, password: cred.password?.toString('utf8') ?? '', peerhost: cred.peerhost };

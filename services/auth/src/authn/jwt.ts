@@ -116,6 +116,8 @@ const DENY: AuthnOutcome = { result: 'deny' };
  */
 export class JwtAuthenticator implements Authenticator {
   readonly id = 'jwt';
+  /** Replies may carry the client's own rules (`acl`). */
+  readonly grantsAcl = true;
   private jose: Jose | undefined;
   private jwks: JwksKeys | undefined;
   private keys: JWTVerifyGetKey | Uint8Array | undefined;
