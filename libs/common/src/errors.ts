@@ -10,7 +10,7 @@ export interface ErrorDetails {
 }
 
 /** The class each code is thrown as; one category per subclass below. */
-export type Category = 'internal' | 'config' | 'validation' | 'not_found' | 'conflict' | 'startup' | 'backbone' | 'session' | 'protocol' | 'plugin';
+export type Category = 'internal' | 'config' | 'validation' | 'not_found' | 'conflict' | 'startup' | 'backbone' | 'session' | 'protocol' | 'plugin' | 'sink';
 
 interface CodeSpec {
   readonly category: Category;
@@ -38,6 +38,11 @@ export const ERROR_CODES = {
   USER_EXISTS: { category: 'conflict', status: 409, doc: 'a user of the built-in authentication database is added twice' },
   AUTH_METHOD_REGISTERED: { category: 'conflict', status: 409, doc: 'an enhanced-authentication method is registered twice' },
   ALREADY_EXISTS: { category: 'conflict', status: 409, doc: 'a user, ban or rule to create exists already (EMQX: ALREADY_EXISTS)' },
+  SQL_PARSE_ERROR: { category: 'validation', status: 400, doc: 'a rule SQL statement does not parse; the message names the line and column' },
+  SQL_EVAL_ERROR: { category: 'validation', status: 400, doc: "a rule SQL statement failed while evaluating (EMQX's failed.exception; the message names the reason, e.g. bad_sql_function_argument)" },
+  SQL_NOT_MATCH: { category: 'validation', status: 412, doc: 'a rule test whose FROM or WHERE did not match the given context (EMQX: NOT_MATCH)' },
+  RULE_NOT_FOUND: { category: 'not_found', status: 404, doc: 'a rule id of the rule engine does not exist (EMQX: RULE_NOT_FOUND)' },
+  SINK_UNAVAILABLE: { category: 'sink', status: 503, retriable: true, doc: 'a sink (webhook, Kafka, PostgreSQL, MQTT bridge) did not accept a request; it stays buffered and is retried' },
   NOT_FOUND: { category: 'not_found', status: 404, doc: 'a user, ban, authenticator or other named thing does not exist' },
   LISTENER_BIND_FAILED: { category: 'startup', status: 500, doc: 'a listener cannot bind its address (in use, not permitted)' },
   DATA_DIR_UNAVAILABLE: { category: 'startup', status: 500, doc: 'the data directory cannot be created' },
@@ -117,6 +122,9 @@ function categoryError<C extends Category>() {
     }
   };
 }
+
+/** A sink of the rule engine (webhook, Kafka, PostgreSQL, MQTT bridge) did not take a request; retriable: the request stays buffered. */
+export class SinkError extends categoryError<'sink'>() {}
 
 /** A caller passed something the callee does not accept (HTTP 400, or 413 for sizes). */
 export class ValidationError extends categoryError<'validation'>() {}
