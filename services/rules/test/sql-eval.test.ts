@@ -53,6 +53,10 @@ function val(expr: string, ev?: ValueMap): Value {
 function where(cond: string, ev?: ValueMap): boolean {
   return run(`SELECT 1 AS x FROM "t/#" WHERE ${cond}`, ev) !== undefined;
 }
+/** Each condition, as a WHERE, lets the event through or not. */
+function whereCases(cases: readonly (readonly [string, boolean])[], ev?: ValueMap): void {
+  for (const [cond, expected] of cases) assert.equal(where(cond, ev), expected, cond);
+}
 function evalFails(sql: string, reason: string, ev?: ValueMap): void {
   assert.throws(
     () => run(sql, ev),
@@ -204,6 +208,12 @@ describe('rule SQL evaluation: expressions', () => {
     assert.equal(where('1 = 0 and (1 = 1 or 2 = 2)'), false);
   });
 
+  it('long operator chains and deep nesting evaluate', () => {
+    assert.equal(val(`0${' + 1'.repeat(400)}`), 400);
+    assert.equal(val(`${'('.repeat(300)}qos${')'.repeat(300)}`), 1);
+    assert.equal(where(`qos = 1${' and qos = 1'.repeat(300)}`), true);
+  });
+
   it('+ adds numbers and concatenates when either side is a string', () => {
     assert.equal(val('qos + 1'), 2);
     assert.equal(val("'q' + qos"), 'q1');
@@ -229,32 +239,38 @@ describe('rule SQL evaluation: expressions', () => {
   });
 
   it('a number against a string reads the string as a number; non-numeric text is an error', () => {
-    assert.equal(where('payload.s = 2'), true);
-    assert.equal(where("'10' > 9"), true);
-    assert.equal(where("qos = '1.0'"), true);
-    assert.equal(where("qos < '-1.5e2'"), false);
+    whereCases([
+      ['payload.s = 2', true],
+      ["'10' > 9", true],
+      ["qos = '1.0'", true],
+      ["qos < '-1.5e2'", false],
+    ]);
     evalFails('SELECT 1 AS x FROM "t/#" WHERE clientid = 1', 'badarg');
     evalFails("SELECT 1 AS x FROM \"t/#\" WHERE qos = '1e3'", 'badarg');
   });
 
   it('= is loose, strings compare as text, booleans and null as their names', () => {
-    assert.equal(where('1 = 1.0'), true);
-    assert.equal(where("clientid = 'c1'"), true);
-    assert.equal(where("clientid <> 'c2'"), true);
-    assert.equal(where("flags.retain = 'false'"), true);
-    assert.equal(where('flags.retain = false'), true);
-    assert.equal(where("'abc' < 'abd' and 'b' > 'abc'"), true);
-    assert.equal(where('payload.a = payload.a'), true);
+    whereCases([
+      ['1 = 1.0', true],
+      ["clientid = 'c1'", true],
+      ["clientid <> 'c2'", true],
+      ["flags.retain = 'false'", true],
+      ['flags.retain = false', true],
+      ["'abc' < 'abd' and 'b' > 'abc'", true],
+      ['payload.a = payload.a', true],
+    ]);
   });
 
   it('undefined = undefined is true; any other comparison with undefined is false, != too', () => {
-    assert.equal(where('nothing = missing'), true);
-    assert.equal(where('nothing = 1'), false);
-    assert.equal(where('nothing != 1'), false);
-    assert.equal(where("nothing <> 'x'"), false);
-    assert.equal(where('nothing < 1'), false);
-    assert.equal(where('1 > nothing'), false);
-    assert.equal(where("nothing =~ 't/#'"), false);
+    whereCases([
+      ['nothing = missing', true],
+      ['nothing = 1', false],
+      ['nothing != 1', false],
+      ["nothing <> 'x'", false],
+      ['nothing < 1', false],
+      ['1 > nothing', false],
+      ["nothing =~ 't/#'", false],
+    ]);
   });
 
   it('"double" quotes name a variable, so clientid = "c1" looks up a column c1', () => {
@@ -263,29 +279,35 @@ describe('rule SQL evaluation: expressions', () => {
   });
 
   it('=~ matches the topic against a filter', () => {
-    assert.equal(where("topic =~ 't/#'"), true);
-    assert.equal(where("topic =~ 't/+'"), true);
-    assert.equal(where("topic =~ 'x/#'"), false);
-    assert.equal(where("qos =~ '#'"), false);
+    whereCases([
+      ["topic =~ 't/#'", true],
+      ["topic =~ 't/+'", true],
+      ["topic =~ 'x/#'", false],
+      ["qos =~ '#'", false],
+    ]);
   });
 
   it('IN is exact membership; NOT IN its negation', () => {
-    assert.equal(where('qos in (0, 1)'), true);
-    assert.equal(where("qos in ('1')"), false);
-    assert.equal(where("payload.s in (2)"), false);
-    assert.equal(where("clientid in (lower('C1'))"), true);
-    assert.equal(where('payload.list in ([1, 2])'), true);
-    assert.equal(where('qos not in (0, 2)'), true);
-    assert.equal(where('qos not in (1)'), false);
+    whereCases([
+      ['qos in (0, 1)', true],
+      ["qos in ('1')", false],
+      ["payload.s in (2)", false],
+      ["clientid in (lower('C1'))", true],
+      ['payload.list in ([1, 2])', true],
+      ['qos not in (0, 2)', true],
+      ['qos not in (1)', false],
+    ]);
   });
 
   it('NOT of a non-boolean is false', () => {
-    assert.equal(where('not false'), true);
-    assert.equal(where('not (qos = 2)'), true);
-    assert.equal(where("not 'x'"), false);
-    assert.equal(where('not qos'), false);
-    assert.equal(where('not nothing'), false);
-    assert.equal(where('qos'), false, 'WHERE needs true, not a truthy value');
+    whereCases([
+      ['not false', true],
+      ['not (qos = 2)', true],
+      ["not 'x'", false],
+      ['not qos', false],
+      ['not nothing', false],
+      ['qos', false], // WHERE needs true, not a truthy value
+    ]);
   });
 
   it('literals: strings, numbers, booleans, lists of expressions, inclusive ranges', () => {

@@ -10,6 +10,7 @@ const FUNCTIONS: Record<string, FunctionSpec> = {
   concat: { arity: [2], fn: ([a, b]) => String(a) + String(b) },
   nth: { arity: [2], fn: ([n, l]) => (Array.isArray(l) && typeof n === 'number' ? l[n - 1] : undefined) },
   sprintf: { arity: { min: 1 }, fn: ([f]) => String(f) },
+  mod: { arity: [2], fn: ([a, b]) => (a as number) % (b as number) },
 };
 const opts: ParseOptions = { functions: (name) => FUNCTIONS[name] };
 
@@ -207,6 +208,7 @@ describe('rule SQL parsing', () => {
     parseFails('SELECT foo(1, 2) FROM t', /^unknown function foo\/2 at line 1, column 8$/);
     parseFails('SELECT x,\n  lower(1, 2) FROM t', /^unknown function lower\/2 at line 2, column 3$/);
     parseFails('SELECT sprintf() FROM t', /unknown function sprintf\/0/);
+    assert.equal(sexp(fieldExpr('SELECT mod(7, 2), 7 mod 2 FROM t')), 'mod(7 2)', 'div and mod are also function names');
     parseFails('SELECT mod1.func(1) FROM t', /^sql_function_provider_module_not_loaded: mod1.func at line 1, column 8$/);
   });
 
@@ -227,11 +229,15 @@ describe('rule SQL parsing', () => {
     parseFails('UPDATE t', /^expected SELECT or FOREACH but found name UPDATE at line 1, column 1$/);
     parseFails('SELECT a,\n  b +\n  FROM t', /^unexpected 'FROM' at line 3, column 3$/);
     parseFails("SELECT 'abc FROM t", /^unterminated string at line 1, column 8$/);
+    parseFails("SELECT 'multi\nline' AS s,\n  - FROM t", /^unexpected 'FROM' at line 3, column 5$/);
+    parseFails('SELECT a[0..2] FROM t', /^slice indexes are 1-based; 0 is not an index at line 1, column 8$/);
     parseFails('SELECT a # b FROM t', /^unexpected character '#' at line 1, column 10$/);
     parseFails('SELECT FROM t', /^expected a field but found 'FROM' at line 1, column 8$/);
     parseFails('SELECT * FROM t WHERE', /^unexpected end of input at line 1, column 22$/);
     parseFails('SELECT * FROM t WHERE a = 1 b', /^unexpected name b at line 1, column 29$/);
-    parseFails(`SELECT ${'('.repeat(300)}1${')'.repeat(300)} FROM t`, /nested too deeply/);
+    parseFails(`SELECT ${'('.repeat(600)}1${')'.repeat(600)} FROM t`, /nested too deeply/);
+    parseFails(`SELECT 1${' + 1'.repeat(600)} FROM t`, /nested too deeply/);
+    parseFails(`SELECT * FROM t WHERE a${' and a'.repeat(600)}`, /nested too deeply/);
   });
 
   it('parsePath splits template paths', () => {

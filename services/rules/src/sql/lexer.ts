@@ -32,6 +32,26 @@ const isNameStart = (c: number): boolean => (c >= 0x41 && c <= 0x5a) || (c >= 0x
 const isNameChar = (c: number): boolean => isNameStart(c) || isDigit(c) || c === 0x24 || c === 0x40;
 const isSpace = (c: number): boolean => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === 0x0c || c === 0x0b;
 
+/**
+ * The text of a quoted string starting at `at` (its quote character), a doubled quote standing
+ * for one, and the offset after the closing quote; undefined when it is not closed.
+ */
+export function readQuoted(s: string, at: number): { text: string; end: number } | undefined {
+  const q = s.charCodeAt(at);
+  let text = '';
+  let from = at + 1;
+  for (let i = from; i < s.length; i++) {
+    if (s.charCodeAt(i) !== q) continue;
+    if (s.charCodeAt(i + 1) === q) {
+      text += s.slice(from, i + 1);
+      from = ++i + 1;
+      continue;
+    }
+    return { text: text + s.slice(from, i), end: i + 1 };
+  }
+  return undefined;
+}
+
 const TWO_CHAR_OPS: ReadonlySet<string> = new Set(['!=', '<>', '<=', '>=', '=~', '..']);
 const ONE_CHAR_OPS = '()[],.*+-/=<>';
 
@@ -97,32 +117,16 @@ export function tokenize(sql: string): Token[] {
       continue;
     }
     if (c === 0x27 /* ' */ || c === 0x22 /* " */) {
-      const quote = sql[i] as string;
+      const quoted = readQuoted(sql, i);
+      if (!quoted) throw parseError(c === 0x27 ? 'unterminated string' : 'unterminated quoted name', line, col);
+      if (c === 0x22 && quoted.text === '') throw parseError('empty quoted name', line, col);
       const startLine = line;
-      let text = '';
-      let from = ++i;
-      for (;;) {
-        if (i >= n) throw parseError(quote === "'" ? 'unterminated string' : 'unterminated quoted name', startLine, col);
-        const d = sql.charCodeAt(i);
-        if (d === 0x0a) {
-          line++;
-          lineStart = i + 1;
-        }
-        if (d === c) {
-          if (sql.charCodeAt(i + 1) === c) {
-            text += sql.slice(from, i + 1);
-            i += 2;
-            from = i;
-            continue;
-          }
-          text += sql.slice(from, i);
-          i++;
-          break;
-        }
-        i++;
+      for (let j = sql.indexOf('\n', i); j >= 0 && j < quoted.end; j = sql.indexOf('\n', j + 1)) {
+        line++;
+        lineStart = j + 1;
       }
-      if (quote === '"' && text === '') throw parseError('empty quoted name', startLine, col);
-      tokens.push({ type: quote === "'" ? 'str' : 'qname', value: text, line: startLine, col, start, end: i });
+      i = quoted.end;
+      push(c === 0x27 ? 'str' : 'qname', quoted.text, start, startLine, col);
       continue;
     }
     const two = sql.slice(i, i + 2);

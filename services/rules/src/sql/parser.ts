@@ -28,8 +28,11 @@ export const EVENT_PREFIXES: readonly string[] = ['$events/', '$sources/', '$bri
 
 /** A range literal may not produce more elements than this (`[1..100000]`). */
 const MAX_RANGE = 100_000;
-/** Nesting deeper than this is refused rather than risking the stack. */
-const MAX_DEPTH = 200;
+/**
+ * Nesting (parentheses, operands of operators, chains of `a + b + ...`) deeper than this is
+ * refused rather than risking the stack when parsing or evaluating.
+ */
+const MAX_DEPTH = 500;
 
 const CMP_OPS: ReadonlySet<string> = new Set(['=', '!=', '<>', '<', '>', '<=', '>=', '=~']);
 
@@ -134,8 +137,7 @@ class Parser {
       where = this.expr();
     }
     if (this.peek().type !== 'eof') this.unexpected();
-    const stmt: Statement = { kind, from, sql: this.sql, fields, doFields };
-    return { ...stmt, ...(incase ? { incase } : {}), ...(where ? { where } : {}) };
+    return { kind, from, sql: this.sql, fields, doFields, ...(incase ? { incase } : {}), ...(where ? { where } : {}) };
   }
 
   private fromList(): string[] {
@@ -189,22 +191,27 @@ class Parser {
     if (t.type !== 'name' && t.type !== 'qname') this.unexpected('a name after AS');
     this.pos++;
     const segs: PathSeg[] = [];
+    if (this.pathSegs(segs)) this.fail('a range cannot be an AS target');
+    return { root: String(t.value), segs };
+  }
+
+  /**
+   * The keys and indexes after a path's first name, into `segs`. Stops after the '[' of a range
+   * (`x[1..2]`, a slice) and returns true; returns false at anything else that is not a segment.
+   */
+  private pathSegs(segs: PathSeg[]): boolean {
     for (;;) {
       if (this.isOp('.')) {
         this.pos++;
         segs.push(this.keySeg());
       } else if (this.isOp('[')) {
         this.pos++;
+        if (this.isRangeAhead()) return true;
         const idx = this.constIndex();
-        if (idx !== undefined) segs.push({ k: 'index', index: idx });
-        else {
-          if (this.isRangeAhead()) this.fail('a range cannot be an AS target');
-          segs.push({ k: 'dyn', expr: this.expr() });
-        }
+        segs.push(idx !== undefined ? { k: 'index', index: idx } : { k: 'dyn', expr: this.expr() });
         this.expectOp(']');
-      } else break;
+      } else return false;
     }
-    return { root: String(t.value), segs };
   }
 
   /** After a '.': a name (keywords too), an integer (a key of digits) or a quoted key. */
@@ -261,41 +268,58 @@ class Parser {
     return { from, to };
   }
 
-  expr(): Expr {
+  /** One level deeper (a nested operand, or one more link of an operator chain); `leave` undoes it. */
+  private enter(): void {
     if (++this.depth > MAX_DEPTH) this.fail('expression nested too deeply');
+  }
+
+  private leave(levels: number): void {
+    this.depth -= levels;
+  }
+
+  expr(): Expr {
+    this.enter();
     try {
       return this.or();
     } finally {
-      this.depth--;
+      this.leave(1);
     }
   }
 
   private or(): Expr {
-    let left = this.and();
-    while (this.isKw('OR')) {
-      this.pos++;
-      left = { k: 'or', left, right: this.and() };
-    }
-    return left;
+    return this.logical('OR', () => this.and());
   }
 
   private and(): Expr {
-    let left = this.not();
-    while (this.isKw('AND')) {
-      this.pos++;
-      left = { k: 'and', left, right: this.not() };
+    return this.logical('AND', () => this.not());
+  }
+
+  /** A left-associative chain of OR or AND. */
+  private logical(word: 'OR' | 'AND', operand: () => Expr): Expr {
+    const k = word === 'OR' ? 'or' : 'and';
+    let left = operand();
+    let links = 0;
+    try {
+      while (this.isKw(word)) {
+        this.pos++;
+        this.enter();
+        links++;
+        left = { k, left, right: operand() };
+      }
+      return left;
+    } finally {
+      this.leave(links);
     }
-    return left;
   }
 
   private not(): Expr {
     if (this.isKw('NOT')) {
       this.pos++;
-      if (++this.depth > MAX_DEPTH) this.fail('expression nested too deeply');
+      this.enter();
       try {
         return { k: 'not', expr: this.not() };
       } finally {
-        this.depth--;
+        this.leave(1);
       }
     }
     return this.comparison();
@@ -313,13 +337,8 @@ class Parser {
       const negated = this.isKw('NOT');
       this.pos += negated ? 2 : 1;
       this.expectOp('(');
-      const items: Expr[] = [this.expr()];
-      while (this.isOp(',')) {
-        this.pos++;
-        items.push(this.expr());
-      }
-      this.expectOp(')');
-      result = { k: 'in', expr: left, items, negated };
+      if (this.isOp(')')) this.unexpected();
+      result = { k: 'in', expr: left, items: this.exprList(')'), negated };
     } else return left;
     const after = this.peek();
     if ((after.type === 'op' && CMP_OPS.has(after.value as string)) || this.isKw('IN')) {
@@ -330,37 +349,50 @@ class Parser {
 
   private additive(): Expr {
     let left = this.multiplicative();
-    for (;;) {
-      if (this.isOp('+') || this.isOp('-')) {
+    let links = 0;
+    try {
+      while (this.isOp('+') || this.isOp('-')) {
         const op = this.next().value as ArithOp;
+        this.enter();
+        links++;
         left = { k: 'arith', op, left, right: this.multiplicative() };
-      } else return left;
+      }
+      return left;
+    } finally {
+      this.leave(links);
     }
   }
 
   private multiplicative(): Expr {
     let left = this.unary();
-    for (;;) {
-      let op: ArithOp;
-      if (this.isOp('*')) op = '*';
-      else if (this.isOp('/')) op = '/';
-      else if (this.isKw('DIV')) op = 'div';
-      else if (this.isKw('MOD')) op = 'mod';
-      else return left;
-      this.pos++;
-      left = { k: 'arith', op, left, right: this.unary() };
+    let links = 0;
+    try {
+      for (;;) {
+        let op: ArithOp;
+        if (this.isOp('*')) op = '*';
+        else if (this.isOp('/')) op = '/';
+        else if (this.isKw('DIV')) op = 'div';
+        else if (this.isKw('MOD')) op = 'mod';
+        else return left;
+        this.pos++;
+        this.enter();
+        links++;
+        left = { k: 'arith', op, left, right: this.unary() };
+      }
+    } finally {
+      this.leave(links);
     }
   }
 
   private unary(): Expr {
     if (this.isOp('-') || this.isOp('+')) {
       const minus = this.next().value === '-';
-      if (++this.depth > MAX_DEPTH) this.fail('expression nested too deeply');
+      this.enter();
       let expr: Expr;
       try {
         expr = this.unary();
       } finally {
-        this.depth--;
+        this.leave(1);
       }
       if (!minus) return expr;
       if (expr.k === 'const' && typeof expr.value === 'number') return { k: 'const', value: -expr.value };
@@ -386,6 +418,10 @@ class Parser {
           return { k: 'const', value: t.value === 'TRUE' };
         }
         if (t.value === 'CASE') return this.caseExpr();
+        if ((t.value === 'DIV' || t.value === 'MOD') && this.isOp('(', 1)) {
+          this.pos++;
+          return this.call(t, String(t.value).toLowerCase()); // div/2 and mod/2 are functions too
+        }
         return this.unexpected();
       case 'op':
         if (t.value === '(') {
@@ -401,6 +437,20 @@ class Parser {
     }
   }
 
+  /** Expressions separated by commas, maybe none, up to and including `close`. */
+  private exprList(close: string): Expr[] {
+    const items: Expr[] = [];
+    if (!this.isOp(close)) {
+      items.push(this.expr());
+      while (this.isOp(',')) {
+        this.pos++;
+        items.push(this.expr());
+      }
+    }
+    this.expectOp(close);
+    return items;
+  }
+
   private listOrRange(): Expr {
     const open = this.next();
     if (this.isRangeAhead()) {
@@ -409,16 +459,7 @@ class Parser {
       if (to - from + 1 > MAX_RANGE) this.fail(`range [${from}..${to}] is longer than ${MAX_RANGE}`, open);
       return { k: 'range', from, to };
     }
-    const items: Expr[] = [];
-    if (!this.isOp(']')) {
-      items.push(this.expr());
-      while (this.isOp(',')) {
-        this.pos++;
-        items.push(this.expr());
-      }
-    }
-    this.expectOp(']');
-    return { k: 'list', items };
+    return { k: 'list', items: this.exprList(']') };
   }
 
   private caseExpr(): Expr {
@@ -447,22 +488,11 @@ class Parser {
     const first = this.next();
     const root = String(first.value);
     const segs: PathSeg[] = [];
-    for (;;) {
-      if (this.isOp('.')) {
-        this.pos++;
-        segs.push(this.keySeg());
-      } else if (this.isOp('[')) {
-        this.pos++;
-        if (this.isRangeAhead()) {
-          const { from, to } = this.rangeBounds();
-          if (from === 0 || to === 0) this.fail('slice indexes are 1-based; 0 is not an index', first);
-          const of: Expr = segs.length === 0 ? { k: 'var', name: root } : { k: 'path', root, segs };
-          return { k: 'slice', of, from, to };
-        }
-        const idx = this.constIndex();
-        segs.push(idx !== undefined ? { k: 'index', index: idx } : { k: 'dyn', expr: this.expr() });
-        this.expectOp(']');
-      } else break;
+    if (this.pathSegs(segs)) {
+      const { from, to } = this.rangeBounds();
+      if (from === 0 || to === 0) this.fail('slice indexes are 1-based; 0 is not an index', first);
+      const of: Expr = segs.length === 0 ? { k: 'var', name: root } : { k: 'path', root, segs };
+      return { k: 'slice', of, from, to };
     }
     if (this.isOp('(')) {
       if (segs.length > 0) {
@@ -476,15 +506,7 @@ class Parser {
 
   private call(nameTok: Token, name: string): Expr {
     this.expectOp('(');
-    const args: Expr[] = [];
-    if (!this.isOp(')')) {
-      args.push(this.expr());
-      while (this.isOp(',')) {
-        this.pos++;
-        args.push(this.expr());
-      }
-    }
-    this.expectOp(')');
+    const args = this.exprList(')');
     const spec = this.opts.functions(name) ?? this.opts.functions(name.toLowerCase());
     if (!spec || !arityAccepts(spec, args.length)) this.fail(`unknown function ${name}/${args.length}`, nameTok);
     return { k: 'call', name, args, spec };

@@ -1,5 +1,5 @@
 import { isMap, type Value } from '../value';
-import { parseError } from './lexer';
+import { parseError, readQuoted } from './lexer';
 
 const hasOwn = Object.prototype.hasOwnProperty;
 
@@ -84,26 +84,13 @@ export function parsePath(text: string): (string | number)[] {
     throw parseError(`${what} in path '${s}'`, 1, i + 1);
   };
   const key = (): void => {
-    const q = s[i];
-    if (q === "'" || q === '"') {
-      let k = '';
-      let from = ++i;
-      for (;;) {
-        if (i >= s.length) fail('unterminated quote');
-        if (s[i] === q) {
-          if (s[i + 1] === q) {
-            k += s.slice(from, i + 1);
-            i += 2;
-            from = i;
-            continue;
-          }
-          k += s.slice(from, i);
-          i++;
-          break;
-        }
-        i++;
+    if (s[i] === "'" || s[i] === '"') {
+      const quoted = readQuoted(s, i);
+      if (!quoted) fail('unterminated quote');
+      else {
+        out.push(quoted.text);
+        i = quoted.end;
       }
-      out.push(k);
       return;
     }
     const from = i;
