@@ -3,7 +3,7 @@ import type { HookMessage } from './points';
 
 /** The hooks' view of a broker message; `username` is known only where the publisher is (message.publish). */
 export function hookMessage(msg: Message, username?: string): HookMessage {
-  return { topic: msg.topic, payload: msg.payload, qos: msg.qos, retain: msg.retain, clientId: msg.from, username, properties: msg.properties, timestamp: msg.timestamp };
+  return { topic: msg.topic, payload: msg.payload, qos: msg.qos, retain: msg.retain, clientId: msg.from, username, properties: msg.properties, timestamp: msg.timestamp, offset: msg.offset };
 }
 
 /** A broker message from what a hook returned (not logged yet). */

@@ -20,6 +20,31 @@ export interface ClientInfo {
   acl?: readonly unknown[];
   /** The listener the client connected to, e.g. "tcp:default". */
   listener?: string;
+  /** The peer's address and port, "ip:port" (EMQX's peername). */
+  peername?: string;
+  /** The broker's address and port of the connection, "ip:port" (EMQX's sockname). */
+  sockname?: string;
+}
+
+/** MQTT 5.0 CONNECT properties as the client sent them (§3.1.2.11), mqtt-packet's names. */
+export interface ConnectProperties {
+  sessionExpiryInterval?: number;
+  receiveMaximum?: number;
+  maximumPacketSize?: number;
+  topicAliasMaximum?: number;
+  requestResponseInformation?: boolean;
+  requestProblemInformation?: boolean;
+  userProperties?: Record<string, string | string[]>;
+  authenticationMethod?: string;
+  authenticationData?: Buffer;
+}
+
+/** MQTT 5.0 DISCONNECT properties from the client (§3.14.2.2), mqtt-packet's names. */
+export interface DisconnectProperties {
+  sessionExpiryInterval?: number;
+  reasonString?: string;
+  userProperties?: Record<string, string | string[]>;
+  serverReference?: string;
 }
 
 /** client.connect: what the CONNECT asked for, before authentication. */
@@ -28,6 +53,25 @@ export interface ConnectInfo extends ClientInfo {
   cleanStart: boolean;
   /** Session Expiry Interval granted, seconds. */
   expiryInterval: number;
+  /** "MQTT", or "MQIsdp" for 3.1. */
+  protoName?: string;
+  /** The client's Receive Maximum (65535 when it set none). */
+  receiveMaximum?: number;
+  /** The CONNECT had the bridge bit (protocol version 0x80 | n). */
+  isBridge?: boolean;
+  /** The CONNECT's properties (5.0), as sent. */
+  properties?: ConnectProperties;
+  /** When the CONNECT was accepted (ms since the epoch); set before client.connected. */
+  connectedAt?: number;
+}
+
+/** client.check_authn_complete: how authentication of a CONNECT (or a re-authentication) ended. */
+export interface AuthnComplete {
+  /** 0 on success, else the CONNACK/DISCONNECT reason code. */
+  reasonCode: number;
+  isSuperuser: boolean;
+  /** No authenticator is registered: the client was let in without credentials being checked. */
+  isAnonymous: boolean;
 }
 
 /** client.authenticate: the credentials of a CONNECT (or of an AUTH step, see authMethod). */
@@ -83,6 +127,8 @@ export interface HookMessage {
   properties: MessageProperties | undefined;
   /** Milliseconds since the epoch at which the broker accepted it. */
   timestamp: number;
+  /** Its offset in the messages topic, where known (delivered, acked and dropped messages). */
+  offset?: number;
 }
 
 /** Subscription options of one filter (MQTT 5.0 §3.8.3.1). */
@@ -111,7 +157,8 @@ export type Awaitable<T> = T | Promise<T>;
 /** A fold reply: undefined = go on unchanged; a value = go on with it; { stop } = end the chain with it. */
 export type PublishReply = undefined | HookMessage | { stop: true; message: HookMessage } | { stop: true; drop: true };
 export type AuthenticateReply = undefined | AuthResult | ({ stop: true } & AuthResult);
-export type AuthorizeReply = undefined | { result: 'allow' | 'deny' } | { stop: true; result: 'allow' | 'deny' };
+/** `from` names who decided (EMQX's authz_source: `file`, `cache`, `built_in_database`, ...), for client.check_authz_complete. */
+export type AuthorizeReply = undefined | { result: 'allow' | 'deny'; from?: string } | { stop: true; result: 'allow' | 'deny'; from?: string };
 export type SubscribeReply = undefined | SubscribeRequest[] | { stop: true; filters: SubscribeRequest[] };
 export type UnsubscribeReply = undefined | string[] | { stop: true; filters: string[] };
 
@@ -124,14 +171,18 @@ export interface HookSignatures {
   'client.connect': (conn: ConnectInfo) => void;
   'client.connack': (conn: ConnectInfo, reasonCode: number) => void;
   'client.connected': (conn: ConnectInfo) => void;
-  'client.disconnected': (client: ClientInfo, reason: string) => void;
+  'client.disconnected': (client: ClientInfo, reason: string, properties?: DisconnectProperties) => void;
   'client.authenticate': (cred: Credentials, acc: AuthResult) => Awaitable<AuthenticateReply>;
   'client.authorize': (client: ClientInfo, req: AuthorizeRequest, acc: 'allow' | 'deny') => Awaitable<AuthorizeReply>;
+  /** Authentication ended (allow or deny; not the intermediate steps of an enhanced exchange). */
+  'client.check_authn_complete': (client: ClientInfo, result: AuthnComplete) => void;
+  /** Authorization decided: `source` is who decided (`default` = no_match or nothing registered, `superuser`, `cache`, a source's type). */
+  'client.check_authz_complete': (client: ClientInfo, req: AuthorizeRequest, result: 'allow' | 'deny', source: string) => void;
   'client.subscribe': (client: ClientInfo, filters: SubscribeRequest[]) => SubscribeReply;
   'client.unsubscribe': (client: ClientInfo, filters: string[]) => UnsubscribeReply;
   'session.created': (client: ClientInfo) => void;
   'session.subscribed': (client: ClientInfo, filter: string, options: HookSubscriptionOptions) => void;
-  'session.unsubscribed': (client: ClientInfo, filter: string) => void;
+  'session.unsubscribed': (client: ClientInfo, filter: string, options?: HookSubscriptionOptions) => void;
   'session.resumed': (client: ClientInfo) => void;
   'session.discarded': (client: ClientInfo) => void;
   'session.takenover': (client: ClientInfo) => void;
@@ -166,6 +217,8 @@ export const HOOK_POINTS: readonly HookPoint[] = [
   'client.disconnected',
   'client.authenticate',
   'client.authorize',
+  'client.check_authn_complete',
+  'client.check_authz_complete',
   'client.subscribe',
   'client.unsubscribe',
   'session.created',

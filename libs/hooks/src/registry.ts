@@ -142,11 +142,26 @@ export class HookRegistry {
     });
   }
 
-  /** client.authorize: 'allow' or 'deny', starting from `acc` (the no-match default). */
+  /**
+   * client.authorize: 'allow' or 'deny', starting from `acc` (the no-match default). Then, when
+   * anything listens, client.check_authz_complete with the decision and who made it (the
+   * deciding reply's `from`; `default` when no callback answered, `unknown` for a reply without one).
+   */
   authorize(client: ClientInfo, req: AuthorizeRequest, acc: 'allow' | 'deny'): Awaitable<'allow' | 'deny'> {
-    return this.fold('client.authorize', [client, req], acc, (r: AuthorizeReply) =>
-      r === undefined ? undefined : { acc: r.result, stop: 'stop' in r && r.stop === true },
-    );
+    if (!this.points.has('client.check_authz_complete')) {
+      return this.fold('client.authorize', [client, req], acc, (r: AuthorizeReply) => (r === undefined ? undefined : { acc: r.result, stop: 'stop' in r && r.stop === true }));
+    }
+    let from = 'default';
+    const decided = this.fold('client.authorize', [client, req], acc, (r: AuthorizeReply) => {
+      if (r === undefined) return undefined;
+      from = r.from ?? 'unknown';
+      return { acc: r.result, stop: 'stop' in r && r.stop === true };
+    });
+    const complete = (result: 'allow' | 'deny'): 'allow' | 'deny' => {
+      this.notify('client.check_authz_complete', client, req, result, from);
+      return result;
+    };
+    return decided instanceof Promise ? decided.then(complete) : complete(decided);
   }
 
   /** client.subscribe: the filters of a SUBSCRIBE as the chain rewrites them. */

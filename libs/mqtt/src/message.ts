@@ -50,24 +50,68 @@ export const MESSAGE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
 
 /**
  * Record headers: the schema name, `mqtt-retain: true` on retained messages, plus W3C trace context when the publisher sent it as MQTT 5
- * user properties (`traceparent`, `tracestate`), so Kafka consumers can join the trace.
+ * user properties (`traceparent`, `tracestate`), so Kafka consumers can join the trace. With publisher headers switched on
+ * (setPublisherHeaders) and a `publisher` given, also who published it (PUBLISHER_HEADERS).
  */
-export function recordHeaders(msg: Message): Readonly<Record<string, string>> {
+export function recordHeaders(msg: Message, publisher?: Publisher): Readonly<Record<string, string>> {
   const base = msg.retain ? RETAINED_HEADERS : MESSAGE_HEADERS;
   const users = msg.properties?.userProperties;
   const parent = users?.traceparent;
-  if (typeof parent !== 'string') return base;
   const state = users?.tracestate;
-  return typeof state === 'string' ? { ...base, traceparent: parent, tracestate: state } : { ...base, traceparent: parent };
+  const headers = typeof parent !== 'string' ? base : typeof state === 'string' ? { ...base, traceparent: parent, tracestate: state } : { ...base, traceparent: parent };
+  return publisherNode === undefined || publisher === undefined ? headers : withPublisher(headers, publisher);
+}
+
+/**
+ * Who published a message, for the record headers: what a rule selecting from a message topic
+ * sees as username, peerhost and peername (the messages record itself has only the client id).
+ */
+export interface Publisher {
+  readonly username: string | undefined;
+  /** The publisher's address without the port. */
+  readonly peerhost?: string;
+  /** The publisher's address and port, "ip:port". */
+  readonly peername?: string;
+}
+
+/** Header names of the publisher's identity (written only while setPublisherHeaders is on). */
+export const PUBLISHER_HEADERS = { username: 'mqtt-username', peerhost: 'mqtt-peerhost', peername: 'mqtt-peername', node: 'tributary-node' } as const;
+
+/** The node name while publisher headers are on; undefined while off (the default). */
+let publisherNode: string | undefined;
+
+/**
+ * The process-wide switch for publisher headers: on, every messages record a gateway of this
+ * process writes for a client's PUBLISH carries `mqtt-username`, `mqtt-peerhost`,
+ * `mqtt-peername` and `tributary-node` (`node`, when not empty). The rule engine switches it on
+ * while some rule selects from message topics; off (the default) a publish allocates nothing
+ * for it, and consumers of the messages topic see the headers they always saw.
+ */
+export function setPublisherHeaders(on: boolean, node = ''): void {
+  publisherNode = on ? node : undefined;
+}
+
+/** True while publisher headers are written (setPublisherHeaders). */
+export function publisherHeadersOn(): boolean {
+  return publisherNode !== undefined;
+}
+
+function withPublisher(headers: Readonly<Record<string, string>>, p: Publisher): Record<string, string> {
+  const out: Record<string, string> = { ...headers };
+  if (p.username !== undefined) out[PUBLISHER_HEADERS.username] = p.username;
+  if (p.peerhost !== undefined) out[PUBLISHER_HEADERS.peerhost] = p.peerhost;
+  if (p.peername !== undefined) out[PUBLISHER_HEADERS.peername] = p.peername;
+  if (publisherNode) out[PUBLISHER_HEADERS.node] = publisherNode;
+  return out;
 }
 
 /** Header set on messages published with the RETAIN flag, so a Kafka consumer can pick them out without decoding the value. */
 export const RETAIN_HEADER = 'mqtt-retain';
 const RETAINED_HEADERS: Readonly<Record<string, string>> = Object.freeze({ ...MESSAGE_HEADERS, [RETAIN_HEADER]: 'true' });
 
-/** The messages-topic record of a PUBLISH: keyed by MQTT topic (per-topic order), Avro value, headers. */
-export function messageRecord(msg: Message): { key: string; value: Buffer; headers: Readonly<Record<string, string>>; timestamp: number } {
-  return { key: msg.topic, value: encodeMessage(msg), headers: recordHeaders(msg), timestamp: msg.timestamp };
+/** The messages-topic record of a PUBLISH: keyed by MQTT topic (per-topic order), Avro value, headers (recordHeaders). */
+export function messageRecord(msg: Message, publisher?: Publisher): { key: string; value: Buffer; headers: Readonly<Record<string, string>>; timestamp: number } {
+  return { key: msg.topic, value: encodeMessage(msg), headers: recordHeaders(msg, publisher), timestamp: msg.timestamp };
 }
 
 const messageType = avro.Type.forSchema(JSON.parse(readFileSync(MESSAGE_SCHEMA_FILE, 'utf8')) as avro.Schema);

@@ -74,3 +74,14 @@ export function connackCodeV3(rc: number): number {
       return CONNACK_V3.SERVER_UNAVAILABLE;
   }
 }
+
+const NAMES = new Map<number, string>(Object.entries(RC).map(([k, v]) => [v, k.toLowerCase()]));
+NAMES.set(RC.KEEP_ALIVE_TIMEOUT, 'keepalive_timeout');
+
+/**
+ * A 5.0 reason code as EMQX's word (`success`, `not_authorized`, `bad_username_or_password`,
+ * `keepalive_timeout`, ...): what rules see as `reason_code`; `unknown_0x..` for a code not in RC.
+ */
+export function reasonName(rc: number): string {
+  return NAMES.get(rc) ?? `unknown_0x${rc.toString(16)}`;
+}

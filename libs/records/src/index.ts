@@ -4,3 +4,4 @@ export * from './message';
 export * from './session';
 export * from './gateway-lease';
 export * from './banned';
+export * from './event';

@@ -167,11 +167,11 @@ export class AuthService {
     const cached = this.cached(client, req);
     if (cached) {
       this.metrics['authorization.cache_hit']++;
-      return this.finish(client, req, cached, false);
+      return this.finish(client, req, cached, false, 'cache');
     }
     if (client.acl) {
       const d = decide(client.acl as AclRule[], client, req);
-      if (d !== 'nomatch') return this.finish(client, req, d, true);
+      if (d !== 'nomatch') return this.finish(client, req, d, true, 'client_info');
     }
     return this.fromSources(client, req, 0);
   }
@@ -188,17 +188,17 @@ export class AuthService {
       }
       if (out instanceof Promise) {
         return out.then(
-          (d) => (d === 'nomatch' ? this.fromSources(client, req, i + 1) : this.finish(client, req, d, true)),
+          (d) => (d === 'nomatch' ? this.fromSources(client, req, i + 1) : this.finish(client, req, d, true, s.type)),
           (err) => {
             this.sourceFailed(s, err);
             return this.fromSources(client, req, i + 1);
           },
         );
       }
-      if (out !== 'nomatch') return this.finish(client, req, out, true);
+      if (out !== 'nomatch') return this.finish(client, req, out, true, s.type);
     }
     this.metrics['authorization.nomatch']++;
-    return this.finish(client, req, this.opts.config.authorization.no_match, true);
+    return this.finish(client, req, this.opts.config.authorization.no_match, true, 'default');
   }
 
   /** A source that fails or times out is skipped (EMQX: nomatch, the next source decides). */
@@ -206,7 +206,8 @@ export class AuthService {
     this.opts.logger.warn({ err: (err as Error)?.message ?? String(err), source: s.type }, 'authorization source failed; trying the next');
   }
 
-  private finish(client: ClientInfo, req: AuthorizeRequest, decision: 'allow' | 'deny', store: boolean): AuthorizeReply {
+  /** `from` is who decided, EMQX's authz_source (client.check_authz_complete): `cache`, `client_info`, a source's type, `default`. */
+  private finish(client: ClientInfo, req: AuthorizeRequest, decision: 'allow' | 'deny', store: boolean, from: string): AuthorizeReply {
     if (store) this.store(client, req, decision);
     // Denials are the broker's authorization.deny (the channel counts every one, whoever denied).
     if (decision === 'allow') this.metrics['authorization.allow']++;
@@ -215,7 +216,7 @@ export class AuthService {
       // After the channel has answered the packet (PUBACK/SUBACK 0x87): then the connection closes.
       setImmediate(() => kick(client.clientId, RC.NOT_AUTHORIZED));
     }
-    return { stop: true, result: decision };
+    return { stop: true, result: decision, from };
   }
 
   private cacheKey(req: AuthorizeRequest): string {

@@ -2,7 +2,7 @@ import type { Backbone } from '@tributary/backbone';
 import type { Logger } from '@tributary/common';
 import type { GatewayConfig } from '../config';
 import { brokerMessage, HookMessage, HookRegistry, hookMessage, SessionEndReason } from '@tributary/hooks';
-import { checkTopicName, Message, messageRecord, QoS } from '@tributary/mqtt';
+import { checkTopicName, Message, messageRecord, Publisher, QoS } from '@tributary/mqtt';
 import { EXCLUSIVE_PREFIX, Router, SharedGroup, SharedStrategy, SubscriptionOptions } from '@tributary/router';
 import { Session, SessionLimits } from '../session/session';
 import type { SessionStore } from '../session/store';
@@ -46,8 +46,8 @@ export interface BrokerDeps {
   publishesDelayed?: boolean;
 }
 
-/** The connection a PUBLISH came from, as the publish pipeline needs it. */
-export interface PublishOrigin {
+/** The connection a PUBLISH came from, as the publish pipeline needs it (and the record headers, see setPublisherHeaders). */
+export interface PublishOrigin extends Publisher {
   readonly username: string | undefined;
   /** A hook answered asynchronously: later packets of this client wait until `op` settles (per-client order). */
   hold?(op: Promise<unknown>): void;
@@ -268,11 +268,11 @@ export class Broker implements SessionHost {
    * the topic it adds no promise of its own to the hot path.
    */
   publish(msg: Message, origin?: PublishOrigin): Promise<unknown> {
-    if (!this.hooks.wants('message.publish', msg.topic)) return this.append(msg);
+    if (!this.hooks.wants('message.publish', msg.topic)) return this.append(msg, origin);
     let waits: Promise<unknown>[] | undefined;
     const screened = this.hooks.publish(hookMessage(msg, origin?.username), { waitFor: (p) => void (waits ??= []).push(p) });
     const go = (h: HookMessage | null): Promise<unknown> => {
-      const appended = h === null ? undefined : this.appendScreened(msg, h);
+      const appended = h === null ? undefined : this.appendScreened(msg, h, origin);
       if (!waits) return appended ?? Promise.resolve();
       if (appended) waits.push(appended);
       return Promise.all(waits);
@@ -284,7 +284,7 @@ export class Broker implements SessionHost {
   }
 
   /** Appends what the chain returned; the message keeps its identity (the publisher's channel tracks it). */
-  private appendScreened(msg: Message, h: HookMessage): Promise<unknown> | undefined {
+  private appendScreened(msg: Message, h: HookMessage, origin: PublishOrigin | undefined): Promise<unknown> | undefined {
     if (h.topic !== msg.topic || h.payload !== msg.payload || h.qos !== msg.qos || h.retain !== msg.retain || h.properties !== msg.properties) {
       const payload = typeof h.payload === 'string' ? Buffer.from(h.payload) : h.payload;
       const problem = checkTopicName(h.topic, this.deps.config.mqtt.max_topic_levels);
@@ -295,14 +295,14 @@ export class Broker implements SessionHost {
       }
       Object.assign(msg, { topic: h.topic, payload, qos: h.qos, retain: h.retain, properties: h.properties });
     }
-    return this.append(msg);
+    return this.append(msg, origin);
   }
 
   /** The durable append to the messages topic, then retain and route. */
-  private append(msg: Message): Promise<unknown> {
+  private append(msg: Message, origin: PublishOrigin | undefined): Promise<unknown> {
     const backbone = this.deps.backbone;
     const offset = backbone.nextOffset?.(MESSAGES_TOPIC);
-    const durable = backbone.append(MESSAGES_TOPIC, [messageRecord(msg)]);
+    const durable = backbone.append(MESSAGES_TOPIC, [messageRecord(msg, origin)]);
     if (offset === undefined) {
       return durable.then(([pos]) => {
         msg.offset = pos ? pos.offset : -1;
@@ -369,11 +369,12 @@ export class Broker implements SessionHost {
   }
 
   unsubscribe(session: Session, filter: string): boolean {
+    const options = session.subscriptions.get(filter);
     const had = session.subscriptions.delete(filter);
     this.router.unsubscribe(session.clientId, filter);
     if (had) {
       this.changed(session);
-      if (session.client) this.hooks.notify('session.unsubscribed', session.client, filter);
+      if (session.client) this.hooks.notify('session.unsubscribed', session.client, filter, options);
     }
     return had;
   }

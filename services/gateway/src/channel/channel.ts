@@ -1,7 +1,7 @@
 import type * as mp from 'mqtt-packet';
 import type { Logger } from '@tributary/common';
-import type { ConnectInfo, Credentials } from '@tributary/hooks';
-import { encodeAck, generatePacket, Packet, RC } from '@tributary/mqtt';
+import type { ConnectInfo, Credentials, DisconnectProperties } from '@tributary/hooks';
+import { encodeAck, generatePacket, Packet, RC, reasonName } from '@tributary/mqtt';
 import type { Broker, PublishOrigin } from '../broker/broker';
 import type { Pausable } from '../broker/flow';
 import type { GatewayConfig } from '../config';
@@ -29,6 +29,8 @@ export const enum ReadPause {
 /** What a channel needs from its connection: bytes out, close, timers and read pausing. */
 export interface ChannelIO {
   readonly remoteAddress: string;
+  /** The broker's end, "ip:port", where known (EMQX's sockname). */
+  readonly localAddress?: string;
   /** The listener the connection came in on, e.g. "tcp:default". */
   readonly listener: string;
   /** False while the socket holds mqtt.max_send_buffer unsent bytes. */
@@ -71,6 +73,9 @@ export class Channel implements SessionOwner, Pausable, PublishOrigin {
   client: ConnectInfo | undefined;
   /** Why the connection ended, for client.disconnected. */
   private endReason: string | undefined;
+  /** The properties of the client's DISCONNECT (5.0), for client.disconnected. */
+  disconnectProperties: DisconnectProperties | undefined;
+  private host: string | undefined;
   session: Session | undefined;
   will: Will | undefined;
   keepalive = 0;
@@ -131,7 +136,12 @@ export class Channel implements SessionOwner, Pausable, PublishOrigin {
 
   /** The peer's address without the port. */
   get peerhost(): string {
-    return this.io.remoteAddress.replace(/:\d+$/, '');
+    return (this.host ??= this.io.remoteAddress.replace(/:\d+$/, ''));
+  }
+
+  /** The peer's address and port, "ip:port". */
+  get peername(): string {
+    return this.io.remoteAddress;
   }
 
   /** Credentials of this connected client for a re-authentication (AUTH 0x19). */
@@ -306,7 +316,7 @@ export class Channel implements SessionOwner, Pausable, PublishOrigin {
       this.broker.metrics['client.disconnected']++;
       this.broker.metrics['connections.count']--;
       // Before the session ends: EMQX's order is client.disconnected, then session.terminated.
-      if (this.client) this.broker.hooks.notify('client.disconnected', this.client, this.endReason ?? 'closed');
+      if (this.client) this.broker.hooks.notify('client.disconnected', this.client, this.endReason ?? 'sock_closed', this.disconnectProperties);
     }
     const session = this.session;
     this.session = undefined;
@@ -395,19 +405,21 @@ export class Channel implements SessionOwner, Pausable, PublishOrigin {
 
 }
 
-/** EMQX's disconnect reason names for client.disconnected. */
+/** EMQX's disconnect reason names for client.disconnected (a socket closed without DISCONNECT is `sock_closed`). */
 function endReason(reasonCode: number): string {
   switch (reasonCode) {
     case RC.KEEP_ALIVE_TIMEOUT:
       return 'keepalive_timeout';
     case RC.SESSION_TAKEN_OVER:
       return 'takenover';
+    case RC.ADMINISTRATIVE_ACTION:
+      return 'kicked';
     case RC.SERVER_SHUTTING_DOWN:
       return 'shutdown';
     case RC.PROTOCOL_ERROR:
     case RC.MALFORMED_PACKET:
       return 'protocol_error';
     default:
-      return `closed_0x${reasonCode.toString(16)}`;
+      return reasonName(reasonCode);
   }
 }

@@ -63,6 +63,10 @@ export class Connection implements ChannelIO {
     return this.transport.remoteAddress;
   }
 
+  get localAddress(): string | undefined {
+    return this.transport.localAddress;
+  }
+
   peerCertificate(): PeerCertificate | undefined {
     return this.transport.peerCertificate();
   }

@@ -7,6 +7,8 @@ import { pskIdentityOf } from './psk';
 /** A byte stream to one client: TCP (or TLS) socket, or a WebSocket carrying binary frames. */
 export interface Transport {
   readonly remoteAddress: string;
+  /** The broker's end of the connection, "ip:port" (undefined when not known). */
+  readonly localAddress: string | undefined;
   /** Writes are coalesced until the end of the current tick. */
   write(data: Buffer): void;
   /** Flushes and closes; a peer that does not close its side in time is cut off. */
@@ -47,6 +49,7 @@ const COALESCE_LIMIT = 64 * 1024;
 
 export class TcpTransport implements Transport {
   readonly remoteAddress: string;
+  readonly localAddress: string;
   /** Packets written this tick; flushed as one socket write on the next tick. */
   private pending: Buffer[] | undefined;
   private pendingBytes = 0;
@@ -58,6 +61,7 @@ export class TcpTransport implements Transport {
   constructor(private readonly socket: Socket) {
     this.tls = new TlsPeer(socket instanceof TLSSocket ? socket : undefined);
     this.remoteAddress = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
+    this.localAddress = `${socket.localAddress ?? '?'}:${socket.localPort ?? 0}`;
     socket.setNoDelay(true);
     socket.on('drain', () => this.onDrain?.());
   }
@@ -138,6 +142,7 @@ const WS_DRAIN_POLL_MS = 10;
 
 export class WsTransport implements Transport {
   readonly remoteAddress: string;
+  readonly localAddress: string | undefined;
   private pending: Buffer[] | undefined;
   onDrain: (() => void) | undefined;
   watermark = Infinity;
@@ -152,6 +157,7 @@ export class WsTransport implements Transport {
     socket?: Socket,
   ) {
     this.remoteAddress = remoteAddress;
+    this.localAddress = socket ? `${socket.localAddress ?? '?'}:${socket.localPort ?? 0}` : undefined;
     this.tls = new TlsPeer(socket instanceof TLSSocket ? socket : undefined);
   }
 

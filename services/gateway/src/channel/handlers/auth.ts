@@ -32,18 +32,26 @@ export interface AuthProperties {
  */
 export function authenticate(ch: Channel, cred: Credentials, accept: Accept | undefined): Steps {
   const start: AuthResult = cred.authMethod === undefined ? { result: 'allow' } : { result: 'deny', reasonCode: RC.BAD_AUTHENTICATION_METHOD };
-  const outcome = ch.broker.hooks.authenticate(cred, start);
-  if (!(outcome instanceof Promise)) return apply(ch, cred, outcome, accept);
-  return wait({ wait: outcome, then: (r) => apply(ch, cred, r, accept), hold: true });
+  const hooks = ch.broker.hooks;
+  // Nothing checks credentials: the client is let in anonymously (EMQX's is_anonymous).
+  const anonymous = !hooks.has('client.authenticate');
+  const outcome = hooks.authenticate(cred, start);
+  if (!(outcome instanceof Promise)) return apply(ch, cred, outcome, accept, anonymous);
+  return wait({ wait: outcome, then: (r) => apply(ch, cred, r, accept, anonymous), hold: true });
 }
 
-function apply(ch: Channel, cred: Credentials, r: AuthResult, accept: Accept | undefined): Steps {
+function apply(ch: Channel, cred: Credentials, r: AuthResult, accept: Accept | undefined, anonymous: boolean): Steps {
   const method = cred.authMethod;
   if (r.result === 'continue' && method !== undefined) {
     ch.auth = { method, connect: cred.reauthenticate ? undefined : cred, accept };
     return { send: { cmd: 'auth', reasonCode: CONTINUE, properties: { authenticationMethod: method, authenticationData: r.authData } } };
   }
   ch.auth = undefined;
+  const hooks = ch.broker.hooks;
+  if (ch.client && hooks.has('client.check_authn_complete')) {
+    const reasonCode = r.result === 'allow' ? RC.SUCCESS : (r.reasonCode ?? RC.NOT_AUTHORIZED);
+    hooks.notify('client.check_authn_complete', ch.client, { reasonCode, isSuperuser: r.result === 'allow' && r.isSuperuser === true, isAnonymous: anonymous && r.result === 'allow' });
+  }
   if (r.result !== 'allow') {
     const rc = r.reasonCode ?? RC.NOT_AUTHORIZED;
     // DISCONNECT has no 0x86 (§3.14.2.1): a failed re-authentication is 0x87.

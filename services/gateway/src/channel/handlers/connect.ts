@@ -69,7 +69,23 @@ export function handleConnect(ch: Channel, packet: mp.IConnectPacket): Steps {
   ch.keepalive = terms.keepalive;
   ch.io.setKeepAlive(ch.keepalive);
   const listener = ch.io.listener;
-  const client: ConnectInfo = { clientId, username, peerhost: ch.peerhost, protocolVersion: version, isSuperuser: false, listener, keepalive: ch.keepalive, cleanStart: clean, expiryInterval: terms.expiry };
+  const client: ConnectInfo = {
+    clientId,
+    username,
+    peerhost: ch.peerhost,
+    protocolVersion: version,
+    isSuperuser: false,
+    listener,
+    keepalive: ch.keepalive,
+    cleanStart: clean,
+    expiryInterval: terms.expiry,
+    peername: ch.peername,
+    sockname: ch.io.localAddress,
+    protoName: packet.protocolId ?? 'MQTT',
+    receiveMaximum: terms.clientReceiveMaximum,
+    isBridge: (packet as { bridgeMode?: boolean }).bridgeMode === true,
+    properties: packet.properties,
+  };
   ch.client = client;
   ch.broker.hooks.notify('client.connect', client);
 
@@ -130,6 +146,7 @@ function accept(ch: Channel, opened: OpenedSession, c: Connecting): Steps {
         session.attach(ch, c.terms.clientReceiveMaximum, c.terms.receiveMaximum);
         // EMQX's order: client.connected, then client.connack (both after CONNACK here: nothing may precede it [MQTT-3.2.0-1]).
         const conn = ch.client!;
+        conn.connectedAt = ch.connectedAt;
         ch.broker.hooks.notify('client.connected', conn);
         ch.broker.hooks.notify('client.connack', conn, RC.SUCCESS);
       },

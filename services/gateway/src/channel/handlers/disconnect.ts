@@ -13,5 +13,6 @@ export function handleDisconnect(ch: Channel, packet: mp.IDisconnectPacket): Ste
     ch.session.setExpiry(Math.min(requested, Math.floor(ch.config.mqtt.max_session_expiry_interval / 1000)));
   }
   if ((packet.reasonCode ?? 0) !== RC.DISCONNECT_WITH_WILL) ch.will = undefined; // [MQTT-3.1.2-10]
+  ch.disconnectProperties = packet.properties;
   ch.disconnected();
 }

@@ -33,7 +33,11 @@ export function handlePublish(ch: Channel, packet: mp.IPublishPacket): Steps {
 
   const hooks = ch.broker.hooks;
   const client = ch.client!;
-  if (!hooks.has('client.authorize') || client.isSuperuser) return accept(ch, packet, topic);
+  if (!hooks.has('client.authorize') || client.isSuperuser) {
+    // Nothing to ask, or a superuser: allowed; client.check_authz_complete still hears of it, when anything listens.
+    if (hooks.has('client.check_authz_complete')) hooks.notify('client.check_authz_complete', client, { action: 'publish', topic, qos, retain: packet.retain }, 'allow', client.isSuperuser ? 'superuser' : 'default');
+    return accept(ch, packet, topic);
+  }
   const decision = hooks.authorize(client, { action: 'publish', topic, qos, retain: packet.retain }, 'allow');
   const decide = (d: 'allow' | 'deny'): Steps => (d === 'allow' ? accept(ch, packet, topic) : denied(ch, qos, id, topic));
   // Later packets wait for an asynchronous decision, so this client's messages keep their order.

@@ -23,7 +23,12 @@ export function handleSubscribe(ch: Channel, packet: mp.ISubscribePacket): Steps
   const hooks = ch.broker.hooks;
   const client = ch.client!;
   const requests = sameLength(ch, asked, hooks.has('client.subscribe') ? hooks.subscribe(client, asked) : asked);
-  if (!hooks.has('client.authorize') || client.isSuperuser) return subscribe(ch, packet, requests, undefined);
+  if (!hooks.has('client.authorize') || client.isSuperuser) {
+    if (hooks.has('client.check_authz_complete')) {
+      for (const r of requests) hooks.notify('client.check_authz_complete', client, { action: 'subscribe', topic: r.filter, qos: r.options.qos, retain: false }, 'allow', client.isSuperuser ? 'superuser' : 'default');
+    }
+    return subscribe(ch, packet, requests, undefined);
+  }
   const decisions = requests.map((r) => hooks.authorize(client, { action: 'subscribe', topic: r.filter, qos: r.options.qos, retain: false }, 'allow'));
   if (!decisions.some((d) => d instanceof Promise)) return subscribe(ch, packet, requests, decisions as ('allow' | 'deny')[]);
   return wait({ wait: Promise.all(decisions), then: (d) => subscribe(ch, packet, requests, d), hold: true });
