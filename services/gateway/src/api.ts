@@ -335,9 +335,41 @@ export function clientObject(s: Session, node: string): Record<string, unknown> 
     subscriptions_cnt: s.subscriptions.size,
     subscriptions_max: 'infinity',
     inflight_cnt: s.inflightCount,
+    inflight_max: s.inflightMax,
     mqueue_len: s.queueLength,
-    mqueue_dropped: null,
+    mqueue_max: s.limits.maxQueue,
+    mqueue_dropped: s.droppedQueueFull,
     awaiting_rel_cnt: s.awaitingRel.size,
+    awaiting_rel_max: s.limits.maxAwaitingRel,
+    ...trafficCounters(ch, s),
+  };
+}
+
+/**
+ * EMQX's per-client traffic counters (flat keys with dots): the connection's, 0 while the client
+ * is disconnected; the dropped deliveries are the session's.
+ */
+function trafficCounters(ch: Channel | undefined, s: Session): Record<string, number> {
+  const dropped = s.droppedQueueFull + s.droppedExpired + s.droppedTooLarge;
+  return {
+    recv_cnt: ch?.recvCnt ?? 0,
+    recv_msg: ch?.recvMsg ?? 0,
+    'recv_msg.qos0': ch?.recvQos0 ?? 0,
+    'recv_msg.qos1': ch?.recvQos1 ?? 0,
+    'recv_msg.qos2': ch?.recvQos2 ?? 0,
+    recv_oct: ch?.recvOct ?? 0,
+    recv_pkt: ch?.recvPkt ?? 0,
+    send_cnt: ch?.io.writes ?? 0,
+    send_msg: ch?.sendMsg ?? 0,
+    'send_msg.qos0': ch?.sendQos0 ?? 0,
+    'send_msg.qos1': ch?.sendQos1 ?? 0,
+    'send_msg.qos2': ch?.sendQos2 ?? 0,
+    'send_msg.dropped': dropped,
+    'send_msg.dropped.expired': s.droppedExpired,
+    'send_msg.dropped.queue_full': s.droppedQueueFull,
+    'send_msg.dropped.too_large': s.droppedTooLarge,
+    send_oct: ch?.sendOct ?? 0,
+    send_pkt: ch?.sendPkt ?? 0,
   };
 }
 
