@@ -275,7 +275,11 @@ export class TributaryNode implements NodeStatusSource {
           };
         });
       case 'router':
-        return around(name, ['backbone', 'plugins'], () => (this.router = new RouterService({ backbone: this.backbone!, logger: log, messagesTopic: MESSAGES_TOPIC, strategy: c.mqtt.shared_subscription_strategy, leaseMs: c.cluster.lease, hooks: this.hooks })));
+        return around(name, ['backbone', 'plugins'], () => {
+          const tracing = this.observability?.tracing;
+          const traceRoute = tracing && ((topic: string, parent: string, gateways: readonly string[]) => tracing.routeSpan(topic, parent, gateways));
+          return (this.router = new RouterService({ backbone: this.backbone!, logger: log, messagesTopic: MESSAGES_TOPIC, strategy: c.mqtt.shared_subscription_strategy, leaseMs: c.cluster.lease, hooks: this.hooks, traceRoute }));
+        });
       case 'retain':
         return around(name, ['backbone'], () => (this.retain = new RetainService({ backbone: this.backbone!, logger: log, delayed: { enable: c.delayed.enable, max: c.delayed.max_delayed_messages } })));
     }
