@@ -1,11 +1,11 @@
-// GET /clients on a real single node: EMQX's per-client traffic counters after a known exchange
-// of packets with an mqtt.js client.
+// A real single node: EMQX's per-client traffic counters in GET /clients after a known exchange
+// of packets with an mqtt.js client; an API key made with POST /api_key survives a restart.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BrokerProcess, startBroker } from '../helpers/broker';
+import { BrokerProcess, startBroker, tempDir } from '../helpers/broker';
 import { connect, end, Inbox } from '../helpers/clients';
 import { waitUntil } from '../helpers/util';
 
@@ -60,6 +60,29 @@ describe('per-client counters', () => {
       assert.equal(listed.send_pkt, item.send_pkt);
     } finally {
       await end(c);
+    }
+  });
+});
+
+describe('API keys made with POST /api_key', () => {
+  it('work again after the node restarts over the same data directory', async () => {
+    const dataDir = tempDir();
+    const env = { TRIBUTARY_DASHBOARD__DEFAULT_PASSWORD: 'pw' };
+    let node = await startBroker({ dataDir, keepDataDir: true, env });
+    const url = (path: string): string => `http://127.0.0.1:${node.httpPort}/api/v5${path}`;
+    try {
+      const login = (await (await fetch(url('/login'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: 'pw' }) })).json()) as { token: string };
+      const res = await fetch(url('/api_key'), { method: 'POST', headers: { authorization: `Bearer ${login.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'kept', desc: 'across restarts' }) });
+      const k = (await res.json()) as { api_key: string; api_secret: string };
+      const key = `Basic ${Buffer.from(`${k.api_key}:${k.api_secret}`).toString('base64')}`;
+      assert.equal((await fetch(url('/stats'), { headers: { authorization: key } })).status, 200);
+      await node.stop();
+      node = await startBroker({ dataDir, keepDataDir: true, env });
+      assert.equal((await fetch(url('/stats'), { headers: { authorization: key } })).status, 200, 'the key after the restart');
+      assert.equal((await fetch(url('/stats'), { headers: { authorization: `Basic ${Buffer.from(`${k.api_key}:nope`).toString('base64')}` } })).status, 401);
+    } finally {
+      await node.stop();
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 });
