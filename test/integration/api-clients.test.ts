@@ -2,25 +2,21 @@
 // of packets with an mqtt.js client; an API key made with POST /api_key survives a restart.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { BrokerProcess, startBroker, tempDir } from '../helpers/broker';
+import { rmSync } from 'node:fs';
+import { apiKeyFile, BrokerProcess, startBroker, tempDir } from '../helpers/broker';
 import { connect, end, Inbox } from '../helpers/clients';
 import { waitUntil } from '../helpers/util';
 
-const dir = mkdtempSync(join(tmpdir(), 'tributary-api-clients-'));
-const keys = join(dir, 'api_keys');
-writeFileSync(keys, 'ops:ops-secret\n');
-const AUTH = `Basic ${Buffer.from('ops:ops-secret').toString('base64')}`;
+const keys = apiKeyFile();
+const AUTH = keys.auth;
 let b: BrokerProcess;
 
 before(async () => {
-  b = await startBroker({ env: { TRIBUTARY_API_KEY__BOOTSTRAP_FILE: keys } });
+  b = await startBroker({ env: { TRIBUTARY_API_KEY__BOOTSTRAP_FILE: keys.file } });
 });
 after(async () => {
   await b?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  keys.remove();
 });
 
 async function get(path: string): Promise<any> {

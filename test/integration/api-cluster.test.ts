@@ -4,21 +4,16 @@
 // and knows an API key made through another process.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
-import { BrokerProcess, kafkaNodeEnv, startBroker } from '../helpers/broker';
+import { apiKeyFile, BrokerProcess, kafkaNodeEnv, startBroker } from '../helpers/broker';
 import { connect, end, Inbox } from '../helpers/clients';
 import { waitUntil } from '../helpers/util';
 
 const kafka = process.env.TRIBUTARY_TEST_KAFKA ?? '';
 const prefix = `c${process.pid}x${Date.now()}.`;
-const dir = mkdtempSync(join(tmpdir(), 'tributary-api-cluster-'));
-const keys = join(dir, 'api_keys');
-writeFileSync(keys, 'ops:ops-secret\n');
-const OPS = `Basic ${Buffer.from('ops:ops-secret').toString('base64')}`;
-const env = (name: string): Record<string, string> => kafkaNodeEnv(name, prefix, { TRIBUTARY_API_KEY__BOOTSTRAP_FILE: keys, TRIBUTARY_DASHBOARD__DEFAULT_PASSWORD: 'pw' });
+const keys = apiKeyFile();
+const OPS = keys.auth;
+const env = (name: string): Record<string, string> => kafkaNodeEnv(name, prefix, { TRIBUTARY_API_KEY__BOOTSTRAP_FILE: keys.file, TRIBUTARY_DASHBOARD__DEFAULT_PASSWORD: 'pw' });
 
 let router: BrokerProcess;
 let a: BrokerProcess;
@@ -38,7 +33,7 @@ after(async () => {
   await end(...clients);
   await Promise.all([a?.stop(), b?.stop(), api?.stop()]);
   await router?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  keys.remove();
 });
 
 async function call(on: BrokerProcess, method: string, path: string, body?: unknown, auth = OPS): Promise<{ status: number; json: any }> {

@@ -71,7 +71,8 @@ export const VERSION: string = (require('../../package.json') as { version: stri
 /**
  * One Tributary process. `all` (`tributary start`) is a complete single node: backbone, broker,
  * MQTT gateway and HTTP API. Scaled out over Kafka, `gateway`, `router` and `retain` each run
- * one service (plus the HTTP API for /status). A ServiceHost starts the role's services (ROLES)
+ * one service (plus the HTTP API for /status), and `api` the HTTP API alone, answering for the
+ * gateways (their client routes over the nodes table, services/api cluster.ts). A ServiceHost starts the role's services (ROLES)
  * in dependency order and stops them in reverse: api, gateway, commands, broker, backbone, so
  * clients get DISCONNECT 0x8B before the broker persists their sessions.
  */
