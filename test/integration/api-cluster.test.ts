@@ -81,6 +81,7 @@ describe('the HTTP API over Kafka answers for every gateway', () => {
     assert.deepEqual(subs.data.map((s: { clientid: string; topic: string }) => `${s.clientid} ${s.topic}`), ['c-a1 cmd/a1', 'c-b1 cmd/b1']);
     assert.equal(subs.meta.count, 2);
     assert.deepEqual((await call(b, 'GET', '/subscriptions?limit=1&page=1')).json.data.map((s: { clientid: string }) => s.clientid), ['c-a1']);
+    assert.equal((await call(api, 'GET', `/subscriptions?match_topic=${encodeURIComponent('$share/g/x')}`)).json.message, 'match_topic_invalid');
     assert.deepEqual((await call(api, 'GET', '/topics')).json.data, [{ topic: 'cmd/a1', node: 'gw-a' }, { topic: 'cmd/b1', node: 'gw-b' }]);
     assert.deepEqual((await call(a, 'GET', `/topics/${encodeURIComponent('cmd/b1')}`)).json, [{ topic: 'cmd/b1', node: 'gw-b' }]);
     assert.equal((await call(api, 'POST', '/clients/c-b1/unsubscribe', { topic: 'cmd/b1' })).status, 204);

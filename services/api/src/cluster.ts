@@ -7,10 +7,11 @@ import { ApiError } from './routes';
 /** The header a process's call to another process's API carries: the callee's secret (its snapshot's `api.secret`). */
 export const PEER_HEADER = 'x-tributary-peer';
 
-/** What a peer answered: its status and its JSON body (undefined for 204). */
+/** What a peer answered: its status and its body, parsed when JSON (undefined for 204), else the text with its content type. */
 export interface PeerReply {
   status: number;
   body: unknown;
+  contentType?: string;
 }
 
 /** What Cluster needs: this process's name and the others' snapshots (the `nodes` table). */
@@ -69,11 +70,29 @@ export class Cluster {
     try {
       const res = await fetch(url, { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body), signal: AbortSignal.timeout(this.timeoutMs) });
       const text = await res.text();
-      return { status: res.status, body: text ? (JSON.parse(text) as unknown) : undefined };
+      const type = res.headers.get('content-type') ?? '';
+      if (!text) return { status: res.status, body: undefined };
+      return type.includes('json') ? { status: res.status, body: JSON.parse(text) as unknown } : { status: res.status, body: text, contentType: type };
     } catch (err) {
       this.opts.log.warn({ node: peer.node, url: peer.api!.url, err: (err as Error).message }, 'a call to another node of the installation failed');
       throw new ApiError(503, 'NODE_DOWN', `node ${peer.node} did not answer: ${(err as Error).message}`);
     }
+  }
+
+  /**
+   * A call answered by one gateway, whichever: the first by name that can be reached (for what
+   * any gateway answers alike, where this process runs no broker). 503 when none can.
+   */
+  async any(method: string, path: string, opts: { query?: Record<string, unknown>; body?: unknown } = {}): Promise<PeerReply> {
+    let last: unknown = new ApiError(503, 'SERVICE_UNAVAILABLE', 'no gateway of the installation is running to answer this');
+    for (const gateway of this.brokers()) {
+      try {
+        return await this.call(gateway, method, path, opts);
+      } catch (err) {
+        last = err;
+      }
+    }
+    throw last;
   }
 
   /**

@@ -196,11 +196,10 @@ export class ApiServer {
   /** A path this process has no route for, on a gateway (forwardUnknown): its answer, or 503 when none runs. */
   private async forward(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     if (!(await this.authorized(req, reply, 'any'))) return reply;
-    const gateway = this.cluster?.brokers()[0];
-    if (!gateway) return reply.code(503).send({ code: 'SERVICE_UNAVAILABLE', message: 'no gateway of the installation is running to answer this' });
-    const body = req.body === undefined || req.method === 'GET' || req.method === 'DELETE' ? undefined : req.body;
+    const body = req.method === 'GET' || req.method === 'DELETE' ? undefined : req.body;
     try {
-      const out = await this.cluster!.call(gateway, req.method, req.url.slice(BASE.length), { body });
+      const out = await this.cluster!.any(req.method, req.url.slice(BASE.length), { body });
+      if (out.contentType) reply.type(out.contentType);
       return reply.code(out.status).send(out.body);
     } catch (err) {
       this.fail(reply, err);

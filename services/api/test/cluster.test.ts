@@ -65,10 +65,11 @@ describe('calls between processes', () => {
   const seen: { peer?: boolean }[] = [];
   const mine: ApiRoute = { method: 'GET', path: '/mine', summary: 'test', handler: (req) => (seen.push({ peer: req.peer }), { body: { peer: req.peer } }) };
   const internal: ApiRoute = { method: 'GET', path: '/cluster/part', summary: 'test', auth: 'peer', handler: () => ({ body: { ok: true } }) };
+  const text: ApiRoute = { method: 'GET', path: '/text', summary: 'test', handler: () => ({ body: 'a log line\n', contentType: 'text/plain' }) };
   const keys = new ApiKeys();
   keys.add('ops', 'secret');
   const cluster = new Cluster({ self: 'n1', peers: () => [], log: silentLogger });
-  const server = new ApiServer({ host: '127.0.0.1', port: 0 }, { nodeName: 'n1', version: '1', running: true, stats: () => ({}), metrics: () => ({}) }, silentLogger, { apiKeys: keys, routes: [mine, internal], dashboardDir: null, cluster });
+  const server = new ApiServer({ host: '127.0.0.1', port: 0 }, { nodeName: 'n1', version: '1', running: true, stats: () => ({}), metrics: () => ({}) }, silentLogger, { apiKeys: keys, routes: [mine, internal, text], dashboardDir: null, cluster });
   after(() => server.stop());
 
   it("a call with the node's secret is a peer's call; peer-only routes refuse API keys and wrong secrets", async () => {
@@ -85,6 +86,8 @@ describe('calls between processes', () => {
     assert.equal((await get('/cluster/part', { authorization: basic('ops', 'secret') })).status, 401);
     assert.equal((await get('/mine', { [PEER_HEADER]: 'not-the-secret' })).status, 401);
     assert.deepEqual(seen, [{ peer: true }, { peer: false }]);
+    const plain = await caller.call(peer, 'GET', '/text');
+    assert.deepEqual([plain.body, plain.contentType?.split(';')[0]], ['a log line\n', 'text/plain']);
     const down = { ...peer, api: { url: 'http://127.0.0.1:1', secret: 'x' } };
     await assert.rejects(caller.call(down, 'GET', '/mine'), (err: { status?: number; code?: string }) => err.status === 503 && err.code === 'NODE_DOWN');
   });
@@ -97,6 +100,8 @@ describe('calls between processes', () => {
     assert.equal((await caller.first([down, up], 'GET', '/mine'))?.status, 200);
     await assert.rejects(caller.first([down, up], 'GET', '/nope'), (err: { code?: string }) => err.code === 'NODE_DOWN');
     assert.equal(await caller.first([up], 'GET', '/nope'), undefined);
+    assert.equal((await caller.any('GET', '/mine')).status, 200, 'any(): the gateway that answers');
+    await assert.rejects(new Cluster({ self: 'n2', peers: () => [down], log: silentLogger }).any('GET', '/mine'), (err: { code?: string }) => err.code === 'NODE_DOWN');
   });
 });
 

@@ -97,11 +97,10 @@ export class ClusterQueries {
     return {
       ...route,
       handler: async (req) => {
-        const gateway = hasBroker() || req.peer ? undefined : this.cluster.brokers()[0];
-        if (!gateway) return route.handler(req);
+        if (hasBroker() || req.peer || this.cluster.brokers().length === 0) return route.handler(req);
         const path = route.path.replace(/:([A-Za-z_]+)/g, (_, name: string) => encodeURIComponent(req.params[name] ?? ''));
-        const r = await this.cluster.call(gateway, route.method, path, { query: req.query, body: route.method === 'GET' || route.method === 'DELETE' ? undefined : req.body });
-        return { status: r.status, body: r.body };
+        const r = await this.cluster.any(route.method, path, { query: req.query, body: route.method === 'GET' || route.method === 'DELETE' ? undefined : req.body });
+        return { status: r.status, body: r.body, contentType: r.contentType };
       },
     };
   }

@@ -109,7 +109,6 @@ export function brokerRoutes(src: BrokerApiSource): ApiRoute[] {
     return out;
   };
   const subscriptions = (q: Record<string, unknown>): Record<string, unknown>[] => {
-    if (typeof q.match_topic === 'string' && q.match_topic.startsWith('$share/')) throw new ApiError(400, 'INVALID_PARAMETER', 'match_topic_invalid');
     const b = broker();
     const out: Record<string, unknown>[] = [];
     const ids = typeof q.clientid === 'string' ? [q.clientid] : sortedIds();
@@ -240,6 +239,7 @@ export function brokerRoutes(src: BrokerApiSource): ApiRoute[] {
       handler: async (req) => {
         const q = req.query as Record<string, unknown>;
         const p = paging(q);
+        if (typeof q.match_topic === 'string' && q.match_topic.startsWith('$share/')) throw new ApiError(400, 'INVALID_PARAMETER', 'match_topic_invalid');
         const others = peers(req);
         if (others.length === 0) return { body: page(subscriptions(q), p) };
         return { body: await cluster!.page(others, hasBroker() ? (n) => part(subscriptions(q), n) : undefined, '/cluster/subscriptions', q, p, (x) => x.clientid as string) };
