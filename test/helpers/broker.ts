@@ -1,5 +1,5 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -150,4 +150,12 @@ export function kafkaNodeEnv(name: string, prefix: string, extra: Record<string,
     TRIBUTARY_LISTENERS__WSS__DEFAULT__ENABLE: 'false',
     ...extra,
   };
+}
+
+/** An `api_key.bootstrap_file` with one key, in a temp directory, and the Authorization header that key makes. */
+export function apiKeyFile(key = 'ops', secret = 'ops-secret'): { file: string; auth: string; remove(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'tributary-keys-'));
+  const file = join(dir, 'api_keys');
+  writeFileSync(file, `${key}:${secret}\n`);
+  return { file, auth: `Basic ${Buffer.from(`${key}:${secret}`).toString('base64')}`, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }

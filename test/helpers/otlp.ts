@@ -9,6 +9,7 @@ export interface OtlpSpan {
   name: string;
   /** The exporting node (resource attribute service.instance.id). */
   instance?: string;
+  attributes?: { key: string; value: { stringValue?: string; arrayValue?: { values: { stringValue?: string }[] } } }[];
 }
 
 interface OtlpDocument {

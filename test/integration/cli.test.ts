@@ -113,7 +113,7 @@ describe('tributary command line', { concurrency: true }, () => {
     assert.match(r.stderr, /Usage: tributary/);
   });
 
-  for (const command of ['gateway', 'router', 'retain']) {
+  for (const command of ['gateway', 'router', 'retain', 'api']) {
     test(`tributary ${command} on the embedded backbone exits non-zero saying it needs Kafka`, async () => {
       const r = await runCli([command]);
       // The fatal "start-up failed" log line (stdout) carries the reason.

@@ -1,6 +1,7 @@
-// One trace across two gateways over a real Kafka: the PUBLISH span on gateway A (continuing the
-// publisher's traceparent) and the deliver span on gateway B, whose subscriber gets the
-// traceparent user property; the context travels in the Kafka record.
+// One trace across two gateways and the router over a real Kafka: the PUBLISH span on gateway A
+// (continuing the publisher's traceparent), the router's route span and the deliver span on
+// gateway B, whose subscriber gets the traceparent user property; the context travels in the
+// Kafka record.
 import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { BrokerProcess, kafkaNodeEnv, startBroker } from '../helpers/broker';
@@ -18,7 +19,7 @@ before(async () => {
   assert.match(kafka, /:\d+$/, 'TRIBUTARY_TEST_KAFKA must name a Kafka broker (npm test starts one)');
   const endpoint = await receiver.start();
   const env = (name: string): Record<string, string> => kafkaNodeEnv(name, prefix, { TRIBUTARY_OPENTELEMETRY__TRACES__ENABLE: 'true', TRIBUTARY_OPENTELEMETRY__EXPORTER__ENDPOINT: endpoint });
-  router = await startBroker({ command: 'router', env: kafkaNodeEnv('router', prefix) });
+  router = await startBroker({ command: 'router', env: env('router') });
   [a, b] = await Promise.all([startBroker({ command: 'gateway', env: env('gw-a') }), startBroker({ command: 'gateway', env: env('gw-b') })]);
 });
 after(async () => {
@@ -42,6 +43,11 @@ it('gateway A publishes, gateway B delivers: one trace', async () => {
     assert.equal(publish.traceId, traceId);
     assert.equal(publish.parentSpanId, parent);
     assert.equal(got!.packet.properties?.userProperties?.traceparent, `00-${traceId}-${publish.spanId}-01`);
+    const route = await receiver.span((s) => s.name === 'route xtrace/t');
+    assert.equal(route.instance, 'router');
+    assert.equal(route.traceId, traceId);
+    assert.equal(route.parentSpanId, publish.spanId);
+    assert.deepEqual(route.attributes?.find((x) => x.key === 'tributary.gateways')?.value.arrayValue?.values.map((v) => v.stringValue), ['gw-b']);
     const deliver = await receiver.span((s) => s.name === 'deliver xtrace/t');
     assert.equal(deliver.instance, 'gw-b');
     assert.equal(deliver.traceId, traceId);

@@ -7,6 +7,7 @@ export const apiConfigFragment = configFragment('@tributary/api', {
       http: {
         enable: bool(true, 'Serve the HTTP API (/api/v5; /status needs no key).'),
         bind: bind('0.0.0.0:18083', 'HTTP API listen address.'),
+        advertise: str('', 'Scaled out: host:port the other processes of the installation call this API at (cluster-wide /clients, kick ...). Empty: the bound address, or with a wildcard bind this host\'s first non-loopback IPv4 address.'),
       },
     },
     default_username: str('admin', 'The dashboard user for POST /login (bearer tokens).', { nonEmpty: true }),

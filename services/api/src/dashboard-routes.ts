@@ -27,7 +27,8 @@ function sameText(a: string, b: string): boolean {
 
 /**
  * POST /login and /logout, and the API-key routes (bearer tokens only, as in EMQX). Keys created
- * here live in memory for the life of the process (bootstrap-file keys come back at every start).
+ * here are kept in the backbone's `api_keys` table once the node called ApiKeys.persist()
+ * (bootstrap-file keys are read from their file at every start).
  */
 export function dashboardRoutes(user: DashboardUser, tokens: TokenSigner, keys: ApiKeys, version: string): ApiRoute[] {
   const known = (name: string): ApiKeyInfo => {
@@ -71,8 +72,8 @@ export function dashboardRoutes(user: DashboardUser, tokens: TokenSigner, keys: 
       summary: 'Creates an API key: {name, desc?, enable?, expired_at?, role?}; the answer carries api_secret, shown this once',
       auth: 'bearer',
       schema: { body: { type: 'object', required: ['name'], properties: keyFields }, response: keyItem },
-      handler: (req) => {
-        const created = keys.create(req.body as Parameters<ApiKeys['create']>[0]);
+      handler: async (req) => {
+        const created = await keys.create(req.body as Parameters<ApiKeys['create']>[0]);
         if (!created) throw new ApiError(400, 'ALREADY_EXISTS', `API key ${(req.body as { name: string }).name} already exists`);
         return { body: created };
       },
@@ -84,9 +85,9 @@ export function dashboardRoutes(user: DashboardUser, tokens: TokenSigner, keys: 
       summary: 'Changes desc, enable, expired_at or role of an API key',
       auth: 'bearer',
       schema: { body: { type: 'object', properties: { desc: keyFields.desc, enable: keyFields.enable, expired_at: keyFields.expired_at, role: keyFields.role } }, response: keyItem },
-      handler: (req) => {
+      handler: async (req) => {
         known(req.params.name!);
-        return { body: keys.update(req.params.name!, req.body as Partial<ApiKeyInfo>) };
+        return { body: await keys.update(req.params.name!, req.body as Partial<ApiKeyInfo>) };
       },
     },
     {
@@ -94,9 +95,9 @@ export function dashboardRoutes(user: DashboardUser, tokens: TokenSigner, keys: 
       path: '/api_key/:name',
       summary: 'Deletes an API key',
       auth: 'bearer',
-      handler: (req) => {
+      handler: async (req) => {
         known(req.params.name!);
-        keys.delete(req.params.name!);
+        await keys.delete(req.params.name!);
         return {};
       },
     },

@@ -1,6 +1,7 @@
 import Fastify, { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { httpErrorOf, StartupError, TributaryError, type Bind, type Logger } from '@tributary/common';
-import { ApiKeys } from './api-keys';
+import { ApiKeys, type KeyVerdict } from './api-keys';
+import { Cluster, PEER_HEADER } from './cluster';
 import { addDashboard, DEFAULT_DASHBOARD_DIR } from './dashboard';
 import { DashboardUser, dashboardRoutes } from './dashboard-routes';
 import { nodeRoutes } from './node-routes';
@@ -31,6 +32,10 @@ export interface ApiServerOptions {
   dashboardDir?: string | null;
   /** The user of POST /login (default admin/public) and how long its tokens last (default 60 min). */
   dashboard?: DashboardUser & { tokenTtlMs: number };
+  /** Scaled out: calls from the other processes (their `x-tributary-peer` secret) are accepted, answered for this process only. */
+  cluster?: Cluster;
+  /** A process without a broker (`tributary api`): a path under /api/v5 it has no route for goes to a gateway (cluster). */
+  forwardUnknown?: boolean;
 }
 
 const BASE = '/api/v5';
@@ -52,6 +57,8 @@ export class ApiServer {
   private readonly dashboardDir: string | null;
   private readonly tokens: TokenSigner;
   private readonly dashboard: DashboardUser;
+  private readonly cluster: Cluster | undefined;
+  private readonly forwardUnknown: boolean;
 
   constructor(
     private readonly bind: Bind,
@@ -63,6 +70,8 @@ export class ApiServer {
     this.dashboardDir = opts.dashboardDir === undefined ? DEFAULT_DASHBOARD_DIR : opts.dashboardDir;
     this.dashboard = { username: opts.dashboard?.username ?? 'admin', password: opts.dashboard?.password ?? 'public' };
     this.tokens = new TokenSigner(opts.dashboard?.tokenTtlMs ?? 3_600_000);
+    this.cluster = opts.cluster;
+    this.forwardUnknown = opts.forwardUnknown ?? false;
     const own = [...dashboardRoutes(this.dashboard, this.tokens, this.apiKeys, node.version), ...nodeRoutes(node)];
     const all = [...own, ...(opts.routes ?? [])];
     const docs: ApiRoute = { method: 'GET', path: '/api-docs/swagger.json', summary: 'This document (OpenAPI 3.0)', auth: 'none', handler: () => ({ body: openApiDocument(this.routes, node.version, BASE) }) };
@@ -113,6 +122,7 @@ export class ApiServer {
 
   private addRoutes(app: FastifyInstance, app404?: (req: FastifyRequest, reply: FastifyReply) => boolean): void {
     app.setNotFoundHandler((req, reply) => {
+      if (this.forwardUnknown && req.url.startsWith(`${BASE}/`)) return this.forward(req, reply);
       if (app404?.(req, reply)) return;
       void reply.code(404).send({ code: 'NOT_FOUND', message: 'Request Path Not Found' });
     });
@@ -125,12 +135,18 @@ export class ApiServer {
         method: route.method,
         url: BASE + route.path,
         // Authentication before validation: an anonymous caller learns nothing of the shapes.
-        onRequest: (req, reply, done) => (route.auth === 'none' || this.authorized(req, reply, route.auth === 'bearer') ? done() : undefined),
+        onRequest: (req, reply, done) => {
+          if (route.auth === 'none') return done();
+          const ok = this.authorized(req, reply, route.auth ?? 'any');
+          if (ok === true) return done();
+          if (ok !== false) ok.then((yes) => (yes ? done() : undefined), done);
+        },
         handler: async (req, reply) => {
           const problem = query?.problem((req.query ??= {})) ?? body?.problem(req.body);
           if (problem) throw new ApiError(400, 'BAD_REQUEST', problem);
           const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-          const out = await route.handler({ params: req.params as Record<string, string>, query: (req.query ?? {}) as Record<string, string | undefined>, body: req.body, token: bearer?.[1] });
+          const peer = this.cluster?.accepts(req.headers[PEER_HEADER]) ?? false;
+          const out = await route.handler({ params: req.params as Record<string, string>, query: (req.query ?? {}) as Record<string, string | undefined>, body: req.body, token: bearer?.[1], peer });
           reply.code(out.status ?? (out.body === undefined ? 204 : 200));
           if (out.contentType) reply.type(out.contentType);
           return out.body === undefined ? reply.send() : out.body;
@@ -139,8 +155,18 @@ export class ApiServer {
     }
   }
 
-  /** HTTP Basic with an API key, or a bearer token from /login; a 401 says what is wrong (EMQX's codes). */
-  private authorized(req: FastifyRequest, reply: FastifyReply, bearerOnly: boolean): boolean {
+  /**
+   * HTTP Basic with an API key, a bearer token from /login, or (scaled out) another process's
+   * call with this process's secret; false once a 401 that says what is wrong (EMQX's codes) was
+   * sent. A promise when a stored API key's secret is checked for the first time (scrypt).
+   */
+  private authorized(req: FastifyRequest, reply: FastifyReply, auth: 'any' | 'bearer' | 'peer'): boolean | Promise<boolean> {
+    const peer = req.headers[PEER_HEADER];
+    if (peer !== undefined || auth === 'peer') {
+      if (this.cluster?.accepts(peer)) return true;
+      reply.code(401).send({ code: 'BAD_API_KEY_OR_SECRET', message: 'not a call from a node of this installation' });
+      return false;
+    }
     const header = req.headers.authorization;
     const bearer = /^Bearer\s+(\S+)$/i.exec(header ?? '');
     if (bearer) {
@@ -150,17 +176,35 @@ export class ApiServer {
       reply.send({ code: v.code, message: v.code === 'TOKEN_TIME_OUT' ? 'token expired or logged out: POST /login again' : 'the bearer token is not one this node issued' });
       return false;
     }
-    if (bearerOnly && /^Basic\s/i.test(header ?? '')) {
+    if (auth === 'bearer' && /^Basic\s/i.test(header ?? '')) {
       reply.code(401).send({ code: 'API_KEY_NOT_ALLOW', message: 'this route takes a bearer token from POST /login, not an API key' });
       return false;
     }
     const verdict = this.apiKeys.check(header);
+    return typeof verdict === 'string' ? this.keyVerdict(verdict, reply) : verdict.then((v) => this.keyVerdict(v, reply));
+  }
+
+  private keyVerdict(verdict: KeyVerdict, reply: FastifyReply): boolean {
     if (verdict === 'ok') return true;
     reply.code(401).header('www-authenticate', 'Basic realm="tributary"');
     if (verdict === 'bad') reply.send({ code: 'BAD_API_KEY_OR_SECRET', message: 'Check api_key/api_secret' });
     else if (this.apiKeys.size === 0) reply.send({ code: 'AUTHORIZATION_HEADER_ERROR', message: 'no API key is configured: POST /login for a bearer token, or set api_key.bootstrap_file (lines key:secret) and send Authorization: Basic base64(key:secret)' });
     else reply.send({ code: 'AUTHORIZATION_HEADER_ERROR', message: 'send an API key (Authorization: Basic base64(api_key:api_secret)) or a token from POST /login (Authorization: Bearer <token>)' });
     return false;
+  }
+
+  /** A path this process has no route for, on a gateway (forwardUnknown): its answer, or 503 when none runs. */
+  private async forward(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    if (!(await this.authorized(req, reply, 'any'))) return reply;
+    const body = req.method === 'GET' || req.method === 'DELETE' ? undefined : req.body;
+    try {
+      const out = await this.cluster!.any(req.method, req.url.slice(BASE.length), { body });
+      if (out.contentType) reply.type(out.contentType);
+      return reply.code(out.status).send(out.body);
+    } catch (err) {
+      this.fail(reply, err);
+      return reply;
+    }
   }
 
   private fail(reply: FastifyReply, err: unknown): void {
@@ -180,6 +224,7 @@ export * from './config';
 export * from './api-keys';
 export * from './routes';
 export * from './node-snapshots';
+export * from './cluster';
 export * from './dashboard';
 export * from './tokens';
 export { openApiDocument } from './openapi';

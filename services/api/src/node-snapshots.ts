@@ -12,6 +12,17 @@ export interface NodeSnapshot {
   uptime: number;
   stats: Record<string, number>;
   metrics: Record<string, number>;
+  /** Where other processes call its API (cluster.ts), and the secret such a call carries; absent without an API. */
+  api?: { url: string; secret: string };
+  /** It runs a broker (a gateway, or a single node): it answers for its clients and subscriptions. */
+  broker?: boolean;
+}
+
+/** What a process tells the others besides its numbers: how to call it, and whether it holds clients. */
+export interface SnapshotExtras {
+  /** The API's address and secret once it listens (undefined before). */
+  api?(): { url: string; secret: string } | undefined;
+  broker?: boolean;
 }
 
 export const NODES_TABLE = 'nodes';
@@ -23,8 +34,8 @@ const STALE_MS = 30_000;
 /**
  * The cluster view of the HTTP API: every process writes its stats and metrics to the compacted
  * `nodes` table of the backbone every 5 s (and removes its row when it stops), so any process's
- * /stats, /metrics and /nodes answer for the whole installation. On one node the table holds it
- * alone.
+ * /stats, /metrics and /nodes answer for the whole installation. The row also says where its API
+ * is, so the client routes can call it (cluster.ts). On one node the table holds it alone.
  */
 export class NodeSnapshots {
   private table: Table | undefined;
@@ -35,6 +46,7 @@ export class NodeSnapshots {
     private readonly node: NodeStatusSource,
     private readonly role: string,
     private readonly log: Logger,
+    private readonly extras: SnapshotExtras = {},
   ) {}
 
   async start(): Promise<void> {
@@ -68,7 +80,7 @@ export class NodeSnapshots {
   }
 
   private async write(): Promise<void> {
-    const s: NodeSnapshot = { node: this.node.nodeName, role: this.role, version: this.node.version, at: Date.now(), uptime: Math.round(process.uptime() * 1000), stats: this.node.stats(), metrics: this.node.metrics() };
+    const s: NodeSnapshot = { node: this.node.nodeName, role: this.role, version: this.node.version, at: Date.now(), uptime: Math.round(process.uptime() * 1000), stats: this.node.stats(), metrics: this.node.metrics(), api: this.extras.api?.(), broker: this.extras.broker };
     try {
       await this.table!.set(s.node, Buffer.from(JSON.stringify(s)));
     } catch (err) {

@@ -14,7 +14,7 @@ export function openApiDocument(routes: readonly ApiRoute[], version: string, ba
     const op: Record<string, unknown> = {
       summary: r.summary,
       operationId: `${r.method.toLowerCase()}${path.replace(/[^A-Za-z0-9]+/g, '_')}`,
-      security: r.auth === 'none' ? [] : r.auth === 'bearer' ? [{ bearerAuth: [] }] : [{ basicAuth: [] }, { bearerAuth: [] }],
+      security: r.auth === 'none' ? [] : r.auth === 'bearer' ? [{ bearerAuth: [] }] : r.auth === 'peer' ? [{ peerAuth: [] }] : [{ basicAuth: [] }, { bearerAuth: [] }],
       parameters,
       responses: {
         '200': { description: 'OK', ...(r.schema?.response ? { content: { 'application/json': { schema: r.schema.response } } } : {}) },
@@ -29,7 +29,7 @@ export function openApiDocument(routes: readonly ApiRoute[], version: string, ba
     info: { title: 'Tributary HTTP API', version },
     servers: [{ url: base }],
     components: {
-      securitySchemes: { basicAuth: { type: 'http', scheme: 'basic' }, bearerAuth: { type: 'http', scheme: 'bearer' } },
+      securitySchemes: { basicAuth: { type: 'http', scheme: 'basic' }, bearerAuth: { type: 'http', scheme: 'bearer' }, peerAuth: { type: 'apiKey', in: 'header', name: 'x-tributary-peer', description: 'Between the processes of an installation only (their secret in the nodes table)' } },
       schemas: { Error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } } },
     },
     paths,

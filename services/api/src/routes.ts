@@ -11,6 +11,8 @@ export interface ApiRequest {
   body: unknown;
   /** The bearer token the request came with (POST /logout revokes it). */
   token?: string;
+  /** Another process of the installation made the call (cluster.ts): answer for this process only. */
+  peer?: boolean;
 }
 
 export interface ApiReply {
@@ -29,8 +31,8 @@ export interface ApiRoute {
   summary: string;
   /** JSON schemas: `query` and `body` are validated (400 BAD_REQUEST naming the field) and, with `response`, go into /api-docs/swagger.json. */
   schema?: RouteSchema;
-  /** Who may call it: any API key or bearer token (default), bearer tokens only (401 API_KEY_NOT_ALLOW for a key), or anybody (login). */
-  auth?: 'any' | 'bearer' | 'none';
+  /** Who may call it: any API key or bearer token (default), bearer tokens only (401 API_KEY_NOT_ALLOW for a key), anybody (login), or only another process of the installation (cluster.ts). */
+  auth?: 'any' | 'bearer' | 'none' | 'peer';
   handler(req: ApiRequest): ApiReply | Promise<ApiReply>;
 }
 

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Backbone, createKafkaBackbone, EmbeddedBackbone } from '@tributary/backbone';
 import { commonConfigFragment, ConfigError, Logger, Service, ServiceHost, StartupError } from '@tributary/common';
-import { ApiKeys, ApiServer, NodeSnapshot, NodeSnapshots, NodeStatusSource } from '@tributary/api';
+import { advertisedUrl, ApiKeys, ApiServer, Cluster, NodeSnapshot, NodeSnapshots, NodeStatusSource } from '@tributary/api';
 import { AuthService, bannedRoutes, LimitsService } from '@tributary/auth';
 import { BackboneSessionStore, Broker, brokerRoutes, clusterStrategies, CommandsBridge, Gateway, MESSAGES_TOPIC, registerMappings, registerSysEvents, RetainedStore, SysPublisher, TopicMappings, Traces } from '@tributary/gateway';
 import { HookRegistry, PluginHost, PluginMessage } from '@tributary/hooks';
@@ -26,6 +26,7 @@ export const ROLES = {
   gateway: { command: 'gateway', help: 'scaled out over Kafka: MQTT listeners and sessions (run any number)', services: ['backbone', 'broker', 'auth', 'sys', 'mappings', 'plugins', 'commands', 'gateway', 'api'] },
   router: { command: 'router', help: 'scaled out over Kafka: subscription table, routes messages to gateways', services: ['backbone', 'plugins', 'router', 'api'] },
   retain: { command: 'retain', help: 'scaled out over Kafka: expires retained messages, publishes delayed ones', services: ['backbone', 'retain', 'api'] },
+  api: { command: 'api', help: 'scaled out over Kafka: the HTTP API and dashboard for the whole installation, without MQTT listeners', services: ['backbone', 'api'] },
 } as const satisfies Record<string, { command: string; help: string; services: readonly ServiceName[] }>;
 
 /** What one process runs: everything (`start`), or one service of a scaled-out installation. */
@@ -70,7 +71,8 @@ export const VERSION: string = (require('../../package.json') as { version: stri
 /**
  * One Tributary process. `all` (`tributary start`) is a complete single node: backbone, broker,
  * MQTT gateway and HTTP API. Scaled out over Kafka, `gateway`, `router` and `retain` each run
- * one service (plus the HTTP API for /status). A ServiceHost starts the role's services (ROLES)
+ * one service (plus the HTTP API for /status), and `api` the HTTP API alone, answering for the
+ * gateways (their client routes over the nodes table, services/api cluster.ts). A ServiceHost starts the role's services (ROLES)
  * in dependency order and stops them in reverse: api, gateway, commands, broker, backbone, so
  * clients get DISCONNECT 0x8B before the broker persists their sessions.
  */
@@ -244,30 +246,41 @@ export class TributaryNode implements NodeStatusSource {
         if (!c.dashboard.listeners.http.enable) return undefined;
         return around(name, ['backbone'], () => {
           const apiKeys = ApiKeys.load(c.api_key.bootstrap_file);
-          const snapshots = (this.snapshots = new NodeSnapshots(this.backbone!, this, this.role, log));
+          const hasBroker = (ROLES[this.role].services as readonly ServiceName[]).includes('broker');
+          const cluster = new Cluster({ self: this.nodeName, peers: () => this.peers(), log });
           const traces = this.traces();
           const routes = [
             ...(this.auth?.routes() ?? []),
             ...(this.limits ? bannedRoutes(() => this.limits!.bans) : []),
-            ...((ROLES[this.role].services as readonly ServiceName[]).includes('broker') ? brokerRoutes({ nodeName: this.nodeName, broker: () => this.broker, gateway: () => this.gateway }) : []),
+            // The api role has no broker: the same routes answer from the gateways (their cluster view).
+            ...(hasBroker || this.role === 'api' ? brokerRoutes({ nodeName: this.nodeName, broker: () => this.broker, gateway: () => this.gateway, cluster }) : []),
             ...(traces?.routes() ?? []),
             ...(this.observability?.routes() ?? []),
           ];
-          const api = (this.api = new ApiServer(c.dashboard.listeners.http.bind, this, log, { apiKeys, dashboard: { username: c.dashboard.default_username, password: c.dashboard.default_password, tokenTtlMs: c.dashboard.token_expired_time }, routes }));
+          const api = (this.api = new ApiServer(c.dashboard.listeners.http.bind, this, log, { apiKeys, dashboard: { username: c.dashboard.default_username, password: c.dashboard.default_password, tokenTtlMs: c.dashboard.token_expired_time }, routes, cluster, forwardUnknown: this.role === 'api' }));
+          const address = (): { url: string; secret: string } | undefined => api.address && { url: advertisedUrl(api.address, c.dashboard.listeners.http.advertise), secret: cluster.secret };
+          const snapshots = (this.snapshots = new NodeSnapshots(this.backbone!, this, this.role, log, { api: address, broker: hasBroker }));
           return {
             start: async () => {
-              await snapshots.start();
+              await apiKeys.persist(this.backbone!, log);
               await api.start();
+              // Once the API listens: the first snapshot names its address.
+              await snapshots.start();
             },
             stop: async () => {
               traces?.close();
-              await api.stop();
+              // The row goes first, so the other processes stop calling this API before it closes.
               await snapshots.stop();
+              await api.stop();
             },
           };
         });
       case 'router':
-        return around(name, ['backbone', 'plugins'], () => (this.router = new RouterService({ backbone: this.backbone!, logger: log, messagesTopic: MESSAGES_TOPIC, strategy: c.mqtt.shared_subscription_strategy, leaseMs: c.cluster.lease, hooks: this.hooks })));
+        return around(name, ['backbone', 'plugins'], () => {
+          const tracing = this.observability?.tracing;
+          const traceRoute = tracing && ((topic: string, parent: string, gateways: readonly string[]) => tracing.routeSpan(topic, parent, gateways));
+          return (this.router = new RouterService({ backbone: this.backbone!, logger: log, messagesTopic: MESSAGES_TOPIC, strategy: c.mqtt.shared_subscription_strategy, leaseMs: c.cluster.lease, hooks: this.hooks, traceRoute }));
+        });
       case 'retain':
         return around(name, ['backbone'], () => (this.retain = new RetainService({ backbone: this.backbone!, logger: log, delayed: { enable: c.delayed.enable, max: c.delayed.max_delayed_messages } })));
     }

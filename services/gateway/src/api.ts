@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { ApiError, ApiRoute, listParam, page, paging } from '@tributary/api';
+import { ApiError, ApiReply, ApiRequest, ApiRoute, Cluster, listParam, NodeSnapshot, page, paging } from '@tributary/api';
 import { checkTopicFilter, checkTopicName, Message, MessageProperties, newMessage, QoS, topicMatches } from '@tributary/mqtt';
 import { parseShared, SubscriptionOptions } from '@tributary/router';
+import { clientNotFound, ClusterQueries, ListPart } from './api-cluster';
 import type { Broker } from './broker/broker';
 import { Channel } from './channel/channel';
 import { ClientIndex } from './client-index';
@@ -43,14 +44,23 @@ export interface BrokerApiSource {
   nodeName: string;
   broker(): Broker | undefined;
   gateway(): Gateway | undefined;
+  /** Scaled out: the other processes (the `nodes` table), so the routes answer for the installation. */
+  cluster?: Cluster;
 }
+
+const clientsQuery = { ...pagingQuery, username: strOrList, clientid: strOrList, ip_address: { type: 'string' }, conn_state: { type: 'string', enum: ['connected', 'idle', 'disconnected'] }, clean_start: { type: 'boolean' }, proto_ver: { type: 'integer' }, like_clientid: { type: 'string' }, like_username: { type: 'string' } };
+const subsQuery = { ...pagingQuery, clientid: { type: 'string' }, topic: { type: 'string' }, qos: { type: 'integer', enum: [0, 1, 2] }, share_group: { type: 'string' }, match_topic: { type: 'string' } };
+const upto = { upto: { type: 'integer', minimum: 0 } };
 
 /**
  * The broker introspection routes of the HTTP API, EMQX's paths and shapes: clients (listed,
  * kicked, subscribed and unsubscribed as if the client had), subscriptions, topics, publish,
  * retained and delayed messages, listeners, alarms. They live in the gateway package because
- * they read its sessions and channels; each reads this process only (a cluster view is elsewhere).
- * Lazy getters, because the API is wired before the broker starts.
+ * they read its sessions and channels. Scaled out (`src.cluster`), the client, subscription and
+ * topic routes answer for the installation: the other gateways are asked for their part
+ * (api-cluster.ts, and the peer-only `/cluster/...` routes here); with no other gateway they read
+ * this process only, as a single node does. Where no broker runs (`tributary api`) the other
+ * routes go to a gateway. Lazy getters, because the API is wired before the broker starts.
  */
 export function brokerRoutes(src: BrokerApiSource): ApiRoute[] {
   let index: ClientIndex | undefined;
@@ -61,12 +71,81 @@ export function brokerRoutes(src: BrokerApiSource): ApiRoute[] {
   };
   const sessionOf = (id: string): Session => {
     const s = broker().session(id);
-    if (!s) throw new ApiError(404, 'CLIENTID_NOT_FOUND', 'Client ID not found');
+    if (!s) throw clientNotFound();
     return s;
   };
   const sortedIds = (): readonly string[] => (index ??= new ClientIndex(broker())).sorted();
   const client = (s: Session): Record<string, unknown> => clientObject(s, src.nodeName);
   const sub = (clientid: string, topic: string, o: SubscriptionOptions): Record<string, unknown> => ({ clientid, node: src.nodeName, topic, qos: o.qos, nl: o.noLocal ? 1 : 0, rap: o.retainAsPublished ? 1 : 0, rh: o.retainHandling, durable: false });
+  const cluster = src.cluster && new ClusterQueries(src.cluster);
+  const hasBroker = (): boolean => src.broker() !== undefined;
+  /** The other gateways this request asks: none on a single node, for a peer's call, or without a cluster. */
+  const peers = (req: ApiRequest): NodeSnapshot[] => cluster?.peersFor(req) ?? [];
+
+  /** The client ids matching the filters, in order: how many, and those from `from` to `to` (exclusive). */
+  const matching = (q: Record<string, unknown>, from: number, to: number): ListPart<string> => {
+    const ids = sortedIds();
+    const test = clientFilter(q);
+    if (!test) return { count: ids.length, data: ids.slice(from, to) };
+    // Filtered: a scan in client-id order.
+    const b = broker();
+    const data: string[] = [];
+    let count = 0;
+    for (const id of ids) {
+      const s = b.session(id);
+      if (!s || !test(s)) continue;
+      if (count >= from && count < to) data.push(id);
+      count++;
+    }
+    return { count, data };
+  };
+  const objects = (ids: readonly string[]): Record<string, unknown>[] => {
+    const b = broker();
+    const out: Record<string, unknown>[] = [];
+    for (const id of ids) {
+      const s = b.session(id);
+      if (s) out.push(client(s));
+    }
+    return out;
+  };
+  const subscriptions = (q: Record<string, unknown>): Record<string, unknown>[] => {
+    const b = broker();
+    const out: Record<string, unknown>[] = [];
+    const ids = typeof q.clientid === 'string' ? [q.clientid] : sortedIds();
+    for (const id of ids) {
+      const s = b.session(id);
+      if (!s) continue;
+      for (const [topic, o] of s.subscriptions) {
+        if (q.topic !== undefined && topic !== q.topic) continue;
+        if (q.qos !== undefined && o.qos !== q.qos) continue;
+        const shared = parseShared(topic);
+        if (q.share_group !== undefined && shared?.group !== q.share_group) continue;
+        if (typeof q.match_topic === 'string' && !topicMatches(q.match_topic, shared ? shared.filter : topic)) continue;
+        out.push(sub(id, topic, o));
+      }
+    }
+    return out;
+  };
+  const topics = (q: Record<string, unknown>): Record<string, unknown>[] =>
+    [...routeFilters(broker())]
+      .filter((t) => q.topic === undefined || t === q.topic)
+      .sort()
+      .map((topic) => ({ topic, node: src.nodeName }));
+  const part = <T>(items: T[], n: number): ListPart<T> => ({ count: items.length, data: items.slice(0, n) });
+
+  /**
+   * A route on one client: answered here when this process holds the session; scaled out, by the
+   * gateway that does (404 CLIENTID_NOT_FOUND when none does).
+   */
+  const forClient = (suffix: string, method: ApiRoute['method'], local: (s: Session, req: ApiRequest) => ApiReply | Promise<ApiReply>) => async (req: ApiRequest): Promise<ApiReply> => {
+    const s = src.broker()?.session(req.params.clientid!);
+    if (s) return local(s, req);
+    const others = peers(req);
+    if (others.length === 0) return local(sessionOf(req.params.clientid!), req);
+    const reply = await cluster!.onOwner(others, req, method, suffix);
+    if (!reply) throw clientNotFound();
+    return reply;
+  };
 
   const subscribe = async (s: Session, body: { topic: string; qos?: number; nl?: number; rap?: number; rh?: number }): Promise<Record<string, unknown>> => {
     const b = broker();
@@ -86,138 +165,121 @@ export function brokerRoutes(src: BrokerApiSource): ApiRoute[] {
     broker().unsubscribe(s, topic);
     await broker().confirmSubscriptions(s);
   };
+  const topicBody = { type: 'object', required: ['topic'], properties: { topic: { type: 'string' } } };
 
-  return [
+  const installation: ApiRoute[] = [
     {
       method: 'GET',
       path: '/clients',
-      summary: 'Clients (sessions) of this node, by client id; filters username, clientid (repeatable), ip_address, conn_state, clean_start, proto_ver, like_clientid, like_username',
+      summary: 'Clients (sessions), by client id (scaled out: of every gateway); filters username, clientid (repeatable), ip_address, conn_state, clean_start, proto_ver, like_clientid, like_username',
       schema: {
-        query: { type: 'object', properties: { ...pagingQuery, username: strOrList, clientid: strOrList, ip_address: { type: 'string' }, conn_state: { type: 'string', enum: ['connected', 'idle', 'disconnected'] }, clean_start: { type: 'boolean' }, proto_ver: { type: 'integer' }, like_clientid: { type: 'string' }, like_username: { type: 'string' } } },
+        query: { type: 'object', properties: clientsQuery },
         response: { type: 'object', properties: { data: { type: 'array', items: clientItem }, meta: { type: 'object' } } },
       },
-      handler: (req) => {
+      handler: async (req) => {
         const q = req.query as Record<string, unknown>;
         const p = paging(q);
-        const ids = sortedIds();
-        const b = broker();
-        const test = clientFilter(q);
-        if (!test) {
-          const start = (p.page - 1) * p.limit;
-          const data = ids.slice(start, start + p.limit).map((id) => client(b.session(id)!));
-          return { body: { data, meta: { page: p.page, limit: p.limit, count: ids.length, hasnext: start + p.limit < ids.length } } };
-        }
-        // Filtered: a scan in client-id order; only the page's objects are built.
+        const others = peers(req);
+        if (others.length > 0) return { body: await cluster!.clientsPage(others, hasBroker() ? { ids: (n) => matching(q, 0, n), objects } : undefined, q, p) };
         const start = (p.page - 1) * p.limit;
-        const data: Record<string, unknown>[] = [];
-        let count = 0;
-        for (const id of ids) {
-          const s = b.session(id);
-          if (!s || !test(s)) continue;
-          if (count >= start && count < start + p.limit) data.push(client(s));
-          count++;
-        }
-        return { body: { data, meta: { page: p.page, limit: p.limit, count, hasnext: start + p.limit < count } } };
+        const { count, data } = matching(q, start, start + p.limit);
+        return { body: { data: objects(data), meta: { page: p.page, limit: p.limit, count, hasnext: start + p.limit < count } } };
       },
     },
-    { method: 'GET', path: '/clients/:clientid', summary: 'One client', schema: { response: clientItem }, handler: (req) => ({ body: client(sessionOf(req.params.clientid!)) }) },
+    { method: 'GET', path: '/clients/:clientid', summary: 'One client', schema: { response: clientItem }, handler: forClient('', 'GET', (s) => ({ body: client(s) })) },
     {
       method: 'DELETE',
       path: '/clients/:clientid',
       summary: 'Kicks a client (v5: DISCONNECT 0x98) and ends its session',
-      handler: (req) => {
-        if (!broker().kick(req.params.clientid!)) throw new ApiError(404, 'CLIENTID_NOT_FOUND', 'Client ID not found');
+      handler: forClient('', 'DELETE', (s) => {
+        if (!broker().kick(s.clientId)) throw clientNotFound();
         return {};
-      },
+      }),
     },
     {
       method: 'GET',
       path: '/clients/:clientid/subscriptions',
       summary: "A client's subscriptions",
-      handler: (req) => {
-        const s = sessionOf(req.params.clientid!);
-        return { body: [...s.subscriptions].map(([t, o]) => sub(s.clientId, t, o)) };
-      },
+      handler: forClient('/subscriptions', 'GET', (s) => ({ body: [...s.subscriptions].map(([t, o]) => sub(s.clientId, t, o)) })),
     },
-    { method: 'POST', path: '/clients/:clientid/subscribe', summary: 'Subscribes a client as if it had sent SUBSCRIBE: {topic, qos, nl, rap, rh}', schema: { body: subBody }, handler: async (req) => ({ body: await subscribe(sessionOf(req.params.clientid!), req.body as { topic: string }) }) },
+    { method: 'POST', path: '/clients/:clientid/subscribe', summary: 'Subscribes a client as if it had sent SUBSCRIBE: {topic, qos, nl, rap, rh}', schema: { body: subBody }, handler: forClient('/subscribe', 'POST', async (s, req) => ({ body: await subscribe(s, req.body as { topic: string }) })) },
     {
       method: 'POST',
       path: '/clients/:clientid/subscribe/bulk',
       summary: 'Several subscriptions: [{topic, qos, nl, rap, rh}]',
       schema: { body: { type: 'array', items: subBody } },
-      handler: async (req) => {
-        const s = sessionOf(req.params.clientid!);
+      handler: forClient('/subscribe/bulk', 'POST', async (s, req) => {
         const out = [];
         for (const b of req.body as { topic: string }[]) out.push(await subscribe(s, b));
         return { body: out };
-      },
+      }),
     },
     {
       method: 'POST',
       path: '/clients/:clientid/unsubscribe',
       summary: 'Unsubscribes a client: {topic}',
-      schema: { body: { type: 'object', required: ['topic'], properties: { topic: { type: 'string' } } } },
-      handler: async (req) => (await unsubscribe(sessionOf(req.params.clientid!), (req.body as { topic: string }).topic), {}),
+      schema: { body: topicBody },
+      handler: forClient('/unsubscribe', 'POST', async (s, req) => (await unsubscribe(s, (req.body as { topic: string }).topic), {})),
     },
     {
       method: 'POST',
       path: '/clients/:clientid/unsubscribe/bulk',
       summary: 'Several unsubscriptions: [{topic}]',
-      schema: { body: { type: 'array', items: { type: 'object', required: ['topic'], properties: { topic: { type: 'string' } } } } },
-      handler: async (req) => {
-        const s = sessionOf(req.params.clientid!);
+      schema: { body: { type: 'array', items: topicBody } },
+      handler: forClient('/unsubscribe/bulk', 'POST', async (s, req) => {
         for (const b of req.body as { topic: string }[]) await unsubscribe(s, b.topic);
         return {};
-      },
+      }),
     },
     {
       method: 'GET',
       path: '/subscriptions',
-      summary: 'Subscriptions of this node; filters clientid, topic, qos, share_group, match_topic',
-      schema: { query: { type: 'object', properties: { ...pagingQuery, clientid: { type: 'string' }, topic: { type: 'string' }, qos: { type: 'integer', enum: [0, 1, 2] }, share_group: { type: 'string' }, match_topic: { type: 'string' } } } },
-      handler: (req) => {
+      summary: 'Subscriptions (scaled out: of every gateway), by client id; filters clientid, topic, qos, share_group, match_topic',
+      schema: { query: { type: 'object', properties: subsQuery } },
+      handler: async (req) => {
         const q = req.query as Record<string, unknown>;
         const p = paging(q);
         if (typeof q.match_topic === 'string' && q.match_topic.startsWith('$share/')) throw new ApiError(400, 'INVALID_PARAMETER', 'match_topic_invalid');
-        const b = broker();
-        const out: Record<string, unknown>[] = [];
-        const ids = typeof q.clientid === 'string' ? [q.clientid] : sortedIds();
-        for (const id of ids) {
-          const s = b.session(id);
-          if (!s) continue;
-          for (const [topic, o] of s.subscriptions) {
-            if (q.topic !== undefined && topic !== q.topic) continue;
-            if (q.qos !== undefined && o.qos !== q.qos) continue;
-            const shared = parseShared(topic);
-            if (q.share_group !== undefined && shared?.group !== q.share_group) continue;
-            if (typeof q.match_topic === 'string' && !topicMatches(q.match_topic, shared ? shared.filter : topic)) continue;
-            out.push(sub(id, topic, o));
-          }
-        }
-        return { body: page(out, p) };
+        const others = peers(req);
+        if (others.length === 0) return { body: page(subscriptions(q), p) };
+        return { body: await cluster!.page(others, hasBroker() ? (n) => part(subscriptions(q), n) : undefined, '/cluster/subscriptions', q, p, (x) => x.clientid as string) };
       },
     },
     {
       method: 'GET',
       path: '/topics',
-      summary: 'Routes of this node: {topic, node}; filter topic',
+      summary: 'Routes {topic, node} (scaled out: of every gateway), by topic; filter topic',
       schema: { query: { type: 'object', properties: { ...pagingQuery, topic: { type: 'string' } } } },
-      handler: (req) => {
+      handler: async (req) => {
         const q = req.query as Record<string, unknown>;
         const p = paging(q);
-        const topics = [...routeFilters(broker())].filter((t) => q.topic === undefined || t === q.topic).sort();
-        return { body: page(topics.map((topic) => ({ topic, node: src.nodeName })), p) };
+        const others = peers(req);
+        if (others.length === 0) return { body: page(topics(q), p) };
+        return { body: await cluster!.page(others, hasBroker() ? (n) => part(topics(q), n) : undefined, '/cluster/topics', q, p, (x) => `${x.topic as string}\u0000${x.node as string}`) };
       },
     },
     {
       method: 'GET',
       path: '/topics/:topic',
-      summary: 'The routes of one topic filter',
-      handler: (req) => {
-        if (!routeFilters(broker()).has(req.params.topic!)) throw new ApiError(404, 'TOPIC_NOT_FOUND', 'Topic not found');
-        return { body: [{ topic: req.params.topic, node: src.nodeName }] };
+      summary: 'The routes of one topic filter (scaled out: on every gateway)',
+      handler: async (req) => {
+        const topic = req.params.topic!;
+        const others = peers(req);
+        const here = others.length === 0 || hasBroker() ? (routeFilters(broker()).has(topic) ? [{ topic, node: src.nodeName }] : []) : [];
+        const all = others.length === 0 ? here : await cluster!.gather(others, here, `/topics/${encodeURIComponent(topic)}`);
+        if (all.length === 0) throw new ApiError(404, 'TOPIC_NOT_FOUND', 'Topic not found');
+        return { body: all };
       },
     },
+  ];
+  // What another gateway asks for its part of a list (api-cluster.ts); only processes of the installation may call them.
+  const parts: ApiRoute[] = [
+    { method: 'GET', path: '/cluster/clients', summary: "Between processes: this gateway's client ids matching the filters, the first `upto`: {count, data}", auth: 'peer', schema: { query: { type: 'object', properties: { ...clientsQuery, ...upto } } }, handler: (req) => ({ body: matching(req.query, 0, Number(req.query.upto ?? 0)) }) },
+    { method: 'POST', path: '/cluster/clients', summary: 'Between processes: the client objects of these ids {ids}', auth: 'peer', schema: { body: { type: 'object', required: ['ids'], properties: { ids: { type: 'array', items: { type: 'string' } } } } }, handler: (req) => ({ body: objects((req.body as { ids: string[] }).ids) }) },
+    { method: 'GET', path: '/cluster/subscriptions', summary: "Between processes: this gateway's matching subscriptions, the first `upto`: {count, data}", auth: 'peer', schema: { query: { type: 'object', properties: { ...subsQuery, ...upto } } }, handler: (req) => ({ body: part(subscriptions(req.query), Number(req.query.upto ?? 0)) }) },
+    { method: 'GET', path: '/cluster/topics', summary: "Between processes: this gateway's routes, the first `upto`: {count, data}", auth: 'peer', schema: { query: { type: 'object', properties: { ...pagingQuery, topic: { type: 'string' }, ...upto } } }, handler: (req) => ({ body: part(topics(req.query), Number(req.query.upto ?? 0)) }) },
+  ];
+  const local: ApiRoute[] = [
     { method: 'POST', path: '/publish', summary: 'Publishes a message: {topic, payload, payload_encoding, qos, retain, properties} → {id}', schema: { body: pubBody }, handler: async (req) => publishOne(broker(), req.body as PublishBody) },
     {
       method: 'POST',
@@ -305,6 +367,7 @@ export function brokerRoutes(src: BrokerApiSource): ApiRoute[] {
       handler: (req) => ({ body: page([], paging(req.query)) }),
     },
   ];
+  return [...installation, ...(cluster ? parts : []), ...local.map((r) => (cluster ? cluster.anywhere(r, hasBroker) : r))];
 }
 
 /** EMQX's client object, as far as Tributary knows the fields (null for what it does not). */
@@ -335,9 +398,41 @@ export function clientObject(s: Session, node: string): Record<string, unknown> 
     subscriptions_cnt: s.subscriptions.size,
     subscriptions_max: 'infinity',
     inflight_cnt: s.inflightCount,
+    inflight_max: s.inflightMax,
     mqueue_len: s.queueLength,
-    mqueue_dropped: null,
+    mqueue_max: s.limits.maxQueue,
+    mqueue_dropped: s.droppedQueueFull,
     awaiting_rel_cnt: s.awaitingRel.size,
+    awaiting_rel_max: s.limits.maxAwaitingRel,
+    ...trafficCounters(ch, s),
+  };
+}
+
+/**
+ * EMQX's per-client traffic counters (flat keys with dots): the connection's, 0 while the client
+ * is disconnected; the dropped deliveries are the session's.
+ */
+function trafficCounters(ch: Channel | undefined, s: Session): Record<string, number> {
+  const dropped = s.droppedQueueFull + s.droppedExpired + s.droppedTooLarge;
+  return {
+    recv_cnt: ch?.recvCnt ?? 0,
+    recv_msg: ch?.recvMsg ?? 0,
+    'recv_msg.qos0': ch?.recvQos0 ?? 0,
+    'recv_msg.qos1': ch?.recvQos1 ?? 0,
+    'recv_msg.qos2': ch?.recvQos2 ?? 0,
+    recv_oct: ch?.recvOct ?? 0,
+    recv_pkt: ch?.recvPkt ?? 0,
+    send_cnt: ch?.io.writes ?? 0,
+    send_msg: ch?.sendMsg ?? 0,
+    'send_msg.qos0': ch?.sendQos0 ?? 0,
+    'send_msg.qos1': ch?.sendQos1 ?? 0,
+    'send_msg.qos2': ch?.sendQos2 ?? 0,
+    'send_msg.dropped': dropped,
+    'send_msg.dropped.expired': s.droppedExpired,
+    'send_msg.dropped.queue_full': s.droppedQueueFull,
+    'send_msg.dropped.too_large': s.droppedTooLarge,
+    send_oct: ch?.sendOct ?? 0,
+    send_pkt: ch?.sendPkt ?? 0,
   };
 }
 

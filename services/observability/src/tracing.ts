@@ -38,7 +38,8 @@ interface Appender {
  * (a child of the publisher's `traceparent` user property when it sent one), a `durable append`
  * span per messages-topic write and a `deliver <topic>` span per delivery, both children of the
  * PUBLISH span. The PUBLISH span's context becomes the message's `traceparent` user property, so
- * it travels in the Kafka record (header and value) to other gateways and on to v5 subscribers.
+ * it travels in the Kafka record (header and value) to the router (its `route <topic>` span), to
+ * other gateways and on to v5 subscribers.
  * Made only when `opentelemetry.traces.enable`: when off nothing is registered.
  */
 export class Tracing {
@@ -95,6 +96,19 @@ export class Tracing {
         (err: Error) => (span.setStatus({ code: SpanStatusCode.ERROR, message: err.message }), span.end()),
       );
       return done;
+    };
+  }
+
+  /**
+   * The router's span of one message (RouterServiceOptions.traceRoute): `route <topic>`, a child
+   * of its PUBLISH span (the record's traceparent header), with the gateways it goes to; ended by
+   * the returned function once the downlink appends are durable.
+   */
+  routeSpan(topic: string, traceparent: string, gateways: readonly string[]): (err?: Error) => void {
+    const span = this.tracer.startSpan(`route ${topic}`, { kind: SpanKind.CONSUMER, attributes: { 'mqtt.topic': topic, 'messaging.system': 'kafka', 'tributary.gateways': [...gateways] } }, contextOf(traceparent));
+    return (err) => {
+      if (err) span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
+      span.end();
     };
   }
 

@@ -36,6 +36,12 @@ export interface RouterServiceOptions {
   group?: string;
   /** Scaled out, "no subscribers" is known here: message.dropped fires in this process. */
   hooks?: HookRegistry;
+  /**
+   * Tracing (services/observability): called for each message whose record carries a
+   * `traceparent` header, with the gateways it goes to (none: no subscriber); the function it
+   * returns is called once the downlink appends are durable (with the error if they failed).
+   */
+  traceRoute?: (topic: string, traceparent: string, gateways: readonly string[]) => (err?: Error) => void;
 }
 
 export interface RouterStats {
@@ -159,6 +165,8 @@ export class RouterService {
   private route(records: ConsumedRecord[]): Promise<void> | undefined {
     const out = new Map<string, BundledDelivery[]>();
     const targets = new Set<string>();
+    const traceRoute = this.opts.traceRoute;
+    let traced: ((err?: Error) => void)[] | undefined;
     for (let i = 0; i < records.length; i++) {
       const rec = records[i]!;
       this.position = rec.offset + 1;
@@ -192,6 +200,11 @@ export class RouterService {
           targets.add(owner);
         }
       }
+      if (traceRoute !== undefined && rec.headers.traceparent !== undefined) {
+        const end = traceRoute(topic, rec.headers.traceparent, [...targets]);
+        if (targets.size === 0) end();
+        else (traced ??= []).push(end);
+      }
       if (targets.size === 0) {
         this.stats['router.unrouted']++;
         if (this.opts.hooks?.wants('message.dropped', topic)) this.dropped(rec);
@@ -208,7 +221,16 @@ export class RouterService {
     if (out.size === 0) return undefined;
     const writes: Promise<unknown>[] = [];
     for (const [gw, list] of out) writes.push(this.opts.backbone.append(downlinkTopic(gw), bundles(list)));
-    return Promise.all(writes).then(() => undefined);
+    const done = Promise.all(writes);
+    if (traced === undefined) return done.then(() => undefined);
+    const spans = traced;
+    return done.then(
+      () => spans.forEach((end) => end()),
+      (err: Error) => {
+        spans.forEach((end) => end(err));
+        throw err;
+      },
+    );
   }
 
   /**

@@ -412,6 +412,9 @@ export class Broker implements SessionHost {
 
   dropped(reason: DropReason, d: Delivery, session: Session): void {
     this.metrics.dropped(reason);
+    if (reason === 'queue_full') session.droppedQueueFull++;
+    else if (reason === 'expired') session.droppedExpired++;
+    else if (reason === 'too_large') session.droppedTooLarge++;
     if (session.client && this.hooks.wants('delivery.dropped', d.msg.topic)) this.hooks.notify('delivery.dropped', session.client, hookMessage(d.msg), reason);
   }
 

@@ -37,6 +37,8 @@ export interface ChannelIO {
   readonly writable: boolean;
   /** Bytes handed to the OS so far. */
   readonly progress: number;
+  /** Socket writes so far (EMQX's send_cnt); undefined where the transport does not count them. */
+  readonly writes?: number;
   write(data: Buffer): void;
   /** Flushes what was written and closes the connection. */
   end(): void;
@@ -101,6 +103,26 @@ export class Channel implements SessionOwner, Pausable, PublishOrigin {
   /** Packets parsed while later packets must wait (a hold, or flow control's pause), in order. */
   private waitingPackets: Packet[] | undefined;
   private flowPaused = false;
+  // EMQX's per-client traffic counters (GET /clients): plain number fields, one increment where a
+  // chunk, packet or message passes; send_cnt is the transport's (io.writes).
+  /** Socket reads (recv_cnt) and their bytes (recv_oct); counted by the connection. */
+  recvCnt = 0;
+  recvOct = 0;
+  /** MQTT packets received (recv_pkt). */
+  recvPkt = 0;
+  /** PUBLISH messages received and accepted for publishing (recv_msg, recv_msg.qos0/1/2). */
+  recvMsg = 0;
+  recvQos0 = 0;
+  recvQos1 = 0;
+  recvQos2 = 0;
+  /** MQTT packets sent (send_pkt) and their bytes (send_oct). */
+  sendPkt = 0;
+  sendOct = 0;
+  /** PUBLISH messages sent (send_msg, send_msg.qos0/1/2), resends included. */
+  sendMsg = 0;
+  sendQos0 = 0;
+  sendQos1 = 0;
+  sendQos2 = 0;
 
   constructor(
     readonly io: ChannelIO,
@@ -166,6 +188,7 @@ export class Channel implements SessionOwner, Pausable, PublishOrigin {
       return;
     }
     this.broker.metrics['bytes.received'] += packet.length ?? 0;
+    this.recvPkt++;
     try {
       this.run(dispatch(this, packet));
     } catch (err) {
@@ -352,6 +375,8 @@ export class Channel implements SessionOwner, Pausable, PublishOrigin {
   send(packet: mp.Packet): void {
     const buf = generatePacket(packet, { protocolVersion: this.dialect.version });
     this.broker.metrics['bytes.sent'] += buf.length;
+    this.sendPkt++;
+    this.sendOct += buf.length;
     this.io.write(buf);
   }
 
@@ -384,7 +409,14 @@ export class Channel implements SessionOwner, Pausable, PublishOrigin {
   sendPublish(d: Delivery, packetId: number, dup: boolean): boolean {
     const bytes = this.outgoing.publish(d, packetId, dup);
     this.broker.metrics['bytes.sent'] += bytes;
-    return bytes > 0;
+    if (bytes === 0) return false;
+    this.sendPkt++;
+    this.sendOct += bytes;
+    this.sendMsg++;
+    if (d.qos === 0) this.sendQos0++;
+    else if (d.qos === 1) this.sendQos1++;
+    else this.sendQos2++;
+    return true;
   }
 
   /** For Outgoing: bytes to the connection. */
@@ -400,6 +432,8 @@ export class Channel implements SessionOwner, Pausable, PublishOrigin {
   sendAck(cmd: AckCmd, packetId: number, reasonCode: number): void {
     if (reasonCode !== RC.SUCCESS) return this.send(this.dialect.ack(cmd, packetId, reasonCode));
     this.broker.metrics['bytes.sent'] += 4;
+    this.sendPkt++;
+    this.sendOct += 4;
     this.io.write(encodeAck(cmd, packetId));
   }
 

@@ -82,6 +82,9 @@ export class Connection implements ChannelIO {
   data(chunk: Buffer): void {
     if (this.dead) return;
     this.lastActivity = Date.now();
+    const ch = this.channel;
+    ch.recvCnt++;
+    ch.recvOct += chunk.length;
     if (this.bytesBucket) this.rateLimited(this.bytesBucket.spend(chunk.length, this.lastActivity));
     this.feed(chunk);
   }
@@ -129,6 +132,10 @@ export class Connection implements ChannelIO {
 
   get progress(): number {
     return this.transport.sentBytes;
+  }
+
+  get writes(): number {
+    return this.transport.writes;
   }
 
   write(data: Buffer): void {

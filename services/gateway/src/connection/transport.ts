@@ -19,6 +19,8 @@ export interface Transport {
   readonly buffered: number;
   /** Bytes handed to the OS so far. */
   readonly sentBytes: number;
+  /** Writes to the socket so far (one per tick with data: writes are coalesced), EMQX's send_cnt. */
+  readonly writes: number;
   /** Called when the outgoing buffer has drained after it held `watermark` bytes or more. */
   onDrain: (() => void) | undefined;
   watermark: number;
@@ -53,6 +55,7 @@ export class TcpTransport implements Transport {
   /** Packets written this tick; flushed as one socket write on the next tick. */
   private pending: Buffer[] | undefined;
   private pendingBytes = 0;
+  writes = 0;
   onDrain: (() => void) | undefined;
   /** The socket's own 'drain' (its buffer emptied after a write past its high-water mark) is used instead. */
   watermark = 0;
@@ -106,6 +109,7 @@ export class TcpTransport implements Transport {
     this.pendingBytes = 0;
     const s = this.socket;
     if (!p || s.destroyed || s.writableEnded) return;
+    this.writes++;
     if (p.length === 1) s.write(p[0]!);
     else if (bytes <= COALESCE_LIMIT) s.write(Buffer.concat(p, bytes));
     else {
@@ -147,6 +151,7 @@ export class WsTransport implements Transport {
   onDrain: (() => void) | undefined;
   watermark = Infinity;
   private written = 0;
+  writes = 0;
   private drainPoll: NodeJS.Timeout | undefined;
   private readonly tls: TlsPeer;
 
@@ -193,6 +198,7 @@ export class WsTransport implements Transport {
     if (!p || this.ws.readyState !== this.ws.OPEN) return;
     const data = p.length === 1 ? p[0]! : Buffer.concat(p);
     this.written += data.length;
+    this.writes++;
     this.ws.send(data, { binary: true });
     if (this.ws.bufferedAmount >= this.watermark && this.drainPoll === undefined) this.drainPoll = setTimeout(pollWs, WS_DRAIN_POLL_MS, this);
   }

@@ -88,6 +88,10 @@ export class Session {
   pressured = false;
   /** Messages sent to clients so far (flow control compares sessions' progress). */
   sent = 0;
+  /** Deliveries dropped, by reason (send_msg.dropped.* of GET /clients; the broker counts them). */
+  droppedQueueFull = 0;
+  droppedExpired = 0;
+  droppedTooLarge = 0;
   /** Behind its peers, or pressured without progress: not counted by flow control until its queue drains (QoS 0 drops, QoS 1/2 go to the backlog). */
   slow = false;
   private drainWaiters: (() => void)[] | undefined;
@@ -95,12 +99,17 @@ export class Session {
   constructor(
     readonly clientId: string,
     protocolVersion: number,
-    private readonly limits: SessionLimits,
+    readonly limits: SessionLimits,
     private readonly host: SessionHost,
   ) {
     this.protocolVersion = protocolVersion;
     this.window = limits.maxInflight;
     this.incoming = new IncomingWindow(limits.maxAwaitingRel);
+  }
+
+  /** The outgoing in-flight window now (mqtt.max_inflight, or less by the client's Receive Maximum). */
+  get inflightMax(): number {
+    return this.window;
   }
 
   get persistent(): boolean {

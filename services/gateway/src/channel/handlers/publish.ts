@@ -68,6 +68,10 @@ function accept(ch: Channel, packet: mp.IPublishPacket, topic: string): Steps {
   const m = ch.broker.metrics;
   m['messages.received']++;
   m[qos === 0 ? 'messages.qos0.received' : qos === 1 ? 'messages.qos1.received' : 'messages.qos2.received']++;
+  ch.recvMsg++;
+  if (qos === 0) ch.recvQos0++;
+  else if (qos === 1) ch.recvQos1++;
+  else ch.recvQos2++;
   const msg: Message = { topic, payload: packet.payload as Buffer, qos, retain: packet.retain, from: ch.clientId, timestamp: Date.now(), properties: messageProperties(packet.properties), offset: -1 };
   // A publisher with subscriptions may get its own copy, which must follow its PUBACK/PUBREC.
   const own = qos > 0 && session.hasSubscriptions;
