@@ -5,7 +5,8 @@
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 
 interface JqWeb {
-  raw(input: string, program: string, flags: string[]): string;
+  /** jq's stdout, undefined when it printed nothing. */
+  raw(input: string, program: string, flags: string[]): string | undefined;
 }
 
 /** What the caller sends: a jq program and its input as JSON text. */
@@ -33,6 +34,9 @@ function jqMessage(e: unknown): string {
   return lines.join('; ') || msg;
 }
 
+// jq-web writes a program's stderr (its `debug` and `stderr` output) with console.warn: dropped.
+console.warn = () => undefined;
+
 void (async () => {
   let jq: JqWeb;
   try {
@@ -44,7 +48,7 @@ void (async () => {
   reply({ ready: true });
   parentPort?.on('message', (req: JqRequest) => {
     try {
-      reply({ output: jq.raw(req.input, req.program, ['-c']) });
+      reply({ output: jq.raw(req.input, req.program, ['-c']) ?? '' });
     } catch (e) {
       reply({ error: jqMessage(e) });
     }
