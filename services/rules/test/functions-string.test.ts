@@ -17,6 +17,10 @@ describe('string functions: case, trim, length, slices', () => {
     assert.equal(call('strlen', 'hello\n'), 6);
     assert.equal(call('strlen', '你好'), 2);
     assert.equal(call('strlen', 'a\r\n'), 2);
+    assert.equal(call('strlen', 'e\u0301x'), 2);
+    assert.equal(call('strlen', '🐸🐸'), 2);
+    assert.equal(call('strlen', '👋🏽'), 1);
+    assert.equal(call('substr', '🐸a🐸', 1), 'a🐸');
     fails(() => call('lower', undefined));
     fails(() => call('upper', null));
     fails(() => call('strlen', 12));

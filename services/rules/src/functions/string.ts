@@ -6,19 +6,33 @@ import { concatValues } from './math';
 import { compileRegex, regexReplace } from './regex';
 
 // Erlang's string module counts, slices, pads and reverses grapheme clusters ("你好" has length 2,
-// "\r\n" is one). Plain ASCII without CR LF is one grapheme a char and skips the segmenter.
+// "\r\n" is one). The segmenter is slow, so it only sees text with a code point that can join a
+// cluster (marks, joiners, variation selectors, emoji modifiers, regional indicators, Hangul jamo,
+// prepended signs, CR); other text is one grapheme per code point (per char when it is ASCII).
 const segmenter = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
-const NEEDS_SEGMENTER = /[^\x00-\x7f]|\r\n/;
+const NOT_ASCII_OR_CR = /[^\x00-\x0c\x0e-\x7f]/;
+const JOINS_CLUSTERS =
+  /[\p{M}\r\u200c\u200d\ufe00-\ufe0f\uff9e\uff9f\u1100-\u11ff\ua960-\ua97f\ud7b0-\ud7ff\u0600-\u0605\u06dd\u070f\u0890\u0891\u08e2\u{110bd}\u{110cd}\u{1f1e6}-\u{1f1ff}\u{1f3fb}-\u{1f3ff}\u{e0020}-\u{e007f}\u{e0100}-\u{e01ef}]/u;
 
 /** The grapheme clusters of `s`. */
 export function graphemes(s: string): string[] {
-  if (!NEEDS_SEGMENTER.test(s)) return s.split('');
+  if (!NOT_ASCII_OR_CR.test(s)) return s.split('');
+  if (!JOINS_CLUSTERS.test(s)) return Array.from(s);
   return Array.from(segmenter.segment(s), (g) => g.segment);
 }
 
 /** string:length/1: the number of grapheme clusters. */
 export function strlen(s: string): number {
-  return NEEDS_SEGMENTER.test(s) ? graphemes(s).length : s.length;
+  if (!NOT_ASCII_OR_CR.test(s)) return s.length;
+  if (!JOINS_CLUSTERS.test(s)) {
+    let n = 0;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c < 0xdc00 || c > 0xdfff) n++;
+    }
+    return n;
+  }
+  return graphemes(s).length;
 }
 
 // Erlang's default whitespace for string:trim (unicode_util:whitespace()), "\r\n" included.
@@ -59,7 +73,7 @@ function caseMapper(name: string, upper: boolean) {
 /** string:slice/3: `len` graphemes from grapheme `start` (0-based). */
 function slice(s: string, start: number, len: number | undefined): string {
   const end = len === undefined ? undefined : start + len;
-  if (!NEEDS_SEGMENTER.test(s)) return s.slice(start, end);
+  if (!NOT_ASCII_OR_CR.test(s)) return s.slice(start, end);
   return graphemes(s).slice(start, end).join('');
 }
 
