@@ -34,14 +34,18 @@ export class RuleEvalError extends ValidationError {
 
 /**
  * EMQX's `str/1` conversion, also what `+` concatenation and templates use: strings as they
- * are, Buffers decoded as UTF-8, numbers in their shortest form, booleans `true`/`false`,
- * maps and arrays as JSON, undefined as `undefined` and null as `null`.
+ * are, Buffers decoded as UTF-8, integers in full, other numbers as EMQX prints floats (at most
+ * 10 decimals, trailing zeros dropped: `0.30000000004` is `0.3`), booleans `true`/`false`, maps
+ * and arrays as JSON, undefined as `undefined` and null as `null`.
  */
 export function str(v: Value): string {
   if (typeof v === 'string') return v;
   if (v === undefined) return 'undefined';
   if (v === null) return 'null';
-  if (typeof v === 'number') return Number.isFinite(v) ? String(v) : v > 0 ? 'inf' : v < 0 ? '-inf' : 'nan';
+  if (typeof v === 'number') {
+    if (Number.isInteger(v)) return Math.abs(v) < 1e21 ? String(v) : BigInt(v).toString();
+    return Number.isFinite(v) ? float2str(v, 10) : v > 0 ? 'inf' : v < 0 ? '-inf' : 'nan';
+  }
   if (typeof v === 'boolean') return v ? 'true' : 'false';
   if (Buffer.isBuffer(v)) return v.toString('utf8');
   return jsonEncode(v);
@@ -62,4 +66,42 @@ export function jsonEncode(v: Value): string {
 export function textOrBytes(b: Buffer): string | Buffer {
   const s = b.toString('utf8');
   return Buffer.byteLength(s) === b.length && !s.includes('\uFFFD') ? s : b;
+}
+
+/**
+ * EMQX's `float2str(F, Decimals)` (Erlang `float_to_binary(F, [{decimals, D}, compact])`): the
+ * exact decimal expansion of the double rounded to `decimals` places, trailing zeros dropped but
+ * one digit kept after the point (`20.0`); no point at all when `decimals` is 0.
+ */
+export function float2str(x: number, decimals: number): string {
+  const s = fixed(x, decimals);
+  if (decimals === 0) return s;
+  let end = s.length;
+  while (s.charCodeAt(end - 1) === 0x30 /* 0 */ && s.charCodeAt(end - 2) !== 0x2e /* . */) end--;
+  return end === s.length ? s : s.slice(0, end);
+}
+
+/** `x` with exactly `decimals` places, from its exact binary value (toFixed's limits lifted). */
+export function fixed(x: number, decimals: number): string {
+  if (Math.abs(x) >= 1e21) return BigInt(x).toString() + (decimals > 0 ? '.' + '0'.repeat(decimals) : '');
+  if (decimals <= 100) return x.toFixed(decimals);
+  // Past toFixed's 100 places: x = m * 2^e exactly, so x * 10^d = m * 10^d / 2^-e, rounded half up.
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, Math.abs(x));
+  const bits = view.getBigUint64(0);
+  const exp = Number((bits >> 52n) & 0x7ffn);
+  let m = bits & 0xfffffffffffffn;
+  let e = exp - 1075;
+  if (exp === 0) e = -1074;
+  else m |= 1n << 52n;
+  let n = m * 10n ** BigInt(decimals);
+  if (e >= 0) n <<= BigInt(e);
+  else {
+    const shift = BigInt(-e);
+    const q = n >> shift;
+    n = (n - (q << shift)) * 2n >= 1n << shift ? q + 1n : q;
+  }
+  const digits = n.toString().padStart(decimals + 1, '0');
+  const sign = x < 0 ? '-' : '';
+  return `${sign}${digits.slice(0, -decimals)}.${digits.slice(-decimals)}`;
 }
