@@ -10,13 +10,14 @@ import * as path from 'node:path';
 import { BROKERS, BrokerName, MOSQUITTO_DEFAULTS, MOSQUITTO_MAX_INFLIGHT, MOSQUITTO_MAX_QUEUED, RunningBroker, StartOptions, benchTlsFiles, findMosquitto, killAllNow, startBroker, stopAll } from './brokers';
 import { Ctx, Metric, Prepared, RunOptions, Scenario, ScenarioResult } from './harness';
 import { OPENLOOP_SCENARIOS } from './openloop';
+import { RULES_SCENARIOS } from './rules';
 import { SECURITY_SCENARIOS } from './security';
 import { API_SCENARIOS } from './api';
 import { FD_LIMIT, rssOf } from './processes';
 import { SCENARIOS as CLOSED_LOOP_SCENARIOS } from './scenarios';
 import { setBrokerLog, stopKafka } from './tributary-kafka';
 
-const SCENARIOS: Scenario[] = [...CLOSED_LOOP_SCENARIOS, ...OPENLOOP_SCENARIOS, ...SECURITY_SCENARIOS, ...API_SCENARIOS];
+const SCENARIOS: Scenario[] = [...CLOSED_LOOP_SCENARIOS, ...OPENLOOP_SCENARIOS, ...SECURITY_SCENARIOS, ...API_SCENARIOS, ...RULES_SCENARIOS];
 /** Names --scenarios accepts: every scenario's, and each family's (all of its scenarios). */
 const FAMILIES = [...new Set(SCENARIOS.map((s) => s.family).filter((f): f is string => f !== undefined))];
 
@@ -242,6 +243,17 @@ async function runOne(name: BrokerName, s: Scenario, opts: RunOptions, retries: 
   return best!;
 }
 
+/** s's first metric over its baseline's on broker b (Scenario.baseline), when both were measured. */
+function vsBaseline(outcomes: Map<string, Outcome>, b: BrokerName, s: Scenario): number | undefined {
+  const first = (name: string): number | undefined => {
+    const o = outcomes.get(`${b}/${name}`);
+    return o?.ok ? o.result.metrics[0]?.value : undefined;
+  };
+  const x = s.baseline !== undefined ? first(s.name) : undefined;
+  const base = s.baseline !== undefined ? first(s.baseline) : undefined;
+  return x !== undefined && base ? x / base : undefined;
+}
+
 function fmt(v: number | undefined, digits: number): string {
   if (v === undefined || !Number.isFinite(v)) return '-';
   return v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
@@ -285,6 +297,10 @@ function table(args: Args, outcomes: Map<string, Outcome>): string {
       };
       const arrow = !measured ? '' : m.better === 'higher' ? ' (higher is better)' : ' (lower is better)';
       rows.push([`${m.label}${arrow}`, ...brokers.map(cell), ...ratios.map(ratio)]);
+    }
+    if (s.baseline !== undefined && args.scenarios.some((x) => x.name === s.baseline)) {
+      const cell = (b: BrokerName): string => (outcomes.has(`${b}/${s.name}`) ? fmt(vsBaseline(outcomes, b, s), 2) : 'skipped');
+      rows.push([`${s.name} / ${s.baseline} (higher is better)`, ...brokers.map(cell), ...ratios.map(() => '-')]);
     }
   }
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
@@ -347,8 +363,9 @@ async function main(): Promise<void> {
   console.log(text);
   const results: Record<string, Record<string, unknown>> = {};
   for (const [key, o] of outcomes) {
-    const [b, s] = key.split('/') as [string, string];
-    (results[b] ??= {})[s] = o.ok ? { metrics: Object.fromEntries(o.result.metrics.map((m) => [m.key, m.value])), extra: o.result.extra } : { error: o.error };
+    const [b, s] = key.split('/') as [BrokerName, string];
+    const ratio = vsBaseline(outcomes, b, SCENARIOS.find((x) => x.name === s)!);
+    (results[b] ??= {})[s] = o.ok ? { metrics: Object.fromEntries(o.result.metrics.map((m) => [m.key, m.value])), extra: o.result.extra, ...(ratio !== undefined ? { vsBaseline: ratio } : {}) } : { error: o.error };
   }
   const json = {
     date: started.toISOString(),

@@ -3,7 +3,7 @@
  * topics, each publisher held to a window of messages not yet delivered (or paced to a rate), and what arrived.
  */
 import { performance } from 'node:perf_hooks';
-import { Ctx, PAYLOAD_BYTES, sleep, stampBatch } from './harness';
+import { Ctx, JSON_PAYLOAD, PAYLOAD_BYTES, jsonStamp, sleep, stampBatch, stampBatchJson } from './harness';
 import { CpuUse, cpuDiag, cpuWindow } from './measure';
 import { PublishTemplate, encodePuback } from './mqtt-wire';
 
@@ -38,6 +38,20 @@ export interface Flow {
   subGateway?(s: number): number;
   /** Throughput mode: also record end-to-end latency of the measured messages (paced mode always does). */
   trackLatency?: boolean;
+  /** Payloads are JSON_PAYLOAD text (`{"x":1,"s":"<stamp in hex>"}`), not the binary stamp: for brokers that decode them. */
+  json?: boolean;
+  /**
+   * The filter every subscriber subscribes to instead of the publishers' topic(s), each getting every message:
+   * what a rule republishes there.
+   */
+  subscribeTo?: string;
+  /**
+   * The messages end outside MQTT, at a rule's sink (subscribers: 0): called once with the function to call
+   * whenever n of them reached it. A sink's count names no publisher: arrivals are credited to the publishers
+   * with messages outstanding, in turn, and hold their windows as deliveries would. After the measurement the
+   * flow drains as a shared one does (missingAfterDrain).
+   */
+  sink?(arrived: (n: number) => void): void;
 }
 
 export interface FlowResult extends CpuUse {
@@ -57,20 +71,23 @@ export async function runFlow(ctx: Ctx, f: Flow): Promise<FlowResult> {
   const { broker, opts } = ctx;
   const tag = `${broker.name}-${process.pid}-${Date.now()}`;
   const T = f.topics ?? 1;
-  if (f.subscribers % T !== 0 || T > 10) throw new Error('subscribers must be a multiple of topics, and topics at most 10');
+  if ((f.subscribeTo === undefined && f.subscribers % T !== 0) || T > 10) throw new Error('subscribers must be a multiple of topics, and topics at most 10');
+  if ((f.sink !== undefined) !== (f.subscribers === 0)) throw new Error('a flow has subscribers or a sink');
   const topicOf = (i: number): string => (T > 1 ? `${f.topic}/${i % T}` : f.topic);
   const subs = Array.from({ length: f.subscribers }, (_, s) => ctx.open(undefined, f.tls, f.subGateway?.(s) ?? 0));
   const pubs = Array.from({ length: f.publishers }, (_, p) => ctx.open(undefined, f.tls, f.pubGateway?.(p) ?? 0));
-  const filter = (s: number): string => (f.shareGroup !== undefined ? `$share/${f.shareGroup}/${topicOf(s)}` : topicOf(s));
+  const filter = (s: number): string => (f.shareGroup !== undefined ? `$share/${f.shareGroup}/${topicOf(s)}` : (f.subscribeTo ?? topicOf(s)));
   // SUBACK before any publish: on tributary-kafka it means the router routes to this subscriber from here on.
   await Promise.all(subs.map((c, i) => c.connect(`sub-${tag}-${i}`, 60).then(() => c.subscribe(filter(i), f.qos))));
   await Promise.all(pubs.map((c, i) => c.connect(`pub-${tag}-${i}`, 60)));
 
   const P = f.publishers;
-  // Copies of each message the subscribers get in all: one per subscriber of its topic, or one per shared group.
-  const copies = f.shareGroup !== undefined ? 1 : f.subscribers / T;
+  // Copies of each message the subscribers get in all: one per subscriber of its topic, or one per shared group (or sink).
+  const copies = f.shareGroup !== undefined || f.sink !== undefined ? 1 : f.subscribeTo !== undefined ? f.subscribers : f.subscribers / T;
   const perSub = new Float64Array(f.subscribers);
-  const tpls = Array.from({ length: T }, (_, t) => new PublishTemplate(topicOf(t), f.qos, PAYLOAD_BYTES));
+  const json = f.json === true;
+  const stamp = json ? stampBatchJson : stampBatch;
+  const tpls = Array.from({ length: T }, (_, t) => new PublishTemplate(topicOf(t), f.qos, json ? JSON_PAYLOAD : PAYLOAD_BYTES));
   const sent = new Float64Array(P);
   const delivered = new Float64Array(P); // receipts over all subscribers
   const inflight = new Float64Array(P); // QoS 1 PUBLISHes without PUBACK
@@ -87,7 +104,7 @@ export async function runFlow(ctx: Ctx, f: Flow): Promise<FlowResult> {
   let scheduled = false;
 
   const send = (p: number, n: number): void => {
-    const buf = stampBatch(tpls[p % T]!, n, p, sent[p]!, nextId);
+    const buf = stamp(tpls[p % T]!, n, p, sent[p]!, nextId);
     sent[p]! += n;
     if (f.qos > 0) inflight[p]! += n;
     const pub = pubs[p]!;
@@ -138,7 +155,12 @@ export async function runFlow(ctx: Ctx, f: Flow): Promise<FlowResult> {
         received++;
         perSub[si]!++;
         if (qos > 0) acks.push(id);
-        if (plen < 16) return;
+        if (json) {
+          const s = jsonStamp(buf, off, plen);
+          if (!s) return;
+          buf = s;
+          off = 0;
+        } else if (plen < 16) return;
         const p = buf.readUInt32LE(off + 8);
         if (p >= P) return;
         // Arrived after the watchdog wrote it off: late, not lost.
@@ -171,6 +193,22 @@ export async function runFlow(ctx: Ctx, f: Flow): Promise<FlowResult> {
         kick();
       },
     };
+  });
+
+  let credit = 0; // the next publisher a sink's arrival is credited to
+  f.sink?.((n) => {
+    received += n;
+    const now = performance.now();
+    for (let k = 0; k < P && n > 0; k++, credit = (credit + 1) % P) {
+      const d = Math.min(sent[credit]! - delivered[credit]!, n);
+      if (d <= 0) continue;
+      delivered[credit]! += d;
+      n -= d;
+      lastProgress[credit] = now;
+      dirty.add(credit);
+    }
+    lost -= n; // arrived after the watchdog wrote them off: late, not lost
+    kick();
   });
 
   // A broker that drops messages would freeze a window for good: after 500 ms without progress,
@@ -214,9 +252,9 @@ export async function runFlow(ctx: Ctx, f: Flow): Promise<FlowResult> {
     const { brokerCpu, loadCpu, otherCpu, processCpu, kafkaCpu } = cpu();
     const perSubscriber = Array.from(perSub, (n, i) => n - start.perSub[i]!);
     let missingAfterDrain: number | undefined;
-    if (f.shareGroup !== undefined) {
+    if (f.shareGroup !== undefined || f.sink !== undefined) {
       // Stop publishing and give the broker up to 3 s to deliver what is in flight, then compare raw
-      // counts over the whole run: every message sent must have reached exactly one member.
+      // counts over the whole run: every message sent must have reached exactly one member (or the sink once).
       running = false;
       const total = (): number => sum(sent) * copies - received;
       for (let t = 0; t < 60 && total() > 0; t++) await sleep(50);

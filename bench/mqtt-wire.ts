@@ -56,11 +56,13 @@ export class PublishTemplate {
   readonly idOffset: number;
   readonly payloadOffset: number;
 
-  constructor(topic: string, readonly qos: 0 | 1, payloadSize: number) {
+  /** payload: a size (that many bytes of 'a') or the bytes every copy starts with. */
+  constructor(topic: string, readonly qos: 0 | 1, payload: number | Buffer) {
     const topicBuf = utf8(topic);
     const idLen = qos > 0 ? 2 : 0;
-    const head = Buffer.from([0x30 | (qos << 1), ...remainingLength(topicBuf.length + idLen + payloadSize)]);
-    this.packet = Buffer.concat([head, topicBuf, Buffer.alloc(idLen), Buffer.alloc(payloadSize, 0x61)]);
+    const body = typeof payload === 'number' ? Buffer.alloc(payload, 0x61) : payload;
+    const head = Buffer.from([0x30 | (qos << 1), ...remainingLength(topicBuf.length + idLen + body.length)]);
+    this.packet = Buffer.concat([head, topicBuf, Buffer.alloc(idLen), body]);
     this.idOffset = qos > 0 ? head.length + topicBuf.length : -1;
     this.payloadOffset = head.length + topicBuf.length + idLen;
   }

@@ -14,6 +14,7 @@ import { performance } from 'node:perf_hooks';
 import type { BrokerName } from './brokers';
 import { runFlow } from './flow';
 import { Ctx, Prepared, Scenario } from './harness';
+import { startPostgres } from './postgres';
 import { tempDir } from './processes';
 
 const CONNECT_WORKERS = 20;
@@ -101,35 +102,16 @@ function builtIn(algorithm: Record<string, unknown>): Scenario['prepare'] {
   };
 }
 
-/** The test suite's PostgreSQL (test/helpers/postgres.ts, compiled by npm run build), one per scenario run. */
-interface Postgres {
-  host: string;
-  port: number;
-  user: string;
-  password: string;
-  database: string;
-  stop(): Promise<void>;
-}
-
 const postgres: Scenario['prepare'] = async (broker) => {
   if (broker !== 'tributary') return undefined;
-  const helper = path.resolve(__dirname, '../../test/dist/helpers/postgres.js');
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { startPostgres, sql } = require(helper) as { startPostgres(): Promise<Postgres>; sql(pg: Postgres, text: string, params?: unknown[]): Promise<unknown> };
-  const pg = await startPostgres();
-  try {
-    const query = (text: string, params?: unknown[]): Promise<unknown> => sql(pg, text, params);
+  const pg = await startPostgres(async ({ query }) => {
     await query('CREATE TABLE mqtt_user (username text PRIMARY KEY, password_hash text, salt text, is_superuser boolean)');
     for (let i = 0; i < USERS; i++) {
       const salt = `salt${i}`;
       const hash = createHash('sha256').update(PASSWORD(i) + salt).digest('hex');
       await query('INSERT INTO mqtt_user VALUES ($1, $2, $3, false)', [`user-${i}`, hash, salt]);
     }
-  } catch (err) {
-    // The server must not outlive a failed set-up (it would keep the bench process alive).
-    await pg.stop();
-    throw err;
-  }
+  });
   const chain = [
     {
       mechanism: 'password_based',
