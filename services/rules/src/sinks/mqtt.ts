@@ -121,6 +121,12 @@ export function pubPropsOf(props: IPublishPacket['properties']): Record<string, 
 /** Session expiry asked for with v5 and clean_start false (seconds). */
 const SESSION_EXPIRY_S = 7200;
 const RECONNECT_MS = 1000;
+/**
+ * A resumed session may deliver before the sources started: for this long after the client was
+ * created such messages are left unacknowledged (and fetched again once a source starts); later
+ * they are acknowledged and dropped (a subscription of a source that no longer exists).
+ */
+const ORPHAN_GRACE_MS = 30_000;
 
 /** Our marker on a nack, so the connector's error listener knows it. */
 class NotHandled extends Error {}
@@ -132,11 +138,13 @@ interface Pending {
 /**
  * An MQTT bridge connector: one mqtt.js client to the remote broker, reconnecting every second.
  * Sinks publish through it; sources subscribe through it. Incoming messages are handled one at a
- * time (mqtt.js's backpressure): a QoS 1/2 message is acknowledged after every matching source's
- * onMessage resolved (MQTT 5: before PUBACK/PUBREC, through customHandleAcks; 3.1/3.1.1: before
- * PUBACK/PUBCOMP, through handleMessage). When one rejects, the message is left unacknowledged
- * and the connection is dropped, so the remote redelivers it on reconnect — to a persistent
- * session only (clean_start false); with clean_start true the remote drops it.
+ * time (mqtt.js's backpressure: while a handler runs the client reads nothing, PUBACKs of sinks
+ * and SUBACKs included, so handlers must be quick). A QoS 1/2 message is acknowledged after every
+ * matching source's onMessage resolved (MQTT 5: PUBACK/PUBREC through customHandleAcks; 3.1 and
+ * 3.1.1: PUBACK/PUBCOMP after handleMessage). When one rejects, the message is left
+ * unacknowledged and the connection is dropped, so the remote redelivers it on reconnect — to a
+ * persistent session only (clean_start false); with clean_start true the remote drops it.
+ * Caveat of 3.1/3.1.1 QoS 2: PUBREC is sent on arrival, so a crash before PUBCOMP loses it.
  */
 export class MqttConnector implements Connector {
   readonly type = 'mqtt';
@@ -148,6 +156,12 @@ export class MqttConnector implements Connector {
   /** Sources whose subscription the remote session holds. */
   private readonly subscribed = new Set<MqttSource>();
   private readonly pending = new Set<Pending>();
+  /** A QoS 1/2 message came that no source takes (a persistent session resumed before its sources started): left unacknowledged. */
+  private orphans = false;
+  /** When the client was created: orphans are kept unacknowledged this long after. */
+  private startedAt = 0;
+  /** Messages being handled (the client reads nothing else meanwhile). */
+  private handling = 0;
 
   constructor(
     readonly spec: MqttConnectorSpec,
@@ -189,6 +203,7 @@ export class MqttConnector implements Connector {
       ...(this.v5 ? { customHandleAcks: (_t: string, _m: Buffer, packet: IPublishPacket, done: (e: Error | number, code?: number) => void) => this.ackAfterHandled(packet, done) } : {}),
     };
     this.state = 'connecting';
+    this.startedAt = Date.now();
     const client = mqtt.connect(options);
     this.client = client;
     client.handleMessage = (packet, callback) => this.handleMessage(packet, callback);
@@ -226,8 +241,15 @@ export class MqttConnector implements Connector {
     this.subscribed.clear();
     this.failPending(new Error('connector stopped'));
     if (!client) return;
-    const force = !client.connected || Object.keys(client.outgoing).length > 0;
-    await new Promise<void>((resolve) => client.end(force, {}, () => resolve()));
+    // A message being handled holds the client's reading: a DISCONNECT would wait behind it.
+    const force = this.handling > 0 || !client.connected || Object.keys(client.outgoing).length > 0;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => client.stream?.destroy(), 2_000);
+      client.end(force, {}, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   status(): ConnectorStatus {
@@ -268,15 +290,24 @@ export class MqttConnector implements Connector {
   async addSource(src: MqttSource): Promise<void> {
     this.sources.add(src);
     if (this.client?.connected) await this.subscribe(src);
+    // Messages the session delivered before this source was there: reconnecting makes the remote send them again.
+    if (this.orphans) {
+      this.orphans = false;
+      this.nack();
+    }
   }
 
-  async removeSource(src: MqttSource): Promise<void> {
+  /**
+   * Unregisters a source. With clean_start true its subscription is dropped (UNSUBSCRIBE, not
+   * waited for: a message being handled holds the client's reading); with clean_start false the
+   * session keeps it, so what arrives while the process is down is delivered to the next one.
+   */
+  removeSource(src: MqttSource): void {
     this.sources.delete(src);
     const was = this.subscribed.delete(src);
     const client = this.client;
     const still = [...this.sources].some((s) => s.filter === src.filter);
-    if (!client?.connected || !was || still) return;
-    await new Promise<void>((resolve) => client.unsubscribe(src.filter, () => resolve()));
+    if (this.spec.clean_start && client?.connected && was && !still) client.unsubscribe(src.filter);
   }
 
   private subscribe(src: MqttSource): Promise<void> {
@@ -301,7 +332,15 @@ export class MqttConnector implements Connector {
   private async dispatch(packet: IPublishPacket): Promise<void> {
     const topic = packet.topic;
     const targets = [...this.sources].filter((s) => topicMatches(s.bare, topic));
-    if (targets.length === 0) return;
+    if (targets.length === 0) {
+      if (packet.qos === 0) return;
+      if (Date.now() - this.startedAt > ORPHAN_GRACE_MS) {
+        this.opts.logger?.warn({ connector: `mqtt:${this.name}`, topic }, 'mqtt bridge: a message no source subscribes to was dropped');
+        return;
+      }
+      this.orphans = true;
+      throw new NotHandled('no source takes it yet');
+    }
     const m: SourceMessage = {
       topic,
       payload: Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload),
@@ -312,7 +351,12 @@ export class MqttConnector implements Connector {
       server: this.server,
       receivedAt: Date.now(),
     };
-    await Promise.all(targets.map((s) => s.deliver(m)));
+    this.handling++;
+    try {
+      await Promise.all(targets.map((s) => s.deliver(m)));
+    } finally {
+      this.handling--;
+    }
   }
 
   /** A nack: the message stays unacknowledged; dropping the connection makes the remote redeliver it. */
@@ -324,9 +368,9 @@ export class MqttConnector implements Connector {
   private ackAfterHandled(packet: IPublishPacket, done: (e: Error | number, code?: number) => void): void {
     this.dispatch(packet).then(
       () => done(0),
-      () => {
+      (err) => {
         done(new NotHandled('not handled'));
-        this.nack();
+        if (!(err instanceof NotHandled)) this.nack();
       },
     );
   }
@@ -336,10 +380,10 @@ export class MqttConnector implements Connector {
     if (this.v5 && packet.qos > 0) return callback();
     this.dispatch(packet).then(
       () => callback(),
-      () => {
+      (err) => {
         if (packet.qos === 0) return callback();
         callback(new NotHandled('not handled'));
-        this.nack();
+        if (!(err instanceof NotHandled)) this.nack();
       },
     );
   }
@@ -437,14 +481,14 @@ export class MqttSource implements Source {
       await this.connector.addSource(this);
     } catch (err) {
       this.onMessage = undefined;
-      await this.connector.removeSource(this);
+      this.connector.removeSource(this);
       throw err;
     }
   }
 
   async stop(): Promise<void> {
     this.onMessage = undefined;
-    await this.connector.removeSource(this);
+    this.connector.removeSource(this);
   }
 
   /** Passes a message on; rejects when stopped before (or while) it was handled, so it is not acknowledged. */

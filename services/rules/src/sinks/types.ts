@@ -55,7 +55,11 @@ export interface Source {
   readonly id: string;
   /** Subscribes; each message is passed to onMessage, and QoS 1/2 messages are acknowledged to the remote only after it resolves. */
   start(onMessage: (m: SourceMessage) => Promise<void>): Promise<void>;
-  /** Unsubscribes; messages whose onMessage has not resolved stay unacknowledged (the remote redelivers them to a persistent session). */
+  /**
+   * Stops passing messages on; those whose onMessage has not resolved stay unacknowledged (the
+   * remote redelivers them to a persistent session). MQTT: with clean_start false the session
+   * keeps the subscription (messages wait for the next start), with clean_start true it is dropped.
+   */
   stop(): Promise<void>;
 }
 
