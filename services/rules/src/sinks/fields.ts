@@ -95,6 +95,11 @@ function leafOf<T>(def: T, doc: string, parse: (raw: unknown) => T | ConfigProbl
   return { kind: 'leaf', default: def, doc, parse };
 }
 
+/** A string leaf that `check` accepts (a problem when it does not). */
+export function checkedString(def: string, doc: string, check: (s: string) => ConfigProblem | undefined, expected = 'expected a string'): Leaf<string> {
+  return leafOf(def, doc, (raw) => (typeof raw !== 'string' ? new ConfigProblem(expected) : (check(raw) ?? raw)));
+}
+
 /** A template (checked to compile; kept as its text). */
 export function template(def: string, doc: string): Leaf<string> {
   return leafOf(def, doc, (raw) => {
@@ -181,11 +186,10 @@ export function parseHostPort(raw: string, defaultPort: number): HostPort | Conf
 
 /** A `server` leaf: "host[:port]", kept as text (checked). */
 export function server(def: string, doc: string, defaultPort: number): Leaf<string> {
-  return leafOf(def, doc, (raw) => {
-    if (typeof raw !== 'string') return new ConfigProblem('expected "host:port"');
+  return checkedString(def, doc, (raw) => {
     const hp = parseHostPort(raw, defaultPort);
-    return hp instanceof ConfigProblem ? hp : raw.trim();
-  });
+    return hp instanceof ConfigProblem ? hp : undefined;
+  }, 'expected "host:port"');
 }
 
 // --- ssl -------------------------------------------------------------------------------------

@@ -1,29 +1,20 @@
 import { Agent as HttpAgent, type IncomingMessage, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { connect as netConnect } from 'node:net';
-import { ConfigProblem, duration, type Infer, int, type Leaf, oneOf } from '@tributary/common';
+import { ConfigProblem, duration, type Infer, int, oneOf } from '@tributary/common';
 import { compileTemplate, type Template } from '../template';
 import { jsonEncode, type ValueMap } from '../value';
-import { actionCommon, connectorCommon, type FileContext, required, sslFields, stringMap, template, tlsOptions, withIgnored } from './fields';
-import { bytesOf, type Connector, type ConnectorOptions, type ConnectorStatus, messageOf, rejected, type Sink, unavailable } from './types';
+import { actionCommon, checkedString, connectorCommon, required, sslFields, stringMap, template, withIgnored } from './fields';
+import { BaseConnector, bytesOf, type ConnectorOptions, type ConnectorStatus, messageOf, rejected, type Sink, unavailable } from './types';
 
 /** The connector's URL: http:// or https://, no placeholders (the action's path has them). */
-function urlLeaf(): Leaf<string> {
-  return required({
-    kind: 'leaf',
-    default: '',
-    doc: 'The server: http://host[:port][/base path] or https://...; the action path is appended.',
-    parse: (raw) => {
-      if (typeof raw !== 'string') return new ConfigProblem('expected an http:// or https:// URL');
-      try {
-        const u = new URL(raw);
-        if (u.protocol !== 'http:' && u.protocol !== 'https:') return new ConfigProblem(`expected an http:// or https:// URL, got ${JSON.stringify(raw)}`);
-      } catch {
-        return new ConfigProblem(`not a URL: ${JSON.stringify(raw)}`);
-      }
-      return raw;
-    },
-  });
+function checkUrl(raw: string): ConfigProblem | undefined {
+  try {
+    const u = new URL(raw);
+    return u.protocol === 'http:' || u.protocol === 'https:' ? undefined : new ConfigProblem(`expected an http:// or https:// URL, got ${JSON.stringify(raw)}`);
+  } catch {
+    return new ConfigProblem(`not a URL: ${JSON.stringify(raw)}`);
+  }
 }
 
 /** EMQX's default headers of an HTTP connector. */
@@ -33,7 +24,7 @@ const DEFAULT_HEADERS = { accept: 'application/json', 'cache-control': 'no-cache
 export const httpConnectorFields = withIgnored(
   {
     ...connectorCommon,
-    url: urlLeaf(),
+    url: required(checkedString('', 'The server: http://host[:port][/base path] or https://...; the action path is appended.', checkUrl, 'expected an http:// or https:// URL')),
     headers: stringMap(DEFAULT_HEADERS, 'Headers of every request (lower-cased names); the action headers add to and override them.', { lower: true }),
     connect_timeout: duration(15_000, 'How long a TCP (and TLS) connect may take.', 1, 600_000),
     pool_size: int(8, 'Connections kept to the server at most.', 1, 1024),
@@ -82,18 +73,13 @@ function headerValue(v: string): string {
 }
 
 /** An HTTP connector: a keep-alive pool of pool_size connections to the URL's server. */
-export class HttpConnector implements Connector {
+export class HttpConnector extends BaseConnector<HttpConnectorSpec> {
   readonly type = 'http';
-  readonly name: string;
   readonly base: URL;
   private agent: HttpAgent | undefined;
-  private state: ConnectorStatus = 'disconnected';
 
-  constructor(
-    readonly spec: HttpConnectorSpec,
-    private readonly opts: ConnectorOptions = {},
-  ) {
-    this.name = spec.name;
+  constructor(spec: HttpConnectorSpec, opts: ConnectorOptions = {}) {
+    super(spec, opts);
     this.base = new URL(spec.url);
   }
 
@@ -107,8 +93,7 @@ export class HttpConnector implements Connector {
 
   async start(): Promise<void> {
     if (this.agent) return;
-    const ctx: FileContext = { what: `connectors.http.${this.name}`, ...(this.opts.dataDir ? { dataDir: this.opts.dataDir } : {}) };
-    const tls = this.secure ? (tlsOptions(this.spec.ssl, ctx, this.base.hostname) ?? {}) : {};
+    const tls = this.secure ? (this.tls(this.base.hostname) ?? {}) : {};
     const agentOpts = { keepAlive: true, maxSockets: this.spec.pool_size, ...tls };
     this.agent = this.secure ? new HttpsAgent(agentOpts) : new HttpAgent(agentOpts);
     this.state = 'connecting';
@@ -119,10 +104,6 @@ export class HttpConnector implements Connector {
     this.agent?.destroy();
     this.agent = undefined;
     this.state = 'disconnected';
-  }
-
-  status(): ConnectorStatus {
-    return this.state;
   }
 
   /** A TCP connect to the server within connect_timeout (EMQX's check). */

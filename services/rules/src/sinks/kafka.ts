@@ -3,24 +3,16 @@ import { type Admin, CompressionTypes, type ICustomPartitioner, type IHeaders, K
 import { bytes, ConfigProblem, duration, type Infer, int, type Leaf, oneOf, str } from '@tributary/common';
 import { compileTemplate, type Template } from '../template';
 import { isMap, jsonEncode, str as strOf, type Value, type ValueMap } from '../value';
-import { actionCommon, connectorCommon, type FileContext, listOf, parseHostPort, required, sectionLeaf, sslFields, template, tlsOptions, withIgnored } from './fields';
-import { bytesOf, type Connector, type ConnectorOptions, type ConnectorStatus, messageOf, rejected, type Sink, unavailable } from './types';
+import { actionCommon, checkedString, connectorCommon, listOf, parseHostPort, required, sectionLeaf, sslFields, template, withIgnored } from './fields';
+import { BaseConnector, bytesOf, type ConnectorStatus, messageOf, rejected, type Sink, unavailable } from './types';
 
 /** `bootstrap_hosts`: "host:port,host:port" (port 9092 when left out). */
-function bootstrapHosts(): Leaf<string> {
-  return required({
-    kind: 'leaf',
-    default: '',
-    doc: 'Kafka brokers to bootstrap from: "host:port,host:port".',
-    parse: (raw) => {
-      if (typeof raw !== 'string' || !raw.trim()) return new ConfigProblem('expected "host:port,host:port"');
-      for (const h of raw.split(',')) {
-        const hp = parseHostPort(h, 9092);
-        if (hp instanceof ConfigProblem) return hp;
-      }
-      return raw;
-    },
-  });
+function checkHosts(raw: string): ConfigProblem | undefined {
+  for (const h of raw.split(',')) {
+    const hp = parseHostPort(h, 9092);
+    if (hp instanceof ConfigProblem) return hp;
+  }
+  return undefined;
 }
 
 /** The brokers of a bootstrap_hosts value, as kafkajs takes them. */
@@ -61,7 +53,7 @@ function authenticationLeaf(): Leaf<KafkaAuthentication> {
 export const kafkaConnectorFields = withIgnored(
   {
     ...connectorCommon,
-    bootstrap_hosts: bootstrapHosts(),
+    bootstrap_hosts: required(checkedString('', 'Kafka brokers to bootstrap from: "host:port,host:port".', checkHosts, 'expected "host:port,host:port"')),
     authentication: authenticationLeaf(),
     connect_timeout: duration(5_000, 'How long a broker connect may take.', 1, 600_000),
     min_metadata_refresh_interval: duration(3_000, 'EMQX; unused.', 0),
@@ -140,26 +132,16 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 /** A Kafka producer connector (kafkajs): one client; a producer per partition strategy in use, connected on first send. */
-export class KafkaConnector implements Connector {
+export class KafkaConnector extends BaseConnector<KafkaConnectorSpec> {
   readonly type = 'kafka_producer';
-  readonly name: string;
   private kafka: Kafka | undefined;
   private admin: Admin | undefined;
   private readonly producers = new Map<Strategy, Promise<Producer>>();
-  private state: ConnectorStatus = 'disconnected';
-
-  constructor(
-    readonly spec: KafkaConnectorSpec,
-    private readonly opts: ConnectorOptions = {},
-  ) {
-    this.name = spec.name;
-  }
 
   async start(): Promise<void> {
     if (this.kafka) return;
     const brokers = brokersOf(this.spec.bootstrap_hosts);
-    const ctx: FileContext = { what: `connectors.kafka_producer.${this.name}`, ...(this.opts.dataDir ? { dataDir: this.opts.dataDir } : {}) };
-    const ssl = tlsOptions(this.spec.ssl, ctx, brokers[0]!.replace(/:\d+$/, ''));
+    const ssl = this.tls(brokers[0]!.replace(/:\d+$/, '').replace(/^\[|\]$/g, ''));
     const auth = this.spec.authentication;
     const logger = this.opts.logger;
     this.kafka = new Kafka({
@@ -185,10 +167,6 @@ export class KafkaConnector implements Connector {
     this.admin = undefined;
     this.state = 'disconnected';
     await Promise.allSettled([...producers.map(async (p) => (await p).disconnect()), admin?.disconnect()]);
-  }
-
-  status(): ConnectorStatus {
-    return this.state;
   }
 
   /** Connects the admin client and asks for the cluster's brokers. */

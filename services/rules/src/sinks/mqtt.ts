@@ -4,8 +4,8 @@ import { bool, ConfigProblem, duration, type Infer, int, type Leaf, oneOf, str }
 import { checkTopicFilter, checkTopicName, topicMatches } from '@tributary/mqtt';
 import { compileTemplate, type Template } from '../template';
 import { jsonEncode, type ValueMap } from '../value';
-import { actionCommon, connectorCommon, type FileContext, parseHostPort, required, server, sourceCommon, sslFields, template, tlsOptions, valueOrTemplate, withIgnored } from './fields';
-import { bytesOf, type Connector, type ConnectorOptions, type ConnectorStatus, messageOf, rejected, type Sink, type Source, type SourceMessage, unavailable } from './types';
+import { actionCommon, checkedString, connectorCommon, parseHostPort, required, server, sourceCommon, sslFields, template, valueOrTemplate, withIgnored } from './fields';
+import { BaseConnector, bytesOf, type ConnectorOptions, type ConnectorStatus, messageOf, rejected, type Sink, type Source, type SourceMessage, unavailable } from './types';
 
 function falseOnly(doc: string): Leaf<boolean> {
   const b = bool(false, doc);
@@ -51,23 +51,15 @@ export const mqttSinkParams = withIgnored(
   ['local'],
 );
 
-function filterLeaf(): Leaf<string> {
-  const s = str('', 'Remote topic filter.', { nonEmpty: true });
-  return required({
-    ...s,
-    parse: (raw) => {
-      const v = s.parse(raw);
-      if (v instanceof ConfigProblem) return v;
-      const problem = checkTopicFilter(bareFilter(v));
-      return problem ? new ConfigProblem(`not a topic filter (${problem}): ${JSON.stringify(v)}`) : v;
-    },
-  });
+function checkFilter(v: string): ConfigProblem | undefined {
+  const problem = checkTopicFilter(bareFilter(v));
+  return problem ? new ConfigProblem(`not a topic filter (${problem}): ${JSON.stringify(v)}`) : undefined;
 }
 
 /** `sources.mqtt.<name>.parameters`: what is subscribed to on the remote broker. */
 export const mqttSourceParams = withIgnored(
   {
-    topic: filterLeaf(),
+    topic: required(checkedString('', 'Remote topic filter ($share/<group>/ allowed).', checkFilter)),
     qos: int(1, 'Subscription QoS.', 0, 2),
   },
   ['no_local', 'retain_as_published', 'retain_handling'],
@@ -146,12 +138,10 @@ interface Pending {
  * persistent session only (clean_start false); with clean_start true the remote drops it.
  * Caveat of 3.1/3.1.1 QoS 2: PUBREC is sent on arrival, so a crash before PUBCOMP loses it.
  */
-export class MqttConnector implements Connector {
+export class MqttConnector extends BaseConnector<MqttConnectorSpec> {
   readonly type = 'mqtt';
-  readonly name: string;
   readonly server: string;
   private client: MqttClient | undefined;
-  private state: ConnectorStatus = 'disconnected';
   private readonly sources = new Set<MqttSource>();
   /** Sources whose subscription the remote session holds. */
   private readonly subscribed = new Set<MqttSource>();
@@ -163,11 +153,8 @@ export class MqttConnector implements Connector {
   /** Messages being handled (the client reads nothing else meanwhile). */
   private handling = 0;
 
-  constructor(
-    readonly spec: MqttConnectorSpec,
-    private readonly opts: ConnectorOptions = {},
-  ) {
-    this.name = spec.name;
+  constructor(spec: MqttConnectorSpec, opts: ConnectorOptions = {}) {
+    super(spec, opts);
     const hp = parseHostPort(spec.server, spec.ssl.enable ? 8883 : 1883) as { host: string; port: number };
     this.server = `${hp.host.includes(':') ? `[${hp.host}]` : hp.host}:${hp.port}`;
   }
@@ -181,8 +168,7 @@ export class MqttConnector implements Connector {
     if (this.client) return;
     const s = this.spec;
     const { host, port } = parseHostPort(s.server, s.ssl.enable ? 8883 : 1883) as { host: string; port: number };
-    const ctx: FileContext = { what: `connectors.mqtt.${this.name}`, ...(this.opts.dataDir ? { dataDir: this.opts.dataDir } : {}) };
-    const tls = tlsOptions(s.ssl, ctx, host);
+    const tls = this.tls(host);
     const options: IClientOptions = {
       host,
       port,
@@ -250,10 +236,6 @@ export class MqttConnector implements Connector {
         resolve();
       });
     });
-  }
-
-  status(): ConnectorStatus {
-    return this.state;
   }
 
   async healthCheck(): Promise<ConnectorStatus> {

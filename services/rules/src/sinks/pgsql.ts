@@ -3,8 +3,8 @@ import { Pool, type PoolClient, type QueryConfig } from 'pg';
 import { bool, duration, type Infer, int, str } from '@tributary/common';
 import { compileSqlTemplate, type SqlTemplate } from '../template';
 import type { ValueMap } from '../value';
-import { actionCommon, connectorCommon, type FileContext, parseHostPort, required, server, sqlTemplate, sslFields, tlsOptions, withIgnored } from './fields';
-import { type Connector, type ConnectorOptions, type ConnectorStatus, messageOf, rejected, type Sink, unavailable } from './types';
+import { actionCommon, connectorCommon, parseHostPort, required, server, sqlTemplate, sslFields, withIgnored } from './fields';
+import { BaseConnector, type ConnectorStatus, messageOf, rejected, type Sink, unavailable } from './types';
 
 /** `connectors.pgsql.<name>`. connect_timeout is ours (EMQX has none); auto_reconnect is accepted (always on). */
 export const pgsqlConnectorFields = withIgnored(
@@ -57,24 +57,14 @@ export function pgUnavailable(err: unknown): boolean {
 }
 
 /** A PostgreSQL connector: a pg.Pool of pool_size connections. */
-export class PgsqlConnector implements Connector {
+export class PgsqlConnector extends BaseConnector<PgsqlConnectorSpec> {
   readonly type = 'pgsql';
-  readonly name: string;
   private pool: Pool | undefined;
-  private state: ConnectorStatus = 'disconnected';
-
-  constructor(
-    readonly spec: PgsqlConnectorSpec,
-    private readonly opts: ConnectorOptions = {},
-  ) {
-    this.name = spec.name;
-  }
 
   async start(): Promise<void> {
     if (this.pool) return;
     const s = this.spec;
     const { host, port } = parseHostPort(s.server, 5432) as { host: string; port: number };
-    const ctx: FileContext = { what: `connectors.pgsql.${this.name}`, ...(this.opts.dataDir ? { dataDir: this.opts.dataDir } : {}) };
     const pool = new Pool({
       host,
       port,
@@ -82,7 +72,7 @@ export class PgsqlConnector implements Connector {
       user: s.username,
       password: s.password,
       max: s.pool_size,
-      ssl: tlsOptions(s.ssl, ctx, host) ?? false,
+      ssl: this.tls(host) ?? false,
       connectionTimeoutMillis: s.connect_timeout,
       query_timeout: QUERY_TIMEOUT_MS,
       idleTimeoutMillis: 30_000,
@@ -103,10 +93,6 @@ export class PgsqlConnector implements Connector {
     this.pool = undefined;
     this.state = 'disconnected';
     await pool?.end();
-  }
-
-  status(): ConnectorStatus {
-    return this.state;
   }
 
   async healthCheck(): Promise<ConnectorStatus> {

@@ -1,4 +1,6 @@
+import type { ConnectionOptions } from 'node:tls';
 import { type Logger, SinkError } from '@tributary/common';
+import { type SslSpec, tlsOptions } from './fields';
 import type { Template } from '../template';
 import type { ValueMap } from '../value';
 
@@ -70,6 +72,33 @@ export interface ConnectorOptions {
   dataDir?: string;
   /** Part of the MQTT client id (`<clientid_prefix><name>:<node>`); default: the host name. */
   node?: string;
+}
+
+/** What the connectors share: the spec, its name, the last known status, TLS options from its ssl block. */
+export abstract class BaseConnector<S extends { readonly type: string; readonly name: string; readonly ssl: SslSpec }> implements Connector {
+  abstract readonly type: string;
+  readonly name: string;
+  protected state: ConnectorStatus = 'disconnected';
+
+  constructor(
+    readonly spec: S,
+    protected readonly opts: ConnectorOptions = {},
+  ) {
+    this.name = spec.name;
+  }
+
+  abstract start(): Promise<void>;
+  abstract stop(): Promise<void>;
+  abstract healthCheck(): Promise<ConnectorStatus>;
+
+  status(): ConnectorStatus {
+    return this.state;
+  }
+
+  /** Node TLS options of the ssl block (undefined when off); relative files are in opts.dataDir. */
+  protected tls(host: string): ConnectionOptions | undefined {
+    return tlsOptions(this.spec.ssl, { what: `connectors.${this.spec.type}.${this.name}`, ...(this.opts.dataDir ? { dataDir: this.opts.dataDir } : {}) }, host);
+  }
 }
 
 /** A retriable SinkError (the remote is unavailable) naming the sink. */
