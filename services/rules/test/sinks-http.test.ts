@@ -166,6 +166,8 @@ describe('HTTP sink', () => {
       [parseConnector('http', 'hook1', { url: base, pool_size: 0 }), /^connectors\.http\.hook1\.pool_size: /],
       [parseConnector('http', 'hook1', { url: base, connect_timeout: 'soon' }), /^connectors\.http\.hook1\.connect_timeout: /],
       [parseConnector('http', 'hook1', { url: base, ssl: { enable: 'yes' } }), /^connectors\.http\.hook1\.ssl\.enable: /],
+      [parseConnector('http', 'hook1', { url: base, headers: { 'bad name': 'x' } }), /^connectors\.http\.hook1\.headers\.bad name: not an HTTP header name/],
+      [parseConnector('http', 'hook1', { url: base, headers: { 'x-a': 'one\r\nx-b: two' } }), /^connectors\.http\.hook1\.headers\.x-a: a header value cannot/],
       [parseAction('http', 'a', { parameters: {} }), /^actions\.http\.a\.connector: required/],
       [parseAction('http', 'a', { connector: 'hook1', parameters: { method: 'patch' } }), /^actions\.http\.a\.parameters\.method: /],
       [parseAction('http', 'a', { connector: 'hook1', parameters: { body: '${a[x]}' } }), /^actions\.http\.a\.parameters\.body: template placeholder/],

@@ -132,18 +132,27 @@ export function valueOrTemplate<T extends number | boolean>(def: T | string, doc
   return leafOf<T | string>(def, doc, (raw) => (check(raw) ? raw : typeof raw === 'string' ? asTemplate.parse(raw) : new ConfigProblem(`expected a value or a template, got ${JSON.stringify(raw)}`)));
 }
 
-/** An object of strings (HTTP headers); `templates` checks each value compiles. Keys are lower-cased when `lower`. */
-export function stringMap(def: Readonly<Record<string, string>>, doc: string, opts: { templates?: boolean; lower?: boolean } = {}): Leaf<Readonly<Record<string, string>>> {
+/** HTTP header names (RFC 9110 tokens) and what a header value may hold. */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/**
+ * An object of HTTP headers, names lower-cased; `templates` checks each value compiles (rendered
+ * values are made safe when sent), else values must be valid header text.
+ */
+export function headerMap(def: Readonly<Record<string, string>>, doc: string, opts: { templates?: boolean } = {}): Leaf<Readonly<Record<string, string>>> {
   return leafOf(def, doc, (raw) => {
     if (!isObject(raw)) return new ConfigProblem('expected an object of strings');
     const out: Record<string, string> = {};
     for (const [k, v] of Object.entries(raw)) {
       if (typeof v !== 'string') return new FieldProblem(k, 'expected a string');
+      if (!HEADER_NAME.test(k)) return new FieldProblem(k, 'not an HTTP header name');
+      if (!opts.templates && !HEADER_VALUE.test(v)) return new FieldProblem(k, 'a header value cannot hold line breaks or control characters');
       if (opts.templates) {
         const t = template('', doc).parse(v);
         if (t instanceof ConfigProblem) return new FieldProblem(k, t.message);
       }
-      out[opts.lower ? k.toLowerCase() : k] = v;
+      out[k.toLowerCase()] = v;
     }
     return out;
   });

@@ -4,7 +4,7 @@ import { connect as netConnect } from 'node:net';
 import { ConfigProblem, duration, type Infer, int, oneOf } from '@tributary/common';
 import { compileTemplate, type Template } from '../template';
 import { jsonEncode, type ValueMap } from '../value';
-import { actionCommon, checkedString, connectorCommon, required, sslFields, stringMap, template, withIgnored } from './fields';
+import { actionCommon, checkedString, connectorCommon, headerMap, required, sslFields, template, withIgnored } from './fields';
 import { BaseConnector, bytesOf, type ConnectorOptions, type ConnectorStatus, messageOf, rejected, type Sink, unavailable } from './types';
 
 /** The connector's URL: http:// or https://, no placeholders (the action's path has them). */
@@ -25,8 +25,8 @@ export const httpConnectorFields = withIgnored(
   {
     ...connectorCommon,
     url: required(checkedString('', 'The server: http://host[:port][/base path] or https://...; the action path is appended.', checkUrl, 'expected an http:// or https:// URL')),
-    headers: stringMap(DEFAULT_HEADERS, 'Headers of every request (lower-cased names); the action headers add to and override them.', { lower: true }),
-    connect_timeout: duration(15_000, 'How long a TCP (and TLS) connect may take.', 1, 600_000),
+    headers: headerMap(DEFAULT_HEADERS, 'Headers of every request (lower-cased names); the action headers add to and override them.'),
+    connect_timeout: duration(15_000, 'How long a TCP connect may take.', 1, 600_000),
     pool_size: int(8, 'Connections kept to the server at most.', 1, 1024),
     enable_pipelining: int(100, 'EMQX: requests per connection in flight; here one (HTTP/1.1 without pipelining).', 1, 100_000),
     pool_type: oneOf(['random', 'hash'], 'random', 'EMQX pool type; unused.'),
@@ -40,7 +40,7 @@ export const httpActionParams = withIgnored(
   {
     method: oneOf(['post', 'put', 'get', 'delete'], 'post', 'The request method; get and delete send no body.'),
     path: template('', 'Appended to the connector URL (a template).'),
-    headers: stringMap({}, 'Headers (templates) added to the connector headers.', { templates: true, lower: true }),
+    headers: headerMap({}, 'Headers (templates) added to the connector headers.', { templates: true }),
     body: template('', 'The body (a template); empty: the whole data map as JSON.'),
     max_retries: int(2, 'Retries of a request whose connection failed or timed out.', 0, 100),
     request_timeout: duration(30_000, 'How long one request may take, connect to the last byte of the reply.', 1, 3_600_000),
