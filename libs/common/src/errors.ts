@@ -123,8 +123,17 @@ function categoryError<C extends Category>() {
   };
 }
 
-/** A sink of the rule engine (webhook, Kafka, PostgreSQL, MQTT bridge) did not take a request; retriable: the request stays buffered. */
-export class SinkError extends categoryError<'sink'>() {}
+/**
+ * A sink of the rule engine (webhook, Kafka, PostgreSQL, MQTT bridge) did not take a request.
+ * Retriable by default: the remote is unavailable and the request stays buffered. `retriable:
+ * false` marks a permanent failure of these requests (an HTTP 4xx, an SQL error): retrying them
+ * cannot help, so the caller counts them failed and moves on.
+ */
+export class SinkError extends TributaryError {
+  constructor(code: CodeOf<'sink'>, message: string, details: Cause & Pick<ErrorDetails, 'retriable'> = {}) {
+    super(code, message, details);
+  }
+}
 
 /** A caller passed something the callee does not accept (HTTP 400, or 413 for sizes). */
 export class ValidationError extends categoryError<'validation'>() {}
