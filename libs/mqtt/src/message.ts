@@ -28,6 +28,8 @@ export interface Message {
   properties: MessageProperties | undefined;
   /** Position in the backbone's messages topic; -1 until (or unless) it is logged. */
   offset: number;
+  /** The rule whose republish action made this message: that rule does not fire on it again (EMQX's loop guard). */
+  republishBy?: string;
 }
 
 export function newMessage(topic: string, payload: Buffer, qos: QoS, retain: boolean, from: string, properties?: MessageProperties): Message {
@@ -54,7 +56,8 @@ export const MESSAGE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
  * (setPublisherHeaders) and a `publisher` given, also who published it (PUBLISHER_HEADERS).
  */
 export function recordHeaders(msg: Message, publisher?: Publisher): Readonly<Record<string, string>> {
-  const base = msg.retain ? RETAINED_HEADERS : MESSAGE_HEADERS;
+  const flags = msg.retain ? RETAINED_HEADERS : MESSAGE_HEADERS;
+  const base = msg.republishBy === undefined ? flags : { ...flags, [REPUBLISH_BY_HEADER]: msg.republishBy };
   const users = msg.properties?.userProperties;
   const parent = users?.traceparent;
   const state = users?.tracestate;
@@ -104,6 +107,9 @@ function withPublisher(headers: Readonly<Record<string, string>>, p: Publisher):
   if (publisherNode) out[PUBLISHER_HEADERS.node] = publisherNode;
   return out;
 }
+
+/** Header naming the rule that republished a message (the rule engine's loop guard). */
+export const REPUBLISH_BY_HEADER = 'rule-republish-by';
 
 /** Header set on messages published with the RETAIN flag, so a Kafka consumer can pick them out without decoding the value. */
 export const RETAIN_HEADER = 'mqtt-retain';

@@ -5,3 +5,4 @@ export * from './session';
 export * from './gateway-lease';
 export * from './banned';
 export * from './event';
+export * from './rule';

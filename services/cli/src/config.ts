@@ -5,6 +5,7 @@ import { commonConfigFragment, composeConfigSchema, ConfigKeyDoc, describeConfig
 import { gatewayConfigFragment, listenersConfigFragment } from '@tributary/gateway';
 import { hooksConfigFragment } from '@tributary/hooks';
 import { observabilityConfigFragment } from '@tributary/observability';
+import { rulesConfigFragment } from '@tributary/rules';
 
 /**
  * The one configuration schema of a Tributary process: every package's fragment, in the order
@@ -21,6 +22,7 @@ export const tributaryConfigSchema = composeConfigSchema([
   hooksConfigFragment, // hooks, plugins, plugin_config (libs/hooks)
   backboneConfigFragment, // backbone (libs/backbone)
   observabilityConfigFragment, // prometheus, monitor, opentelemetry (services/observability)
+  rulesConfigFragment, // rule_engine, connectors, actions, sources (services/rules)
 ]);
 
 export type TributaryConfig = Infer<typeof tributaryConfigSchema>;

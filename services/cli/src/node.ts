@@ -7,13 +7,14 @@ import { AuthService, bannedRoutes, LimitsService } from '@tributary/auth';
 import { BackboneSessionStore, Broker, brokerRoutes, clusterStrategies, CommandsBridge, Gateway, MESSAGES_TOPIC, registerMappings, registerSysEvents, RetainedStore, SysPublisher, TopicMappings, Traces } from '@tributary/gateway';
 import { HookRegistry, PluginHost, PluginMessage } from '@tributary/hooks';
 import { Observability } from '@tributary/observability';
-import { messageRecord, newMessage } from '@tributary/mqtt';
+import { messageRecord, newMessage, setPublisherHeaders } from '@tributary/mqtt';
 import { GATEWAYS_TABLE, RouterService, SESSIONS_TABLE } from '@tributary/router';
 import { RetainService } from '@tributary/retain';
+import { EventsService, Republisher, RuleInterest, RuleStore, RulesService, rulesRoutes } from '@tributary/rules';
 import type { TributaryConfig } from './config';
 
 /** The services a node can run; each one's dependencies are in TributaryNode.service(). */
-export type ServiceName = 'backbone' | 'broker' | 'auth' | 'sys' | 'mappings' | 'plugins' | 'commands' | 'gateway' | 'api' | 'router' | 'retain';
+export type ServiceName = 'backbone' | 'broker' | 'auth' | 'sys' | 'mappings' | 'plugins' | 'commands' | 'events' | 'gateway' | 'rules' | 'api' | 'router' | 'retain';
 
 /**
  * What each role runs, in start order (the host still puts a service's dependencies first; it
@@ -22,11 +23,12 @@ export type ServiceName = 'backbone' | 'broker' | 'auth' | 'sys' | 'mappings' | 
  * its help line come from this table.
  */
 export const ROLES = {
-  all: { command: 'start', help: 'run every service in one process (embedded backbone by default)', services: ['backbone', 'broker', 'auth', 'sys', 'mappings', 'plugins', 'commands', 'gateway', 'api'] },
-  gateway: { command: 'gateway', help: 'scaled out over Kafka: MQTT listeners and sessions (run any number)', services: ['backbone', 'broker', 'auth', 'sys', 'mappings', 'plugins', 'commands', 'gateway', 'api'] },
+  all: { command: 'start', help: 'run every service in one process (embedded backbone by default)', services: ['backbone', 'broker', 'auth', 'sys', 'mappings', 'plugins', 'commands', 'events', 'rules', 'gateway', 'api'] },
+  gateway: { command: 'gateway', help: 'scaled out over Kafka: MQTT listeners and sessions (run any number)', services: ['backbone', 'broker', 'auth', 'sys', 'mappings', 'plugins', 'commands', 'events', 'gateway', 'api'] },
   router: { command: 'router', help: 'scaled out over Kafka: subscription table, routes messages to gateways', services: ['backbone', 'plugins', 'router', 'api'] },
   retain: { command: 'retain', help: 'scaled out over Kafka: expires retained messages, publishes delayed ones', services: ['backbone', 'retain', 'api'] },
   api: { command: 'api', help: 'scaled out over Kafka: the HTTP API and dashboard for the whole installation, without MQTT listeners', services: ['backbone', 'api'] },
+  rules: { command: 'rules', help: 'scaled out over Kafka: the rule engine, its sinks and sources (run one)', services: ['backbone', 'rules', 'api'] },
 } as const satisfies Record<string, { command: string; help: string; services: readonly ServiceName[] }>;
 
 /** What one process runs: everything (`start`), or one service of a scaled-out installation. */
@@ -93,6 +95,12 @@ export class TributaryNode implements NodeStatusSource {
   limits: LimitsService | undefined;
   /** The router's own hook registry (a broker has its own: broker.hooks). */
   hooks: HookRegistry | undefined;
+  /** The rule engine (services/rules): in `start` and `tributary rules`. */
+  rules: RulesService | undefined;
+  /** The event records gateways write for rules (`events` topic). */
+  events: EventsService | undefined;
+  /** The process's one copy of the rules table (the events and rules services share it). */
+  private ruleStore: Promise<RuleStore> | undefined;
   /** Prometheus, the monitor sampler and tracing (services/observability). */
   observability: Observability | undefined;
   running = false;
@@ -242,6 +250,41 @@ export class TributaryNode implements NodeStatusSource {
         return around(name, ['broker'], () => (this.commands = new CommandsBridge(this.backbone!, broker(), c.bridge.kafka.commands.topic, log)));
       case 'gateway':
         return around(name, ['broker', 'auth', 'plugins'], () => (this.gateway = new Gateway(c, broker(), log)));
+      case 'events':
+        // Before the listeners open: the first clients' events reach the rules selecting them.
+        return {
+          name,
+          dependsOn: ['broker'],
+          start: async () => {
+            const interest = new RuleInterest(await this.openRuleStore(), log);
+            // Message rules see the publisher's username and address: record headers, written only while some rule selects from topics.
+            const headers = (): void => setPublisherHeaders(interest.wantsMessages, c.node.name);
+            interest.onChange(headers);
+            headers();
+            this.events = new EventsService({ hooks: broker().hooks, backbone: this.backbone!, node: c.node.name, interest, log });
+            await this.events.start();
+          },
+          stop: async () => this.events?.stop(),
+        };
+      case 'rules': {
+        const inBroker = (ROLES[this.role].services as readonly ServiceName[]).includes('broker');
+        return {
+          name,
+          dependsOn: [inBroker ? 'broker' : 'backbone'],
+          start: async () => {
+            const republisher: Republisher = inBroker ? { publish: (m) => broker().publish(m) } : await this.backboneRepublisher(log);
+            const rules = new RulesService({ backbone: this.backbone!, config: c, node: c.node.name, republisher, store: await this.openRuleStore(), log });
+            try {
+              await rules.start();
+            } catch (err) {
+              await rules.stop().catch(() => undefined);
+              throw err;
+            }
+            this.rules = rules;
+          },
+          stop: async () => this.rules?.stop(),
+        };
+      }
       case 'api':
         if (!c.dashboard.listeners.http.enable) return undefined;
         return around(name, ['backbone'], () => {
@@ -256,6 +299,7 @@ export class TributaryNode implements NodeStatusSource {
             ...(hasBroker || this.role === 'api' ? brokerRoutes({ nodeName: this.nodeName, broker: () => this.broker, gateway: () => this.gateway, cluster }) : []),
             ...(traces?.routes() ?? []),
             ...(this.observability?.routes() ?? []),
+            ...(this.rules ? rulesRoutes(this.rules, this.nodeName) : []),
           ];
           const api = (this.api = new ApiServer(c.dashboard.listeners.http.bind, this, log, { apiKeys, dashboard: { username: c.dashboard.default_username, password: c.dashboard.default_password, tokenTtlMs: c.dashboard.token_expired_time }, routes, cluster, forwardUnknown: this.role === 'api' }));
           const address = (): { url: string; secret: string } | undefined => api.address && { url: advertisedUrl(api.address, c.dashboard.listeners.http.advertise), secret: cluster.secret };
@@ -298,6 +342,24 @@ export class TributaryNode implements NodeStatusSource {
       { name: 'delayed', cleanup: 'compact' },
       ...(this.role === 'all' ? [] : [{ name: GATEWAYS_TABLE, cleanup: 'compact' as const }]),
     ]);
+  }
+
+  private openRuleStore(): Promise<RuleStore> {
+    return (this.ruleStore ??= RuleStore.open(this.backbone!, this.log.child({ service: 'rules' })));
+  }
+
+  /**
+   * Republish in the rules process, which has no broker: the message goes to the messages topic
+   * (the router routes it), and a retained one into the retained table first, as a gateway does.
+   */
+  private async backboneRepublisher(log: Logger): Promise<Republisher> {
+    const retained = await RetainedStore.open(this.backbone!, this.config.mqtt.max_retained_messages, log);
+    return {
+      publish: async (msg) => {
+        if (msg.retain && this.config.mqtt.retain_available) await retained.set(msg);
+        return this.backbone!.append(MESSAGES_TOPIC, [messageRecord(msg)]);
+      },
+    };
   }
 
   /** Log traces (/trace) where a broker runs: files under <data_dir>/trace. */
@@ -391,6 +453,8 @@ export class TributaryNode implements NodeStatusSource {
   }
 
   metrics(): Record<string, number> {
-    return this.broker ? { ...this.broker.metrics.toJSON(), ...this.auth?.metrics, ...this.limits?.metrics, ...this.broker.hooks.counters } : {};
+    const rules = this.rules?.engine?.totals;
+    const ruleMetrics: Record<string, number> = rules ? { 'rules.matched': rules.matched, 'actions.executed': rules.actionsExecuted, 'actions.messages': rules.actionsMessages } : {};
+    return this.broker ? { ...this.broker.metrics.toJSON(), ...this.auth?.metrics, ...this.limits?.metrics, ...this.broker.hooks.counters, ...ruleMetrics } : ruleMetrics;
   }
 }

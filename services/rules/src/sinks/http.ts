@@ -25,7 +25,7 @@ export const httpConnectorFields = withIgnored(
   {
     ...connectorCommon,
     url: required(checkedString('', 'The server: http://host[:port][/base path] or https://...; the action path is appended.', checkUrl, 'expected an http:// or https:// URL')),
-    headers: headerMap(DEFAULT_HEADERS, 'Headers of every request (lower-cased names); the action headers add to and override them.'),
+    headers: headerMap(DEFAULT_HEADERS, 'Headers of every request (lower-cased names), added to the defaults (JSON accept and content-type, keep-alive); the action headers add to and override them.'),
     connect_timeout: duration(15_000, 'How long a TCP connect may take.', 1, 600_000),
     pool_size: int(8, 'Connections kept to the server at most.', 1, 1024),
     enable_pipelining: int(100, 'EMQX: requests per connection in flight; here one (HTTP/1.1 without pipelining).', 1, 100_000),
@@ -201,7 +201,8 @@ export class HttpSink implements Sink {
   }
 
   private renderHeaders(data: ValueMap, bodyLength: number | undefined): Record<string, string> {
-    const headers: Record<string, string> = { ...this.connector.spec.headers };
+    // Configured connector headers add to EMQX's defaults (a JSON body keeps its content-type).
+    const headers: Record<string, string> = { ...DEFAULT_HEADERS, ...this.connector.spec.headers };
     for (const [k, t] of this.headers) headers[k] = headerValue(t.render(data));
     if (bodyLength !== undefined) headers['content-length'] = String(bodyLength);
     return headers;

@@ -1,0 +1,185 @@
+import type { Backbone, ConsumedRecord, Consumer } from '@tributary/backbone';
+import { isRetriable, type Logger } from '@tributary/common';
+import type { SinkMetrics } from './metrics';
+import type { Sink } from './sinks';
+import type { Value, ValueMap } from './value';
+
+/** What a sink worker needs of its action's resource_opts. */
+export interface BufferOptions {
+  /** Requests per send (EMQX's batch_size; default 1). */
+  batchSize: number;
+  /** Requests older than this (ms) are dropped as `dropped.expired`; 0 = never (our default; EMQX's is 45 s). */
+  requestTtlMs: number;
+  /** At most this many requests wait in the buffer; past it the oldest are dropped as `dropped.queue_full`. */
+  maxBufferMessages: number;
+  /** The buffer topic's retention in bytes (EMQX's max_buffer_bytes); the backbone deletes older segments past it. */
+  maxBufferBytes: number;
+}
+
+const RETRY_MIN_MS = 100;
+const RETRY_MAX_MS = 5_000;
+
+/** The backbone topic holding a sink's requests until it delivered them: `sink.<type>.<name>`. */
+export function bufferTopic(sinkId: string): string {
+  return `sink.${sinkId.replace(':', '.')}`;
+}
+
+/** A selected row as buffer-record bytes: JSON, with Buffers tagged so bytes come back as bytes. */
+export function encodeRequest(data: ValueMap): Buffer {
+  return Buffer.from(JSON.stringify(data, (_k, v: unknown) => (v && typeof v === 'object' && (v as { type?: string }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data) ? { $bytes: Buffer.from((v as { data: number[] }).data).toString('base64') } : v)));
+}
+
+export function decodeRequest(bytes: Buffer): ValueMap {
+  return JSON.parse(bytes.toString('utf8'), (_k, v: unknown): Value => {
+    if (v && typeof v === 'object' && !Array.isArray(v)) {
+      const keys = Object.keys(v);
+      if (keys.length === 1 && keys[0] === '$bytes' && typeof (v as { $bytes: unknown }).$bytes === 'string') return Buffer.from((v as { $bytes: string }).$bytes, 'base64');
+    }
+    return v as Value;
+  }) as ValueMap;
+}
+
+/**
+ * The durable buffer in front of one sink: a rule's request is appended to the sink's backbone
+ * topic (that append is what the rule waits for), and this worker delivers the topic in order
+ * through a consumer group of its own, committing only what the sink accepted. A sink that is
+ * down therefore loses nothing: its requests wait on disk (or in Kafka), survive a restart of the
+ * process, and go out in order once it is back, retried with a back-off of 100 ms doubling to 5 s
+ * (one warning per outage). Only past `maxBufferMessages` (the oldest first) or `requestTtlMs`
+ * are requests dropped, counted and logged once per episode.
+ */
+export class SinkBuffer {
+  private consumer: Consumer | undefined;
+  private stopped = false;
+  /** The next offset of the buffer topic as this process last appended (for the queue bound). */
+  private appendedEnd = -1;
+  private consumedEnd = -1;
+  private down = false;
+  private dropping = false;
+  private wake: (() => void) | undefined;
+  readonly topic: string;
+
+  constructor(
+    private readonly backbone: Backbone,
+    readonly sink: Sink,
+    private readonly options: BufferOptions,
+    readonly metrics: SinkMetrics,
+    private readonly log: Logger,
+  ) {
+    this.topic = bufferTopic(sink.id);
+  }
+
+  async start(): Promise<void> {
+    await this.backbone.ensureTopics([{ name: this.topic, cleanup: 'delete', retentionBytes: this.options.maxBufferBytes }]);
+    this.consumer = await this.backbone.consume({ topic: this.topic, group: this.topic, from: 'earliest', maxBatch: Math.max(100, this.options.batchSize), eachBatch: (records) => this.deliver(records) });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    await this.consumer?.stop();
+  }
+
+  /** Buffers requests durably; resolves once they are on the backbone (the rule's action then succeeded). */
+  async enqueue(rows: readonly ValueMap[]): Promise<void> {
+    if (rows.length === 0) return;
+    const now = Date.now();
+    const positions = await this.backbone.append(
+      this.topic,
+      rows.map((r) => ({ key: null, value: encodeRequest(r), timestamp: now })),
+    );
+    const last = positions[positions.length - 1];
+    if (last && last.offset + 1 > this.appendedEnd) this.appendedEnd = last.offset + 1;
+    this.metrics.matched += rows.length;
+    this.metrics.received += rows.length;
+    this.refreshQueuing();
+  }
+
+  private refreshQueuing(): void {
+    this.metrics.queuing = this.appendedEnd >= 0 && this.consumedEnd >= 0 ? Math.max(0, this.appendedEnd - this.consumedEnd) : this.metrics.queuing;
+  }
+
+  private async deliver(records: ConsumedRecord[]): Promise<void> {
+    const { batchSize, requestTtlMs, maxBufferMessages } = this.options;
+    let i = 0;
+    while (i < records.length) {
+      // The queue bound: what lies more than maxBufferMessages behind the newest request is dropped, oldest first.
+      const behind = this.appendedEnd - records[i]!.offset;
+      if (this.appendedEnd >= 0 && behind > maxBufferMessages) {
+        const skip = Math.min(records.length - i, behind - maxBufferMessages);
+        this.metrics.droppedQueueFull += skip;
+        if (!this.dropping) this.log.warn({ sink: this.sink.id, dropped: skip, max_buffer_messages: maxBufferMessages }, 'sink buffer full: dropping its oldest requests');
+        this.dropping = true;
+        i += skip;
+        this.advance(records[i - 1]!);
+        continue;
+      }
+      this.dropping = false;
+      const batch: ValueMap[] = [];
+      const end = Math.min(records.length, i + batchSize);
+      const now = Date.now();
+      for (let j = i; j < end; j++) {
+        const r = records[j]!;
+        if (requestTtlMs > 0 && now - r.timestamp > requestTtlMs) {
+          this.metrics.droppedExpired++;
+          continue;
+        }
+        if (r.value === null) continue;
+        try {
+          batch.push(decodeRequest(r.value));
+        } catch {
+          this.metrics.droppedOther++;
+        }
+      }
+      if (batch.length > 0) await this.sendWithRetry(batch);
+      i = end;
+      this.advance(records[end - 1]!);
+    }
+  }
+
+  private advance(r: ConsumedRecord): void {
+    this.consumedEnd = r.offset + 1;
+    if (this.appendedEnd < this.consumedEnd) this.appendedEnd = this.consumedEnd;
+    this.refreshQueuing();
+  }
+
+  /** Sends until the sink takes the batch or refuses it for good; throws only when stopping (the batch is then not committed). */
+  private async sendWithRetry(batch: ValueMap[]): Promise<void> {
+    let delay = RETRY_MIN_MS;
+    let retried = false;
+    for (;;) {
+      if (this.stopped) throw new Error('sink buffer stopping');
+      this.metrics.inflight = batch.length;
+      try {
+        await this.sink.send(batch);
+        this.metrics.inflight = 0;
+        this.metrics.success += batch.length;
+        if (retried) this.metrics.retriedSuccess += batch.length;
+        if (this.down) this.log.info({ sink: this.sink.id }, 'sink is back: delivering its buffered requests');
+        this.down = false;
+        return;
+      } catch (err) {
+        this.metrics.inflight = 0;
+        if (!isRetriable(err)) {
+          this.metrics.failed += batch.length;
+          if (retried) this.metrics.retriedFailed += batch.length;
+          this.log.warn({ sink: this.sink.id, requests: batch.length, err: (err as Error).message }, 'sink refused requests; they are dropped');
+          return;
+        }
+        if (!this.down) this.log.warn({ sink: this.sink.id, err: (err as Error).message }, 'sink unavailable: its requests stay buffered and are retried');
+        this.down = true;
+        retried = true;
+        this.metrics.retried += batch.length;
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, delay);
+          this.wake = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+        this.wake = undefined;
+        delay = Math.min(delay * 2, RETRY_MAX_MS);
+      }
+    }
+  }
+}
