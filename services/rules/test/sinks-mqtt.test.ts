@@ -1,64 +1,32 @@
 import { strict as assert } from 'node:assert';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { ConfigProblem } from '@tributary/common';
 import { type Connector, createConnector, createSource, type MqttPublish, parseAction, parseConnector, parseSource, type Source, type SourceMessage } from '../src/sinks';
 import { closedPort, connectorSpec, sinkErrorOf, sinkOn, sourceSpec } from './helpers/sinks';
+import { type MosquittoServer, noMosquitto, startMosquitto } from './helpers/mosquitto';
 
-const MOSQUITTO = '/usr/sbin/mosquitto';
-const skip = existsSync(MOSQUITTO) ? false : `no ${MOSQUITTO} (apt-get install -y mosquitto)`;
+const skip = noMosquitto;
 
-let broker: ChildProcess | undefined;
-let dir: string | undefined;
+let mosquitto: MosquittoServer | undefined;
 let port = 0;
 let server = '';
 const connectors: Connector[] = [];
 const clients: MqttClient[] = [];
 const sources: Source[] = [];
 
-/** Starts mosquitto on a free loopback port and waits for its "running" line (10 s at most). */
-async function startMosquitto(): Promise<void> {
-  dir = mkdtempSync(join(tmpdir(), 'tributary-mosquitto-'));
-  port = await closedPort();
-  server = `127.0.0.1:${port}`;
-  writeFileSync(join(dir, 'mosquitto.conf'), `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\n`);
-  const proc = spawn(MOSQUITTO, ['-c', join(dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
-  broker = proc;
-  let log = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`mosquitto not running within 10 s:\n${log}`)), 10_000);
-    proc.stderr!.on('data', (d: Buffer) => {
-      log += d.toString();
-      if (/ running/.test(log)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`mosquitto exited (${code}):\n${log}`));
-    });
-  });
-}
-
 before(async () => {
-  if (!skip) await startMosquitto();
+  if (skip) return;
+  mosquitto = await startMosquitto();
+  port = mosquitto.port;
+  server = mosquitto.server;
 });
 
 after(async () => {
   await Promise.all(sources.map((s) => s.stop().catch(() => undefined)));
   await Promise.all(connectors.map((c) => c.stop()));
   await Promise.all(clients.map((c) => c.endAsync(true)));
-  if (broker && broker.exitCode === null) {
-    const exited = new Promise((resolve) => broker!.once('exit', resolve));
-    broker.kill('SIGTERM');
-    await exited;
-  }
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await mosquitto?.stop();
 });
 
 /** A plain mqtt.js client of the broker (ended in teardown). */
