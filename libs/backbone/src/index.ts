@@ -14,4 +14,14 @@ export async function createKafkaBackbone(options: KafkaBackboneOptions): Promis
   const { KafkaBackbone } = require('./kafka') as typeof import('./kafka');
   return new KafkaBackbone(options);
 }
+/**
+ * kafkajs for other Kafka clients of the process (the rule engine's Kafka sink): loaded after the
+ * backbone's produce-batching patch, and only when called, so a process without Kafka never loads it.
+ */
+export function loadKafkajs(): typeof import('kafkajs') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  require('./kafka/kafkajs-patches');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('kafkajs') as typeof import('kafkajs');
+}
 export * from './config';

@@ -32,7 +32,7 @@ describe('a node composed of services', () => {
     const { node, logs, dataDir } = singleNode();
     try {
       await node.start();
-      assert.deepEqual(node.services, ['backbone', 'broker', 'auth', 'sys', 'plugins', 'commands', 'gateway', 'api']);
+      assert.deepEqual(node.services, ['backbone', 'broker', 'auth', 'sys', 'plugins', 'commands', 'events', 'rules', 'gateway', 'api']);
       assert.equal(node.running, true);
       const port = node.gateway!.listeners[0]!.port;
       const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, { protocolVersion: 5, reconnectPeriod: 0, clientId: 'node-test' });
@@ -42,7 +42,7 @@ describe('a node composed of services', () => {
       assert.equal(await disconnect, 0x8b);
       client.end(true);
       const stopped = logs.filter((l) => l.msg === 'service stopped').map((l) => l.service);
-      assert.deepEqual(stopped, ['api', 'gateway', 'commands', 'plugins', 'sys', 'auth', 'broker', 'backbone']);
+      assert.deepEqual(stopped, ['api', 'gateway', 'rules', 'events', 'commands', 'plugins', 'sys', 'auth', 'broker', 'backbone']);
       assert.deepEqual(node.services, []);
     } finally {
       // A failed assertion must still stop the node, or the test process never ends (stop is idempotent).
@@ -55,7 +55,7 @@ describe('a node composed of services', () => {
     const { node, dataDir } = singleNode({ 'dashboard.listeners.http.enable': false, 'bridge.kafka.commands.enable': false });
     try {
       await node.start();
-      assert.deepEqual(node.services, ['backbone', 'broker', 'auth', 'sys', 'plugins', 'gateway']);
+      assert.deepEqual(node.services, ['backbone', 'broker', 'auth', 'sys', 'plugins', 'events', 'rules', 'gateway']);
       assert.equal(node.api, undefined);
       await node.stop();
     } finally {

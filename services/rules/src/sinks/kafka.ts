@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
-import { type Admin, CompressionTypes, type ICustomPartitioner, type IHeaders, Kafka, logLevel, type Message, Partitioners, type Producer, type SASLOptions } from 'kafkajs';
+import { loadKafkajs } from '@tributary/backbone';
+import type { Admin, ICustomPartitioner, IHeaders, Kafka, Message, Producer, SASLOptions } from 'kafkajs';
 import { bytes, ConfigProblem, duration, type Infer, int, type Leaf, oneOf, str } from '@tributary/common';
 import { compileTemplate, type Template } from '../template';
 import { isMap, jsonEncode, str as strOf, type Value, type ValueMap } from '../value';
@@ -144,6 +145,7 @@ export class KafkaConnector extends BaseConnector<KafkaConnectorSpec> {
     const ssl = this.tls(brokers[0]!.replace(/:\d+$/, '').replace(/^\[|\]$/g, ''));
     const auth = this.spec.authentication;
     const logger = this.opts.logger;
+    const { Kafka, logLevel } = loadKafkajs();
     this.kafka = new Kafka({
       clientId: `tributary-${this.opts.node ?? hostname()}-${this.name}`,
       brokers,
@@ -197,7 +199,7 @@ export class KafkaConnector extends BaseConnector<KafkaConnectorSpec> {
     if (!p) {
       const producer = kafka.producer({
         allowAutoTopicCreation: false,
-        createPartitioner: strategy === 'random' ? randomPartitioner : Partitioners.DefaultPartitioner,
+        createPartitioner: strategy === 'random' ? randomPartitioner : loadKafkajs().Partitioners.DefaultPartitioner,
         retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1_000 },
       });
       p = producer.connect().then(() => producer);
@@ -320,7 +322,7 @@ export class KafkaSink implements Sink {
       await producer.sendBatch({
         topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
         acks: ACKS[p.required_acks],
-        compression: p.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
+        compression: p.compression === 'gzip' ? loadKafkajs().CompressionTypes.GZIP : loadKafkajs().CompressionTypes.None,
       });
       this.connector.observed(true);
     } catch (err) {
