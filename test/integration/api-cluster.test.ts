@@ -61,6 +61,11 @@ describe('the HTTP API over Kafka answers for every gateway', () => {
     assert.deepEqual(ids((await call(a, 'GET', '/clients?username=ub')).json), ['c-b1', 'c-b2']);
     assert.deepEqual(ids((await call(api, 'GET', '/clients?clientid=c-a1&clientid=c-b2')).json), ['c-a1', 'c-b2']);
     assert.deepEqual(ids((await call(b, 'GET', '/clients?like_clientid=a&limit=1&page=2')).json), ['c-a2']);
+    // EMQX's ?node=: one gateway's clients, asked on it, on the other gateway or on the api process.
+    assert.deepEqual(ids((await call(a, 'GET', '/clients?node=gw-b')).json), ['c-b1', 'c-b2']);
+    assert.deepEqual(ids((await call(a, 'GET', '/clients?node=gw-a')).json), ['c-a1', 'c-a2']);
+    assert.deepEqual(ids((await call(api, 'GET', '/clients?node=gw-a&limit=1&page=2')).json), ['c-a2']);
+    assert.deepEqual((await call(b, 'GET', '/clients?node=nowhere')).json.meta.count, 0);
   });
 
   it('a client on another gateway: shown, subscribed through the API (and routed to), its subscriptions listed', async () => {
@@ -81,6 +86,8 @@ describe('the HTTP API over Kafka answers for every gateway', () => {
     assert.deepEqual(subs.data.map((s: { clientid: string; topic: string }) => `${s.clientid} ${s.topic}`), ['c-a1 cmd/a1', 'c-b1 cmd/b1']);
     assert.equal(subs.meta.count, 2);
     assert.deepEqual((await call(b, 'GET', '/subscriptions?limit=1&page=1')).json.data.map((s: { clientid: string }) => s.clientid), ['c-a1']);
+    assert.ok((await call(a, 'GET', '/subscriptions?node=gw-b')).json.data.every((s: { node: string }) => s.node === 'gw-b'));
+    assert.deepEqual((await call(a, 'GET', '/subscriptions?node=gw-b')).json.data.map((s: { topic: string }) => s.topic), ['cmd/b1']);
     assert.equal((await call(api, 'GET', `/subscriptions?match_topic=${encodeURIComponent('$share/g/x')}`)).json.message, 'match_topic_invalid');
     assert.deepEqual((await call(api, 'GET', '/topics')).json.data, [{ topic: 'cmd/a1', node: 'gw-a' }, { topic: 'cmd/b1', node: 'gw-b' }]);
     assert.deepEqual((await call(a, 'GET', `/topics/${encodeURIComponent('cmd/b1')}`)).json, [{ topic: 'cmd/b1', node: 'gw-b' }]);

@@ -46,6 +46,8 @@ describe('HTTP API v5', () => {
     const c = await connect(b.url, { clientId: 'api-c1', username: 'u1', protocolVersion: 5, keepalive: 30, clean: true });
     try {
       const list = await call('GET', '/clients?like_clientid=api-c');
+      assert.equal((await call('GET', '/clients?like_clientid=api-c&node=elsewhere')).json.meta.count, 0, '?node= of another node');
+      assert.equal((await call('GET', `/clients?like_clientid=api-c&node=${encodeURIComponent(list.json.data[0].node)}`)).json.meta.count, list.json.meta.count, '?node= of this node');
       assert.equal(list.status, 200);
       const item = list.json.data.find((x: { clientid: string }) => x.clientid === 'api-c1');
       assert.ok(item, JSON.stringify(list.json));

@@ -48,8 +48,8 @@ export interface BrokerApiSource {
   cluster?: Cluster;
 }
 
-const clientsQuery = { ...pagingQuery, username: strOrList, clientid: strOrList, ip_address: { type: 'string' }, conn_state: { type: 'string', enum: ['connected', 'idle', 'disconnected'] }, clean_start: { type: 'boolean' }, proto_ver: { type: 'integer' }, like_clientid: { type: 'string' }, like_username: { type: 'string' } };
-const subsQuery = { ...pagingQuery, clientid: { type: 'string' }, topic: { type: 'string' }, qos: { type: 'integer', enum: [0, 1, 2] }, share_group: { type: 'string' }, match_topic: { type: 'string' } };
+const clientsQuery = { ...pagingQuery, node: { type: 'string' }, username: strOrList, clientid: strOrList, ip_address: { type: 'string' }, conn_state: { type: 'string', enum: ['connected', 'idle', 'disconnected'] }, clean_start: { type: 'boolean' }, proto_ver: { type: 'integer' }, like_clientid: { type: 'string' }, like_username: { type: 'string' } };
+const subsQuery = { ...pagingQuery, node: { type: 'string' }, clientid: { type: 'string' }, topic: { type: 'string' }, qos: { type: 'integer', enum: [0, 1, 2] }, share_group: { type: 'string' }, match_topic: { type: 'string' } };
 const upto = { upto: { type: 'integer', minimum: 0 } };
 
 /**
@@ -81,6 +81,15 @@ export function brokerRoutes(src: BrokerApiSource): ApiRoute[] {
   const hasBroker = (): boolean => src.broker() !== undefined;
   /** The other gateways this request asks: none on a single node, for a peer's call, or without a cluster. */
   const peers = (req: ApiRequest): NodeSnapshot[] => cluster?.peersFor(req) ?? [];
+  /** EMQX's `?node=`: a list of one node only. */
+  const nodeParam = (req: ApiRequest): string | undefined => (typeof req.query.node === 'string' && req.query.node !== '' ? req.query.node : undefined);
+  /** The gateways a list asks, and whether this process's own part counts, for `?node=`. */
+  const listScope = (req: ApiRequest): { others: NodeSnapshot[]; here: boolean } => {
+    const node = nodeParam(req);
+    const all = peers(req);
+    if (node === undefined) return { others: all, here: hasBroker() };
+    return { others: all.filter((n) => n.node === node), here: hasBroker() && node === src.nodeName };
+  };
 
   /** The client ids matching the filters, in order: how many, and those from `from` to `to` (exclusive). */
   const matching = (q: Record<string, unknown>, from: number, to: number): ListPart<string> => {
@@ -179,8 +188,9 @@ export function brokerRoutes(src: BrokerApiSource): ApiRoute[] {
       handler: async (req) => {
         const q = req.query as Record<string, unknown>;
         const p = paging(q);
-        const others = peers(req);
-        if (others.length > 0) return { body: await cluster!.clientsPage(others, hasBroker() ? { ids: (n) => matching(q, 0, n), objects } : undefined, q, p) };
+        const { others, here } = listScope(req);
+        if (!here && !cluster) return { body: page([], p) };
+        if (others.length > 0 || !here) return { body: await cluster!.clientsPage(others, here ? { ids: (n) => matching(q, 0, n), objects } : undefined, q, p) };
         const start = (p.page - 1) * p.limit;
         const { count, data } = matching(q, start, start + p.limit);
         return { body: { data: objects(data), meta: { page: p.page, limit: p.limit, count, hasnext: start + p.limit < count } } };
@@ -240,9 +250,10 @@ export function brokerRoutes(src: BrokerApiSource): ApiRoute[] {
         const q = req.query as Record<string, unknown>;
         const p = paging(q);
         if (typeof q.match_topic === 'string' && q.match_topic.startsWith('$share/')) throw new ApiError(400, 'INVALID_PARAMETER', 'match_topic_invalid');
-        const others = peers(req);
-        if (others.length === 0) return { body: page(subscriptions(q), p) };
-        return { body: await cluster!.page(others, hasBroker() ? (n) => part(subscriptions(q), n) : undefined, '/cluster/subscriptions', q, p, (x) => x.clientid as string) };
+        const { others, here } = listScope(req);
+        if (others.length === 0 && here) return { body: page(subscriptions(q), p) };
+        if (!cluster) return { body: page([], p) };
+        return { body: await cluster.page(others, here ? (n) => part(subscriptions(q), n) : undefined, '/cluster/subscriptions', q, p, (x) => x.clientid as string) };
       },
     },
     {
