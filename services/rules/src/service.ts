@@ -82,7 +82,7 @@ export class RulesService implements Service {
     this.engine = engine;
     await this.writeConfiguredRules();
     for (const source of this.sources.values()) await source.start((m) => this.onSourceMessage(source.id, m));
-    engine.onChange(() => void this.followInterest());
+    engine.onChange(() => void this.followInterest().catch((err: unknown) => log.error({ err }, 'rules: cannot start reading the backbone for a new rule; it runs after a restart')));
     await this.followInterest();
     this.sampler = setInterval(() => {
       const now = Date.now();
