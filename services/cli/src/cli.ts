@@ -19,7 +19,7 @@ Usage: tributary <command> [--config <file.json>]
 Commands:
 ${ROLE_HELP}  config          print every configuration key, its default and its environment variable
                   (--markdown: as the table in docs/configuration.md)
-  ctl             talk to a running node: status, clients, subscriptions, topics, retainer, broker, listeners, users, banned (tributary ctl --help)
+  ctl             talk to a running node: status, clients, subscriptions, topics, retainer, broker, listeners, rules, users, banned (tributary ctl --help)
   version         print the version
   help, --help    show this help
 
