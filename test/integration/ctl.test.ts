@@ -1,5 +1,5 @@
 // `tributary ctl` against a real node: EMQX's command names and output over the HTTP API
-// (clients, subscriptions, topics, retainer, broker, listeners), and clear failures.
+// (clients, subscriptions, topics, retainer, broker, listeners, rules), and clear failures.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -20,7 +20,14 @@ let api: string;
 let c: MqttClient | undefined;
 
 before(async () => {
-  b = await startBroker({ env: { TRIBUTARY_API_KEY__BOOTSTRAP_FILE: keys } });
+  b = await startBroker({
+    env: {
+      TRIBUTARY_API_KEY__BOOTSTRAP_FILE: keys,
+      // A sink for `rules show` to name; nothing listens there and no rule sends to it here.
+      TRIBUTARY_CONNECTORS: JSON.stringify({ http: { hook: { url: 'http://127.0.0.1:9' } } }),
+      TRIBUTARY_ACTIONS: JSON.stringify({ http: { hook: { connector: 'hook' } } }),
+    },
+  });
   api = `http://127.0.0.1:${b.httpPort}`;
 });
 after(async () => {
@@ -98,6 +105,48 @@ describe('tributary ctl', () => {
     assert.match(ls, new RegExp(`^tcp:default\\n  listen_on +: 127\\.0\\.0\\.1:${b.mqttPort}\\n  acceptors +: \\d+\\n  proxy_protocol +: false\\n  running +: true\\n  current_conn +: 1\\n  max_conns +: \\S+\\n`, 'm'));
   });
 
+  it('rules list and rules show print EMQX Rule{...} lines and labelled blocks', async () => {
+    assert.equal((await ctl('rules', 'list')).out, '', 'no rules: nothing, as EMQX');
+    const post = async (body: unknown): Promise<{ created_at: string }> => {
+      const res = await fetch(`${api}/api/v5/rules`, { method: 'POST', headers: { authorization: `Basic ${Buffer.from('ops:s3cret-ops').toString('base64')}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      assert.equal(res.status, 201);
+      return (await res.json()) as { created_at: string };
+    };
+    const one = await post({ id: 'r-one', name: 'first', sql: 'SELECT payload\nFROM "t/#"', description: 'two\nlines', actions: [{ function: 'republish', args: { topic: 'out/${topic}', qos: 1 } }, 'http:hook'] });
+    await post({ id: 'r-two', sql: 'SELECT * FROM "$events/client_connected"', enable: false, actions: [] });
+    const list = await ctl('rules', 'list');
+    assert.equal(list.code, 0, list.err);
+    assert.equal(list.out, 'Rule{id=r-one, name=first, enabled=true, descr=two\nlines}\nRule{id=r-two, name=r-two, enabled=false, descr=}\n');
+    const show = await ctl('rules', 'show', 'r-one');
+    assert.equal(show.code, 0, show.err);
+    // Times are local RFC 3339 with milliseconds and the offset.
+    const time = /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d/g;
+    const times = show.out.match(time) ?? [];
+    assert.equal(times.length, 2);
+    assert.equal(Date.parse(times[0]!), Date.parse(one.created_at), 'Created at is the rule\'s created_at');
+    assert.equal(
+      show.out.replace(time, '<time>'),
+      [
+        'Id:', '  r-one',
+        'Name:', '  first',
+        'Description:', '  two', '  lines',
+        'Enabled:', '  true',
+        'SQL:', '  SELECT payload', '  FROM "t/#"',
+        'Created at:', '  <time>',
+        'Updated at:', '  <time>',
+        'Actions:',
+        '  - Name:  republish', '    Type:  function', '    Args:  {"topic":"out/${topic}","qos":1}',
+        '  - Name:         hook', '    Action Type:  http', '    Type:         data-bridge',
+        '  ', '',
+      ].join('\n'),
+    );
+    assert.match((await ctl('rules', 'show', 'r-two')).out, /^Id:\n {2}r-two\n[^]*Enabled:\n {2}false\n[^]*Actions:\n {2}\n$/);
+    const missing = await ctl('rules', 'show', 'nobody');
+    assert.equal(missing.code, 1);
+    assert.match(missing.err, /RULE_NOT_FOUND/);
+    assert.equal((await ctl('rules', 'show')).code, 1, 'show needs an id');
+  });
+
   it('clients kick disconnects the client', async () => {
     const gone = closed(c!);
     c!.options.reconnectPeriod = 0;
@@ -107,7 +156,7 @@ describe('tributary ctl', () => {
   });
 
   it('--help on every command; unreachable API and a wrong key: a clear error, exit 1', async () => {
-    for (const g of ['clients', 'subscriptions', 'topics', 'retainer', 'broker', 'listeners', 'users', 'banned']) {
+    for (const g of ['clients', 'subscriptions', 'topics', 'retainer', 'broker', 'listeners', 'rules', 'users', 'banned']) {
       const h = await ctl(g, '--help');
       assert.equal(h.code, 0);
       assert.match(h.out, new RegExp(`^  ${g}\\b.*# `, 'm'));

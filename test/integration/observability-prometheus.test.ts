@@ -1,9 +1,12 @@
 // Prometheus scraping and the monitor against a real broker after MQTT traffic: the exposition
 // parses, counters moved, `prometheus.prefix = emqx_` gives EMQX's names; the API key is only
-// needed with prometheus.enable_basic_auth.
+// needed with prometheus.enable_basic_auth. /prometheus/data_integration on a node with rules, a
+// webhook sink (a node:http server here) and a disabled connector and action, default prefix.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiServer } from '@tributary/api';
@@ -127,6 +130,116 @@ describe('prometheus and monitor on a real broker', () => {
   });
 });
 
+describe('/prometheus/data_integration on a node with rules and a webhook sink', () => {
+  let node: BrokerProcess;
+  let hook: Server;
+  const hits: string[] = [];
+  const scrape = async (): Promise<Parsed> => {
+    const res = await fetch(`http://127.0.0.1:${node.httpPort}/api/v5/prometheus/data_integration`);
+    assert.equal(res.status, 200, 'no API key needed (enable_basic_auth is false)');
+    assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+    return parse(await res.text());
+  };
+
+  before(async () => {
+    hook = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        hits.push(body);
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      });
+    });
+    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(hook.address() as AddressInfo).port}`;
+    node = await startBroker({
+      env: {
+        TRIBUTARY_RULE_ENGINE__RULES: JSON.stringify({
+          hot: { sql: 'SELECT payload.n as n FROM "di/#" WHERE payload.n > 0', actions: ['http:hook'] },
+          off: { sql: 'SELECT * FROM "x/#"', enable: false, actions: [{ function: 'console' }, { function: 'republish', args: { topic: 'y' } }] },
+        }),
+        // The disabled connector points where nothing listens: it is never started.
+        TRIBUTARY_CONNECTORS: JSON.stringify({ http: { hook: { url }, off: { url: 'http://127.0.0.1:9', enable: false } } }),
+        TRIBUTARY_ACTIONS: JSON.stringify({ http: { hook: { connector: 'hook', parameters: { path: '/in' } }, off: { connector: 'off', enable: false } } }),
+      },
+    });
+  });
+  after(async () => {
+    await node?.stop();
+    await new Promise((r) => hook?.close(r));
+  });
+
+  it("exports EMQX's counts and per rule, action and connector families, labelled {id}", async () => {
+    const pub = await connect(node.url, { clientId: 'di-pub' });
+    try {
+      for (const n of [1, 0, 2]) await pub.publishAsync('di/1', JSON.stringify({ n }), { qos: 1 });
+    } finally {
+      await end(pub);
+    }
+    // The webhook answered both; the sink counts a success once its reply is in.
+    const p = await until(scrape, (x) => x.values.get('tributary_action_success{id="http:hook"}') === 2);
+    assert.equal(hits.length, 2);
+    assert.equal(p.values.get('tributary_rules_count'), 2);
+    assert.equal(p.values.get('tributary_actions_count'), 3, 'the actions the rules list (1 + 2), as EMQX counts them');
+    assert.equal(p.values.get('tributary_connectors_count'), 2);
+    assert.equal(p.values.get('tributary_rule_enable{id="hot"}'), 1);
+    assert.equal(p.values.get('tributary_rule_enable{id="off"}'), 0);
+    assert.equal(p.types.get('tributary_rule_enable'), 'gauge');
+    assert.equal(p.types.get('tributary_rule_matched'), 'counter');
+    const rule = (k: string): number | undefined => p.values.get(`tributary_rule_${k}{id="hot"}`);
+    assert.equal(rule('matched'), 3);
+    assert.equal(rule('passed'), 2);
+    assert.equal(rule('failed'), 1);
+    assert.equal(rule('failed_no_result'), 1, 'n = 0 fails the WHERE');
+    assert.equal(rule('failed_exception'), 0);
+    assert.equal(rule('actions_total'), 2);
+    assert.equal(rule('actions_success'), 2);
+    assert.equal(rule('actions_failed'), 0);
+    assert.equal(rule('actions_failed_out_of_service'), 0);
+    assert.equal(rule('actions_failed_unknown'), 0);
+    assert.equal(p.values.get('tributary_rule_matched{id="off"}'), 0);
+    const action = (k: string, id = 'http:hook'): number | undefined => p.values.get(`tributary_action_${k}{id="${id}"}`);
+    assert.equal(action('enable'), 1);
+    assert.equal(action('status'), 1, 'connected');
+    assert.equal(action('matched'), 2);
+    assert.equal(action('received'), 2);
+    assert.equal(action('failed'), 0);
+    assert.equal(action('dropped'), 0);
+    assert.equal(action('dropped_queue_full'), 0);
+    assert.equal(action('dropped_expired'), 0);
+    assert.equal(action('retried'), 0);
+    assert.equal(action('queuing'), 0);
+    assert.equal(action('inflight'), 0);
+    assert.equal(p.types.get('tributary_action_queuing'), 'gauge');
+    assert.equal(p.types.get('tributary_action_inflight'), 'gauge');
+    assert.equal(p.types.get('tributary_action_success'), 'counter');
+    assert.equal(p.types.get('tributary_action_dropped_resource_stopped'), 'counter');
+    assert.equal(action('enable', 'http:off'), 0);
+    assert.equal(action('status', 'http:off'), 0);
+    assert.equal(action('success', 'http:off'), 0);
+    assert.equal(p.values.get('tributary_connector_enable{id="http:hook"}'), 1);
+    assert.equal(p.values.get('tributary_connector_status{id="http:hook"}'), 1);
+    assert.equal(p.values.get('tributary_connector_enable{id="http:off"}'), 0);
+    assert.equal(p.values.get('tributary_connector_status{id="http:off"}'), 0);
+  });
+
+  it('follows the rules table: a rule created through the API appears, a deleted one goes', async () => {
+    const login = await fetch(`http://127.0.0.1:${node.httpPort}/api/v5/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: 'public' }) });
+    const bearer = { authorization: `Bearer ${((await login.json()) as { token: string }).token}` };
+    const rules = `http://127.0.0.1:${node.httpPort}/api/v5/rules`;
+    const created = await fetch(rules, { method: 'POST', headers: { ...bearer, 'content-type': 'application/json' }, body: JSON.stringify({ id: 'made', sql: 'SELECT * FROM "m/#"', actions: [] }) });
+    assert.equal(created.status, 201);
+    let p = await scrape();
+    assert.equal(p.values.get('tributary_rules_count'), 3);
+    assert.equal(p.values.get('tributary_rule_enable{id="made"}'), 1);
+    assert.equal(p.values.get('tributary_rule_matched{id="made"}'), 0);
+    assert.equal((await fetch(`${rules}/made`, { method: 'DELETE', headers: bearer })).status, 204);
+    p = await scrape();
+    assert.equal(p.values.get('tributary_rules_count'), 2);
+    assert.equal(p.values.has('tributary_rule_enable{id="made"}'), false);
+  });
+});
+
 describe('prometheus routes in an API server', () => {
   const node = { nodeName: 'n1', version: 'x', running: true, stats: () => ({ 'connections.count': 3 }), metrics: () => ({ 'messages.received': 7, 'authentication.success': 2 }) };
   const collector = new PrometheusCollector(node, 'tributary_');
@@ -137,6 +250,7 @@ describe('prometheus routes in an API server', () => {
       const server = new ApiServer({ host: '127.0.0.1', port: 0 }, node, silentLogger, { routes: prometheusRoutes(collector, basicAuth) });
       await server.start();
       try {
+        for (const path of ['auth', 'data_integration']) assert.equal((await fetch(`http://127.0.0.1:${server.address!.port}/api/v5/prometheus/${path}`)).status, basicAuth ? 401 : 200, path);
         const res = await fetch(`http://127.0.0.1:${server.address!.port}/api/v5/prometheus/stats`);
         assert.equal(res.status, basicAuth ? 401 : 200);
         if (!basicAuth) {
@@ -144,6 +258,10 @@ describe('prometheus routes in an API server', () => {
           assert.equal(p.values.get('tributary_connections_count'), 3);
           assert.equal(p.values.get('tributary_messages_received'), 7);
           assert.equal(p.values.get('tributary_authentication_success'), 2);
+          // This node has no rule engine: the families are there, without samples.
+          const di = parse(await (await fetch(`http://127.0.0.1:${server.address!.port}/api/v5/prometheus/data_integration`)).text());
+          assert.equal(di.values.get('tributary_rules_count'), 0);
+          assert.equal(di.types.get('tributary_rule_matched'), 'counter');
         }
       } finally {
         await server.stop();

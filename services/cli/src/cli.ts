@@ -1,4 +1,5 @@
 import { Bind, ConfigError, createLogger, ValidationError } from '@tributary/common';
+import { sinksMarkdown } from '@tributary/rules';
 import { describeTributaryConfig, loadTributaryConfig } from './config';
 import { ctlMain } from './ctl';
 import { NodeRole, ROLES, TributaryNode, VERSION } from './node';
@@ -18,8 +19,9 @@ Usage: tributary <command> [--config <file.json>]
 
 Commands:
 ${ROLE_HELP}  config          print every configuration key, its default and its environment variable
-                  (--markdown: as the table in docs/configuration.md)
-  ctl             talk to a running node: status, clients, subscriptions, topics, retainer, broker, listeners, users, banned (tributary ctl --help)
+                  (--markdown: as the table in docs/configuration.md; --sinks-markdown: the
+                  keys of connectors, actions and sources, docs/rules-sinks.md)
+  ctl             talk to a running node: status, clients, subscriptions, topics, retainer, broker, listeners, rules, users, banned (tributary ctl --help)
   version         print the version
   help, --help    show this help
 
@@ -38,7 +40,7 @@ function parseArgs(argv: string[]): { command: string; configFile?: string } {
     if (a === '--help' || a === '-h') command = 'help';
     else if (a === '--config' || a === '-c') configFile = argv[++i];
     else if (a.startsWith('--config=')) configFile = a.slice('--config='.length);
-    else if (a === '--markdown') continue;
+    else if (a === '--markdown' || a === '--sinks-markdown') continue;
     else if (!a.startsWith('-')) command = a;
     else throw new ValidationError('INVALID_ARGUMENT', `unknown option ${a}`);
   }
@@ -97,7 +99,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
       process.stdout.write(`${VERSION}\n`);
       return;
     case 'config':
-      process.stdout.write(argv.includes('--markdown') ? configMarkdown() : configText());
+      process.stdout.write(argv.includes('--sinks-markdown') ? sinksMarkdown() : argv.includes('--markdown') ? configMarkdown() : configText());
       return;
     default: {
       const role = roleOf(args.command);

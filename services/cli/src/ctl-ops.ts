@@ -99,20 +99,22 @@ export function uptimeText(msUp: number): string {
   return parts.join(', ');
 }
 
-/** RFC3339 in local time with the offset, e.g. 2024-01-01T12:34:56+08:00. */
-function localRfc3339(d: Date): string {
+/** RFC3339 in local time with the offset, e.g. 2024-01-01T12:34:56+08:00 (with `ms`: 12:34:56.789+08:00). */
+export function localRfc3339(d: Date, ms = false): string {
   const off = -d.getTimezoneOffset();
   const p = (n: number): string => String(Math.abs(Math.trunc(n))).padStart(2, '0');
-  const local = new Date(d.getTime() + off * 60_000).toISOString().slice(0, 19);
+  const local = new Date(d.getTime() + off * 60_000).toISOString().slice(0, ms ? 23 : 19);
   return `${local}${off >= 0 ? '+' : '-'}${p(off / 60)}:${p(off % 60)}`;
 }
 
-const need = (v: string | undefined, usage: string): string => {
+/** The argument, or a CtlError with the command's usage. */
+export const need = (v: string | undefined, usage: string): string => {
   if (v === undefined) throw new CtlError(`usage: tributary ctl ${usage}`);
   return v;
 };
 const enc = encodeURIComponent;
-const unknown = (group: string, args: string[]): never => {
+/** The CtlError of an unknown subcommand. */
+export const unknown = (group: string, args: string[]): never => {
   throw new CtlError(`unknown command "${[group, ...args].join(' ')}" (tributary ctl ${group} --help)`);
 };
 

@@ -3,6 +3,7 @@ import { ConfigError } from '@tributary/common';
 import { loadTributaryConfig } from './config';
 import { all, call, CtlError, Target } from './ctl-http';
 import { CtlGroup, OPS_GROUPS, usageTable } from './ctl-ops';
+import { rules } from './ctl-rules';
 
 export { CtlError } from './ctl-http';
 
@@ -134,7 +135,7 @@ function banned(flags: Map<string, string | true>): CtlGroup {
 }
 
 function groups(flags: Map<string, string | true>): Record<string, CtlGroup> {
-  return { status, ...OPS_GROUPS, users: users(flags), banned: banned(flags) };
+  return { status, ...OPS_GROUPS, rules, users: users(flags), banned: banned(flags) };
 }
 
 function help(gs: CtlGroup[]): string {

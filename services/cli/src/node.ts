@@ -452,6 +452,11 @@ export class TributaryNode implements NodeStatusSource {
     return { authenticators: this.auth.authenticators.map((a) => a.id), sources: this.auth.sources.map((s) => s.type), banned: this.limits?.bans.size ?? 0 };
   }
 
+  /** Rules, sinks and connectors of this process's rule engine, for /prometheus/data_integration. */
+  dataIntegration(): ReturnType<RulesService['dataIntegration']> | undefined {
+    return this.rules?.dataIntegration();
+  }
+
   metrics(): Record<string, number> {
     const rules = this.rules?.engine?.totals;
     const ruleMetrics: Record<string, number> = rules ? { 'rules.matched': rules.matched, 'actions.executed': rules.actionsExecuted, 'actions.messages': rules.actionsMessages } : {};

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { clientLine, nameValueLines, subscriptionLine, uptimeText } from '../src/ctl-ops';
+import { clientLine, localRfc3339, nameValueLines, subscriptionLine, uptimeText } from '../src/ctl-ops';
+import { ruleBlock, ruleLine } from '../src/ctl-rules';
 
 describe('tributary ctl output (EMQX emqx ctl style)', () => {
   it('prints a client as one Client(...) line with times in ms', () => {
@@ -29,5 +30,19 @@ describe('tributary ctl output (EMQX emqx ctl style)', () => {
     assert.equal(nameValueLines({ node: 'n', 'topics.count': 2, 'connections.count': 3 }), `${'connections.count'.padEnd(30)} : 3\n${'topics.count'.padEnd(30)} : 2\n`);
     assert.equal(uptimeText(52_000), '52 seconds');
     assert.equal(uptimeText((3600 + 5) * 1000), '1 hours, 0 minutes, 5 seconds');
+  });
+
+  it('prints rules as EMQX does: Rule{...} lines; show in labelled blocks, continued lines indented', () => {
+    const at = '2024-01-01T00:00:00.250Z';
+    const r = { id: 'r1', name: '', sql: 'SELECT *\nFROM "t/#"', enable: false, description: '', actions: [{ function: 'console' }, 'kafka_producer:k1'], created_at: at, updated_at: at };
+    assert.equal(ruleLine(r), 'Rule{id=r1, name=, enabled=false, descr=}\n');
+    const local = localRfc3339(new Date(at), true);
+    assert.match(local, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.250[+-]\d\d:\d\d$/);
+    assert.equal(Date.parse(local), Date.parse(at));
+    assert.equal(
+      ruleBlock(r),
+      `Id:\n  r1\nName:\n  \nDescription:\n  \nEnabled:\n  false\nSQL:\n  SELECT *\n  FROM "t/#"\nCreated at:\n  ${local}\nUpdated at:\n  ${local}\n` +
+        'Actions:\n  - Name:  console\n    Type:  function\n    Args:  {}\n  - Name:         k1\n    Action Type:  kafka_producer\n    Type:         data-bridge\n  \n',
+    );
   });
 });

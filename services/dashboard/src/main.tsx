@@ -9,6 +9,8 @@ import { LoginPage } from './pages/login';
 import { OverviewPage } from './pages/overview';
 import { SubscriptionsPage } from './pages/subscriptions';
 import { RetainedPage, TopicsPage } from './pages/topics';
+import { RulesPage } from './pages/rules';
+import { SinksPage } from './pages/sinks';
 import { UsersPage } from './pages/users';
 import { WebSocketPage } from './pages/websocket';
 import { navigate, onLink, usePath } from './router';
@@ -22,6 +24,8 @@ const NAV: { path: string; title: string; group?: string }[] = [
   { path: '/retained', title: 'Retained' },
   { path: '/listeners', title: 'Listeners', group: 'Management' },
   { path: '/websocket', title: 'WebSocket client' },
+  { path: '/integration/rules', title: 'Rules', group: 'Integration' },
+  { path: '/integration/sinks', title: 'Sinks' },
   { path: '/access/users', title: 'Users', group: 'Access control' },
   { path: '/access/rules', title: 'Authorization rules' },
   { path: '/access/banned', title: 'Banned' },
@@ -35,6 +39,8 @@ const PAGES: Record<string, () => JSX.Element> = {
   '/retained': () => <RetainedPage />,
   '/listeners': () => <ListenersPage />,
   '/websocket': () => <WebSocketPage />,
+  '/integration/rules': () => <RulesPage />,
+  '/integration/sinks': () => <SinksPage />,
   '/access/users': () => <UsersPage />,
   '/access/rules': () => <AclPage />,
   '/access/banned': () => <BannedPage />,

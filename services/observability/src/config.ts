@@ -3,7 +3,7 @@ import { bool, configFragment, duration, Infer, str } from '@tributary/common';
 /** Prometheus scraping, the monitor's sampling and OpenTelemetry tracing (docs/observability.md). */
 export const observabilityConfigFragment = configFragment('@tributary/observability', {
   prometheus: {
-    enable_basic_auth: bool(false, 'GET /api/v5/prometheus/stats and /prometheus/auth need an API key (HTTP Basic) like other routes; false: anyone who reaches the HTTP API may scrape.'),
+    enable_basic_auth: bool(false, 'GET /api/v5/prometheus/stats, /prometheus/auth and /prometheus/data_integration need an API key (HTTP Basic) like other routes; false: anyone who reaches the HTTP API may scrape.'),
     prefix: str('tributary_', 'Prefix of every metric name. "emqx_" gives EMQX\'s names (emqx_connections_count ...) so its Grafana dashboards work unchanged.'),
   },
   monitor: {

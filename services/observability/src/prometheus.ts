@@ -2,7 +2,7 @@ import { totalmem, freemem } from 'node:os';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { ApiRoute } from '@tributary/api';
 import { EXPOSITION_CONTENT_TYPE, Family, metricName, renderExposition } from './exposition';
-import type { ObservedNode } from './source';
+import type { DataIntegrationInfo, ObservedNode } from './source';
 
 const HELP: Record<string, string> = {
   'connections.count': 'Connected MQTT clients.',
@@ -29,6 +29,29 @@ const HELP: Record<string, string> = {
  * dashboards find theirs.
  */
 const DELIVERY_DROPPED = ['queue_full', 'expired', 'too_large'] as const;
+
+/** The per-rule counters of /prometheus/data_integration: EMQX's keys of GET /rules/:id/metrics (rule_<key with . as _>). */
+const RULE_COUNTERS = ['matched', 'passed', 'failed', 'failed.exception', 'failed.no_result', 'actions.total', 'actions.success', 'actions.failed', 'actions.failed.out_of_service', 'actions.failed.unknown', 'actions.discarded'] as const;
+
+/** The per-action families: EMQX's keys of GET /actions/:id/metrics (action_<key>); inflight and queuing are gauges. */
+const ACTION_METRICS: readonly (readonly [string, 'counter' | 'gauge'])[] = [
+  ['matched', 'counter'],
+  ['dropped', 'counter'],
+  ['success', 'counter'],
+  ['failed', 'counter'],
+  ['inflight', 'gauge'],
+  ['received', 'counter'],
+  ['late_reply', 'counter'],
+  ['retried', 'counter'],
+  ['retried.success', 'counter'],
+  ['retried.failed', 'counter'],
+  ['dropped.resource_stopped', 'counter'],
+  ['dropped.resource_not_found', 'counter'],
+  ['dropped.queue_full', 'counter'],
+  ['dropped.other', 'counter'],
+  ['dropped.expired', 'counter'],
+  ['queuing', 'gauge'],
+];
 
 /** Stats keys that are not counts (the rest of stats are gauges too, under their own names). */
 const SKIPPED_STATS = new Set(['uptime']);
@@ -120,13 +143,46 @@ export class PrometheusCollector {
     ];
     return out;
   }
+
+  /**
+   * /prometheus/data_integration: EMQX's rules_count, actions_count (the actions the rules list,
+   * summed, as EMQX counts them) and connectors_count, and per rule, action (sink) and connector
+   * labelled {id}. Status gauges are 1 for connected, enable gauges 1 for enabled. A process
+   * without the rule engine answers every family without samples (and the counts 0).
+   */
+  dataIntegration(): Family[] {
+    const info: DataIntegrationInfo = this.node.dataIntegration?.() ?? { rules: [], actions: [], connectors: [] };
+    const name = (k: string): string => metricName(this.prefix, k);
+    const per = <T extends { readonly id: string }>(items: readonly T[], value: (x: T) => number): Family['samples'] => items.map((x) => ({ labels: { id: x.id }, value: value(x) }));
+    const flag = (b: boolean): number => (b ? 1 : 0);
+    const up = (status: string): number => (status === 'connected' ? 1 : 0);
+    const { rules, actions, connectors } = info;
+    const out: Family[] = [
+      { name: name('rules_count'), type: 'gauge', help: 'Rules in the rules table, enabled or not.', samples: [{ value: rules.length }] },
+      { name: name('actions_count'), type: 'gauge', help: 'Actions listed by the rules, summed over the rules.', samples: [{ value: rules.reduce((n, r) => n + r.actions, 0) }] },
+      { name: name('connectors_count'), type: 'gauge', help: 'Connectors configured, enabled or not.', samples: [{ value: connectors.length }] },
+      { name: name('rule_enable'), type: 'gauge', help: 'Rule enabled (1) or not (0), by rule id.', samples: per(rules, (r) => flag(r.enable)) },
+    ];
+    for (const key of RULE_COUNTERS) out.push({ name: name(`rule_${key}`), type: 'counter', help: `Rule counter ${key} (GET /rules/:id/metrics), by rule id.`, samples: per(rules, (r) => r.metrics[key] ?? 0) });
+    out.push(
+      { name: name('action_enable'), type: 'gauge', help: 'Sink enabled (1) or not (0), by <type>:<name>.', samples: per(actions, (a) => flag(a.enable)) },
+      { name: name('action_status'), type: 'gauge', help: "Sink's connector connected (1) or not (0), by <type>:<name>.", samples: per(actions, (a) => up(a.status)) },
+    );
+    for (const [key, type] of ACTION_METRICS) out.push({ name: name(`action_${key}`), type, help: `Sink ${type} ${key} (GET /actions/:id/metrics), by <type>:<name>.`, samples: per(actions, (a) => a.metrics[key] ?? 0) });
+    out.push(
+      { name: name('connector_enable'), type: 'gauge', help: 'Connector enabled (1) or not (0), by <type>:<name>.', samples: per(connectors, (c) => flag(c.enable)) },
+      { name: name('connector_status'), type: 'gauge', help: 'Connector connected (1) or not (0), by <type>:<name>.', samples: per(connectors, (c) => up(c.status)) },
+    );
+    return out;
+  }
 }
 
-/** GET /prometheus/stats and /prometheus/auth; public (no API key) unless `basicAuth`. */
+/** GET /prometheus/stats, /prometheus/auth and /prometheus/data_integration; public (no API key) unless `basicAuth`. */
 export function prometheusRoutes(collector: PrometheusCollector, basicAuth: boolean): ApiRoute[] {
   const text = (families: Family[]): { body: string; contentType: string } => ({ body: renderExposition(families), contentType: EXPOSITION_CONTENT_TYPE });
   return [
     { method: 'GET', path: '/prometheus/stats', summary: 'Prometheus metrics of this node (text format 0.0.4)', auth: basicAuth ? 'any' : 'none', handler: () => text(collector.stats()) },
     { method: 'GET', path: '/prometheus/auth', summary: 'Prometheus authentication and authorization metrics', auth: basicAuth ? 'any' : 'none', handler: () => text(collector.auth()) },
+    { method: 'GET', path: '/prometheus/data_integration', summary: 'Prometheus rule, action (sink) and connector metrics', auth: basicAuth ? 'any' : 'none', handler: () => text(collector.dataIntegration()) },
   ];
 }

@@ -11,6 +11,7 @@ export * from './api';
 export * from './rule-test';
 export * from './events';
 export * from './sinks';
+export * from './sinks/docs';
 export * from './sql';
 export * from './functions';
 export * from './template';

@@ -8,7 +8,7 @@ import type { RulesConfig } from './config';
 import { RuleEngine, Outputs } from './engine';
 import { decodeEvent, EVENTS_TOPIC, messageColumns } from './events';
 import { SinkMetrics } from './metrics';
-import { type Connector, createConnector, createSink, createSource, type ResourceOpts, type Source, type SourceMessage } from './sinks';
+import { type Connector, type ConnectorStatus, createConnector, createSink, createSource, type ResourceOpts, type Source, type SourceMessage } from './sinks';
 import { RuleStore } from './store';
 import { textOrBytes, type ValueMap } from './value';
 
@@ -19,6 +19,13 @@ function bufferOptions(r: ResourceOpts): BufferOptions {
 }
 /** The consumer group of the rule engine on `messages` and `events` (one per installation). */
 export const RULES_GROUP = 'rules';
+
+/** What RulesService.dataIntegration gives (the shape @tributary/observability reads). */
+export interface DataIntegration {
+  rules: { id: string; enable: boolean; actions: number; metrics: Record<string, number> }[];
+  actions: { id: string; enable: boolean; status: ConnectorStatus; metrics: Record<string, number> }[];
+  connectors: { id: string; enable: boolean; status: ConnectorStatus }[];
+}
 
 export interface RulesServiceOptions {
   backbone: Backbone;
@@ -187,6 +194,28 @@ export class RulesService implements Service {
     engine.onEvent(`$sources/${id}`, columns, now, out);
     engine.onEvent(`$bridges/${id}`, columns, now, out);
     await engine.flush(out);
+  }
+
+  /**
+   * Rules, sinks and connectors with their metrics (EMQX's keys), for Prometheus's
+   * /data_integration: every rule of the table; every configured sink and connector, the
+   * disabled ones with enable false and status disconnected.
+   */
+  dataIntegration(): DataIntegration {
+    const { config } = this.opts;
+    const engine = this.engine;
+    const rules = (this.store?.list() ?? []).map((r) => ({ id: r.id, enable: r.enable, actions: r.actions.length, metrics: engine?.metricsOf(r.id)?.toJSON() ?? {} }));
+    const actions = config.actions.map((a) => {
+      const id = `${a.type}:${a.name}`;
+      const buffer = this.sinks.get(id);
+      return { id, enable: buffer !== undefined, status: this.sinkConnectors.get(id)?.status() ?? 'disconnected', metrics: buffer?.metrics.toJSON() ?? {} };
+    });
+    const connectors = config.connectors.map((c) => {
+      const id = `${c.type}:${c.name}`;
+      const connector = this.connectors.get(id);
+      return { id, enable: connector !== undefined, status: connector?.status() ?? 'disconnected' };
+    });
+    return { rules, actions, connectors };
   }
 
   async stop(): Promise<void> {

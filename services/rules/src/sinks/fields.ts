@@ -33,6 +33,7 @@ export interface SectionOptions {
 }
 
 const REQUIRED = new WeakSet<object>();
+const UNUSED = new WeakSet<object>();
 const IGNORED = new WeakMap<object, readonly string[]>();
 
 /** A leaf that must be given (its default is never used). */
@@ -40,6 +41,28 @@ export function required<T>(leaf: Leaf<T>): Leaf<T> {
   const copy = { ...leaf };
   REQUIRED.add(copy);
   return copy;
+}
+
+/** An EMQX leaf that is parsed and checked but has no effect here (docs/rules-sinks.md lists it so). */
+export function unused<T>(leaf: Leaf<T>): Leaf<T> {
+  const copy = { ...leaf };
+  UNUSED.add(copy);
+  return copy;
+}
+
+/** Whether a leaf was made with required(). */
+export function isRequired(leaf: Leaf<unknown>): boolean {
+  return REQUIRED.has(leaf);
+}
+
+/** Whether a leaf was made with unused(). */
+export function isUnused(leaf: Leaf<unknown>): boolean {
+  return UNUSED.has(leaf);
+}
+
+/** The EMQX keys a section accepts without checking or using them (withIgnored). */
+export function ignoredKeys(fields: Fields): readonly string[] {
+  return IGNORED.get(fields) ?? [];
 }
 
 /** A nested section that also accepts the listed EMQX keys without using them. */
@@ -272,16 +295,16 @@ export function tlsOptions(ssl: SslSpec, ctx: FileContext, host: string): Connec
 export const actionResourceFields = withIgnored(
   {
     batch_size: int(1, 'Requests sent together (one HTTP request each; one Kafka produce, one SQL statement or transaction).', 1, 10_000),
-    batch_time: duration(0, 'How long a batch may wait to fill up.', 0, 3_600_000),
+    batch_time: unused(duration(0, 'EMQX: how long a batch may wait to fill up (here a batch is what the buffer holds when the sink is ready).', 0, 3_600_000)),
     request_ttl: optionalDuration('How long a request may wait before it is dropped (dropped.expired); off by default.'),
-    inflight_window: int(100, 'Requests (batches) sent and not yet answered, at most.', 1, 100_000),
+    inflight_window: unused(int(100, 'EMQX: batches sent and not yet answered, at most (here one at a time, in order).', 1, 100_000)),
     max_buffer_bytes: bytes(256 * 1024 ** 2, 'Buffered bytes at most; over it the oldest requests are dropped (dropped.queue_full).', 1),
     max_buffer_messages: int(1_000_000, 'Buffered requests at most (ours); over it the oldest are dropped.', 1),
-    health_check_interval: duration(15_000, 'How often the remote is checked.', 1, 3_600_000),
-    worker_pool_size: int(16, 'Buffer workers (EMQX); kept for its configurations.', 1, 1024),
-    start_timeout: duration(5_000, 'How long start waits for the remote.', 1, 3_600_000),
-    query_mode: oneOf(['async', 'sync'], 'async', 'EMQX query mode; kept for its configurations.'),
-    buffer_mode: oneOf(['memory_only', 'volatile_offload'], 'memory_only', 'EMQX buffer mode; kept for its configurations.'),
+    health_check_interval: unused(duration(15_000, 'EMQX: how often the remote is checked (here the status follows requests and connection events).', 1, 3_600_000)),
+    worker_pool_size: unused(int(16, 'EMQX: buffer workers (here one worker per sink, in order).', 1, 1024)),
+    start_timeout: unused(duration(5_000, 'EMQX: how long start waits for the remote (here start never waits for it).', 1, 3_600_000)),
+    query_mode: unused(oneOf(['async', 'sync'], 'async', 'EMQX query mode.')),
+    buffer_mode: unused(oneOf(['memory_only', 'volatile_offload'], 'memory_only', 'EMQX buffer mode (here the buffer is always a durable topic on the backbone).')),
   },
   ['auto_restart_interval', 'request_timeout', 'resume_interval', 'buffer_seg_bytes', 'metrics_flush_interval', 'start_after_created', 'max_batch_bytes'],
 );
@@ -291,9 +314,9 @@ export type ResourceOpts = Infer<typeof actionResourceFields>;
 /** A connector's `resource_opts`. */
 export const connectorResourceFields = withIgnored(
   {
-    health_check_interval: duration(15_000, 'How often the connector checks its remote.', 1, 3_600_000),
-    start_timeout: duration(5_000, 'How long start waits for the remote.', 1, 3_600_000),
-    start_after_created: bool(true, 'Start the connector when it is created.'),
+    health_check_interval: unused(duration(15_000, 'EMQX: how often the connector checks its remote (here the status follows requests and connection events).', 1, 3_600_000)),
+    start_timeout: unused(duration(5_000, 'EMQX: how long start waits for the remote (here start never waits for it).', 1, 3_600_000)),
+    start_after_created: unused(bool(true, 'EMQX: start the connector when it is created (here an enabled connector always starts with the process).')),
   },
   ['auto_restart_interval'],
 );
@@ -312,14 +335,14 @@ export const actionCommon = {
   connector: required(str('', 'The name of the connector (of the same type) the action uses.', { nonEmpty: true })),
   enable: bool(true, 'Whether the action runs.'),
   description: str('', 'Free text.'),
-  local_topic: str('', 'Messages on topics matching this filter are sent without a rule (EMQX).'),
+  local_topic: unused(str('', 'EMQX: messages on topics matching this filter go to the action without a rule (not supported: use a rule).')),
   resource_opts: actionResourceFields,
 };
 
 /** Fields every source has besides parameters. */
 export const sourceCommon = {
-  connector: actionCommon.connector,
-  enable: actionCommon.enable,
+  connector: required(str('', 'The name of the mqtt connector the source subscribes through.', { nonEmpty: true })),
+  enable: bool(true, 'Whether the source runs.'),
   description: actionCommon.description,
   resource_opts: actionResourceFields,
 };

@@ -4,7 +4,7 @@ import { connect as netConnect } from 'node:net';
 import { ConfigProblem, duration, type Infer, int, oneOf } from '@tributary/common';
 import { compileTemplate, type Template } from '../template';
 import { jsonEncode, type ValueMap } from '../value';
-import { actionCommon, checkedString, connectorCommon, headerMap, required, sslFields, template, withIgnored } from './fields';
+import { actionCommon, checkedString, connectorCommon, headerMap, required, sslFields, template, unused, withIgnored } from './fields';
 import { BaseConnector, bytesOf, type ConnectorOptions, type ConnectorStatus, messageOf, rejected, type Sink, unavailable } from './types';
 
 /** The connector's URL: http:// or https://, no placeholders (the action's path has them). */
@@ -28,8 +28,8 @@ export const httpConnectorFields = withIgnored(
     headers: headerMap(DEFAULT_HEADERS, 'Headers of every request (lower-cased names), added to the defaults (JSON accept and content-type, keep-alive); the action headers add to and override them.'),
     connect_timeout: duration(15_000, 'How long a TCP connect may take.', 1, 600_000),
     pool_size: int(8, 'Connections kept to the server at most.', 1, 1024),
-    enable_pipelining: int(100, 'EMQX: requests per connection in flight; here one (HTTP/1.1 without pipelining).', 1, 100_000),
-    pool_type: oneOf(['random', 'hash'], 'random', 'EMQX pool type; unused.'),
+    enable_pipelining: unused(int(100, 'EMQX: requests per connection in flight (here one: HTTP/1.1 without pipelining).', 1, 100_000)),
+    pool_type: unused(oneOf(['random', 'hash'], 'random', 'EMQX: how a request picks a connection.')),
     ssl: sslFields,
   },
   ['request', 'retry_interval', 'max_retries'],

@@ -28,14 +28,16 @@ export const SINK_TYPES = ['http', 'kafka_producer', 'pgsql', 'mqtt'] as const;
 export const SOURCE_TYPES = ['mqtt'] as const;
 export type SinkType = (typeof SINK_TYPES)[number];
 
-const CONNECTOR_FIELDS: Record<SinkType, Fields> = {
+/** Each type's connector fields (`connectors.<type>.<name>`). */
+export const CONNECTOR_FIELDS: Readonly<Record<SinkType, Fields>> = {
   http: httpConnectorFields,
   kafka_producer: kafkaConnectorFields,
   pgsql: pgsqlConnectorFields,
   mqtt: mqttConnectorFields,
 };
 
-const ACTION_PARAMS: Record<SinkType, Fields> = {
+/** Each type's action parameters (`actions.<type>.<name>.parameters`). */
+export const ACTION_PARAMS: Readonly<Record<SinkType, Fields>> = {
   http: httpActionParams,
   kafka_producer: kafkaActionParams,
   pgsql: pgsqlActionParams,

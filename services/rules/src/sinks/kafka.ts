@@ -4,7 +4,7 @@ import type { Admin, ICustomPartitioner, IHeaders, Kafka, Message, Producer, SAS
 import { bytes, ConfigProblem, duration, type Infer, int, type Leaf, oneOf, str } from '@tributary/common';
 import { compileTemplate, type Template } from '../template';
 import { isMap, jsonEncode, str as strOf, type Value, type ValueMap } from '../value';
-import { actionCommon, checkedString, connectorCommon, listOf, parseHostPort, required, sectionLeaf, sslFields, template, withIgnored } from './fields';
+import { actionCommon, checkedString, connectorCommon, listOf, parseHostPort, required, sectionLeaf, sslFields, template, unused, withIgnored } from './fields';
 import { BaseConnector, bytesOf, type ConnectorStatus, messageOf, rejected, type Sink, unavailable } from './types';
 
 /** `bootstrap_hosts`: "host:port,host:port" (port 9092 when left out). */
@@ -57,8 +57,8 @@ export const kafkaConnectorFields = withIgnored(
     bootstrap_hosts: required(checkedString('', 'Kafka brokers to bootstrap from: "host:port,host:port".', checkHosts, 'expected "host:port,host:port"')),
     authentication: authenticationLeaf(),
     connect_timeout: duration(5_000, 'How long a broker connect may take.', 1, 600_000),
-    min_metadata_refresh_interval: duration(3_000, 'EMQX; unused.', 0),
-    metadata_request_timeout: duration(5_000, 'EMQX; unused.', 1),
+    min_metadata_refresh_interval: unused(duration(3_000, 'EMQX: the shortest wait between metadata refreshes (here kafkajs refreshes on errors).', 0)),
+    metadata_request_timeout: duration(5_000, 'How long a metadata request of the health check may take (on top of connect_timeout).', 1),
     ssl: sslFields,
   },
   ['socket_opts', 'health_check_topic', 'kerberos'],
@@ -89,9 +89,9 @@ export const kafkaActionParams = withIgnored(
     kafka_headers: template('', 'A placeholder giving a map (or a list of {key, value}) of headers, e.g. ${pub_props.\'User-Property\'}.'),
     kafka_ext_headers: listOf([], 'More headers: [{kafka_ext_header_key, kafka_ext_header_value}] (templates).', sectionLeaf(extHeaderFields, 'a header')),
     kafka_header_value_encode_mode: oneOf(['none', 'json'], 'none', 'none: text as it is, other values as JSON; json: every value as JSON.'),
-    max_batch_bytes: bytes(896 * 1024, 'EMQX; unused.', 1),
-    max_linger_time: duration(0, 'EMQX; unused.', 0),
-    max_inflight: int(10, 'EMQX; unused.', 1),
+    max_batch_bytes: unused(bytes(896 * 1024, 'EMQX: the largest produce batch (here a batch is resource_opts.batch_size requests).', 1)),
+    max_linger_time: unused(duration(0, 'EMQX: how long the producer waits to fill a batch.', 0)),
+    max_inflight: unused(int(10, 'EMQX: produce requests in flight per partition (here one batch at a time, in order).', 1)),
   },
   ['max_linger_bytes', 'partition_count_refresh_interval', 'query_mode', 'sync_query_timeout', 'buffer', 'partitions_limit'],
 );

@@ -4,7 +4,7 @@ import { bool, ConfigProblem, duration, type Infer, int, type Leaf, oneOf, str }
 import { checkTopicFilter, checkTopicName, topicMatches } from '@tributary/mqtt';
 import { compileTemplate, type Template } from '../template';
 import { jsonEncode, type ValueMap } from '../value';
-import { actionCommon, checkedString, connectorCommon, parseHostPort, required, server, sourceCommon, sslFields, template, valueOrTemplate, withIgnored } from './fields';
+import { actionCommon, checkedString, connectorCommon, parseHostPort, required, server, sourceCommon, sslFields, template, unused, valueOrTemplate, withIgnored } from './fields';
 import { BaseConnector, bytesOf, type ConnectorOptions, type ConnectorStatus, messageOf, rejected, type Sink, type Source, type SourceMessage, unavailable } from './types';
 
 function falseOnly(doc: string): Leaf<boolean> {
@@ -28,9 +28,9 @@ export const mqttConnectorFields = withIgnored(
     clean_start: bool(true, 'Start a new session on each connect; false keeps it, so unacknowledged messages are redelivered.'),
     keepalive: duration(160_000, 'Keep alive interval (whole seconds are sent).', 1_000, 65_535_000),
     connect_timeout: duration(15_000, 'How long a connect may take (ours).', 1, 600_000),
-    retry_interval: duration(15_000, 'EMQX; unused.', 0),
-    max_inflight: int(32, 'EMQX; unused.', 1),
-    pool_size: int(8, 'EMQX; one connection is used.', 1),
+    retry_interval: unused(duration(15_000, 'EMQX: how long before an unacknowledged QoS 1/2 message is sent again.', 0)),
+    max_inflight: unused(int(32, 'EMQX: QoS 1/2 messages in flight.', 1)),
+    pool_size: unused(int(8, 'EMQX: connections to the remote (here one).', 1)),
     bridge_mode: falseOnly('Must be false (the 3.1.1 bridge bit is not supported).'),
     ssl: sslFields,
   },
