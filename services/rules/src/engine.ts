@@ -213,22 +213,22 @@ export class RuleEngine {
       );
     }
     if (out.republished.length > 0) {
+      // Published together (each append takes its place in the log when called, so order holds),
+      // not one durable write after another.
       const publisher = this.republisher!;
-      waits.push(
-        (async () => {
-          for (const { msg, rule } of out.republished) {
-            const m = this.metrics.get(rule.record.id)!;
-            try {
-              await publisher.publish(msg);
-              m.actionsSuccess++;
-            } catch (err) {
+      for (const { msg, rule } of out.republished) {
+        const m = this.metrics.get(rule.record.id)!;
+        waits.push(
+          publisher.publish(msg).then(
+            () => void m.actionsSuccess++,
+            (err: unknown) => {
               if (isRetriable(err)) throw err;
               m.actionsFailedUnknown++;
               this.log.warn({ rule: rule.record.id, topic: msg.topic, err: (err as Error).message }, 'republish failed');
-            }
-          }
-        })(),
-      );
+            },
+          ),
+        );
+      }
     }
     await Promise.all(waits);
   }
