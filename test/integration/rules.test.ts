@@ -90,6 +90,8 @@ describe('rule engine on a single node', () => {
     const got = await waitForTopic(sub.inbox, 'out/in/a');
     assert.deepEqual(JSON.parse(got.payload.toString()), { x2: 42 });
     assert.equal(got.packet.qos, 1);
+    // Delivery can precede the durable append the action's success waits for.
+    await waitUntil(async () => (await call('GET', '/rules/double/metrics')).json.metrics['actions.success'] === 1, 'the republish counted');
     const m = await call('GET', '/rules/double/metrics');
     assert.equal(m.status, 200);
     assert.equal(m.json.metrics.matched, 2);
