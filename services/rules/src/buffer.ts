@@ -2,7 +2,7 @@ import type { Backbone, ConsumedRecord, Consumer } from '@tributary/backbone';
 import { isRetriable, type Logger } from '@tributary/common';
 import type { SinkMetrics } from './metrics';
 import type { Sink } from './sinks';
-import type { Value, ValueMap } from './value';
+import { stringifiedBuffer, type Value, type ValueMap } from './value';
 
 /** What a sink worker needs of its action's resource_opts. */
 export interface BufferOptions {
@@ -26,7 +26,10 @@ export function bufferTopic(sinkId: string): string {
 
 /** A selected row as buffer-record bytes: JSON, with Buffers tagged so bytes come back as bytes. */
 export function encodeRequest(data: ValueMap): Buffer {
-  return Buffer.from(JSON.stringify(data, (_k, v: unknown) => (v && typeof v === 'object' && (v as { type?: string }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data) ? { $bytes: Buffer.from((v as { data: number[] }).data).toString('base64') } : v)));
+  return Buffer.from(JSON.stringify(data, (_k, v: unknown) => {
+    const bytes = stringifiedBuffer(v);
+    return bytes ? { $bytes: bytes.toString('base64') } : v;
+  }));
 }
 
 export function decodeRequest(bytes: Buffer): ValueMap {

@@ -51,15 +51,17 @@ export function str(v: Value): string {
   return jsonEncode(v);
 }
 
+/**
+ * The bytes of a Buffer as a JSON.stringify replacer sees it (Buffer.toJSON ran first:
+ * `{type: 'Buffer', data: [...]}`), or undefined for any other value.
+ */
+export function stringifiedBuffer(x: unknown): Buffer | undefined {
+  return x && typeof x === 'object' && (x as { type?: unknown }).type === 'Buffer' && Array.isArray((x as { data?: unknown }).data) ? Buffer.from((x as { data: number[] }).data) : undefined;
+}
+
 /** JSON text of a value; Buffers are encoded as their UTF-8 text, undefined map values are null. */
 export function jsonEncode(v: Value): string {
-  return JSON.stringify(v, (_k, x: unknown) => {
-    if (x === undefined) return null;
-    if (x && typeof x === 'object' && (x as { type?: unknown }).type === 'Buffer' && Array.isArray((x as { data?: unknown }).data)) {
-      return Buffer.from((x as { data: number[] }).data).toString('utf8');
-    }
-    return x;
-  }) ?? 'null';
+  return JSON.stringify(v, (_k, x: unknown) => (x === undefined ? null : (stringifiedBuffer(x)?.toString('utf8') ?? x))) ?? 'null';
 }
 
 /** Text for bytes when they are valid UTF-8, else the Buffer itself (how payloads enter rules). */
