@@ -17,6 +17,7 @@ describe('rule engine over Kafka (tributary rules)', () => {
   let gwA: BrokerProcess;
   let gwB: BrokerProcess;
   let rules: BrokerProcess;
+  let rules2: BrokerProcess | undefined;
   let hook: FastifyInstance;
   let hookPort = 0;
   const seen: number[] = [];
@@ -52,7 +53,7 @@ describe('rule engine over Kafka (tributary rules)', () => {
     rules = await startBroker({ command: 'rules', env: rulesEnv, dataDir: rulesDir, keepDataDir: true });
   });
   after(async () => {
-    await Promise.all([gwA?.stop(), gwB?.stop(), rules?.stop()]);
+    await Promise.all([gwA?.stop(), gwB?.stop(), rules?.stop(), rules2?.stop()]);
     await router?.stop();
     await hook?.close();
   });
@@ -94,5 +95,26 @@ describe('rule engine over Kafka (tributary rules)', () => {
     await sending;
     rules = await startBroker({ command: 'rules', env: rulesEnv, dataDir: rulesDir, keepDataDir: true });
     await waitUntil(() => new Set(seen.filter((n) => n >= 0)).size === total, `every message reaches the webhook (got ${new Set(seen.filter((n) => n >= 0)).size})`, 60_000);
+  });
+
+  it("a gateway answers the rule engine's routes through a rules process, and a rule's metrics sum every rules process", async () => {
+    rules2 = await startBroker({ command: 'rules', env: { ...rulesEnv, TRIBUTARY_NODE__NAME: 'rules-2' } });
+    const made = await call(gwA, 'POST', '/rules', { id: 'viagw', sql: 'SELECT * FROM "via/#"', actions: [{ function: 'console' }] });
+    assert.equal(made.status, 201, `created through gateway A: ${JSON.stringify(made.json)}`);
+    const list = await call(gwB, 'GET', '/rules');
+    assert.equal(list.status, 200);
+    assert.ok(list.json.data.some((r: { id: string }) => r.id === 'viagw'), 'listed by gateway B');
+    assert.equal((await call(gwA, 'GET', '/rules/nope')).json.code, 'RULE_NOT_FOUND', "the rules process's errors come through");
+    assert.equal((await call(gwA, 'GET', '/actions')).json[0].id, 'http:sink');
+    // Both rules processes answer for the rule once rules-2's snapshot is in the nodes table.
+    let metrics: any;
+    await waitUntil(async () => {
+      metrics = (await call(gwA, 'GET', '/rules/tohook/metrics')).json;
+      return metrics.node_metrics?.length === 2;
+    }, 'node_metrics of both rules processes', 20_000);
+    assert.deepEqual(metrics.node_metrics.map((n: { node: string }) => n.node).sort(), ['rules-1', 'rules-2']);
+    const sum = metrics.node_metrics.reduce((a: number, n: { metrics: { matched: number } }) => a + n.metrics.matched, 0);
+    assert.equal(metrics.metrics.matched, sum, 'metrics are the sum of node_metrics');
+    assert.ok(sum > 0, 'the rule matched after the kill -9 test');
   });
 });

@@ -48,8 +48,9 @@ function rulesEnv(hookPort: number): Record<string, string> {
       hook: { sql: "SELECT payload.n as n, clientid FROM \"hook/#\"", actions: ['http:recv'] },
       connected: { sql: 'SELECT clientid, proto_ver FROM "$events/client_connected" WHERE proto_ver = 5', actions: [{ function: 'republish', args: { topic: 'events/connected/${clientid}', payload: '${proto_ver}' } }] },
     }),
-    TRIBUTARY_CONNECTORS: JSON.stringify({ http: { recv: { url: `http://127.0.0.1:${hookPort}/hook`, headers: { 'x-rule': 'yes' } } } }),
-    TRIBUTARY_ACTIONS: JSON.stringify({ http: { recv: { connector: 'recv', parameters: { method: 'post', path: '/${clientid}', body: '' } } } }),
+    TRIBUTARY_CONNECTORS: JSON.stringify({ http: { recv: { url: `http://127.0.0.1:${hookPort}/hook`, headers: { 'x-rule': 'yes' }, resource_opts: { health_check_interval: '300ms' } } } }),
+    // inflight_window 1: the outage test below checks the order of delivery.
+    TRIBUTARY_ACTIONS: JSON.stringify({ http: { recv: { connector: 'recv', parameters: { method: 'post', path: '/${clientid}', body: '' }, resource_opts: { inflight_window: 1 } } } }),
   };
 }
 
@@ -188,7 +189,11 @@ describe('rule engine on a single node', () => {
     assert.equal(hook.bodies[0]!.path_topic, 'hook-pub', 'path template');
     assert.equal(hook.bodies[0]!.header, 'yes', 'connector headers');
 
+    const status = async (): Promise<string> => (await call('GET', '/connectors')).json.find((c: { id: string }) => c.id === 'http:recv').status;
+    assert.equal(await status(), 'connected');
     await hook.stop();
+    // No request goes out now: only the connector's health check can see the webhook down.
+    await waitUntil(async () => (await status()) === 'disconnected', 'the health check sees the webhook down', 10_000);
     const total = 600;
     const started = Date.now();
     // 30 s of load while the webhook is down: 20 messages/s.

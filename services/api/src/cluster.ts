@@ -6,12 +6,21 @@ import { ApiError } from './routes';
 
 /** The header a process's call to another process's API carries: the callee's secret (its snapshot's `api.secret`). */
 export const PEER_HEADER = 'x-tributary-peer';
+/** With PEER_HEADER: the call is a client's request passed on (ApiServer's forward), answered for the whole installation. */
+export const FORWARDED_HEADER = 'x-tributary-forwarded';
 
 /** What a peer answered: its status and its body, parsed when JSON (undefined for 204), else the text with its content type. */
 export interface PeerReply {
   status: number;
   body: unknown;
   contentType?: string;
+}
+
+/** A call's query (repeated parameters as arrays) and JSON body; `forwarded`: a client's request passed on. */
+export interface CallOptions {
+  query?: Record<string, unknown>;
+  body?: unknown;
+  forwarded?: boolean;
 }
 
 /** What Cluster needs: this process's name and the others' snapshots (the `nodes` table). */
@@ -50,6 +59,11 @@ export class Cluster {
     return this.opts.peers().filter((s) => s.broker && s.api);
   }
 
+  /** The other processes that run the rule engine and can be called, by name. */
+  ruleEngines(): NodeSnapshot[] {
+    return this.opts.peers().filter((s) => s.rules && s.api);
+  }
+
   /** Is this header this process's own secret (a call from a peer)? */
   accepts(header: string | string[] | undefined): boolean {
     if (typeof header !== 'string') return false;
@@ -62,10 +76,11 @@ export class Cluster {
    * arrays) and JSON body. Resolves with any status it answered; rejects with 503 NODE_DOWN
    * when the peer cannot be reached or does not answer in time.
    */
-  async call(peer: NodeSnapshot, method: string, path: string, opts: { query?: Record<string, unknown>; body?: unknown } = {}): Promise<PeerReply> {
+  async call(peer: NodeSnapshot, method: string, path: string, opts: CallOptions = {}): Promise<PeerReply> {
     const qs = opts.query ? queryString(opts.query) : '';
     const url = `${peer.api!.url}/api/v5${path}${qs ? (path.includes('?') ? '&' : '?') + qs : ''}`;
     const headers: Record<string, string> = { [PEER_HEADER]: peer.api!.secret };
+    if (opts.forwarded) headers[FORWARDED_HEADER] = '1';
     if (opts.body !== undefined) headers['content-type'] = 'application/json';
     try {
       const res = await fetch(url, { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body), signal: AbortSignal.timeout(this.timeoutMs) });
@@ -80,12 +95,13 @@ export class Cluster {
   }
 
   /**
-   * A call answered by one gateway, whichever: the first by name that can be reached (for what
-   * any gateway answers alike, where this process runs no broker). 503 when none can.
+   * A call answered by one of `nodes` (default: the gateways), whichever: the first by name that
+   * can be reached (for what they answer alike, where this process does not run what answers it).
+   * 503 when none can.
    */
-  async any(method: string, path: string, opts: { query?: Record<string, unknown>; body?: unknown } = {}): Promise<PeerReply> {
-    let last: unknown = new ApiError(503, 'SERVICE_UNAVAILABLE', 'no gateway of the installation is running to answer this');
-    for (const gateway of this.brokers()) {
+  async any(method: string, path: string, opts: CallOptions = {}, nodes: readonly NodeSnapshot[] = this.brokers(), what = 'gateway'): Promise<PeerReply> {
+    let last: unknown = new ApiError(503, 'SERVICE_UNAVAILABLE', `no ${what} of the installation is running to answer this`);
+    for (const gateway of nodes) {
       try {
         return await this.call(gateway, method, path, opts);
       } catch (err) {
@@ -100,7 +116,7 @@ export class Cluster {
    * client answers, the others say 404): undefined when all said 404. A node that cannot be
    * reached counts as a 404 unless nobody holds the client, then it is the 503 NODE_DOWN.
    */
-  async first(nodes: readonly NodeSnapshot[], method: string, path: string, opts: { query?: Record<string, unknown>; body?: unknown } = {}): Promise<PeerReply | undefined> {
+  async first(nodes: readonly NodeSnapshot[], method: string, path: string, opts: CallOptions = {}): Promise<PeerReply | undefined> {
     let down: unknown;
     const tries = nodes.map((n) =>
       this.call(n, method, path, opts).then(

@@ -1,7 +1,7 @@
 import Fastify, { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { httpErrorOf, StartupError, TributaryError, type Bind, type Logger } from '@tributary/common';
 import { ApiKeys, type KeyVerdict } from './api-keys';
-import { Cluster, PEER_HEADER } from './cluster';
+import { Cluster, FORWARDED_HEADER, PEER_HEADER } from './cluster';
 import { addDashboard, DEFAULT_DASHBOARD_DIR } from './dashboard';
 import { DashboardUser, dashboardRoutes } from './dashboard-routes';
 import { nodeRoutes } from './node-routes';
@@ -34,8 +34,12 @@ export interface ApiServerOptions {
   dashboard?: DashboardUser & { tokenTtlMs: number };
   /** Scaled out: calls from the other processes (their `x-tributary-peer` secret) are accepted, answered for this process only. */
   cluster?: Cluster;
-  /** A process without a broker (`tributary api`): a path under /api/v5 it has no route for goes to a gateway (cluster). */
-  forwardUnknown?: boolean;
+  /**
+   * Scaled out: where a path under /api/v5 this process has no route for goes (cluster): to a
+   * gateway (`tributary api`, which runs no broker), to a rules process (the rule engine's
+   * routes on a process without the engine), or nowhere (404).
+   */
+  forward?: (path: string) => 'gateway' | 'rules' | undefined;
 }
 
 const BASE = '/api/v5';
@@ -58,7 +62,7 @@ export class ApiServer {
   private readonly tokens: TokenSigner;
   private readonly dashboard: DashboardUser;
   private readonly cluster: Cluster | undefined;
-  private readonly forwardUnknown: boolean;
+  private readonly forwardTo: ((path: string) => 'gateway' | 'rules' | undefined) | undefined;
 
   constructor(
     private readonly bind: Bind,
@@ -71,7 +75,7 @@ export class ApiServer {
     this.dashboard = { username: opts.dashboard?.username ?? 'admin', password: opts.dashboard?.password ?? 'public' };
     this.tokens = new TokenSigner(opts.dashboard?.tokenTtlMs ?? 3_600_000);
     this.cluster = opts.cluster;
-    this.forwardUnknown = opts.forwardUnknown ?? false;
+    this.forwardTo = opts.forward;
     const own = [...dashboardRoutes(this.dashboard, this.tokens, this.apiKeys, node.version), ...nodeRoutes(node)];
     const all = [...own, ...(opts.routes ?? [])];
     const docs: ApiRoute = { method: 'GET', path: '/api-docs/swagger.json', summary: 'This document (OpenAPI 3.0)', auth: 'none', handler: () => ({ body: openApiDocument(this.routes, node.version, BASE) }) };
@@ -122,7 +126,9 @@ export class ApiServer {
 
   private addRoutes(app: FastifyInstance, app404?: (req: FastifyRequest, reply: FastifyReply) => boolean): void {
     app.setNotFoundHandler((req, reply) => {
-      if (this.forwardUnknown && req.url.startsWith(`${BASE}/`)) return this.forward(req, reply);
+      const to = this.cluster && req.url.startsWith(`${BASE}/`) ? this.forwardTo?.(req.url.slice(BASE.length)) : undefined;
+      // A peer's call is answered here only: it never travels on.
+      if (to && req.headers[PEER_HEADER] === undefined) return this.forward(req, reply, to);
       if (app404?.(req, reply)) return;
       void reply.code(404).send({ code: 'NOT_FOUND', message: 'Request Path Not Found' });
     });
@@ -145,7 +151,8 @@ export class ApiServer {
           const problem = query?.problem((req.query ??= {})) ?? body?.problem(req.body);
           if (problem) throw new ApiError(400, 'BAD_REQUEST', problem);
           const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-          const peer = this.cluster?.accepts(req.headers[PEER_HEADER]) ?? false;
+          // A peer's own call is answered for this process; a client's request it forwarded, for the installation.
+          const peer = (this.cluster?.accepts(req.headers[PEER_HEADER]) ?? false) && req.headers[FORWARDED_HEADER] === undefined;
           const out = await route.handler({ params: req.params as Record<string, string>, query: (req.query ?? {}) as Record<string, string | undefined>, body: req.body, token: bearer?.[1], peer });
           reply.code(out.status ?? (out.body === undefined ? 204 : 200));
           if (out.contentType) reply.type(out.contentType);
@@ -193,12 +200,13 @@ export class ApiServer {
     return false;
   }
 
-  /** A path this process has no route for, on a gateway (forwardUnknown): its answer, or 503 when none runs. */
-  private async forward(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  /** A path this process has no route for, answered by a gateway or a rules process (opts.forward), or 503 when none runs. */
+  private async forward(req: FastifyRequest, reply: FastifyReply, to: 'gateway' | 'rules'): Promise<FastifyReply> {
     if (!(await this.authorized(req, reply, 'any'))) return reply;
     const body = req.method === 'GET' || req.method === 'DELETE' ? undefined : req.body;
+    const cluster = this.cluster!;
     try {
-      const out = await this.cluster!.any(req.method, req.url.slice(BASE.length), { body });
+      const out = await cluster.any(req.method, req.url.slice(BASE.length), { body, forwarded: true }, to === 'rules' ? cluster.ruleEngines() : cluster.brokers(), to === 'rules' ? 'rules process' : 'gateway');
       if (out.contentType) reply.type(out.contentType);
       return reply.code(out.status).send(out.body);
     } catch (err) {

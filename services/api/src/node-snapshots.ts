@@ -16,6 +16,8 @@ export interface NodeSnapshot {
   api?: { url: string; secret: string };
   /** It runs a broker (a gateway, or a single node): it answers for its clients and subscriptions. */
   broker?: boolean;
+  /** It runs the rule engine (a single node, or `tributary rules`): it answers the rule engine's routes. */
+  rules?: boolean;
 }
 
 /** What a process tells the others besides its numbers: how to call it, and whether it holds clients. */
@@ -23,6 +25,7 @@ export interface SnapshotExtras {
   /** The API's address and secret once it listens (undefined before). */
   api?(): { url: string; secret: string } | undefined;
   broker?: boolean;
+  rules?: boolean;
 }
 
 export const NODES_TABLE = 'nodes';
@@ -80,7 +83,7 @@ export class NodeSnapshots {
   }
 
   private async write(): Promise<void> {
-    const s: NodeSnapshot = { node: this.node.nodeName, role: this.role, version: this.node.version, at: Date.now(), uptime: Math.round(process.uptime() * 1000), stats: this.node.stats(), metrics: this.node.metrics(), api: this.extras.api?.(), broker: this.extras.broker };
+    const s: NodeSnapshot = { node: this.node.nodeName, role: this.role, version: this.node.version, at: Date.now(), uptime: Math.round(process.uptime() * 1000), stats: this.node.stats(), metrics: this.node.metrics(), api: this.extras.api?.(), broker: this.extras.broker, rules: this.extras.rules };
     try {
       await this.table!.set(s.node, Buffer.from(JSON.stringify(s)));
     } catch (err) {

@@ -10,7 +10,7 @@ import { Observability } from '@tributary/observability';
 import { messageRecord, newMessage, setPublisherHeaders } from '@tributary/mqtt';
 import { GATEWAYS_TABLE, RouterService, SESSIONS_TABLE } from '@tributary/router';
 import { RetainService } from '@tributary/retain';
-import { EventsService, Republisher, RuleInterest, RuleStore, RulesService, rulesRoutes } from '@tributary/rules';
+import { EventsService, isRulesApiPath, Republisher, RuleInterest, RuleStore, RulesService, rulesRoutes } from '@tributary/rules';
 import type { TributaryConfig } from './config';
 
 /** The services a node can run; each one's dependencies are in TributaryNode.service(). */
@@ -28,7 +28,7 @@ export const ROLES = {
   router: { command: 'router', help: 'scaled out over Kafka: subscription table, routes messages to gateways', services: ['backbone', 'plugins', 'router', 'api'] },
   retain: { command: 'retain', help: 'scaled out over Kafka: expires retained messages, publishes delayed ones', services: ['backbone', 'retain', 'api'] },
   api: { command: 'api', help: 'scaled out over Kafka: the HTTP API and dashboard for the whole installation, without MQTT listeners', services: ['backbone', 'api'] },
-  rules: { command: 'rules', help: 'scaled out over Kafka: the rule engine, its sinks and sources (run one)', services: ['backbone', 'rules', 'api'] },
+  rules: { command: 'rules', help: 'scaled out over Kafka: the rule engine, its sinks and sources (one or more)', services: ['backbone', 'rules', 'api'] },
 } as const satisfies Record<string, { command: string; help: string; services: readonly ServiceName[] }>;
 
 /** What one process runs: everything (`start`), or one service of a scaled-out installation. */
@@ -299,11 +299,13 @@ export class TributaryNode implements NodeStatusSource {
             ...(hasBroker || this.role === 'api' ? brokerRoutes({ nodeName: this.nodeName, broker: () => this.broker, gateway: () => this.gateway, cluster }) : []),
             ...(traces?.routes() ?? []),
             ...(this.observability?.routes() ?? []),
-            ...(this.rules ? rulesRoutes(this.rules, this.nodeName) : []),
+            ...(this.rules ? rulesRoutes(this.rules, this.nodeName, cluster) : []),
           ];
-          const api = (this.api = new ApiServer(c.dashboard.listeners.http.bind, this, log, { apiKeys, dashboard: { username: c.dashboard.default_username, password: c.dashboard.default_password, tokenTtlMs: c.dashboard.token_expired_time }, routes, cluster, forwardUnknown: this.role === 'api' }));
+          // Scaled out, the routes a process does not run are answered by one that does.
+          const forward = (path: string): 'gateway' | 'rules' | undefined => (!this.rules && isRulesApiPath(path) ? 'rules' : this.role === 'api' ? 'gateway' : undefined);
+          const api = (this.api = new ApiServer(c.dashboard.listeners.http.bind, this, log, { apiKeys, dashboard: { username: c.dashboard.default_username, password: c.dashboard.default_password, tokenTtlMs: c.dashboard.token_expired_time }, routes, cluster, forward }));
           const address = (): { url: string; secret: string } | undefined => api.address && { url: advertisedUrl(api.address, c.dashboard.listeners.http.advertise), secret: cluster.secret };
-          const snapshots = (this.snapshots = new NodeSnapshots(this.backbone!, this, this.role, log, { api: address, broker: hasBroker }));
+          const snapshots = (this.snapshots = new NodeSnapshots(this.backbone!, this, this.role, log, { api: address, broker: hasBroker, rules: this.rules !== undefined }));
           return {
             start: async () => {
               await apiKeys.persist(this.backbone!, log);

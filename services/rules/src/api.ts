@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { ApiError, type ApiRoute, page, paging } from '@tributary/api';
+import { ApiError, type ApiRequest, type ApiRoute, type Cluster, page, paging } from '@tributary/api';
 import { ConflictError, NotFoundError, TributaryError, ValidationError } from '@tributary/common';
 import type { RuleActionSpec, RuleRecord } from '@tributary/records';
 import { isSourceName, Outputs } from './engine';
@@ -44,12 +44,34 @@ function checkBody(b: unknown, creating: boolean): RuleBody {
   return body;
 }
 
+/** Is this path (below /api/v5, with its query) one of the rule engine's routes? Scaled out, a process without the engine forwards them to one with it. */
+export function isRulesApiPath(path: string): boolean {
+  return /^\/(rules|rule_test|rule_events|actions|connectors|sources)(\/|\?|$)/.test(path);
+}
+
 /**
  * The rule engine's routes, EMQX's paths and shapes: /rules (CRUD, metrics, test), /rule_test,
  * /rule_events, and read-only /connectors, /actions (sinks, with metrics) and /sources.
  */
-export function rulesRoutes(service: RulesService, node: string): ApiRoute[] {
+export function rulesRoutes(service: RulesService, node: string, cluster?: Cluster): ApiRoute[] {
   const engine = () => service.engine!;
+  /**
+   * EMQX's {metrics, node_metrics}: this process's counters and, scaled out, those of every other
+   * rules process (each reads its share of the partitions), summed; a peer's call gets its own only.
+   */
+  const everyNode = async (req: ApiRequest, path: string, own: Record<string, number>) => {
+    const nodeMetrics = [{ node, metrics: own }];
+    if (cluster && !req.peer) {
+      const replies = await Promise.allSettled(cluster.ruleEngines().map((peer) => cluster.call(peer, 'GET', path)));
+      for (const r of replies) {
+        const body = r.status === 'fulfilled' && r.value.status === 200 ? (r.value.body as { node_metrics?: { node: string; metrics: Record<string, number> }[] }) : undefined;
+        if (Array.isArray(body?.node_metrics)) nodeMetrics.push(...body.node_metrics);
+      }
+    }
+    const metrics: Record<string, number> = {};
+    for (const n of nodeMetrics) for (const [k, v] of Object.entries(n.metrics)) if (typeof v === 'number') metrics[k] = (metrics[k] ?? 0) + v;
+    return { metrics, node_metrics: nodeMetrics };
+  };
   const store = () => service.store!;
   const rule = (id: string): RuleRecord => {
     const r = store().get(id);
@@ -141,11 +163,11 @@ export function rulesRoutes(service: RulesService, node: string): ApiRoute[] {
     {
       method: 'GET',
       path: '/rules/:id/metrics',
-      summary: "A rule's counters (EMQX's names), this node's and per node",
-      handler: (req) => {
+      summary: "A rule's counters (EMQX's names): summed over the rules processes, and per node",
+      handler: async (req) => {
         const r = rule(req.params.id!);
-        const metrics = engine().metricsOf(r.id)?.toJSON() ?? {};
-        return { body: { id: r.id, metrics, node_metrics: [{ node, metrics }] } };
+        const own = engine().metricsOf(r.id)?.toJSON() ?? {};
+        return { body: { id: r.id, ...(await everyNode(req, `/rules/${encodeURIComponent(r.id)}/metrics`, own)) } };
       },
     },
     {
@@ -211,12 +233,11 @@ export function rulesRoutes(service: RulesService, node: string): ApiRoute[] {
     {
       method: 'GET',
       path: '/actions/:id/metrics',
-      summary: "A sink's counters (EMQX's names)",
-      handler: (req) => {
+      summary: "A sink's counters (EMQX's names): summed over the rules processes, and per node",
+      handler: async (req) => {
         const b = service.sinks.get(req.params.id!);
         if (!b) throw new NotFoundError('NOT_FOUND', `action ${req.params.id} is not configured`);
-        const metrics = b.metrics.toJSON();
-        return { body: { metrics, node_metrics: [{ node, metrics }] } };
+        return { body: await everyNode(req, `/actions/${encodeURIComponent(req.params.id!)}/metrics`, b.metrics.toJSON()) };
       },
     },
     {

@@ -15,7 +15,7 @@ import { textOrBytes, type ValueMap } from './value';
 const MESSAGES_TOPIC = 'messages';
 
 function bufferOptions(r: ResourceOpts): BufferOptions {
-  return { batchSize: r.batch_size, requestTtlMs: r.request_ttl ?? 0, maxBufferMessages: r.max_buffer_messages, maxBufferBytes: r.max_buffer_bytes };
+  return { batchSize: r.batch_size, inflightWindow: r.inflight_window, requestTtlMs: r.request_ttl ?? 0, maxBufferMessages: r.max_buffer_messages, maxBufferBytes: r.max_buffer_bytes, maxRetryDelayMs: r.health_check_interval };
 }
 /** The consumer group of the rule engine on `messages` and `events` (one per installation). */
 export const RULES_GROUP = 'rules';
@@ -58,6 +58,7 @@ export class RulesService implements Service {
   private messagesConsumer: Consumer | undefined;
   private eventsConsumer: Consumer | undefined;
   private sampler: NodeJS.Timeout | undefined;
+  private readonly healthChecks: NodeJS.Timeout[] = [];
   private stopping = false;
   /** Records of `messages`/`events` that did not decode (skipped). */
   undecodable = 0;
@@ -85,6 +86,7 @@ export class RulesService implements Service {
     }
     for (const c of this.connectors.values()) await c.start();
     for (const b of this.sinks.values()) await b.start();
+    for (const c of config.connectors) if (c.enable) this.checkHealth(this.connectors.get(`${c.type}:${c.name}`)!, c.resource_opts.health_check_interval);
     const engine = new RuleEngine(this.store, this.sinks, this.opts.republisher, log);
     this.engine = engine;
     await this.writeConfiguredRules();
@@ -97,6 +99,30 @@ export class RulesService implements Service {
       for (const b of this.sinks.values()) b.metrics.sample(now);
     }, config.rule_engine.sample_interval);
     this.sampler.unref();
+  }
+
+  /**
+   * EMQX's health check: the connector checks its remote every `interval` (the status /connectors
+   * shows), and when it is back the sinks on it waiting out a back-off try again at once.
+   */
+  private checkHealth(connector: Connector, interval: number): void {
+    let running = false;
+    const t = setInterval(() => {
+      if (running) return;
+      running = true;
+      const before = connector.status();
+      void connector
+        .healthCheck()
+        .then((now) => {
+          if (now !== 'connected') return;
+          if (before !== 'connected') this.opts.log.info({ connector: `${connector.type}:${connector.name}` }, 'connector health check: the remote answers again');
+          for (const [id, b] of this.sinks) if (this.sinkConnectors.get(id) === connector) b.retryNow();
+        })
+        .catch(() => undefined)
+        .finally(() => (running = false));
+    }, interval);
+    t.unref();
+    this.healthChecks.push(t);
   }
 
   /** `rule_engine.rules` go into the table at start (the configuration wins over an API edit of the same id). */
@@ -221,6 +247,7 @@ export class RulesService implements Service {
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.sampler) clearInterval(this.sampler);
+    for (const t of this.healthChecks) clearInterval(t);
     for (const s of this.sources.values()) await s.stop().catch(() => undefined);
     await this.messagesConsumer?.stop();
     await this.eventsConsumer?.stop();

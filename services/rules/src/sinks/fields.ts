@@ -297,11 +297,11 @@ export const actionResourceFields = withIgnored(
     batch_size: int(1, 'Requests sent together (one HTTP request each; one Kafka produce, one SQL statement or transaction).', 1, 10_000),
     batch_time: unused(duration(0, 'EMQX: how long a batch may wait to fill up (here a batch is what the buffer holds when the sink is ready).', 0, 3_600_000)),
     request_ttl: optionalDuration('How long a request may wait before it is dropped (dropped.expired); off by default.'),
-    inflight_window: unused(int(100, 'EMQX: batches sent and not yet answered, at most (here one at a time, in order).', 1, 100_000)),
+    inflight_window: int(100, 'Batches sent and not yet answered, at most; 1 delivers strictly in order, more may be answered out of order (as in EMQX).', 1, 100_000),
     max_buffer_bytes: bytes(256 * 1024 ** 2, 'Buffered bytes at most; over it the oldest requests are dropped (dropped.queue_full).', 1),
     max_buffer_messages: int(1_000_000, 'Buffered requests at most (ours); over it the oldest are dropped.', 1),
-    health_check_interval: unused(duration(15_000, 'EMQX: how often the remote is checked (here the status follows requests and connection events).', 1, 3_600_000)),
-    worker_pool_size: unused(int(16, 'EMQX: buffer workers (here one worker per sink, in order).', 1, 1024)),
+    health_check_interval: duration(15_000, 'While the sink is unavailable: the longest wait between two tries of its oldest batch (the back-off starts at 100 ms and doubles up to this, at most 5 s).', 1, 3_600_000),
+    worker_pool_size: unused(int(16, 'EMQX: buffer workers (here one worker per sink, with inflight_window batches in flight).', 1, 1024)),
     start_timeout: unused(duration(5_000, 'EMQX: how long start waits for the remote (here start never waits for it).', 1, 3_600_000)),
     query_mode: unused(oneOf(['async', 'sync'], 'async', 'EMQX query mode.')),
     buffer_mode: unused(oneOf(['memory_only', 'volatile_offload'], 'memory_only', 'EMQX buffer mode (here the buffer is always a durable topic on the backbone).')),
@@ -314,7 +314,7 @@ export type ResourceOpts = Infer<typeof actionResourceFields>;
 /** A connector's `resource_opts`. */
 export const connectorResourceFields = withIgnored(
   {
-    health_check_interval: unused(duration(15_000, 'EMQX: how often the connector checks its remote (here the status follows requests and connection events).', 1, 3_600_000)),
+    health_check_interval: duration(15_000, 'How often the connector checks its remote (HTTP: a TCP connect; Kafka: cluster metadata; PostgreSQL: SELECT 1; MQTT: the client state); the status shows in /connectors, and a sink waiting for the remote retries at once when it is back.', 1, 3_600_000),
     start_timeout: unused(duration(5_000, 'EMQX: how long start waits for the remote (here start never waits for it).', 1, 3_600_000)),
     start_after_created: unused(bool(true, 'EMQX: start the connector when it is created (here an enabled connector always starts with the process).')),
   },
