@@ -69,6 +69,11 @@ export interface ConsumeOptions {
 export interface Consumer {
   /** Resolves once the consumer has delivered every record that existed when it started. */
   readonly caughtUp: Promise<void>;
+  /**
+   * Stops delivering; resolves once the batch in progress was handled (and committed). Called in
+   * the synchronous part of its own eachBatch it resolves at once; a handler that has awaited
+   * something must not await its own consumer's stop() (a deadlock), only call it.
+   */
   stop(): Promise<void>;
 }
 

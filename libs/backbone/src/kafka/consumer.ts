@@ -1,7 +1,7 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { BackboneError, type Logger } from '@tributary/common';
 import type { Admin, EachBatchPayload, Kafka, Consumer as KafkaJsConsumer, KafkaMessage } from 'kafkajs';
 import type { ConsumedRecord, Consumer, ConsumeOptions, RecordHeaders } from '../backbone';
+import { callHandler, insideHandlerOf } from '../batch-delivery';
 
 export interface ConsumerSettings {
   /** Longest time the broker holds an empty fetch (it answers at once when records arrive). */
@@ -45,9 +45,6 @@ export async function watermarksOf(admin: Admin, topic: string): Promise<{ parti
     }
   }
 }
-
-/** Which consumer's eachBatch we are inside (stop() from there must not wait for itself). */
-const inHandler = new AsyncLocalStorage<KafkaConsumer>();
 
 function headersOf(message: KafkaMessage): RecordHeaders {
   const out: RecordHeaders = {};
@@ -257,7 +254,7 @@ export class KafkaConsumer implements Consumer {
     let delay = RETRY_MIN_MS;
     for (;;) {
       try {
-        await inHandler.run(this, () => this.options.eachBatch(chunk));
+        await callHandler(this, () => this.options.eachBatch(chunk));
         return true;
       } catch (err) {
         if (this.stopped) return false;
@@ -313,6 +310,6 @@ export class KafkaConsumer implements Consumer {
         });
     }
     // Called from its own eachBatch: waiting would deadlock; nothing more is delivered anyway.
-    return inHandler.getStore() === this ? Promise.resolve() : this.stopping;
+    return insideHandlerOf(this) ? Promise.resolve() : this.stopping;
   }
 }
