@@ -201,3 +201,93 @@ export class LoadSubscriber {
     if (this.waiters.length) this.waiters = this.waiters.filter((w) => (this.total >= w.n ? (w.resolve(), false) : true));
   }
 }
+
+/**
+ * A 3.1.1 publisher at a fixed rate of QoS 1 messages, however slowly PUBACKs come (no window:
+ * a stalled broker sees them pile up). Payloads as openLoopPublish's (index, sequence), so a
+ * LoadSubscriber reads them. Records when each message was written and acknowledged.
+ */
+export class RatePublisher {
+  /** Write time of message `seq` (ms). */
+  readonly sentAt: number[] = [];
+  /** PUBACK time of message `seq` (ms), undefined while unacknowledged. */
+  readonly ackedAt: (number | undefined)[] = [];
+  acked = 0;
+  closed = false;
+  private readonly framer: Framer;
+  private timer: NodeJS.Timeout | undefined;
+  private started = 0;
+  private waiters: (() => void)[] = [];
+
+  private constructor(
+    private readonly socket: Socket,
+    private readonly topic: string,
+    private readonly index: number,
+  ) {
+    this.framer = new Framer((first, body) => {
+      if (first >> 4 !== 4) return;
+      const seq = this.seqOf(body.readUInt16BE(0));
+      if (seq === undefined || this.ackedAt[seq] !== undefined) return;
+      this.ackedAt[seq] = Date.now();
+      this.acked++;
+      if (this.acked === this.sentAt.length) for (const w of this.waiters.splice(0)) w();
+    });
+    socket.on('data', (d: Buffer) => this.framer.push(d));
+    socket.on('error', () => undefined);
+    socket.on('close', () => (this.closed = true));
+  }
+
+  static async connect(port: number, clientId: string, topic: string, index = 0): Promise<RatePublisher> {
+    const s = await open(port);
+    s.setNoDelay(true);
+    const connack = new Promise<void>((resolve, reject) => {
+      s.once('data', (d: Buffer) => (d[0]! >> 4 === 2 && d[3] === 0 ? resolve() : reject(new Error(`CONNACK refused: ${d.toString('hex')}`))));
+      s.once('close', () => reject(new Error('closed before CONNACK')));
+    });
+    s.write(connectFrame(clientId));
+    await connack;
+    return new RatePublisher(s, topic, index);
+  }
+
+  /** Publishes `rate` messages per second until stop(). */
+  start(rate: number): void {
+    this.started = Date.now();
+    this.timer = setInterval(() => {
+      const due = Math.floor(((Date.now() - this.started) * rate) / 1000);
+      const out: Buffer[] = [];
+      while (this.sentAt.length < due) {
+        const seq = this.sentAt.length;
+        this.sentAt.push(Date.now());
+        const payload = Buffer.alloc(16, 0x61);
+        payload.writeUInt16BE(this.index, 0);
+        payload.writeUInt32BE(seq, 2);
+        out.push(mp.generate({ cmd: 'publish', topic: this.topic, payload, qos: 1, retain: false, dup: false, messageId: (seq % 65535) + 1 } as mp.IPublishPacket));
+      }
+      if (out.length) this.socket.write(Buffer.concat(out));
+    }, 5);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** Resolves once every message written so far is acknowledged. */
+  allAcked(timeoutMs = 30_000): Promise<void> {
+    if (this.acked === this.sentAt.length) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`${this.acked} of ${this.sentAt.length} PUBACKs`)), timeoutMs);
+      this.waiters.push(() => (clearTimeout(t), resolve()));
+    });
+  }
+
+  close(): void {
+    this.stop();
+    this.socket.destroy();
+  }
+
+  /** The oldest unacknowledged message with this packet id (ids repeat every 65535 messages). */
+  private seqOf(id: number): number | undefined {
+    for (let seq = id - 1; seq < this.sentAt.length; seq += 65535) if (this.ackedAt[seq] === undefined) return seq;
+    return undefined;
+  }
+}

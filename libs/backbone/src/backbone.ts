@@ -130,6 +130,12 @@ export interface Backbone {
    * not known (topic not open yet, or a backbone that learns offsets from the broker).
    */
   nextOffset?(topic: string): number | undefined;
+  /**
+   * Optional: milliseconds since the remote cluster last answered this process (Kafka); absent
+   * where the backbone is in-process and always reachable. Used to tell "a peer went silent"
+   * from "the backbone itself is unreachable" (the router's lease checks).
+   */
+  sinceContact?(): number;
   consume(options: ConsumeOptions): Promise<Consumer>;
   /** Opens (creating if needed) a compacted table. Opening the same name twice returns the same table. */
   table(name: string): Promise<Table>;

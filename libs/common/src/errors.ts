@@ -49,6 +49,7 @@ export const ERROR_CODES = {
   DATA_DIR_LOCKED: { category: 'startup', status: 409, doc: 'the data directory is already open, in this or another process' },
   BACKBONE_NOT_RUNNING: { category: 'backbone', status: 503, doc: 'the backbone, a topic, table or consumer is used before start() or after stop()' },
   BACKBONE_UNAVAILABLE: { category: 'backbone', status: 503, retriable: true, doc: 'Kafka did not answer (offsets, partition leaders) within the deadline' },
+  BACKBONE_STALLED: { category: 'backbone', status: 503, retriable: true, doc: 'Kafka acknowledged no append for backbone.kafka.stall_timeout: appends fail until it answers again (docs/kafka.md, "Faults")' },
   BACKBONE_CORRUPT: { category: 'backbone', status: 500, doc: "the embedded log's files do not read as they were written" },
   RECORD_INVALID: { category: 'backbone', status: 500, doc: 'a record read from the backbone is not in the format its reader expects' },
   SESSION_TAKEN_OVER: { category: 'session', status: 409, retriable: true, doc: 'another connection claimed the session while this one was opening it' },

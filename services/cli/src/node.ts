@@ -411,6 +411,8 @@ export class TributaryNode implements NodeStatusSource {
       topicPrefix: this.config.backbone.topic_prefix,
       partitions: k.partitions,
       replicationFactor: k.replication_factor,
+      minInsyncReplicas: k.min_insync_replicas,
+      stallTimeoutMs: k.stall_timeout,
       lingerMs: k.linger_ms,
       fetchWaitMs: k.fetch_wait_ms,
       sessionTimeoutMs: k.session_timeout,

@@ -93,6 +93,10 @@ export class RouterService {
   private consumer: Consumer | undefined;
   private ticker: NodeJS.Timeout | undefined;
   private readonly startedAt = Date.now();
+  /** Kafka did not answer this process for a third of a lease (up to 2 s): lease checks wait. */
+  private backboneSilent = false;
+  /** When Kafka answered again after a silence (0: never silent). */
+  private silentUntil = 0;
   /** Next messages offset this router will route: route acks promise routing from here. -1 until known. */
   private position = -1;
   private readonly log: Logger;
@@ -289,11 +293,24 @@ export class RouterService {
    * offline wills whose delay elapsed are published, expired offline sessions are removed.
    */
   private checkLeases(now = Date.now()): void {
+    // While this process cannot hear Kafka (paused, unreachable), neither can the gateways renew
+    // their leases: none is judged then, and each gets a whole lease once Kafka answers again.
+    if ((this.opts.backbone.sinceContact?.() ?? 0) > Math.min(2000, this.opts.leaseMs / 3)) {
+      this.backboneSilent = true;
+      return;
+    }
+    if (this.backboneSilent) {
+      this.backboneSilent = false;
+      for (const lease of this.leases.values()) lease.seenAt = Math.max(lease.seenAt, now);
+      this.silentUntil = now;
+      this.log.info('kafka answers again: gateway leases restart from now');
+      return;
+    }
     for (const [clientId, s] of this.view) {
       if (s.owner) {
         const lease = this.leases.get(s.owner);
         const dead = lease === undefined
-          ? now > this.startedAt + this.opts.leaseMs
+          ? now > Math.max(this.startedAt, this.silentUntil) + this.opts.leaseMs
           : now - lease.seenAt > this.opts.leaseMs || (lease.incarnation !== s.incarnation && lease.startedAt > (s.claimedAt ?? 0));
         if (dead) this.orphan(clientId, s, now);
       } else if (s.will && (s.willAt ?? 0) <= now) {

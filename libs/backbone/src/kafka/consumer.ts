@@ -23,6 +23,8 @@ export interface ConsumerDeps {
   /** Kafka group id (prefixed), or null: an ephemeral group that never commits. */
   groupId: string | null;
   ephemeralGroupId: string;
+  /** Called on every answer from Kafka (liveness, KafkaBackbone.sinceContact). */
+  onContact: () => void;
   onStopped: (c: KafkaConsumer) => void;
 }
 
@@ -44,6 +46,22 @@ export async function watermarksOf(admin: Admin, topic: string): Promise<{ parti
       await new Promise((r) => setTimeout(r, delay));
     }
   }
+}
+
+/** Group errors kafkajs's runner answers by rejoining (its isRebalancing, and an expired member). */
+const REJOIN = new Set(['REBALANCE_IN_PROGRESS', 'NOT_COORDINATOR_FOR_GROUP', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID']);
+
+/**
+ * kafkajs's commit retrier wraps a non-retriable group error (UNKNOWN_MEMBER_ID when the
+ * member's session expired, e.g. while Kafka was paused) in KafkaJSNonRetriableError, which its
+ * runner treats as a crash it does not restart from: the consumer would stop for good. The
+ * protocol error inside is rethrown instead, so the runner rejoins the group.
+ */
+function groupError(err: unknown): unknown {
+  for (let e = err as { type?: string; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (typeof e.type === 'string' && REJOIN.has(e.type)) return e;
+  }
+  return err;
 }
 
 function headersOf(message: KafkaMessage): RecordHeaders {
@@ -108,6 +126,7 @@ export class KafkaConsumer implements Consumer {
       maxBytesPerPartition: s.maxBytesPerPartition,
       allowAutoTopicCreation: false,
     });
+    this.consumer.on(this.consumer.events.REQUEST, deps.onContact);
   }
 
   static async start(deps: ConsumerDeps, options: ConsumeOptions): Promise<KafkaConsumer> {
@@ -280,7 +299,7 @@ export class KafkaConsumer implements Consumer {
     } catch (err) {
       // A rebalance took the partition: kafkajs rejoins, and the new owner redelivers (at-least-once).
       if (this.stopped) this.deps.logger.debug({ err }, 'backbone: commit while stopping failed');
-      else throw err;
+      else throw groupError(err);
     }
   }
 

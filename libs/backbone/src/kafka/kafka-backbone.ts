@@ -28,6 +28,8 @@ export interface KafkaBackboneOptions {
   partitions?: number;
   /** Replicas of topics this backbone creates. Default 1 (use 3 on a real cluster). */
   replicationFactor?: number;
+  /** `min.insync.replicas` of topics this backbone creates; default: the broker's (use 2 with 3 replicas). */
+  minInsyncReplicas?: number;
   /** 0 (default): a produce request per event-loop turn; >0: wait this long to batch more. */
   lingerMs?: number;
   /** Close a produce request at this size. Default 1 MiB (the broker's default record-batch limit). */
@@ -36,6 +38,11 @@ export interface KafkaBackboneOptions {
   maxMessageBytes?: number;
   /** acks=all timeout on the broker. Default 30 000 ms. */
   ackTimeoutMs?: number;
+  /**
+   * Default 30 000 ms: an append Kafka has not acknowledged this long fails (BACKBONE_STALLED),
+   * and so does every append until Kafka answers again (docs/kafka.md, "Faults").
+   */
+  stallTimeoutMs?: number;
   /** Default 'none' (kafkajs has gzip built in; others need codecs). */
   compression?: 'none' | 'gzip';
   /** Consumers' fetch max wait. Default 100 ms. */
@@ -51,6 +58,13 @@ export interface KafkaBackboneOptions {
 }
 
 const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/;
+/**
+ * kafkajs's retries: its default backoff doubles up to 30 s, so after a pause or a broker
+ * restart a client could sleep for many seconds after Kafka was back. Capped at 1 s here: a
+ * recovered cluster is used again within about a second. The producer (idempotent) retries
+ * without limit; admin and consumers give up after these retries (consumers then restart).
+ */
+const RETRY = { initialRetryTime: 100, maxRetryTime: 1000, factor: 0.2, multiplier: 2, retries: 10 };
 /** Table topics roll segments at 64 MiB so compaction can run (it never touches the active one). */
 const COMPACT_SEGMENT_BYTES = 64 * 1024 * 1024;
 
@@ -104,6 +118,12 @@ export class KafkaBackbone implements Backbone {
   private readonly tables = new Map<string, Promise<KafkaTable>>();
   private readonly consumers = new Set<KafkaConsumer>();
   private stopping: Promise<void> | null = null;
+  private readonly minInsyncReplicas: number | undefined;
+  /** When a Kafka broker last answered any request of this process (ms). */
+  private lastContact = Date.now();
+  private readonly contact = (): void => {
+    this.lastContact = Date.now();
+  };
 
   constructor(options: KafkaBackboneOptions) {
     if (!Array.isArray(options.brokers) || options.brokers.length === 0) throw new ValidationError('INVALID_ARGUMENT', 'KafkaBackbone: brokers is required');
@@ -112,6 +132,7 @@ export class KafkaBackbone implements Backbone {
     this.partitions = positiveInt('partitions', options.partitions ?? 1);
     this.replicationFactor = positiveInt('replicationFactor', options.replicationFactor ?? 1);
     this.maxMessageBytes = positiveInt('maxMessageBytes', options.maxMessageBytes ?? 8 * 1024 * 1024);
+    this.minInsyncReplicas = options.minInsyncReplicas === undefined || options.minInsyncReplicas === 0 ? undefined : positiveInt('minInsyncReplicas', options.minInsyncReplicas);
     this.logger = options.logger ?? silentLogger;
     this.consumerSettings = {
       fetchWaitMs: positiveInt('fetchWaitMs', options.fetchWaitMs ?? 100, 0),
@@ -125,16 +146,24 @@ export class KafkaBackbone implements Backbone {
       maxBatchBytes: positiveInt('maxBatchBytes', options.maxBatchBytes ?? 1024 * 1024),
       ackTimeoutMs: this.ackTimeoutMs,
       compression: options.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
+      stallTimeoutMs: positiveInt('stallTimeoutMs', options.stallTimeoutMs ?? 30_000),
+      // Logged once per episode, not once per failed append.
+      onStall: (event, ms) => {
+        if (event === 'stalled') this.logger.error({ waitedMs: ms }, 'backbone: Kafka acknowledged no append within backbone.kafka.stall_timeout; appends fail until it answers again');
+        else this.logger.warn({ stalledMs: ms }, 'backbone: Kafka answers again; appends succeed');
+      },
     };
     this.kafka = new Kafka({
       clientId: this.clientId,
       brokers: options.brokers,
       logLevel: logLevel.INFO,
       logCreator: logCreatorFor(this.logger),
+      retry: RETRY,
       ...(options.ssl !== undefined ? { ssl: options.ssl } : {}),
       ...(options.sasl !== undefined ? { sasl: options.sasl } : {}),
     });
     this.admin = this.kafka.admin();
+    this.admin.on(this.admin.events.REQUEST, this.contact);
     const partitionOf = new WeakMap<Message, number>();
     // Idempotent (acks=all, one request in flight, sequence numbers): retries never duplicate
     // or reorder records. kafkajs retries retriable errors without limit.
@@ -144,6 +173,7 @@ export class KafkaBackbone implements Backbone {
       allowAutoTopicCreation: false,
       createPartitioner: pinningPartitioner(partitionOf),
     });
+    this.producer.on(this.producer.events.REQUEST, this.contact);
     this.batcher = new AppendBatcher(this.producer, partitionOf, batcherSettings);
   }
 
@@ -159,6 +189,15 @@ export class KafkaBackbone implements Backbone {
     }
     this.logger.info({ clientId: this.clientId, prefix: this.prefix }, 'backbone: kafka backbone started');
     if (!kafkajsPatched) this.logger.warn('backbone: kafkajs loaded before its produce-batching fix (libs/backbone/src/kafka/kafkajs-patches.ts) could apply; large batches are slower');
+  }
+
+  /**
+   * Milliseconds since a Kafka broker last answered this process (consumers fetch at least every
+   * `fetchWaitMs`, so a healthy cluster keeps this near 0). The router does not declare gateway
+   * leases lapsed while it cannot hear Kafka itself.
+   */
+  sinceContact(): number {
+    return Date.now() - this.lastContact;
   }
 
   /** Stops consumers (and table followers), sends what was appended, disconnects. Idempotent. */
@@ -218,6 +257,7 @@ export class KafkaBackbone implements Backbone {
         logicalTopic: options.topic,
         groupId: options.group === undefined ? null : `${this.prefix}${options.group}`,
         ephemeralGroupId: `${this.prefix}ephemeral.${this.clientId}.${randomBytes(8).toString('hex')}`,
+        onContact: this.contact,
         onStopped: (c) => this.consumers.delete(c),
       },
       options,
@@ -283,6 +323,7 @@ export class KafkaBackbone implements Backbone {
       { name: 'cleanup.policy', value: spec.cleanup },
       { name: 'max.message.bytes', value: String(this.maxMessageBytes) },
     ];
+    if (this.minInsyncReplicas !== undefined) configEntries.push({ name: 'min.insync.replicas', value: String(this.minInsyncReplicas) });
     if (spec.cleanup === 'compact') configEntries.push({ name: 'segment.bytes', value: String(COMPACT_SEGMENT_BYTES) });
     if (spec.retentionMs !== undefined) configEntries.push({ name: 'retention.ms', value: String(spec.retentionMs) });
     if (spec.retentionBytes !== undefined) configEntries.push({ name: 'retention.bytes', value: String(spec.retentionBytes) });

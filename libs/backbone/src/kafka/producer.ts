@@ -1,12 +1,14 @@
 import { Partitioners, type CompressionTypes, type ICustomPartitioner, type Message, type Producer, type RecordMetadata } from 'kafkajs';
 import type { ProducerRecord, RecordPosition } from '../backbone';
-import { TributaryError } from '@tributary/common';
+import { BackboneError, TributaryError } from '@tributary/common';
 
 /** One append() call waiting to be sent. */
 interface PendingAppend {
   topic: string;
   messages: Message[];
   bytes: number;
+  /** When append() was called (ms): what the stall timeout counts from. */
+  at: number;
   resolve: (positions: RecordPosition[]) => void;
   reject: (err: Error) => void;
 }
@@ -19,6 +21,10 @@ export interface BatcherSettings {
   /** How long the broker may wait for all in-sync replicas (acks=-1) before failing the request. */
   ackTimeoutMs: number;
   compression: CompressionTypes;
+  /** An append not acknowledged this long fails with BACKBONE_STALLED, and so does every append until Kafka answers again. */
+  stallTimeoutMs: number;
+  /** A stall episode began (once per episode) and ended (`ms`: how long appends waited or failed). */
+  onStall?: (event: 'stalled' | 'recovered', ms: number) => void;
 }
 
 /**
@@ -67,6 +73,9 @@ export class AppendBatcher {
   private idleWaiters: Array<() => void> = [];
   /** The request in flight (its calls), so abort() can fail them. */
   private inFlight: PendingAppend[] = [];
+  /** Since when appends fail at once because Kafka stalled (0: not stalled). */
+  private stalledAt = 0;
+  private stallTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly producer: Producer,
@@ -84,9 +93,56 @@ export class AppendBatcher {
       bytes += m.bytes;
     }
     return new Promise((resolve, reject) => {
-      this.queue.push({ topic, messages, bytes, resolve, reject });
+      // Kafka stalled past the timeout: fail at once (nothing queues up) until the request in
+      // flight, which keeps being retried, comes back.
+      if (this.stalledAt !== 0) return reject(this.stallError());
+      this.queue.push({ topic, messages, bytes, at: now, resolve, reject });
       this.schedule();
+      this.watchStall();
     });
+  }
+
+  /** True while appends fail because Kafka stalled past the timeout. */
+  get stalled(): boolean {
+    return this.stalledAt !== 0;
+  }
+
+  private stallError(): BackboneError {
+    return new BackboneError('BACKBONE_STALLED', `Kafka acknowledged no append for ${this.settings.stallTimeoutMs / 1000} s (backbone.kafka.stall_timeout)`);
+  }
+
+  /** One timer while anything waits: when the oldest append waited stallTimeoutMs, the episode begins. */
+  private watchStall(): void {
+    if (this.stallTimer !== undefined || this.stalledAt !== 0) return;
+    const first = this.inFlight[0]?.at ?? this.queue[0]?.at;
+    if (first === undefined) return;
+    const due = Math.max(0, first + this.settings.stallTimeoutMs - Date.now());
+    this.stallTimer = setTimeout(() => {
+      this.stallTimer = undefined;
+      this.checkStall();
+    }, due);
+    this.stallTimer.unref();
+  }
+
+  private checkStall(): void {
+    const first = this.inFlight[0]?.at ?? this.queue[0]?.at;
+    if (first === undefined) return;
+    const now = Date.now();
+    if (now - first < this.settings.stallTimeoutMs) return this.watchStall();
+    // Everything waiting fails; the request in flight stays in kafkajs (retried, idempotent) and
+    // ends the episode when it returns. Its records may still be written: at-least-once.
+    this.stalledAt = first;
+    const err = this.stallError();
+    for (const c of [...this.inFlight, ...this.queue.splice(0)]) c.reject(err);
+    this.inFlight = [];
+    this.settings.onStall?.('stalled', now - first);
+  }
+
+  private stallEnded(): void {
+    if (this.stalledAt === 0) return;
+    const ms = Date.now() - this.stalledAt;
+    this.stalledAt = 0;
+    this.settings.onStall?.('recovered', ms);
   }
 
   /** Resolves when everything added so far has been sent (or failed). */
@@ -99,6 +155,8 @@ export class AppendBatcher {
   abort(err: Error): void {
     for (const c of [...this.inFlight, ...this.queue.splice(0)]) c.reject(err);
     this.inFlight = [];
+    clearTimeout(this.stallTimer);
+    this.stallTimer = undefined;
   }
 
   private schedule(): void {
@@ -148,6 +206,7 @@ export class AppendBatcher {
     }
     let response: RecordMetadata[];
     this.inFlight = calls;
+    this.watchStall();
     try {
       response = await this.producer.sendBatch({
         acks: -1,
@@ -160,6 +219,8 @@ export class AppendBatcher {
       return;
     } finally {
       this.inFlight = [];
+      // The stall clock goes on with what is queued (a timer set for this request re-arms).
+      this.stallEnded();
     }
     // Within one request a partition gets one record batch: its records are baseOffset + i, in order.
     const next = new Map<string, number>();

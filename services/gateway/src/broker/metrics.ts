@@ -29,6 +29,11 @@ export class Metrics {
   'flow.sessions.slow' = 0;
   /** New connections closed at once because their listener's max_conn_rate was exceeded. */
   'listener.conn_rate_limited' = 0;
+  /**
+   * Publishes refused because Kafka acknowledged nothing for backbone.kafka.stall_timeout
+   * (5.0 QoS 1/2: PUBACK/PUBREC 0x80; 3.x and QoS 0: the connection closes).
+   */
+  'messages.publish.stalled' = 0;
   /** Times a connection's reading was paused by its listener's messages_rate or bytes_rate. */
   'client.rate_limited' = 0;
 

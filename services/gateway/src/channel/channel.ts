@@ -56,6 +56,11 @@ export interface ChannelIO {
 
 export type ChannelState = 'connecting' | 'connected' | 'closed';
 
+/** The backbone refused an append because Kafka stalled past backbone.kafka.stall_timeout (its episode is logged there). */
+export function backboneStalled(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === 'BACKBONE_STALLED';
+}
+
 /** Pause reading a client's socket while this many of its publishes await durability. */
 const MAX_PENDING_PUBLISHES = 1000;
 
@@ -96,6 +101,8 @@ export class Channel implements SessionOwner, Pausable, PublishOrigin {
   private topicAliases: Map<number, string> | undefined;
   /** The client's Topic Alias Maximum (v5): how many aliases the broker may assign. */
   clientTopicAliasMax = 0;
+  /** The client's Request Problem Information (v5): false when it asked for no Reason Strings. */
+  problemInformation = true;
   private readonly outgoing = new Outgoing(this);
   private pendingPublishes = 0;
   /** Broker operations later packets must wait for (see hold()). */
@@ -223,7 +230,7 @@ export class Channel implements SessionOwner, Pausable, PublishOrigin {
       return;
     }
     if ('ack' in s) {
-      if (this.state === 'connected') this.sendAck(s.ack, s.id, s.rc);
+      if (this.state === 'connected') this.sendAck(s.ack, s.id, s.rc, s.reason);
       if (s.own) this.outgoing.ownPublishAcknowledged(s.own);
       return;
     }
@@ -275,7 +282,9 @@ export class Channel implements SessionOwner, Pausable, PublishOrigin {
         this.publishFinished();
         if (s.own) this.outgoing.ownPublishAcknowledged(msg);
         if (s.failed) return this.continue(() => s.failed!(err));
-        this.log.error({ err, topic: msg.topic }, 'publish failed');
+        // A Kafka stall is logged once per episode by the backbone, not once per message.
+        if (backboneStalled(err)) this.broker.metrics['messages.publish.stalled']++;
+        else this.log.error({ err, topic: msg.topic }, 'publish failed');
         // Nothing was acknowledged; the client resends after reconnecting.
         this.close(RC.SERVER_UNAVAILABLE);
       },
@@ -429,8 +438,8 @@ export class Channel implements SessionOwner, Pausable, PublishOrigin {
   }
 
   /** PUBACK/PUBREC/PUBREL/PUBCOMP; the common Success case skips the generic generator. */
-  sendAck(cmd: AckCmd, packetId: number, reasonCode: number): void {
-    if (reasonCode !== RC.SUCCESS) return this.send(this.dialect.ack(cmd, packetId, reasonCode));
+  sendAck(cmd: AckCmd, packetId: number, reasonCode: number, reason?: string): void {
+    if (reasonCode !== RC.SUCCESS) return this.send(this.dialect.ack(cmd, packetId, reasonCode, this.problemInformation ? reason : undefined));
     this.broker.metrics['bytes.sent'] += 4;
     this.sendPkt++;
     this.sendOct += 4;

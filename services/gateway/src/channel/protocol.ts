@@ -31,7 +31,7 @@ export interface Dialect {
   disconnect(reasonCode: number): mp.IDisconnectPacket | undefined;
   /** A SUBACK/UNSUBACK failure code for an invalid filter. */
   subscribeFailure(reasonCode: number): number;
-  ack(cmd: 'puback' | 'pubrec' | 'pubrel' | 'pubcomp', messageId: number, reasonCode: number): mp.IPubackPacket | mp.IPubrecPacket | mp.IPubrelPacket | mp.IPubcompPacket;
+  ack(cmd: 'puback' | 'pubrec' | 'pubrel' | 'pubcomp', messageId: number, reasonCode: number, reasonString?: string): mp.IPubackPacket | mp.IPubrecPacket | mp.IPubrelPacket | mp.IPubcompPacket;
   unsuback(messageId: number, reasonCodes: number[]): mp.IUnsubackPacket;
   /** Whether an empty client id is allowed (and then assigned) with this Clean Start / Clean Session. */
   allowsEmptyClientId(clean: boolean): boolean;
@@ -108,7 +108,8 @@ const v5: Dialect = {
   connack: (rc, sessionPresent, properties) => ({ cmd: 'connack', reasonCode: rc, sessionPresent: rc === RC.SUCCESS && sessionPresent, properties }),
   disconnect: (reasonCode) => ({ cmd: 'disconnect', reasonCode }),
   subscribeFailure: (rc) => rc,
-  ack: (cmd, messageId, reasonCode) => ({ cmd, messageId, reasonCode }) as mp.IPubackPacket,
+  ack: (cmd, messageId, reasonCode, reasonString) =>
+    (reasonString === undefined ? { cmd, messageId, reasonCode } : { cmd, messageId, reasonCode, properties: { reasonString } }) as mp.IPubackPacket,
   // One reason code per filter [MQTT-3.11.3-1]; mqtt-packet reads them from `granted` (without it, generate throws).
   unsuback: (messageId, reasonCodes) => ({ cmd: 'unsuback', messageId, granted: reasonCodes }),
   // Assigned, but not to resume a session nobody can name: Clean Start = 0 gets 0x85 (as EMQX).

@@ -12,8 +12,8 @@ export type AckCmd = 'puback' | 'pubrec' | 'pubrel' | 'pubcomp';
 export type Step =
   /** Send this packet. */
   | { send: mp.Packet }
-  /** PUBACK/PUBREC/PUBREL/PUBCOMP (Success takes a fast path). `own`: the client's own copy of this message waits for it. */
-  | { ack: AckCmd; id: number; rc: number; own?: Message }
+  /** PUBACK/PUBREC/PUBREL/PUBCOMP (Success takes a fast path). `own`: the client's own copy of this message waits for it. `reason`: 5.0 Reason String of an error code. */
+  | { ack: AckCmd; id: number; rc: number; own?: Message; reason?: string }
   /** The client's own copy of this message need not wait any longer (its acknowledgement will never be written). */
   | { release: Message }
   /** Refuse the CONNECT: CONNACK with this reason code (client.connack sees it), then close. */

@@ -47,7 +47,7 @@ export class BackboneSessionStore implements SessionStore {
 
   private constructor(
     private readonly table: Table,
-    log: Logger,
+    private readonly log: Logger,
   ) {
     this.records = new RecordReader(sessionCodec, table.name, log);
   }
@@ -81,6 +81,9 @@ export class BackboneSessionStore implements SessionStore {
   private enqueue(clientId: string | null, value: Buffer | null): Promise<void> {
     if (clientId !== null) this.pending.set(clientId, value);
     const done = new Promise<void>((resolve, reject) => this.waiting.push({ resolve, reject }));
+    // Callers that do not wait (session changes written in the background) must not turn a
+    // failed write (Kafka stalled past stall_timeout) into an unhandled rejection: write() logs it.
+    done.catch(() => undefined);
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => this.write());
@@ -96,7 +99,11 @@ export class BackboneSessionStore implements SessionStore {
     this.waiting = [];
     this.lastWrite = this.table.apply(changes).then(
       () => waiting.forEach((w) => w.resolve()),
-      (err: Error) => waiting.forEach((w) => w.reject(err)),
+      (err: Error) => {
+        // A Kafka stall is logged once per episode by the backbone.
+        if ((err as { code?: string }).code !== 'BACKBONE_STALLED') this.log.warn({ err, sessions: changes.length }, 'session store write failed');
+        waiting.forEach((w) => w.reject(err));
+      },
     );
   }
 }

@@ -66,6 +66,9 @@ export function handleConnect(ch: Channel, packet: mp.IConnectPacket): Steps {
   ch.expiryInterval = terms.expiry;
   ch.clientMaxPacketSize = terms.clientMaxPacketSize;
   ch.clientTopicAliasMax = terms.clientTopicAliasMax;
+  // Request Problem Information 0: no Reason String on acknowledgements [MQTT-3.1.2-29].
+  const problemInformation = packet.properties?.requestProblemInformation as unknown;
+  ch.problemInformation = problemInformation !== 0 && problemInformation !== false;
   ch.keepalive = terms.keepalive;
   ch.io.setKeepAlive(ch.keepalive);
   const listener = ch.io.listener;

@@ -1,7 +1,7 @@
 import type * as mp from 'mqtt-packet';
 import { isUtf8 } from 'node:buffer';
 import { checkTopicName, Message, MessageProperties, QoS, RC } from '@tributary/mqtt';
-import type { Channel } from '../channel';
+import { backboneStalled, type Channel } from '../channel';
 import { ProtocolViolation } from '../protocol';
 import { Step, Steps, wait } from '../steps';
 
@@ -44,9 +44,12 @@ export function handlePublish(ch: Channel, packet: mp.IPublishPacket): Steps {
   return decision instanceof Promise ? wait({ wait: decision, then: decide, hold: true }) : decide(decision);
 }
 
-function ack(qos: 1 | 2, id: number, rc: number, own?: Message): Step {
-  return { ack: qos === 1 ? 'puback' : 'pubrec', id, rc, own };
+function ack(qos: 1 | 2, id: number, rc: number, own?: Message, reason?: string): Step {
+  return { ack: qos === 1 ? 'puback' : 'pubrec', id, rc, own, reason };
 }
+
+/** The Reason String of a PUBACK/PUBREC refused because Kafka stalled. */
+const STALLED = 'backbone unavailable: Kafka has not acknowledged writes for backbone.kafka.stall_timeout; retry later';
 
 /** Not authorized: 5.0 PUBACK/PUBREC 0x87 (no PUBREL follows an error PUBREC); 3.x acknowledges without publishing (EMQX's deny_action = ignore). */
 function denied(ch: Channel, qos: QoS, id: number, topic: string): Steps {
@@ -89,6 +92,14 @@ function accept(ch: Channel, packet: mp.IPublishPacket, topic: string): Steps {
     },
     failed: (err) => {
       session.incomingFailed(qos, id);
+      if (backboneStalled(err)) {
+        // Kafka stalled past the timeout (logged once per episode by the backbone): 5.0 is told
+        // in the acknowledgement (0x80 Unspecified error, no PUBREL follows a failed PUBREC) and
+        // stays connected; 3.x has no error acknowledgement, so the connection closes.
+        ch.broker.metrics['messages.publish.stalled']++;
+        if (ch.dialect.v5) return ack(qos, id, RC.UNSPECIFIED_ERROR, undefined, STALLED);
+        return { close: RC.SERVER_UNAVAILABLE };
+      }
       ch.log.error({ err, topic }, 'publish failed');
       // Nothing was acknowledged; the client resends after reconnecting.
       return { close: RC.SERVER_UNAVAILABLE };
