@@ -1,7 +1,7 @@
 import type { RecordHeaders } from '@tributary/backbone';
 import type { AuthnComplete, AuthorizeRequest, ClientInfo, ConnectInfo, DisconnectProperties, HookMessage, HookSubscriptionOptions } from '@tributary/hooks';
 import { Message, PUBLISHER_HEADERS, reasonName } from '@tributary/mqtt';
-import { textOrBytes, Value, ValueMap } from './value';
+import { textOrBytes, Value, ValueMap } from '@tributary/rulesql';
 
 /**
  * The columns rules see, by EMQX's names (docs: OPERATIONS.md §4.3): those of a message topic

@@ -4,7 +4,7 @@ import type { HookRegistry, HookSignatures, NotifyPoint } from '@tributary/hooks
 import { SCHEMA_HEADER } from '@tributary/mqtt';
 import { EVENT_V1, eventCodec, eventHeaders, EventRecord, EVENTS_TOPIC } from '@tributary/records';
 import { authnComplete, authzComplete, clientConnack, clientConnected, clientDisconnected, delivery, EventColumnsOf, messageDropped, subscription } from './columns';
-import type { ValueMap } from './value';
+import type { ValueMap } from '@tributary/rulesql';
 
 export { EVENTS_TOPIC } from '@tributary/records';
 export { messageColumns, messageId, printableProps } from './columns';

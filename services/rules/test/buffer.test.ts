@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { decodeRequest, encodeRequest } from '../src/buffer';
-import { jsonEncode } from '../src/value';
+import { jsonEncode } from '@tributary/rulesql';
 
 describe('sink buffer records', () => {
   it('a request round-trips, bytes as bytes and text as text', () => {

@@ -10,7 +10,7 @@ import { authConfigFragment, AuthService } from '@tributary/auth';
 import { BackboneSessionStore, Broker, Gateway, gatewayConfigSchema, MESSAGES_TOPIC, RetainedStore } from '@tributary/gateway';
 import { decodeMessage, MESSAGE_HEADERS, newMessage, recordHeaders, SCHEMA_HEADER, setPublisherHeaders } from '@tributary/mqtt';
 import { decodeEvent, EVENT_SOURCES, EventInterest, EVENTS_TOPIC, eventDecodeStats, EventsService, messageColumns } from '../src/events';
-import type { ValueMap } from '../src/value';
+import type { ValueMap } from '@tributary/rulesql';
 
 const NODE = 'events@test';
 
