@@ -86,6 +86,9 @@ export function handleConnect(ch: Channel, packet: mp.IConnectPacket): Steps {
     isBridge: (packet as { bridgeMode?: boolean }).bridgeMode === true,
     properties: packet.properties,
   };
+  // mqtt.client_attrs_init: before client.connect and authentication, which may read them.
+  const attrsInit = ch.broker.clientAttrsInit;
+  if (attrsInit) client.clientAttrs = attrsInit(client, ch.io.peerCertificate());
   ch.client = client;
   ch.broker.hooks.notify('client.connect', client);
 
