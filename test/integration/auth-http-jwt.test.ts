@@ -129,6 +129,10 @@ function authnReply(username: string): [number, unknown] {
       return [200, { result: 'allow', acl: [{ permission: 'allow', action: 'publish', topic: 'http/ok' }, { permission: 'deny', action: 'all', topic: '#' }] }];
     case 'expire':
       return [200, { result: 'allow', expire_at: nowS() + 2 }];
+    case 'attrs':
+      return [200, { result: 'allow', client_attrs: { tenant: 't1', n: 7 }, acl: [{ permission: 'allow', action: 'publish', topic: 'tenant/${client_attrs.tenant}/#' }, { permission: 'deny', action: 'all', topic: '#' }] }];
+    case 'badattrs':
+      return [200, { result: 'allow', client_attrs: 'tenant=t1' }];
     default:
       return [200, { result: 'ignore' }];
   }
@@ -283,6 +287,13 @@ describe('HTTP authenticator, HTTP authorization sources, JWT with JWKS', () => 
     assert.ok(Date.now() <= exp + 2500, `closed ${Date.now() - exp} ms after expire_at`);
   });
 
+  test("the reply's client_attrs become the client's attributes: ${client_attrs.tenant} in its acl; client_attrs that is not an object is ignored: 0x87", async () => {
+    const c = await client(b, { clientId: 'h-attrs', username: 'attrs', password: 'pw' });
+    assert.equal(await pubackCode(c, 'tenant/t1/x'), 0);
+    assert.equal(await pubackCode(c, 'tenant/t2/x'), 0x87);
+    assert.equal(await refused(b, { clientId: 'h-badattrs', username: 'badattrs', password: 'pw' }), 0x87);
+  });
+
   test('HTTP sources: allow, deny, 204, ignore and malformed replies go to the next source, no_match denies', async () => {
     const c = await client(b, { clientId: 'z c/1', username: 'allow', password: 'pw' });
     assert.equal(await pubackCode(c, 'authz/allow/t'), 0);
@@ -318,6 +329,14 @@ describe('HTTP authenticator, HTTP authorization sources, JWT with JWKS', () => 
     assert.equal(await pubackCode(c, 'authz/allow/t'), 0x87, 'the claim comes before the sources');
     assert.equal(await subackCode(c, 'jwt/ok/+'), 1);
     assert.equal(await subackCode(c, 'jwt/no/a'), 0x87);
+  });
+
+  test('JWT client_attrs claim: the attributes fill ${client_attrs.NAME} in the acl claim; a claim that is not an object refuses with 0x86', async () => {
+    const acl = [{ permission: 'allow', action: 'all', topic: 'site/${client_attrs.site}/#' }, { permission: 'deny', action: 'all', topic: '#' }];
+    const c = await client(b, { clientId: 'j-attrs', username: 'jwt', password: await signRs(jwks[0]!, { acl, client_attrs: { site: 'berlin' }, exp: nowS() + 600 }) });
+    assert.equal(await pubackCode(c, 'site/berlin/a'), 0);
+    assert.equal(await pubackCode(c, 'site/paris/a'), 0x87);
+    assert.equal(await refused(b, { clientId: 'j-badattrs', username: 'jwt', password: await signRs(jwks[0]!, { client_attrs: ['site'], exp: nowS() + 600 }) }), 0x86);
   });
 
   test('hostile tokens are refused with 0x86: alg none, HS256 with the public key, another key, expired, not yet valid, garbage, 64 KB', async () => {
