@@ -207,7 +207,7 @@ describe('HTTP authenticator, HTTP authorization sources, JWT with JWKS', () => 
   before(async () => {
     other = await rsaKeys('k1'); // the same kid, another key
     const down = await closedPort();
-    const authn = { method: 'post', url: '', headers: { 'x-user': 'u=${username}' }, body: { username: '${username}', password: '${password}', clientid: '${clientid}', peerhost: '${peerhost}' }, request_timeout: '500ms' };
+    const authn = { method: 'post', url: '', headers: { 'x-user': 'u=${username}' }, body: { username: '${username}', password: '${password}', clientid: '${clientid}', peerhost: '${peerhost}', prefix: '${client_attrs.prefix}' }, request_timeout: '500ms' };
     b = await startBroker({
       env: {
         TRIBUTARY_AUTHENTICATION: JSON.stringify([
@@ -216,11 +216,13 @@ describe('HTTP authenticator, HTTP authorization sources, JWT with JWKS', () => 
           { mechanism: 'jwt', use_jwks: true, endpoint: `${srvUrl}/jwks`, acl_claim_name: 'acl' },
         ]),
         TRIBUTARY_AUTHORIZATION__SOURCES: JSON.stringify([
-          { type: 'http', method: 'get', url: `${srvUrl}/authz/\${clientid}`, body: { topic: '${topic}', action: '${action}', qos: '${qos}', retain: '${retain}', username: '${username}' }, request_timeout: '500ms' },
+          { type: 'http', method: 'get', url: `${srvUrl}/authz/\${clientid}`, body: { topic: '${topic}', action: '${action}', qos: '${qos}', retain: '${retain}', username: '${username}', prefix: '${client_attrs.prefix}' }, request_timeout: '500ms' },
           { type: 'http', method: 'get', url: `${srvUrl}/authz2`, body: { topic: '${topic}' } },
         ]),
         TRIBUTARY_AUTHORIZATION__NO_MATCH: 'deny',
         TRIBUTARY_AUTHORIZATION__CACHE__ENABLE: 'false',
+        // ${client_attrs.prefix} in the requests: what the client id has before its first '-'.
+        TRIBUTARY_MQTT__CLIENT_ATTRS_INIT: JSON.stringify([{ expression: "nth(1, tokens(clientid, '-'))", set_as_attr: 'prefix' }]),
       },
     });
   });
@@ -287,11 +289,16 @@ describe('HTTP authenticator, HTTP authorization sources, JWT with JWKS', () => 
     assert.ok(Date.now() <= exp + 2500, `closed ${Date.now() - exp} ms after expire_at`);
   });
 
-  test("the reply's client_attrs become the client's attributes: ${client_attrs.tenant} in its acl; client_attrs that is not an object is ignored: 0x87", async () => {
+  test("the reply's client_attrs become the client's attributes: ${client_attrs.tenant} in its acl; client_attrs that is not an object is ignored: 0x87; ${client_attrs.NAME} in request templates", async () => {
     const c = await client(b, { clientId: 'h-attrs', username: 'attrs', password: 'pw' });
     assert.equal(await pubackCode(c, 'tenant/t1/x'), 0);
     assert.equal(await pubackCode(c, 'tenant/t2/x'), 0x87);
     assert.equal(await refused(b, { clientId: 'h-badattrs', username: 'badattrs', password: 'pw' }), 0x87);
+    // mqtt.client_attrs_init's attributes fill ${client_attrs.NAME} in the authenticator's and the source's requests.
+    assert.equal(authnSeen.filter((s) => s.clientid === 'h-attrs').pop()!.prefix, 'h');
+    const z = await client(b, { clientId: 'zz-1', username: 'allow', password: 'pw' });
+    assert.equal(await pubackCode(z, 'authz/allow/t'), 0);
+    assert.equal(authzSeen.filter((s) => s.clientid === 'zz-1').pop()!.query.prefix, 'zz');
   });
 
   test('HTTP sources: allow, deny, 204, ignore and malformed replies go to the next source, no_match denies', async () => {
@@ -309,7 +316,7 @@ describe('HTTP authenticator, HTTP authorization sources, JWT with JWKS', () => 
     assert.equal(await subackCode(c, 'authz/allow/t'), 1);
     const asked = authzSeen.find((s) => s.query.topic === 'authz/allow/t' && s.query.action === 'subscribe')!;
     assert.equal(asked.clientid, 'z c/1', 'the client id is URL-encoded in the path');
-    assert.deepEqual({ ...asked.query }, { topic: 'authz/allow/t', action: 'subscribe', qos: '1', retain: 'false', username: 'allow' });
+    assert.deepEqual({ ...asked.query }, { topic: 'authz/allow/t', action: 'subscribe', qos: '1', retain: 'false', username: 'allow', prefix: 'z c/1' });
   });
 
   test('a source that never answers is nomatch after request_timeout', async () => {

@@ -104,6 +104,8 @@ export interface Credentials {
   reauthenticate?: boolean;
   /** The listener the client connected to, e.g. "ssl:default". */
   listener?: string;
+  /** The client's attributes so far (mqtt.client_attrs_init; a re-authentication: the current ones), for `${client_attrs.NAME}` in requests. */
+  clientAttrs?: Readonly<Record<string, string>>;
 }
 
 /** The outcome of client.authenticate. `continue` (enhanced authentication) sends AUTH 0x18 with authData. */

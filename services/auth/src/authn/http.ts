@@ -1,10 +1,11 @@
 import { clientAttrsFrom, type Credentials } from '@tributary/hooks';
 import { AclRule, rulesFromClaim } from '../acl';
 import { HttpProvider, HttpReply, HttpRequestConfig, jsonObjectOf, parseHttpRequest } from '../http-request';
+import { attrValues, CLIENT_ATTRS_PLACEHOLDER } from '../template';
 import type { Authenticator, AuthnOutcome, ProviderSpec } from '../types';
 
 /** The placeholders an HTTP authenticator's url and body may use. */
-export const AUTHN_HTTP_PLACEHOLDERS = ['username', 'clientid', 'password', 'peerhost'] as const;
+export const AUTHN_HTTP_PLACEHOLDERS = ['username', 'clientid', 'password', 'peerhost', CLIENT_ATTRS_PLACEHOLDER] as const;
 
 const IGNORE: AuthnOutcome = { result: 'ignore' };
 
@@ -22,7 +23,7 @@ export class HttpAuthenticator extends HttpProvider implements Authenticator {
   readonly grantsAcl = true;
 
   async authenticate(cred: Credentials): Promise<AuthnOutcome> {
-    const values = { username: cred.username ?? '', clientid: cred.clientId, password: cred.password?.toString('utf8') ?? '', peerhost: cred.peerhost };
+    const values = { ...attrValues(cred.clientAttrs), username: cred.username ?? '', clientid: cred.clientId, password: cred.password?.toString('utf8') ?? '', peerhost: cred.peerhost };
     let reply: HttpReply;
     try {
       reply = await this.client.send(values);
