@@ -129,6 +129,10 @@ function authnReply(username: string): [number, unknown] {
       return [200, { result: 'allow', acl: [{ permission: 'allow', action: 'publish', topic: 'http/ok' }, { permission: 'deny', action: 'all', topic: '#' }] }];
     case 'expire':
       return [200, { result: 'allow', expire_at: nowS() + 2 }];
+    case 'attrs':
+      return [200, { result: 'allow', client_attrs: { tenant: 't1', n: 7 }, acl: [{ permission: 'allow', action: 'publish', topic: 'tenant/${client_attrs.tenant}/#' }, { permission: 'deny', action: 'all', topic: '#' }] }];
+    case 'badattrs':
+      return [200, { result: 'allow', client_attrs: 'tenant=t1' }];
     default:
       return [200, { result: 'ignore' }];
   }
@@ -203,7 +207,7 @@ describe('HTTP authenticator, HTTP authorization sources, JWT with JWKS', () => 
   before(async () => {
     other = await rsaKeys('k1'); // the same kid, another key
     const down = await closedPort();
-    const authn = { method: 'post', url: '', headers: { 'x-user': 'u=${username}' }, body: { username: '${username}', password: '${password}', clientid: '${clientid}', peerhost: '${peerhost}' }, request_timeout: '500ms' };
+    const authn = { method: 'post', url: '', headers: { 'x-user': 'u=${username}' }, body: { username: '${username}', password: '${password}', clientid: '${clientid}', peerhost: '${peerhost}', prefix: '${client_attrs.prefix}' }, request_timeout: '500ms' };
     b = await startBroker({
       env: {
         TRIBUTARY_AUTHENTICATION: JSON.stringify([
@@ -212,11 +216,13 @@ describe('HTTP authenticator, HTTP authorization sources, JWT with JWKS', () => 
           { mechanism: 'jwt', use_jwks: true, endpoint: `${srvUrl}/jwks`, acl_claim_name: 'acl' },
         ]),
         TRIBUTARY_AUTHORIZATION__SOURCES: JSON.stringify([
-          { type: 'http', method: 'get', url: `${srvUrl}/authz/\${clientid}`, body: { topic: '${topic}', action: '${action}', qos: '${qos}', retain: '${retain}', username: '${username}' }, request_timeout: '500ms' },
+          { type: 'http', method: 'get', url: `${srvUrl}/authz/\${clientid}`, body: { topic: '${topic}', action: '${action}', qos: '${qos}', retain: '${retain}', username: '${username}', prefix: '${client_attrs.prefix}' }, request_timeout: '500ms' },
           { type: 'http', method: 'get', url: `${srvUrl}/authz2`, body: { topic: '${topic}' } },
         ]),
         TRIBUTARY_AUTHORIZATION__NO_MATCH: 'deny',
         TRIBUTARY_AUTHORIZATION__CACHE__ENABLE: 'false',
+        // ${client_attrs.prefix} in the requests: what the client id has before its first '-'.
+        TRIBUTARY_MQTT__CLIENT_ATTRS_INIT: JSON.stringify([{ expression: "nth(1, tokens(clientid, '-'))", set_as_attr: 'prefix' }]),
       },
     });
   });
@@ -283,6 +289,18 @@ describe('HTTP authenticator, HTTP authorization sources, JWT with JWKS', () => 
     assert.ok(Date.now() <= exp + 2500, `closed ${Date.now() - exp} ms after expire_at`);
   });
 
+  test("the reply's client_attrs become the client's attributes: ${client_attrs.tenant} in its acl; client_attrs that is not an object is ignored: 0x87; ${client_attrs.NAME} in request templates", async () => {
+    const c = await client(b, { clientId: 'h-attrs', username: 'attrs', password: 'pw' });
+    assert.equal(await pubackCode(c, 'tenant/t1/x'), 0);
+    assert.equal(await pubackCode(c, 'tenant/t2/x'), 0x87);
+    assert.equal(await refused(b, { clientId: 'h-badattrs', username: 'badattrs', password: 'pw' }), 0x87);
+    // mqtt.client_attrs_init's attributes fill ${client_attrs.NAME} in the authenticator's and the source's requests.
+    assert.equal(authnSeen.filter((s) => s.clientid === 'h-attrs').pop()!.prefix, 'h');
+    const z = await client(b, { clientId: 'zz-1', username: 'allow', password: 'pw' });
+    assert.equal(await pubackCode(z, 'authz/allow/t'), 0);
+    assert.equal(authzSeen.filter((s) => s.clientid === 'zz-1').pop()!.query.prefix, 'zz');
+  });
+
   test('HTTP sources: allow, deny, 204, ignore and malformed replies go to the next source, no_match denies', async () => {
     const c = await client(b, { clientId: 'z c/1', username: 'allow', password: 'pw' });
     assert.equal(await pubackCode(c, 'authz/allow/t'), 0);
@@ -298,7 +316,7 @@ describe('HTTP authenticator, HTTP authorization sources, JWT with JWKS', () => 
     assert.equal(await subackCode(c, 'authz/allow/t'), 1);
     const asked = authzSeen.find((s) => s.query.topic === 'authz/allow/t' && s.query.action === 'subscribe')!;
     assert.equal(asked.clientid, 'z c/1', 'the client id is URL-encoded in the path');
-    assert.deepEqual({ ...asked.query }, { topic: 'authz/allow/t', action: 'subscribe', qos: '1', retain: 'false', username: 'allow' });
+    assert.deepEqual({ ...asked.query }, { topic: 'authz/allow/t', action: 'subscribe', qos: '1', retain: 'false', username: 'allow', prefix: 'z c/1' });
   });
 
   test('a source that never answers is nomatch after request_timeout', async () => {
@@ -318,6 +336,14 @@ describe('HTTP authenticator, HTTP authorization sources, JWT with JWKS', () => 
     assert.equal(await pubackCode(c, 'authz/allow/t'), 0x87, 'the claim comes before the sources');
     assert.equal(await subackCode(c, 'jwt/ok/+'), 1);
     assert.equal(await subackCode(c, 'jwt/no/a'), 0x87);
+  });
+
+  test('JWT client_attrs claim: the attributes fill ${client_attrs.NAME} in the acl claim; a claim that is not an object refuses with 0x86', async () => {
+    const acl = [{ permission: 'allow', action: 'all', topic: 'site/${client_attrs.site}/#' }, { permission: 'deny', action: 'all', topic: '#' }];
+    const c = await client(b, { clientId: 'j-attrs', username: 'jwt', password: await signRs(jwks[0]!, { acl, client_attrs: { site: 'berlin' }, exp: nowS() + 600 }) });
+    assert.equal(await pubackCode(c, 'site/berlin/a'), 0);
+    assert.equal(await pubackCode(c, 'site/paris/a'), 0x87);
+    assert.equal(await refused(b, { clientId: 'j-badattrs', username: 'jwt', password: await signRs(jwks[0]!, { client_attrs: ['site'], exp: nowS() + 600 }) }), 0x86);
   });
 
   test('hostile tokens are refused with 0x86: alg none, HS256 with the public key, another key, expired, not yet valid, garbage, 64 KB', async () => {

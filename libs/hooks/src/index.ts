@@ -5,3 +5,4 @@ export * from './topic-filters';
 export * from './plugins';
 export * from './config';
 export * from './message';
+export * from './client-attrs';

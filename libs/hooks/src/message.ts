@@ -1,8 +1,8 @@
 import type { Message } from '@tributary/mqtt';
 import type { HookMessage } from './points';
 
-/** The hooks' view of a broker message; `username` is known only where the publisher is (message.publish). */
-export function hookMessage(msg: Message, username?: string): HookMessage {
+/** The hooks' view of a broker message; `username` is known only where the publisher is (message.publish, and Message.username on the process that accepted it). */
+export function hookMessage(msg: Message, username = msg.username): HookMessage {
   return { topic: msg.topic, payload: msg.payload, qos: msg.qos, retain: msg.retain, clientId: msg.from, username, properties: msg.properties, timestamp: msg.timestamp, offset: msg.offset };
 }
 

@@ -24,6 +24,11 @@ export interface ClientInfo {
   peername?: string;
   /** The broker's address and port of the connection, "ip:port" (EMQX's sockname). */
   sockname?: string;
+  /**
+   * EMQX's client attributes: set at CONNECT by `mqtt.client_attrs_init`, merged with what the
+   * authenticator returned (an HTTP reply's or a JWT's `client_attrs`). Undefined when none.
+   */
+  clientAttrs?: Readonly<Record<string, string>>;
 }
 
 /** MQTT 5.0 CONNECT properties as the client sent them (§3.1.2.11), mqtt-packet's names. */
@@ -37,6 +42,14 @@ export interface ConnectProperties {
   userProperties?: Record<string, string | string[]>;
   authenticationMethod?: string;
   authenticationData?: Buffer;
+}
+
+/** The properties of a SUBSCRIBE, UNSUBSCRIBE, PUBACK or PUBCOMP (5.0) the hooks see: user properties and a reason string. */
+export interface PacketProperties {
+  userProperties?: Record<string, string | string[]>;
+  reasonString?: string;
+  /** SUBSCRIBE only. */
+  subscriptionIdentifier?: number | number[];
 }
 
 /** MQTT 5.0 DISCONNECT properties from the client (§3.14.2.2), mqtt-packet's names. */
@@ -91,6 +104,8 @@ export interface Credentials {
   reauthenticate?: boolean;
   /** The listener the client connected to, e.g. "ssl:default". */
   listener?: string;
+  /** The client's attributes so far (mqtt.client_attrs_init; a re-authentication: the current ones), for `${client_attrs.NAME}` in requests. */
+  clientAttrs?: Readonly<Record<string, string>>;
 }
 
 /** The outcome of client.authenticate. `continue` (enhanced authentication) sends AUTH 0x18 with authData. */
@@ -103,6 +118,8 @@ export interface AuthResult {
   reasonCode?: number;
   /** With allow: the client's own authorization rules (become ClientInfo.acl). */
   acl?: readonly unknown[];
+  /** With allow: client attributes the authenticator returned (merged over mqtt.client_attrs_init's). */
+  clientAttrs?: Readonly<Record<string, string>>;
   /** With allow: when the credentials expire (ms since the epoch, e.g. a JWT's exp); the connection is closed then. */
   expireAt?: number;
 }
@@ -123,6 +140,7 @@ export interface HookMessage {
   retain: boolean;
   /** Publisher's client id ('' for the broker itself). */
   clientId: string;
+  /** The publisher's username, where the process knows it (message.publish; deliveries routed by the process that accepted the message). */
   username: string | undefined;
   properties: MessageProperties | undefined;
   /** Milliseconds since the epoch at which the broker accepted it. */
@@ -162,7 +180,8 @@ export type AuthorizeReply = undefined | { result: 'allow' | 'deny'; from?: stri
 export type SubscribeReply = undefined | SubscribeRequest[] | { stop: true; filters: SubscribeRequest[] };
 export type UnsubscribeReply = undefined | string[] | { stop: true; filters: string[] };
 
-export type DeliveryDropReason = 'queue_full' | 'expired' | 'too_large' | 'no_session';
+/** no_local: a No Local subscription's own message; qos0_msg: a QoS 0 message for a disconnected session that mqtt.mqueue_store_qos0 = false does not queue. */
+export type DeliveryDropReason = 'queue_full' | 'expired' | 'too_large' | 'no_session' | 'no_local' | 'qos0_msg';
 export type MessageDropReason = 'no_subscribers' | 'queue_full' | 'invalid_topic';
 export type SessionEndReason = 'normal' | 'discarded' | 'takenover' | 'expired' | 'released';
 
@@ -181,15 +200,18 @@ export interface HookSignatures {
   'client.subscribe': (client: ClientInfo, filters: SubscribeRequest[]) => SubscribeReply;
   'client.unsubscribe': (client: ClientInfo, filters: string[]) => UnsubscribeReply;
   'session.created': (client: ClientInfo) => void;
-  'session.subscribed': (client: ClientInfo, filter: string, options: HookSubscriptionOptions) => void;
-  'session.unsubscribed': (client: ClientInfo, filter: string, options?: HookSubscriptionOptions) => void;
+  /** `properties`: the SUBSCRIBE's (5.0), where the subscription came from one. */
+  'session.subscribed': (client: ClientInfo, filter: string, options: HookSubscriptionOptions, properties?: PacketProperties) => void;
+  /** `properties`: the UNSUBSCRIBE's (5.0), where the unsubscription came from one. */
+  'session.unsubscribed': (client: ClientInfo, filter: string, options?: HookSubscriptionOptions, properties?: PacketProperties) => void;
   'session.resumed': (client: ClientInfo) => void;
   'session.discarded': (client: ClientInfo) => void;
   'session.takenover': (client: ClientInfo) => void;
   'session.terminated': (client: ClientInfo, reason: SessionEndReason) => void;
   'message.publish': (msg: HookMessage, ctx: PublishContext) => Awaitable<PublishReply>;
   'message.delivered': (client: ClientInfo, msg: HookMessage) => void;
-  'message.acked': (client: ClientInfo, msg: HookMessage) => void;
+  /** `properties`: the subscriber's PUBACK's (QoS 1) or PUBCOMP's (QoS 2), 5.0. */
+  'message.acked': (client: ClientInfo, msg: HookMessage, properties?: PacketProperties) => void;
   'message.dropped': (msg: HookMessage, reason: MessageDropReason) => void;
   'delivery.dropped': (client: ClientInfo, msg: HookMessage, reason: DeliveryDropReason) => void;
 }

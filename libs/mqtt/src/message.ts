@@ -28,6 +28,12 @@ export interface Message {
   properties: MessageProperties | undefined;
   /** Position in the backbone's messages topic; -1 until (or unless) it is logged. */
   offset: number;
+  /**
+   * The publisher's username, in memory only (never encoded): set by the process that accepted
+   * the PUBLISH while a hook of message.delivered, message.acked, delivery.dropped or
+   * message.dropped is registered, so those events name the publisher without a lookup.
+   */
+  username?: string;
   /** The rule whose republish action made this message: that rule does not fire on it again (EMQX's loop guard). */
   republishBy?: string;
 }
@@ -75,10 +81,12 @@ export interface Publisher {
   readonly peerhost?: string;
   /** The publisher's address and port, "ip:port". */
   readonly peername?: string;
+  /** The publisher's client attributes (ClientInfo.clientAttrs), undefined when it has none. */
+  readonly clientAttrs?: Readonly<Record<string, string>>;
 }
 
 /** Header names of the publisher's identity (written only while setPublisherHeaders is on). */
-export const PUBLISHER_HEADERS = { username: 'mqtt-username', peerhost: 'mqtt-peerhost', peername: 'mqtt-peername', node: 'tributary-node' } as const;
+export const PUBLISHER_HEADERS = { username: 'mqtt-username', peerhost: 'mqtt-peerhost', peername: 'mqtt-peername', clientAttrs: 'mqtt-client-attrs', node: 'tributary-node' } as const;
 
 /** The node name while publisher headers are on; undefined while off (the default). */
 let publisherNode: string | undefined;
@@ -86,7 +94,8 @@ let publisherNode: string | undefined;
 /**
  * The process-wide switch for publisher headers: on, every messages record a gateway of this
  * process writes for a client's PUBLISH carries `mqtt-username`, `mqtt-peerhost`,
- * `mqtt-peername` and `tributary-node` (`node`, when not empty). The rule engine switches it on
+ * `mqtt-peername`, `mqtt-client-attrs` (a JSON object, when the publisher has attributes) and
+ * `tributary-node` (`node`, when not empty). The rule engine switches it on
  * while some rule selects from message topics; off (the default) a publish allocates nothing
  * for it, and consumers of the messages topic see the headers they always saw.
  */
@@ -104,6 +113,8 @@ function withPublisher(headers: Readonly<Record<string, string>>, p: Publisher):
   if (p.username !== undefined) out[PUBLISHER_HEADERS.username] = p.username;
   if (p.peerhost !== undefined) out[PUBLISHER_HEADERS.peerhost] = p.peerhost;
   if (p.peername !== undefined) out[PUBLISHER_HEADERS.peername] = p.peername;
+  // A JSON object of the attributes; none, no header.
+  if (p.clientAttrs !== undefined) out[PUBLISHER_HEADERS.clientAttrs] = JSON.stringify(p.clientAttrs);
   if (publisherNode) out[PUBLISHER_HEADERS.node] = publisherNode;
   return out;
 }

@@ -34,21 +34,28 @@ export interface AclRule {
   topics?: readonly TopicPattern[];
 }
 
-const PLACEHOLDER = /\$\{(username|clientid|peerhost)\}/g;
+const PLACEHOLDER = /\$\{(username|clientid|peerhost|client_attrs\.[A-Za-z0-9_-]{1,64})\}/g;
+const ATTR_PREFIX = 'client_attrs.'.length;
 
 /**
- * A filter with `${username}`, `${clientid}`, `${peerhost}` replaced, or undefined when a value is
- * missing or would add a wildcard or a level: a username "#" must not turn `t/${username}` into `t/#`.
+ * A filter with `${username}`, `${clientid}`, `${peerhost}` and `${client_attrs.NAME}` (the
+ * client's attribute NAME) replaced, or undefined when a value is missing or would add a wildcard
+ * or a level: a username "#" must not turn `t/${username}` into `t/#`.
  */
 export function expandPlaceholders(filter: string, client: ClientInfo): string | undefined {
   if (!filter.includes('${')) return filter;
   let ok = true;
   const out = filter.replace(PLACEHOLDER, (_m, name: string) => {
-    const v = name === 'username' ? client.username : name === 'clientid' ? client.clientId : client.peerhost;
+    const v = name === 'username' ? client.username : name === 'clientid' ? client.clientId : name === 'peerhost' ? client.peerhost : attribute(client, name.slice(ATTR_PREFIX));
     if (v === undefined || v === '' || /[+#/]/.test(v)) ok = false;
     return v ?? '';
   });
   return ok ? out : undefined;
+}
+
+function attribute(client: ClientInfo, name: string): string | undefined {
+  const attrs = client.clientAttrs;
+  return attrs !== undefined && Object.prototype.hasOwnProperty.call(attrs, name) ? attrs[name] : undefined;
 }
 
 /**

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { Pool, type QueryResultRow } from 'pg';
 import { ConfigError, ConfigProblem, type Logger } from '@tributary/common';
+import { placeholderAllowed } from './template';
 import type { ProviderContext } from './types';
 
 /**
@@ -56,7 +57,7 @@ export function compileQuery(sql: string, allowed: readonly string[]): PgQuery |
   const params: string[] = [];
   let problem: ConfigProblem | undefined;
   const text = sql.replace(PLACEHOLDER, (whole, name: string, offset: number) => {
-    if (!allowed.includes(name)) problem ??= new ConfigProblem(`query: unknown placeholder ${whole} (known: ${allowed.map((a) => `\${${a}}`).join(', ')})`);
+    if (!placeholderAllowed(name, allowed)) problem ??= new ConfigProblem(`query: unknown placeholder ${whole} (known: ${allowed.map((a) => `\${${a}}`).join(', ')})`);
     if (sql[offset - 1] === "'" || sql[offset + whole.length] === "'") problem ??= new ConfigProblem(`query: write ${whole} without quotes; it is sent as a bind parameter`);
     let i = params.indexOf(name);
     if (i < 0) i = params.push(name) - 1;

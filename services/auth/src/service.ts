@@ -158,7 +158,7 @@ export class AuthService {
       return { stop: true, result: 'deny', reasonCode: o.reasonCode ?? (a.methods ? RC.NOT_AUTHORIZED : RC.BAD_USERNAME_OR_PASSWORD) };
     }
     this.metrics['authentication.success']++;
-    return { stop: true, result: 'allow', isSuperuser: o.isSuperuser === true, acl: o.acl, expireAt: o.expireAt, authData: o.authData };
+    return { stop: true, result: 'allow', isSuperuser: o.isSuperuser === true, acl: o.acl, expireAt: o.expireAt, authData: o.authData, clientAttrs: o.clientAttrs };
   }
 
   // --- authorization ---------------------------------------------------------------------

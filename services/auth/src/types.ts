@@ -11,7 +11,7 @@ import type { UserStore } from './users';
  */
 export type AuthnOutcome =
   | { result: 'ignore' }
-  | { result: 'allow'; isSuperuser?: boolean; acl?: AclRule[]; expireAt?: number; authData?: Buffer }
+  | { result: 'allow'; isSuperuser?: boolean; acl?: AclRule[]; expireAt?: number; authData?: Buffer; clientAttrs?: Record<string, string> }
   | { result: 'deny'; reasonCode?: number }
   | { result: 'continue'; authData?: Buffer };
 

@@ -27,6 +27,18 @@ describe('ACL rules', () => {
     assert.equal(expandPlaceholders('u/${username}', { ...client, username: undefined }), undefined);
   });
 
+  it('${client_attrs.NAME} expands to the client attribute; a missing one, or one with a wildcard or a level, never matches', () => {
+    const attrs = { ...client, clientAttrs: { group: 'g1', bad: 'a/b', wild: '+' } };
+    assert.equal(expandPlaceholders('${client_attrs.group}/${clientid}/#', attrs), 'g1/dev-1/#');
+    assert.equal(expandPlaceholders('x/${client_attrs.nope}', attrs), undefined);
+    assert.equal(expandPlaceholders('x/${client_attrs.group}', client), undefined, 'a client without attributes');
+    assert.equal(expandPlaceholders('x/${client_attrs.bad}', attrs), undefined);
+    assert.equal(expandPlaceholders('x/${client_attrs.wild}', attrs), undefined);
+    assert.equal(expandPlaceholders('x/${client_attrs.toString}', attrs), undefined, 'never a property of Object.prototype');
+    assert.equal(decide([{ permission: 'allow', who: 'all', action: 'subscribe', topics: [{ filter: '${client_attrs.group}/#' }] }], attrs, sub('g1/t')), 'allow');
+    assert.equal(decide([{ permission: 'allow', who: 'all', action: 'subscribe', topics: [{ filter: '${client_attrs.group}/#' }] }], attrs, sub('g2/t')), 'nomatch');
+  });
+
   it('matches CIDRs for IPv4, IPv6 and IPv4-mapped peers', () => {
     assert.equal(inCidr('10.1.2.3', '10.0.0.0/8'), true);
     assert.equal(inCidr('::ffff:10.1.2.3', '10.0.0.0/8'), true);

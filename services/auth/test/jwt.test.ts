@@ -74,7 +74,7 @@ describe('jwt with a public key', () => {
       const a = await started({ algorithm: 'public-key', public_key: await jose.exportSPKI(publicKey) });
       const exp = Math.floor(Date.now() / 1000) + 60;
       const good = await new jose.SignJWT({ is_superuser: true, exp }).setProtectedHeader({ alg }).sign(privateKey);
-      assert.deepEqual(await a.authenticate(cred(good)), { result: 'allow', isSuperuser: true, acl: undefined, expireAt: exp * 1000 }, alg);
+      assert.deepEqual(await a.authenticate(cred(good)), { result: 'allow', isSuperuser: true, acl: undefined, expireAt: exp * 1000, clientAttrs: undefined }, alg);
       const hs = await new jose.SignJWT({}).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(await jose.exportSPKI(publicKey)));
       assert.deepEqual(await a.authenticate(cred(hs)), { result: 'deny' }, `${alg}: HS256 keyed with the public key`);
     }
@@ -85,7 +85,7 @@ describe('jwt with a public key', () => {
     const a = await started({ algorithm: 'public-key', public_key: publicKey.export({ type: 'pkcs1', format: 'pem' }), disconnect_after_expire: false });
     for (const alg of ['RS256', 'PS384']) {
       const token = await new jose.SignJWT({ exp: Math.floor(Date.now() / 1000) + 60 }).setProtectedHeader({ alg }).sign(privateKey);
-      assert.deepEqual(await a.authenticate(cred(token)), { result: 'allow', isSuperuser: false, acl: undefined, expireAt: undefined }, alg);
+      assert.deepEqual(await a.authenticate(cred(token)), { result: 'allow', isSuperuser: false, acl: undefined, expireAt: undefined, clientAttrs: undefined }, alg);
     }
   });
 

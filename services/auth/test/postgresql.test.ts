@@ -7,6 +7,7 @@ import { parseHashAlgorithm, verifyPassword } from '../src/hash';
 import { postgresAuthenticatorSpec } from '../src/authn/postgresql';
 import { rulesFromRows } from '../src/authz/postgresql';
 import { compileQuery } from '../src/pg-client';
+import { attrValues, checkPlaceholders, render } from '../src/template';
 import { parseAuthenticator, parseSource } from '../src/config';
 
 const hex = (alg: string, s: string): string => createHash(alg).update(s).digest('hex');
@@ -16,6 +17,20 @@ describe('PostgreSQL queries', () => {
   it('turns each placeholder into a bind parameter, the same number when one repeats', () => {
     const q = compileQuery('SELECT 1 FROM t WHERE username = ${username} AND (clientid = ${clientid} OR alias = ${username})', ['username', 'clientid']);
     assert.deepEqual(q, { text: 'SELECT 1 FROM t WHERE username = $1 AND (clientid = $2 OR alias = $1)', params: ['username', 'clientid'] });
+  });
+
+  it('${client_attrs.NAME} is a bind parameter too where the list allows client_attrs.*, and unknown where it does not', () => {
+    const q = compileQuery('SELECT 1 FROM t WHERE tenant = ${client_attrs.tenant} AND username = ${username}', ['username', 'client_attrs.*']);
+    assert.deepEqual(q, { text: 'SELECT 1 FROM t WHERE tenant = $1 AND username = $2', params: ['client_attrs.tenant', 'username'] });
+    const refused = compileQuery('SELECT 1 FROM t WHERE tenant = ${client_attrs.tenant}', ['username']);
+    assert.ok(refused instanceof ConfigProblem && /unknown placeholder \$\{client_attrs\.tenant\}/.test(refused.message));
+  });
+
+  it('renders ${client_attrs.NAME} in HTTP templates from the attributes, empty when the client lacks one', () => {
+    const values = { ...attrValues({ tenant: 't1' }), clientid: 'c' };
+    assert.equal(render('/${client_attrs.tenant}/${client_attrs.none}/${clientid}', values), '/t1//c');
+    assert.equal(checkPlaceholders('${client_attrs.tenant}', ['clientid', 'client_attrs.*'], 'url'), undefined);
+    assert.ok(checkPlaceholders('${client_attrs.tenant}', ['clientid'], 'url') instanceof ConfigProblem);
   });
 
   it('refuses unknown placeholders, quoted placeholders and $1 of its own', () => {

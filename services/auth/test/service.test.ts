@@ -66,7 +66,7 @@ describe('the authentication chain', () => {
   it('passes an ignored client to the next authenticator; allow and deny end the chain', async () => {
     const { hooks, auth } = await service(config([{ answer: { bob: { result: 'deny' } } }, { answer: { alice: { result: 'allow', isSuperuser: true }, bob: { result: 'allow' } } }]));
     for (const id of ['c1', 'async-1']) {
-      assert.deepEqual(await hooks.authenticate(cred('alice', id), { result: 'allow' }), { result: 'allow', isSuperuser: true, acl: undefined, expireAt: undefined, authData: undefined });
+      assert.deepEqual(await hooks.authenticate(cred('alice', id), { result: 'allow' }), { result: 'allow', isSuperuser: true, acl: undefined, expireAt: undefined, authData: undefined, clientAttrs: undefined });
       assert.deepEqual(await hooks.authenticate(cred('bob', id), { result: 'allow' }), { result: 'deny', reasonCode: 0x86 });
       // Every authenticator ignored carol: refused as not authorized.
       assert.deepEqual(await hooks.authenticate(cred('carol', id), { result: 'allow' }), { result: 'deny', reasonCode: 0x87 });

@@ -403,6 +403,7 @@ export function clientObject(s: Session, node: string): Record<string, unknown> 
     is_persistent: s.persistent,
     listener: ch?.io.listener ?? info?.listener ?? null,
     mountpoint: null,
+    client_attrs: s.client?.clientAttrs ?? {},
     created_at: rfc3339(s.createdAt),
     connected_at: rfc3339(ch?.connectedAt),
     ...(s.disconnectedAt ? { disconnected_at: rfc3339(s.disconnectedAt) } : {}),

@@ -1,4 +1,5 @@
 import { hooksConfigFragment } from '@tributary/hooks';
+import { type ClientAttrInit, parseClientAttrInit } from './channel/client-attrs';
 import { bind, bool, bytes, commonConfigFragment, composeConfigSchema, ConfigProblem, configFragment, duration, float, Infer, int, list, oneOf, rate, record, str } from '@tributary/common';
 
 /** TLS settings of a listener (EMQX's ssl_options), shared by the ssl and wss listeners. */
@@ -114,6 +115,11 @@ export const gatewayConfigFragment = configFragment('@tributary/gateway', {
     ),
     exclusive_subscription: bool(false, 'Allow $exclusive/<filter>: one subscriber per filter at a time.'),
     response_information: str('', 'Response Information sent to 5.0 clients that request it (empty = none).'),
+    client_attrs_init: list<ClientAttrInit>(
+      [],
+      'Client attributes set at CONNECT (EMQX 5.7+): [{"expression": "nth(1, tokens(clientid, \'-\'))", "set_as_attr": "group"}]; expressions are rule SQL over clientid, username, cn, dn, peerhost, proto_name, user_property.<key>, client_attrs.<name> ... (docs/rules.md, "Client attributes").',
+      (raw) => parseClientAttrInit(raw),
+    ),
   },
   sys_topics: {
     sys_msg_interval: duration(60_000, 'Interval of $SYS/brokers/<node>/{stats,metrics,uptime,datetime} (0 = off).'),

@@ -26,3 +26,4 @@ export * from './config';
 export * from './api';
 export * from './client-index';
 export * from './addons/trace';
+export * from './channel/client-attrs';

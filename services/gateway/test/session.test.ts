@@ -103,13 +103,13 @@ describe('Session', () => {
     assert.deepEqual(host.drops, [['expired', 'stale']]);
   });
 
-  it('offline, the queue is bounded: QoS 0 is not stored, the oldest QoS 1 is dropped and counted', () => {
+  it('offline, the queue is bounded: QoS 0 is not stored (qos0_msg, with mqueue_store_qos0 off), the oldest QoS 1 is dropped and counted', () => {
     const { s, host } = setup({ maxQueue: 3 });
     s.detach();
     s.deliver(delivery('q0', 0));
     for (const t of ['m1', 'm2', 'm3', 'm4']) s.deliver(delivery(t, 1));
     assert.equal(s.queueLength, 3);
-    assert.deepEqual(host.drops, [['queue_full', 'm1']]);
+    assert.deepEqual(host.drops, [['qos0_msg', 'q0'], ['queue_full', 'm1']]);
   });
 
   it('a connected session that falls behind enters the backlog, and leaves it once it read the last offset', () => {

@@ -3,7 +3,7 @@ import { checkTopicName, newMessage, type Message, type MessageProperties, type 
 import type { RuleActionSpec } from '@tributary/records';
 import type { SinkBuffer } from './buffer';
 import { compileTemplate, type Template } from './template';
-import { isMap, jsonEncode, str, type Value, type ValueMap } from './value';
+import { isMap, jsonEncode, str, type Value, type ValueMap } from '@tributary/rulesql';
 
 /** Where a republish action's messages go: the broker of this process, or the messages topic (the rules process). */
 export interface Republisher {

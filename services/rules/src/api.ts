@@ -5,7 +5,7 @@ import type { RuleActionSpec, RuleRecord } from '@tributary/records';
 import { isSourceName, Outputs } from './engine';
 import { testColumns, testSql, EXAMPLE_COLUMNS } from './rule-test';
 import type { RulesService } from './service';
-import { jsonEncode, type Value } from './value';
+import { jsonEncode, type Value } from '@tributary/rulesql';
 
 /** A rule as the API shows it: EMQX's fields, `from` parsed from the SQL, times as RFC 3339. */
 function ruleJson(r: RuleRecord, from: readonly string[] | undefined): Record<string, unknown> {

@@ -2,7 +2,7 @@ import type { Backbone, ConsumedRecord, Consumer } from '@tributary/backbone';
 import { isRetriable, type Logger } from '@tributary/common';
 import type { SinkMetrics } from './metrics';
 import type { Sink } from './sinks';
-import { stringifiedBuffer, type Value, type ValueMap } from './value';
+import { stringifiedBuffer, type Value, type ValueMap } from '@tributary/rulesql';
 
 /** What a sink worker needs of its action's resource_opts. */
 export interface BufferOptions {

@@ -1,7 +1,7 @@
 import type { RecordHeaders } from '@tributary/backbone';
-import type { AuthnComplete, AuthorizeRequest, ClientInfo, ConnectInfo, DisconnectProperties, HookMessage, HookSubscriptionOptions } from '@tributary/hooks';
+import type { AuthnComplete, AuthorizeRequest, ClientInfo, ConnectInfo, DisconnectProperties, HookMessage, HookSubscriptionOptions, PacketProperties } from '@tributary/hooks';
 import { Message, PUBLISHER_HEADERS, reasonName } from '@tributary/mqtt';
-import { textOrBytes, Value, ValueMap } from './value';
+import { textOrBytes, Value, ValueMap } from '@tributary/rulesql';
 
 /**
  * The columns rules see, by EMQX's names (docs: OPERATIONS.md §4.3): those of a message topic
@@ -60,6 +60,22 @@ export function printableProps(props: object | undefined): ValueMap {
   return out;
 }
 
+/** A client's attributes as the client_attrs column: a map, empty when it has none. */
+function attrsOf(c: ClientInfo): ValueMap {
+  return (c.clientAttrs as ValueMap | undefined) ?? {};
+}
+
+/** The publisher's attributes from the `mqtt-client-attrs` record header (a JSON object), empty without it or when it is not one. */
+function headerAttrs(text: string | undefined): ValueMap {
+  if (text === undefined) return {};
+  try {
+    const v = JSON.parse(text) as unknown;
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as ValueMap) : {};
+  } catch {
+    return {};
+  }
+}
+
 /** Ids for messages that were never logged (no offset): unique in this process. */
 let unlogged = 0;
 
@@ -88,8 +104,8 @@ function put(cols: ValueMap, key: string, v: Value): void {
 /**
  * The columns of a message-topic rule (EMQX's message publish): id, clientid, username,
  * payload, peerhost, peername, topic, qos, flags, pub_props, publish_received_at, timestamp,
- * node, client_attrs, event. username, peerhost and peername come from the record headers the
- * gateway writes while publisher headers are on (setPublisherHeaders in @tributary/mqtt);
+ * node, client_attrs, event. username, peerhost, peername and client_attrs come from the record
+ * headers the gateway writes while publisher headers are on (setPublisherHeaders in @tributary/mqtt);
  * without them those columns are missing. `node` is the publisher's (header), else `node`.
  */
 export function messageColumns(msg: Message, headers: RecordHeaders, node = ''): ValueMap {
@@ -105,7 +121,7 @@ export function messageColumns(msg: Message, headers: RecordHeaders, node = ''):
     publish_received_at: msg.timestamp,
     timestamp: msg.timestamp,
     node: headers[PUBLISHER_HEADERS.node] ?? node,
-    client_attrs: {},
+    client_attrs: headerAttrs(headers[PUBLISHER_HEADERS.clientAttrs]),
   };
   put(cols, 'username', headers[PUBLISHER_HEADERS.username]);
   put(cols, 'peerhost', headers[PUBLISHER_HEADERS.peerhost]);
@@ -127,7 +143,7 @@ function connection(c: ClientInfo, cols: ValueMap): ValueMap {
   put(cols, 'sockname', c.sockname);
   put(cols, 'proto_name', ci.protoName);
   cols.proto_ver = c.protocolVersion;
-  cols.client_attrs = {};
+  cols.client_attrs = attrsOf(c);
   return cols;
 }
 
@@ -172,27 +188,31 @@ export function clientConnack(c: ConnectInfo, reasonCode: number): EventColumnsO
 
 /** $events/client_check_authn_complete. */
 export function authnComplete(c: ClientInfo, r: AuthnComplete): EventColumnsOf {
-  const cols: ValueMap = { reason_code: reasonName(r.reasonCode), is_superuser: r.isSuperuser, is_anonymous: r.isAnonymous, client_attrs: {} };
+  const cols: ValueMap = { reason_code: reasonName(r.reasonCode), is_superuser: r.isSuperuser, is_anonymous: r.isAnonymous, client_attrs: attrsOf(c) };
   put(cols, 'peername', c.peername);
   return of(c, cols);
 }
 
 /** $events/client_check_authz_complete. */
 export function authzComplete(c: ClientInfo, req: AuthorizeRequest, result: 'allow' | 'deny', source: string): EventColumnsOf {
-  const cols: ValueMap = { peerhost: c.peerhost, topic: req.topic, action: req.action, authz_source: source, result, client_attrs: {} };
+  const cols: ValueMap = { peerhost: c.peerhost, topic: req.topic, action: req.action, authz_source: source, result, client_attrs: attrsOf(c) };
   put(cols, 'peername', c.peername);
   return of(c, cols);
 }
 
 /**
- * $events/session_subscribed (sub_props: the Subscription-Identifier, when the SUBSCRIBE had
- * one) and session_unsubscribed (unsub_props, empty); qos is the subscription's.
+ * $events/session_subscribed (sub_props: the SUBSCRIBE's properties, User-Property and
+ * Subscription-Identifier) and session_unsubscribed (unsub_props: the UNSUBSCRIBE's); qos is
+ * the subscription's. A subscription made without a packet (auto-subscribe, the HTTP API) has
+ * its Subscription-Identifier only.
  */
-export function subscription(c: ClientInfo, filter: string, options: HookSubscriptionOptions | undefined, props: 'sub_props' | 'unsub_props'): EventColumnsOf {
-  const cols: ValueMap = { peerhost: c.peerhost, topic: filter, client_attrs: {} };
+export function subscription(c: ClientInfo, filter: string, options: HookSubscriptionOptions | undefined, packet: PacketProperties | undefined, props: 'sub_props' | 'unsub_props'): EventColumnsOf {
+  const cols: ValueMap = { peerhost: c.peerhost, topic: filter, client_attrs: attrsOf(c) };
   put(cols, 'peername', c.peername);
   put(cols, 'qos', options?.qos);
-  cols[props] = props === 'sub_props' && options?.subscriptionId !== undefined ? { 'Subscription-Identifier': options.subscriptionId } : {};
+  const printable = printableProps(packet);
+  if (props === 'sub_props' && options?.subscriptionId !== undefined && printable['Subscription-Identifier'] === undefined) printable['Subscription-Identifier'] = options.subscriptionId;
+  cols[props] = printable;
   return of(c, cols);
 }
 
@@ -205,23 +225,23 @@ function messagePart(m: HookMessage, cols: ValueMap): ValueMap {
   cols.flags = { retain: m.retain, dup: false };
   cols.pub_props = printableProps(m.properties);
   cols.publish_received_at = m.timestamp;
-  cols.client_attrs = {};
   return cols;
 }
 
 /**
  * $events/message_delivered, message_acked (with puback_props) and delivery_dropped (with
- * reason): clientid, username, peerhost and peername are the subscriber's; from_clientid and
- * from_username the publisher's (from_username only where the hook knows it).
+ * reason): clientid, username, peerhost, peername and client_attrs are the subscriber's (EMQX's
+ * ClientInfo of the event); from_clientid and from_username the publisher's (from_username only
+ * where the hook knows it).
  */
 export function delivery(c: ClientInfo, m: HookMessage, extra: ValueMap): EventColumnsOf {
-  const cols = messagePart(m, { ...extra, from_clientid: m.clientId, peerhost: c.peerhost });
+  const cols = messagePart(m, { ...extra, from_clientid: m.clientId, peerhost: c.peerhost, client_attrs: attrsOf(c) });
   put(cols, 'from_username', m.username);
   put(cols, 'peername', c.peername);
   return of(c, cols);
 }
 
-/** $events/message_dropped: clientid and username are the publisher's. */
+/** $events/message_dropped: clientid and username are the publisher's (client_attrs empty: the message does not carry them). */
 export function messageDropped(m: HookMessage, reason: string): EventColumnsOf {
-  return { clientid: m.clientId, username: m.username, columns: messagePart(m, { reason }) };
+  return { clientid: m.clientId, username: m.username, columns: messagePart(m, { reason, client_attrs: {} }) };
 }

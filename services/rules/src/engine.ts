@@ -2,12 +2,10 @@ import { isRetriable, TributaryError, ValidationError, type Logger } from '@trib
 import type { RuleRecord } from '@tributary/records';
 import { type Action, compileActions, consoleAction, type Republisher } from './actions';
 import type { SinkBuffer } from './buffer';
-import { lookupFunction } from './functions';
 import { RuleMetrics } from './metrics';
-import { evaluate, fromMatches, parseSql, type Statement } from './sql';
 import type { RuleStore } from './store';
 import type { Message } from '@tributary/mqtt';
-import type { ValueMap } from './value';
+import { evaluate, fromMatches, lookupFunction, parseSql, type Statement, type ValueMap } from '@tributary/rulesql';
 
 /** A rule ready to run: its parsed SQL, compiled actions and counters. */
 export interface CompiledRule {

@@ -3,8 +3,8 @@ import type { Logger, Service } from '@tributary/common';
 import type { HookRegistry, HookSignatures, NotifyPoint } from '@tributary/hooks';
 import { SCHEMA_HEADER } from '@tributary/mqtt';
 import { EVENT_V1, eventCodec, eventHeaders, EventRecord, EVENTS_TOPIC } from '@tributary/records';
-import { authnComplete, authzComplete, clientConnack, clientConnected, clientDisconnected, delivery, EventColumnsOf, messageDropped, subscription } from './columns';
-import type { ValueMap } from './value';
+import { authnComplete, authzComplete, clientConnack, clientConnected, clientDisconnected, delivery, EventColumnsOf, messageDropped, printableProps, subscription } from './columns';
+import type { ValueMap } from '@tributary/rulesql';
 
 export { EVENTS_TOPIC } from '@tributary/records';
 export { messageColumns, messageId, printableProps } from './columns';
@@ -50,10 +50,10 @@ const SPECS: readonly SourceSpec[] = [
   spec('$events/client_connack', 'client.connack', (c, rc) => clientConnack(c, rc)),
   spec('$events/client_check_authn_complete', 'client.check_authn_complete', (c, r) => authnComplete(c, r)),
   spec('$events/client_check_authz_complete', 'client.check_authz_complete', (c, req, result, source) => authzComplete(c, req, result, source)),
-  spec('$events/session_subscribed', 'session.subscribed', (c, filter, options) => subscription(c, filter, options, 'sub_props')),
-  spec('$events/session_unsubscribed', 'session.unsubscribed', (c, filter, options) => subscription(c, filter, options, 'unsub_props')),
+  spec('$events/session_subscribed', 'session.subscribed', (c, filter, options, props) => subscription(c, filter, options, props, 'sub_props')),
+  spec('$events/session_unsubscribed', 'session.unsubscribed', (c, filter, options, props) => subscription(c, filter, options, props, 'unsub_props')),
   spec('$events/message_delivered', 'message.delivered', (c, m) => delivery(c, m, {})),
-  spec('$events/message_acked', 'message.acked', (c, m) => delivery(c, m, { puback_props: {} })),
+  spec('$events/message_acked', 'message.acked', (c, m, props) => delivery(c, m, { puback_props: printableProps(props) })),
   spec('$events/message_dropped', 'message.dropped', (m, reason) => messageDropped(m, reason)),
   spec('$events/delivery_dropped', 'delivery.dropped', (c, m, reason) => delivery(c, m, { reason })),
 ];

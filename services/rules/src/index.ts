@@ -1,4 +1,4 @@
-export * from './value';
+export * from '@tributary/rulesql';
 export * from './config';
 export * from './store';
 export * from './engine';
@@ -12,6 +12,4 @@ export * from './rule-test';
 export * from './events';
 export * from './sinks';
 export * from './sinks/docs';
-export * from './sql';
-export * from './functions';
 export * from './template';

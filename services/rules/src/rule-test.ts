@@ -1,7 +1,6 @@
 import { ValidationError } from '@tributary/common';
-import { evaluate, fromMatches } from './sql';
+import { evaluate, fromMatches, type Value, type ValueMap } from '@tributary/rulesql';
 import { parseRuleSql } from './engine';
-import type { Value, ValueMap } from './value';
 
 const client = { clientid: 'c_emqx', username: 'u_emqx', peerhost: '127.0.0.1', peername: '127.0.0.1:52918', sockname: '0.0.0.0:1883' };
 const message = { id: '0005F8F84FFFAFB9F44200000BE4003B', payload: '{"msg": "hello"}', topic: 't/a', qos: 1, flags: { sys: false, event: false }, pub_props: { 'User-Property': {} }, publish_received_at: 1645002753259 };

@@ -10,7 +10,7 @@ import { decodeEvent, EVENTS_TOPIC, messageColumns } from './events';
 import { SinkMetrics } from './metrics';
 import { type Connector, type ConnectorStatus, createConnector, createSink, createSource, type ResourceOpts, type Source, type SourceMessage } from './sinks';
 import { RuleStore } from './store';
-import { textOrBytes, type ValueMap } from './value';
+import { textOrBytes, type ValueMap } from '@tributary/rulesql';
 
 const MESSAGES_TOPIC = 'messages';
 

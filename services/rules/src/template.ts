@@ -1,5 +1,5 @@
 import { ValidationError } from '@tributary/common';
-import { isMap, jsonEncode, str, type Value, type ValueMap } from './value';
+import { isMap, jsonEncode, str, type Value, type ValueMap } from '@tributary/rulesql';
 
 /**
  * EMQX's templates (actions, sinks, republish): text with `${path}` placeholders over the data

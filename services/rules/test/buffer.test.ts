@@ -6,7 +6,7 @@ import { MemoryBackbone } from '@tributary/backbone';
 import { silentLogger } from '@tributary/common';
 import { decodeRequest, encodeRequest, SinkBuffer } from '../src/buffer';
 import { SinkMetrics } from '../src/metrics';
-import { jsonEncode } from '../src/value';
+import { jsonEncode } from '@tributary/rulesql';
 import { sinkOn } from './helpers/sinks';
 
 describe('sink buffer records', () => {

@@ -10,7 +10,7 @@ import { authConfigFragment, AuthService } from '@tributary/auth';
 import { BackboneSessionStore, Broker, Gateway, gatewayConfigSchema, MESSAGES_TOPIC, RetainedStore } from '@tributary/gateway';
 import { decodeMessage, MESSAGE_HEADERS, newMessage, recordHeaders, SCHEMA_HEADER, setPublisherHeaders } from '@tributary/mqtt';
 import { decodeEvent, EVENT_SOURCES, EventInterest, EVENTS_TOPIC, eventDecodeStats, EventsService, messageColumns } from '../src/events';
-import type { ValueMap } from '../src/value';
+import type { ValueMap } from '@tributary/rulesql';
 
 const NODE = 'events@test';
 
@@ -302,6 +302,8 @@ describe('the events topic: every $events source with EMQX field names, from a r
       clientid: 'ev-1',
       username: 'alice',
       from_clientid: 'ev-1',
+      // The publisher's, known to the process that accepted the message.
+      from_username: 'alice',
       peerhost: '127.0.0.1',
       peername,
       payload: 'hello',
@@ -327,6 +329,7 @@ describe('the events topic: every $events source with EMQX field names, from a r
       event: 'message.dropped',
       node: NODE,
       clientid: 'ev-1',
+      username: 'alice',
       id: dropped.id,
       reason: 'no_subscribers',
       payload: Buffer.from([0xff, 0xfe]),

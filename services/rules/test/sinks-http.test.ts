@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { ConfigProblem } from '@tributary/common';
 import { type Connector, createConnector, type HttpRequest, parseAction, parseConnector } from '../src/sinks';
-import type { ValueMap } from '../src/value';
+import type { ValueMap } from '@tributary/rulesql';
 import { closedPort, connectorSpec, sinkErrorOf, sinkOn } from './helpers/sinks';
 
 /** What the webhook server saw. */

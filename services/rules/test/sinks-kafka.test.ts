@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { type Admin, Kafka, type KafkaMessage, logLevel } from 'kafkajs';
 import { ConfigProblem } from '@tributary/common';
 import { type Connector, createConnector, type KafkaRecord, parseAction, parseConnector } from '../src/sinks';
-import type { ValueMap } from '../src/value';
+import type { ValueMap } from '@tributary/rulesql';
 import { closedPort, connectorSpec, sinkErrorOf, sinkOn } from './helpers/sinks';
 
 const bootstrap = process.env.TRIBUTARY_TEST_KAFKA;

@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import { ConfigProblem } from '@tributary/common';
 import { type Connector, createConnector, DEFAULT_PGSQL_SQL, parseAction, parseConnector, type PgsqlStatement } from '../src/sinks';
-import type { ValueMap } from '../src/value';
+import type { ValueMap } from '@tributary/rulesql';
 import { postgresBinDir, type PostgresServer, sql, startPostgres } from './helpers/postgres';
 import { closedPort, connectorSpec, sinkErrorOf, sinkOn } from './helpers/sinks';
 

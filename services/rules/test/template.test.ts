@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { ValidationError } from '@tributary/common';
 import { compileSqlTemplate, compileTemplate } from '../src/template';
-import type { ValueMap } from '../src/value';
+import type { ValueMap } from '@tributary/rulesql';
 
 const data: ValueMap = {
   clientid: 'c1',

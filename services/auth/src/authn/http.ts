@@ -1,17 +1,20 @@
-import type { Credentials } from '@tributary/hooks';
+import { clientAttrsFrom, type Credentials } from '@tributary/hooks';
 import { AclRule, rulesFromClaim } from '../acl';
 import { HttpProvider, HttpReply, HttpRequestConfig, jsonObjectOf, parseHttpRequest } from '../http-request';
+import { attrValues, CLIENT_ATTRS_PLACEHOLDER } from '../template';
 import type { Authenticator, AuthnOutcome, ProviderSpec } from '../types';
 
 /** The placeholders an HTTP authenticator's url and body may use. */
-export const AUTHN_HTTP_PLACEHOLDERS = ['username', 'clientid', 'password', 'peerhost'] as const;
+export const AUTHN_HTTP_PLACEHOLDERS = ['username', 'clientid', 'password', 'peerhost', CLIENT_ATTRS_PLACEHOLDER] as const;
 
 const IGNORE: AuthnOutcome = { result: 'ignore' };
 
 /**
  * `password_based:http` (EMQX's HTTP authenticator): asks a server about each client. 200 with
- * `{"result": "allow"|"deny"|"ignore", "is_superuser", "acl", "expire_at"}` decides, 204 allows;
- * any other status, a body that is not JSON, an unknown result, a bad `acl` or `expire_at`, a
+ * `{"result": "allow"|"deny"|"ignore", "is_superuser", "acl", "expire_at", "client_attrs"}`
+ * decides, 204 allows; `client_attrs` (an object of names to strings) become the client's
+ * attributes, over mqtt.client_attrs_init's. Any other status, a body that is not JSON, an
+ * unknown result, a bad `acl`, `expire_at` or `client_attrs` (not an object), a
  * network error or no reply within request_timeout: ignore (the next authenticator decides).
  */
 export class HttpAuthenticator extends HttpProvider implements Authenticator {
@@ -20,7 +23,7 @@ export class HttpAuthenticator extends HttpProvider implements Authenticator {
   readonly grantsAcl = true;
 
   async authenticate(cred: Credentials): Promise<AuthnOutcome> {
-    const values = { username: cred.username ?? '', clientid: cred.clientId, password: cred.password?.toString('utf8') ?? '', peerhost: cred.peerhost };
+    const values = { ...attrValues(cred.clientAttrs), username: cred.username ?? '', clientid: cred.clientId, password: cred.password?.toString('utf8') ?? '', peerhost: cred.peerhost };
     let reply: HttpReply;
     try {
       reply = await this.client.send(values);
@@ -56,7 +59,12 @@ export class HttpAuthenticator extends HttpProvider implements Authenticator {
       if (typeof json.expire_at !== 'number' || !Number.isFinite(json.expire_at) || json.expire_at <= 0) return why('expire_at is not seconds since the epoch');
       expireAt = json.expire_at * 1000;
     }
-    return { result: 'allow', isSuperuser: json.is_superuser === true || json.is_superuser === 'true', acl, expireAt };
+    let clientAttrs: Record<string, string> | undefined;
+    if (json.client_attrs !== undefined) {
+      if (json.client_attrs === null || typeof json.client_attrs !== 'object' || Array.isArray(json.client_attrs)) return why('client_attrs is not an object');
+      clientAttrs = clientAttrsFrom(json.client_attrs);
+    }
+    return { result: 'allow', isSuperuser: json.is_superuser === true || json.is_superuser === 'true', acl, expireAt, clientAttrs };
   }
 }
 

@@ -1,6 +1,6 @@
 import { createPublicKey } from 'node:crypto';
 import { ConfigError, ConfigProblem, duration, Logger } from '@tributary/common';
-import type { Credentials } from '@tributary/hooks';
+import { clientAttrsFrom, type Credentials } from '@tributary/hooks';
 import { AclRule, rulesFromClaim } from '../acl';
 import { Jose, JWTPayload, JWTVerifyGetKey, JWTVerifyOptions, loadJose } from '../jose';
 import { checkPlaceholders, render } from '../template';
@@ -111,7 +111,8 @@ const DENY: AuthnOutcome = { result: 'deny' };
  * The `jwt` authenticator (EMQX's): the token is the password (or the username). Something that
  * is not a JWT (not three dot-separated parts) is ignored; a bad signature, an algorithm the key
  * does not allow (`none` never is), exp or nbf failing, a verify_claims mismatch or a malformed
- * acl claim is denied. A valid token allows, with the acl claim's rules, is_superuser, and
+ * acl or client_attrs claim is denied. A valid token allows, with the acl claim's rules,
+ * is_superuser, the client_attrs claim's attributes (EMQX's), and
  * exp as the time the connection is closed (disconnect_after_expire).
  */
 export class JwtAuthenticator implements Authenticator {
@@ -183,8 +184,13 @@ export class JwtAuthenticator implements Authenticator {
         return DENY;
       }
     }
+    const attrs = payload.client_attrs;
+    if (attrs !== undefined && (attrs === null || typeof attrs !== 'object' || Array.isArray(attrs))) {
+      this.logger.warn({ authenticator: this.id, clientId: cred.clientId }, 'JWT client_attrs claim is not an object; client refused');
+      return DENY;
+    }
     const expireAt = this.config.disconnectAfterExpire && typeof payload.exp === 'number' ? payload.exp * 1000 : undefined;
-    return { result: 'allow', isSuperuser: payload.is_superuser === true || payload.is_superuser === 'true', acl, expireAt };
+    return { result: 'allow', isSuperuser: payload.is_superuser === true || payload.is_superuser === 'true', acl, expireAt, clientAttrs: clientAttrsFrom(attrs) };
   }
 
   private async verify(token: string): Promise<JWTPayload> {

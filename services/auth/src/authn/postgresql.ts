@@ -2,6 +2,7 @@ import { ConfigProblem } from '@tributary/common';
 import type { Credentials } from '@tributary/hooks';
 import { PgBacked, type PgConnection, type PgQuery, parseConnection } from '../pg-client';
 import type { Authenticator, AuthnOutcome, ProviderContext, ProviderSpec } from '../types';
+import { attrValues, CLIENT_ATTRS_PLACEHOLDER } from '../template';
 import { parseHashAlgorithm, type PasswordHashAlgorithm, verifyPassword } from '../hash';
 
 /** A `password_based:postgresql` item (EMQX's fields). */
@@ -12,7 +13,7 @@ export interface PgAuthnConfig {
 }
 
 /** The values a query may use: ${username}, ${clientid}, ${peerhost}. */
-export const AUTHN_PLACEHOLDERS = ['username', 'clientid', 'peerhost'] as const;
+export const AUTHN_PLACEHOLDERS = ['username', 'clientid', 'peerhost', CLIENT_ATTRS_PLACEHOLDER] as const;
 
 /** EMQX's truthy is_superuser values (a boolean column, 1, '1', 'true'). */
 export function truthy(v: unknown): boolean {
@@ -44,7 +45,7 @@ export class PostgresAuthenticator extends PgBacked implements Authenticator {
   async authenticate(cred: Credentials): Promise<AuthnOutcome> {
     // EMQX: a password-based authenticator and a client without a password is bad credentials.
     if (cred.password === undefined) return { result: 'deny' };
-    const rows = await this.client.query(this.config.query, { username: cred.username, clientid: cred.clientId, peerhost: cred.peerhost });
+    const rows = await this.client.query(this.config.query, { ...attrValues(cred.clientAttrs), username: cred.username, clientid: cred.clientId, peerhost: cred.peerhost });
     const row = rows[0];
     if (!row) return { result: 'ignore' };
     const hash = text(row.password_hash);

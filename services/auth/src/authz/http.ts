@@ -1,9 +1,10 @@
 import type { AuthorizeRequest, ClientInfo } from '@tributary/hooks';
 import { HttpProvider, HttpReply, HttpRequestConfig, jsonObjectOf, parseHttpRequest } from '../http-request';
+import { attrValues, CLIENT_ATTRS_PLACEHOLDER } from '../template';
 import type { AuthzOutcome, AuthzSource, ProviderSpec } from '../types';
 
 /** The placeholders an HTTP source's url and body may use. */
-export const AUTHZ_HTTP_PLACEHOLDERS = ['username', 'clientid', 'peerhost', 'topic', 'action', 'qos', 'retain'] as const;
+export const AUTHZ_HTTP_PLACEHOLDERS = ['username', 'clientid', 'peerhost', 'topic', 'action', 'qos', 'retain', CLIENT_ATTRS_PLACEHOLDER] as const;
 
 /**
  * The `http` authorization source (EMQX's): asks a server about each publish and subscribe
@@ -16,6 +17,7 @@ export class HttpSource extends HttpProvider implements AuthzSource {
 
   async authorize(client: ClientInfo, req: AuthorizeRequest): Promise<AuthzOutcome> {
     const values = {
+      ...attrValues(client.clientAttrs),
       username: client.username ?? '',
       clientid: client.clientId,
       peerhost: client.peerhost,

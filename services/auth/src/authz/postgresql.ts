@@ -1,6 +1,7 @@
 import type { AuthorizeRequest, ClientInfo } from '@tributary/hooks';
 import { type AclRule, decide, rulesFromClaim } from '../acl';
 import { PgBacked, type PgConnection, type PgQuery, parseConnection } from '../pg-client';
+import { attrValues, CLIENT_ATTRS_PLACEHOLDER } from '../template';
 import type { AuthzOutcome, AuthzSource, ProviderContext, ProviderSpec } from '../types';
 
 /** A `postgresql` authorization source (EMQX's fields). */
@@ -9,8 +10,8 @@ export interface PgAuthzConfig {
   query: PgQuery;
 }
 
-/** The values a query may use: ${username}, ${clientid}, ${peerhost}. */
-export const AUTHZ_PLACEHOLDERS = ['username', 'clientid', 'peerhost'] as const;
+/** The values a query may use: ${username}, ${clientid}, ${peerhost}, ${client_attrs.NAME}. */
+export const AUTHZ_PLACEHOLDERS = ['username', 'clientid', 'peerhost', CLIENT_ATTRS_PLACEHOLDER] as const;
 
 function lower(v: unknown): unknown {
   return typeof v === 'string' ? v.trim().toLowerCase() : v;
@@ -66,7 +67,7 @@ export class PostgresSource extends PgBacked implements AuthzSource {
   }
 
   async authorize(client: ClientInfo, req: AuthorizeRequest): Promise<AuthzOutcome> {
-    const rows = await this.client.query(this.config.query, { username: client.username, clientid: client.clientId, peerhost: client.peerhost });
+    const rows = await this.client.query(this.config.query, { ...attrValues(client.clientAttrs), username: client.username, clientid: client.clientId, peerhost: client.peerhost });
     if (rows.length === 0) return 'nomatch';
     return decide(rulesFromRows(rows), client, req);
   }

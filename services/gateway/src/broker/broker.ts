@@ -1,7 +1,7 @@
 import type { Backbone } from '@tributary/backbone';
 import type { Logger } from '@tributary/common';
 import type { GatewayConfig } from '../config';
-import { brokerMessage, HookMessage, HookRegistry, hookMessage, SessionEndReason } from '@tributary/hooks';
+import { brokerMessage, HookMessage, HookRegistry, hookMessage, PacketProperties, SessionEndReason } from '@tributary/hooks';
 import { checkTopicName, Message, messageRecord, Publisher, QoS } from '@tributary/mqtt';
 import { EXCLUSIVE_PREFIX, Router, SharedGroup, SharedStrategy, SubscriptionOptions } from '@tributary/router';
 import { Session, SessionLimits } from '../session/session';
@@ -13,6 +13,7 @@ import { DelayedPublisher, registerDelayed } from '../addons/delayed';
 import { EnhancedAuthRegistry } from '../addons/enhanced-auth';
 import { registerRewrite } from '../addons/rewrite';
 import { FlowControl } from './flow';
+import { ClientAttrsInit, compileClientAttrsInit } from '../channel/client-attrs';
 
 import { Metrics } from './metrics';
 import { LocalOwnership } from './ownership-local';
@@ -69,6 +70,8 @@ export class Broker implements SessionHost {
   readonly enhancedAuth: EnhancedAuthRegistry;
   /** Pauses publishers while a connected subscriber's queue is filling (flow.ts). */
   readonly flow: FlowControl;
+  /** mqtt.client_attrs_init compiled: the attributes of each CONNECT (undefined without entries). */
+  readonly clientAttrsInit: ClientAttrsInit | undefined;
   private readonly routing: RoutingStrategy;
   private readonly ownership: OwnershipStrategy;
   private delayed: DelayedPublisher | undefined;
@@ -95,6 +98,7 @@ export class Broker implements SessionHost {
     this.limits = { maxInflight: mqtt.max_inflight, maxQueue: mqtt.max_mqueue_len, storeQos0: mqtt.mqueue_store_qos0, maxBacklog: mqtt.max_session_backlog, maxAwaitingRel: mqtt.max_awaiting_rel };
     this.hooks = deps.hooks ?? new HookRegistry({ logger: this.log, timeoutMs: deps.config.hooks.callback_timeout });
     this.enhancedAuth = new EnhancedAuthRegistry(this.hooks);
+    this.clientAttrsInit = compileClientAttrsInit(mqtt.client_attrs_init, this.log);
     this.routing = deps.routing ?? new LocalRouting();
     this.ownership = deps.ownership ?? new LocalOwnership();
     this.core = this.coreForStrategies();
@@ -116,6 +120,7 @@ export class Broker implements SessionHost {
       closeHere: (session, owner, will) => this.closeHere(session, owner, will),
       dispatchShared: (group, msg, exclude) => this.dispatchShared(group, msg, exclude),
       messageDropped: (msg, reason) => this.messageDropped(msg, reason),
+      noLocal: (clientId, msg) => this.noLocal(clientId, msg),
       forget: (session) => this.forget(session),
       scheduleExpiry: (session) => this.scheduleExpiry(session),
       persist: (session) => this.persist(session),
@@ -301,6 +306,8 @@ export class Broker implements SessionHost {
   /** The durable append to the messages topic, then retain and route. */
   private append(msg: Message, origin: PublishOrigin | undefined): Promise<unknown> {
     const backbone = this.deps.backbone;
+    // The publisher's username for the message hooks after publish (from_username, message.dropped's username), only while one listens.
+    if (origin?.username !== undefined && this.messageHooked()) msg.username = origin.username;
     const offset = backbone.nextOffset?.(MESSAGES_TOPIC);
     const durable = backbone.append(MESSAGES_TOPIC, [messageRecord(msg, origin)]);
     if (offset === undefined) {
@@ -320,6 +327,11 @@ export class Broker implements SessionHost {
     const retained = msg.retain && this.deps.config.mqtt.retain_available ? this.deps.retained.set(msg) : undefined;
     this.routing.route(msg);
     return retained;
+  }
+
+  private messageHooked(): boolean {
+    const h = this.hooks;
+    return h.has('message.delivered') || h.has('message.acked') || h.has('delivery.dropped') || h.has('message.dropped');
   }
 
   /** Counts a message nobody gets and tells message.dropped. */
@@ -349,12 +361,13 @@ export class Broker implements SessionHost {
     return this.deps.config.mqtt.shared_subscription_strategy;
   }
 
-  subscribe(session: Session, filter: string, options: SubscriptionOptions): { existed: boolean; refused?: boolean } {
+  /** `props`: the SUBSCRIBE's properties, for session.subscribed. */
+  subscribe(session: Session, filter: string, options: SubscriptionOptions, props?: PacketProperties): { existed: boolean; refused?: boolean } {
     const existed = session.subscriptions.has(filter);
     // An exclusive filter held by another client is refused (EMQX: quota exceeded).
     if (!this.router.subscribe(session.clientId, filter, options)) return { existed, refused: true };
     session.subscriptions.set(filter, options);
-    if (session.client) this.hooks.notify('session.subscribed', session.client, filter, options);
+    if (session.client) this.hooks.notify('session.subscribed', session.client, filter, options, props);
     return { existed };
   }
 
@@ -368,13 +381,14 @@ export class Broker implements SessionHost {
     }
   }
 
-  unsubscribe(session: Session, filter: string): boolean {
+  /** `props`: the UNSUBSCRIBE's properties, for session.unsubscribed. */
+  unsubscribe(session: Session, filter: string, props?: PacketProperties): boolean {
     const options = session.subscriptions.get(filter);
     const had = session.subscriptions.delete(filter);
     this.router.unsubscribe(session.clientId, filter);
     if (had) {
       this.changed(session);
-      if (session.client) this.hooks.notify('session.unsubscribed', session.client, filter, options);
+      if (session.client) this.hooks.notify('session.unsubscribed', session.client, filter, options, props);
     }
     return had;
   }
@@ -418,13 +432,19 @@ export class Broker implements SessionHost {
     if (session.client && this.hooks.wants('delivery.dropped', d.msg.topic)) this.hooks.notify('delivery.dropped', session.client, hookMessage(d.msg), reason);
   }
 
+  /** A No Local subscription skipped its own client's message: delivery.dropped no_local (nothing counted). */
+  noLocal(clientId: string, msg: Message): void {
+    const session = this.sessions.get(clientId);
+    if (session?.client && this.hooks.wants('delivery.dropped', msg.topic)) this.hooks.notify('delivery.dropped', session.client, hookMessage(msg), 'no_local');
+  }
+
   delivered(d: Delivery, session: Session): void {
     this.metrics['messages.sent']++;
     if (session.client && this.hooks.wants('message.delivered', d.msg.topic)) this.hooks.notify('message.delivered', session.client, hookMessage(d.msg));
   }
 
-  acked(d: Delivery, session: Session): void {
-    if (session.client && this.hooks.wants('message.acked', d.msg.topic)) this.hooks.notify('message.acked', session.client, hookMessage(d.msg));
+  acked(d: Delivery, session: Session, props?: PacketProperties): void {
+    if (session.client && this.hooks.wants('message.acked', d.msg.topic)) this.hooks.notify('message.acked', session.client, hookMessage(d.msg), props);
   }
 
   /**

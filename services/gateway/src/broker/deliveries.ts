@@ -19,6 +19,7 @@ export function deliveryFor(route: Route, msg: Message): Delivery | undefined {
     const id = sub.subscriptionId;
     if (id !== undefined && !(ids ??= []).includes(id)) ids.push(id);
   }
+  // Undefined: every matching subscription is No Local and the subscriber published it.
   if (qos < 0) return undefined;
   return { msg, qos: Math.min(qos, msg.qos) as QoS, retain: retain && msg.retain, subscriptionIds: ids };
 }

@@ -38,6 +38,8 @@ export class Metrics {
   'client.rate_limited' = 0;
 
   dropped(reason: DropReason | 'no_subscribers'): void {
+    // EMQX's delivery.dropped reasons for what Tributary never counted as a dropped message.
+    if (reason === 'no_local' || reason === 'qos0_msg') return;
     this['messages.dropped']++;
     if (reason !== 'no_session') this[`messages.dropped.${reason}`]++;
   }

@@ -26,7 +26,10 @@ export class LocalRouting implements RoutingStrategy {
     for (let i = 0; i < routes.length; i++) {
       const route = routes[i]!;
       const d = deliveryFor(route, msg);
-      if (!d) continue;
+      if (!d) {
+        core.noLocal(route.clientId, msg);
+        continue;
+      }
       const s = core.session(route.clientId);
       if (s) s.deliver(d);
     }

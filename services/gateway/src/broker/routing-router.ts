@@ -117,6 +117,7 @@ export class RouterServiceRouting implements RoutingStrategy {
       if (!s || !this.live(s, msg, sharedHeader) || offset <= s.lastOffset) continue;
       const d = deliveryFor(route, msg);
       if (d) s.deliver(d);
+      else core.noLocal(route.clientId, msg);
     }
     if (!picks) return;
     for (const { key, session, last } of picks) {

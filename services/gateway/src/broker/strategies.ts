@@ -64,6 +64,8 @@ export interface BrokerCore {
   dispatchShared(group: SharedGroup, msg: Message, exclude?: string): void;
   /** Counts a message nobody gets and tells message.dropped. */
   messageDropped(msg: Message, reason: 'no_subscribers' | 'invalid_topic'): void;
+  /** A No Local subscription of `clientId` skipped its own message (delivery.dropped no_local). */
+  noLocal(clientId: string, msg: Message): void;
   /** Ends a session in this process only: its routes, state and timers go; its stored record stays. */
   forget(session: Session): void;
   scheduleExpiry(session: Session): void;

@@ -173,9 +173,14 @@ export class Channel implements SessionOwner, Pausable, PublishOrigin {
     return this.io.remoteAddress;
   }
 
+  /** The client's attributes (the record headers of its messages while publisher headers are on). */
+  get clientAttrs(): Readonly<Record<string, string>> | undefined {
+    return this.client?.clientAttrs;
+  }
+
   /** Credentials of this connected client for a re-authentication (AUTH 0x19). */
   credentials(authMethod: string, reauthenticate: boolean): Credentials {
-    return { clientId: this.clientId, username: this.username, password: undefined, peerhost: this.peerhost, protocolVersion: this.dialect.version, listener: this.io.listener, authMethod, reauthenticate };
+    return { clientId: this.clientId, username: this.username, password: undefined, peerhost: this.peerhost, protocolVersion: this.dialect.version, listener: this.io.listener, authMethod, reauthenticate, clientAttrs: this.client?.clientAttrs };
   }
 
   /** Refuses the CONNECT: CONNACK with the reason (client.connack sees it), then close. */

@@ -1,4 +1,4 @@
-import type { ClientInfo } from '@tributary/hooks';
+import type { ClientInfo, PacketProperties } from '@tributary/hooks';
 import { remainingExpiry } from '@tributary/mqtt';
 import { Deque } from './deque';
 import { IncomingVerdict, IncomingWindow } from './incoming';
@@ -233,7 +233,7 @@ export class Session {
         return;
       }
     }
-    if (d.qos === 0 && !owner && !this.limits.storeQos0) return;
+    if (d.qos === 0 && !owner && !this.limits.storeQos0) return this.host.dropped('qos0_msg', d, this);
     this.enqueue(d, live);
   }
 
@@ -299,12 +299,12 @@ export class Session {
     }
   }
 
-  /** PUBACK (QoS 1) or PUBCOMP (QoS 2): the delivery is complete. Returns false for an unknown id. */
-  complete(packetId: number, expectedPhase: 1 | 2): boolean {
+  /** PUBACK (QoS 1) or PUBCOMP (QoS 2), with its properties (5.0): the delivery is complete. Returns false for an unknown id. */
+  complete(packetId: number, expectedPhase: 1 | 2, props?: PacketProperties): boolean {
     const entry = this.inflight.get(packetId);
     if (!entry || entry.phase !== expectedPhase || (expectedPhase === 1 && entry.delivery.qos !== 1)) return false;
     this.inflight.delete(packetId);
-    this.host.acked(entry.delivery, this);
+    this.host.acked(entry.delivery, this, props);
     this.changed();
     this.pump();
     return true;

@@ -1,6 +1,7 @@
 import type { Message, QoS } from '@tributary/mqtt';
 import type { SessionRecord } from '@tributary/records';
 import type { SharedGroup, SubscriptionOptions } from '@tributary/router';
+import type { PacketProperties } from '@tributary/hooks';
 import type { Session } from './session';
 
 /** One message on its way to one subscriber, with the QoS and flags of that delivery. */
@@ -35,7 +36,8 @@ export interface SessionOwner {
   kick(reasonCode: number): void;
 }
 
-export type DropReason = 'queue_full' | 'expired' | 'too_large' | 'no_session';
+/** no_local and qos0_msg are hook reasons only (delivery.dropped): not counted in messages.dropped. */
+export type DropReason = 'queue_full' | 'expired' | 'too_large' | 'no_session' | 'no_local' | 'qos0_msg';
 
 /** What a session reports back to the broker. */
 export interface SessionHost {
@@ -44,7 +46,7 @@ export interface SessionHost {
   dropped(reason: DropReason, delivery: Delivery, session: Session): void;
   delivered(delivery: Delivery, session: Session): void;
   /** The client acknowledged a QoS 1/2 delivery (PUBACK, PUBCOMP). */
-  acked(delivery: Delivery, session: Session): void;
+  acked(delivery: Delivery, session: Session, props?: PacketProperties): void;
   /** The queue of a connected session passed half its bound with `msg` (true), or drained or left (false). */
   pressure(session: Session, on: boolean, msg?: Message): void;
   /** The session has a backlog in the log and a connection: read it back. */

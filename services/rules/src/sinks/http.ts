@@ -3,7 +3,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { connect as netConnect } from 'node:net';
 import { ConfigProblem, duration, type Infer, int, oneOf } from '@tributary/common';
 import { compileTemplate, type Template } from '../template';
-import { jsonEncode, type ValueMap } from '../value';
+import { jsonEncode, type ValueMap } from '@tributary/rulesql';
 import { actionCommon, checkedString, connectorCommon, headerMap, required, sslFields, template, unused, withIgnored } from './fields';
 import { BaseConnector, bytesOf, type ConnectorOptions, type ConnectorStatus, messageOf, rejected, type Sink, unavailable } from './types';
 

@@ -3,7 +3,7 @@ import { loadKafkajs } from '@tributary/backbone';
 import type { Admin, ICustomPartitioner, IHeaders, Kafka, Message, Producer, SASLOptions } from 'kafkajs';
 import { bytes, ConfigProblem, duration, type Infer, int, type Leaf, oneOf, str } from '@tributary/common';
 import { compileTemplate, type Template } from '../template';
-import { isMap, jsonEncode, str as strOf, type Value, type ValueMap } from '../value';
+import { isMap, jsonEncode, str as strOf, type Value, type ValueMap } from '@tributary/rulesql';
 import { actionCommon, checkedString, connectorCommon, listOf, parseHostPort, required, sectionLeaf, sslFields, template, unused, withIgnored } from './fields';
 import { BaseConnector, bytesOf, type ConnectorStatus, messageOf, rejected, type Sink, unavailable } from './types';
 

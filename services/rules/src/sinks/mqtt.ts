@@ -3,7 +3,7 @@ import mqtt, { type IClientOptions, type IClientPublishOptions, type IPublishPac
 import { bool, ConfigProblem, duration, type Infer, int, type Leaf, oneOf, str } from '@tributary/common';
 import { checkTopicFilter, checkTopicName, topicMatches } from '@tributary/mqtt';
 import { compileTemplate, type Template } from '../template';
-import { jsonEncode, type ValueMap } from '../value';
+import { jsonEncode, type ValueMap } from '@tributary/rulesql';
 import { actionCommon, checkedString, connectorCommon, parseHostPort, required, server, sourceCommon, sslFields, template, unused, valueOrTemplate, withIgnored } from './fields';
 import { BaseConnector, bytesOf, type ConnectorOptions, type ConnectorStatus, messageOf, rejected, type Sink, type Source, type SourceMessage, unavailable } from './types';
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Pool, type PoolClient, type QueryConfig } from 'pg';
 import { bool, duration, type Infer, int, str } from '@tributary/common';
 import { compileSqlTemplate, type SqlTemplate } from '../template';
-import type { ValueMap } from '../value';
+import type { ValueMap } from '@tributary/rulesql';
 import { actionCommon, connectorCommon, parseHostPort, required, server, sqlTemplate, sslFields, withIgnored } from './fields';
 import { BaseConnector, type ConnectorStatus, messageOf, rejected, type Sink, unavailable } from './types';
 

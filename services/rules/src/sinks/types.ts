@@ -2,7 +2,7 @@ import type { ConnectionOptions } from 'node:tls';
 import { type Logger, SinkError } from '@tributary/common';
 import { type SslSpec, tlsOptions } from './fields';
 import type { Template } from '../template';
-import type { ValueMap } from '../value';
+import type { ValueMap } from '@tributary/rulesql';
 
 /** EMQX's resource status of a connector. */
 export type ConnectorStatus = 'connected' | 'connecting' | 'disconnected';

@@ -5,7 +5,7 @@ import { Steps, wait } from '../steps';
 
 /** PUBACK: the client acknowledged a QoS 1 delivery. Unknown ids are ignored. */
 export function handlePuback(ch: Channel, packet: mp.IPubackPacket): Steps {
-  ch.session?.complete(packet.messageId ?? 0, 1);
+  ch.session?.complete(packet.messageId ?? 0, 1, packet.properties);
 }
 
 /** PUBREC: first acknowledgement of a QoS 2 delivery; answer PUBREL [MQTT-4.3.3-4]. */
@@ -18,7 +18,7 @@ export function handlePubrec(ch: Channel, packet: mp.IPubrecPacket): Steps {
 
 /** PUBCOMP: the QoS 2 delivery is complete. */
 export function handlePubcomp(ch: Channel, packet: mp.IPubcompPacket): Steps {
-  ch.session?.complete(packet.messageId ?? 0, 2);
+  ch.session?.complete(packet.messageId ?? 0, 2, packet.properties);
 }
 
 /** PUBREL: release an incoming QoS 2 message; PUBCOMP once the state change is durable. */

@@ -1,5 +1,5 @@
 import type * as mp from 'mqtt-packet';
-import type { AuthResult, Credentials } from '@tributary/hooks';
+import { AuthResult, Credentials, mergeClientAttrs } from '@tributary/hooks';
 import { RC } from '@tributary/mqtt';
 import type { Channel } from '../channel';
 import { ProtocolViolation } from '../protocol';
@@ -60,6 +60,7 @@ function apply(ch: Channel, cred: Credentials, r: AuthResult, accept: Accept | u
   if (ch.client) {
     ch.client.isSuperuser = r.isSuperuser === true;
     ch.client.acl = r.acl;
+    ch.client.clientAttrs = mergeClientAttrs(ch.client.clientAttrs, r.clientAttrs);
   }
   // Checked by the connection's once-a-second ticker; a re-authentication renews (or clears) it.
   ch.credentialsExpireAt = r.expireAt;

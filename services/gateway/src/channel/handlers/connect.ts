@@ -89,11 +89,14 @@ export function handleConnect(ch: Channel, packet: mp.IConnectPacket): Steps {
     isBridge: (packet as { bridgeMode?: boolean }).bridgeMode === true,
     properties: packet.properties,
   };
+  // mqtt.client_attrs_init: before client.connect and authentication, which may read them.
+  const attrsInit = ch.broker.clientAttrsInit;
+  if (attrsInit) client.clientAttrs = attrsInit(client, ch.io.peerCertificate());
   ch.client = client;
   ch.broker.hooks.notify('client.connect', client);
 
   const password = packet.password === undefined ? undefined : Buffer.from(packet.password);
-  const cred = { clientId, username, password, peerhost: ch.peerhost, protocolVersion: version, listener };
+  const cred = { clientId, username, password, peerhost: ch.peerhost, protocolVersion: version, listener, clientAttrs: client.clientAttrs };
   // Enhanced authentication (§4.12): the exchange's steps are client.authenticate calls too (auth.ts).
   const method = props.authenticationMethod;
   const creds = method === undefined ? cred : { ...cred, authMethod: method, authData: props.authenticationData };

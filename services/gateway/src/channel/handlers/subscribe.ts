@@ -70,7 +70,7 @@ function subscribe(ch: Channel, packet: mp.ISubscribePacket, requests: Subscribe
       granted.push(ch.dialect.subscribeFailure(RC.WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED));
       continue;
     }
-    const { existed, refused } = ch.broker.subscribe(session, filter, options);
+    const { existed, refused } = ch.broker.subscribe(session, filter, options, packet.properties);
     if (refused) {
       granted.push(ch.dialect.subscribeFailure(RC.QUOTA_EXCEEDED)); // $exclusive filter held by another client
       continue;
@@ -98,6 +98,7 @@ export function handleUnsubscribe(ch: Channel, packet: mp.IUnsubscribePacket): S
   if (packet.unsubscriptions.length === 0) throw new ProtocolViolation(RC.PROTOCOL_ERROR, 'UNSUBSCRIBE without topic filters');
   const hooks = ch.broker.hooks;
   const filters = hooks.has('client.unsubscribe') ? sameLength(ch, packet.unsubscriptions, hooks.unsubscribe(ch.client!, packet.unsubscriptions)) : packet.unsubscriptions;
-  const codes = filters.map((f) => (ch.broker.unsubscribe(session, f) ? RC.SUCCESS : RC.NO_SUBSCRIPTION_EXISTED));
+  const props = packet.properties;
+  const codes = filters.map((f) => (ch.broker.unsubscribe(session, f, props) ? RC.SUCCESS : RC.NO_SUBSCRIPTION_EXISTED));
   return afterStored(ch, ch.broker.confirmSubscriptions(session), { send: ch.dialect.unsuback(packet.messageId ?? 0, codes) });
 }

@@ -643,6 +643,16 @@ export function evaluate(stmt: Statement, event: ValueMap, opts: EvalOptions): V
 }
 
 /**
+ * A compiled expression outside any statement: `run(columns)` evaluates it over `columns` as a
+ * field of a statement would (paths, functions, payload decoding); `ruleId` is what functions see.
+ * Throws RuleEvalError as a statement does.
+ */
+export function compileExpression(e: Expr, ruleId = ''): (columns: ValueMap) => Value {
+  const ev = compileExpr(e);
+  return (columns) => ev(new Ctx(columns, ruleId));
+}
+
+/**
  * Whether a FROM entry matches the event's source: a message's topic against a topic filter
  * (MQTT rules), an event or source name (`$events/...`, `$sources/...`, `$bridges/...`) by equality.
  */

@@ -7,9 +7,9 @@ import { compileStatement } from './eval';
 import { parseStatement, type ParseOptions, type Statement } from './parser';
 
 export type { ArithOp, CmpOp, Expr, Field, PathSeg, Target } from './ast';
-export { compare, evaluate, exactEq, fromMatches, type EvalOptions } from './eval';
+export { compare, compileExpression, evaluate, exactEq, fromMatches, type EvalOptions } from './eval';
 export { KEYWORDS, tokenize, type Token, type TokenType } from './lexer';
-export { EVENT_PREFIXES, type ParseOptions, type Statement } from './parser';
+export { EVENT_PREFIXES, parseExpr, type ParseOptions, type Statement } from './parser';
 export { getPath, parsePath } from './path';
 
 /**

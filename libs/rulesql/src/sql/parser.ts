@@ -140,6 +140,14 @@ class Parser {
     return { kind, from, sql: this.sql, fields, doFields, ...(incase ? { incase } : {}), ...(where ? { where } : {}) };
   }
 
+  /** A whole input that is one expression (mqtt.client_attrs_init). */
+  expression(): Expr {
+    if (this.peek().type === 'eof') this.fail('empty expression');
+    const e = this.expr();
+    if (this.peek().type !== 'eof') this.unexpected();
+    return e;
+  }
+
   private fromList(): string[] {
     const from: string[] = [];
     for (;;) {
@@ -538,4 +546,9 @@ function defaultTarget(expr: Expr, text: string): Target {
 /** Parses a statement into its AST; throws ValidationError('SQL_PARSE_ERROR') naming line and column. */
 export function parseStatement(sql: string, opts: ParseOptions): Statement {
   return new Parser(sql, tokenize(sql), opts).statement();
+}
+
+/** Parses one expression (no SELECT, no FROM): the same grammar and errors as a statement's fields. */
+export function parseExpr(text: string, opts: ParseOptions): Expr {
+  return new Parser(text, tokenize(text), opts).expression();
 }
