@@ -121,7 +121,9 @@ export class KafkaTable extends MapTable {
   }
 
   private applyRemote(key: string, value: Buffer | null, offset: number): void {
-    this.put(key, value, offset);
+    // A copy: the client's value is a view of its whole fetch response, which one kept value
+    // would keep alive (the table keeps every key's value for as long as the key lives).
+    this.put(key, value === null ? null : Buffer.from(value), offset);
     this.onRemoteChange?.(key, value, offset);
   }
 

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { loadKafkajs } from '@tributary/backbone';
 import type { Admin, ICustomPartitioner, IHeaders, Kafka, Message, Producer, SASLOptions } from 'kafkajs';
-import { bytes, ConfigProblem, duration, type Infer, int, type Leaf, oneOf, str } from '@tributary/common';
+import { bytes, ConfigProblem, duration, type Infer, int, isRetriable, type Leaf, oneOf, str } from '@tributary/common';
 import { compileTemplate, type Template } from '../template';
 import { isMap, jsonEncode, str as strOf, type Value, type ValueMap } from '@tributary/rulesql';
 import { actionCommon, checkedString, connectorCommon, listOf, parseHostPort, required, sectionLeaf, sslFields, template, unused, withIgnored } from './fields';
@@ -300,12 +300,54 @@ export class KafkaSink implements Sink {
     return { topic, key: message.key === null || message.key === undefined ? null : text(message.key), value: text(message.value), timestamp: message.timestamp, headers };
   }
 
-  async send(batch: readonly ValueMap[]): Promise<void> {
-    if (batch.length === 0) return;
-    const byTopic = new Map<string, Message[]>();
+  /** Batches waiting for the produce in flight (they go out together, in order, when it returns). */
+  private waiting: { messages: [string, Message][]; resolve: () => void; reject: (err: unknown) => void }[] = [];
+  private producing = false;
+
+  /**
+   * Delivers a batch in order with everything before it: one produce at a time, and the batches
+   * that arrive meanwhile (the buffer keeps inflight_window of them in flight) go out together
+   * in the next one, so records keep their order per partition however many are in flight.
+   */
+  send(batch: readonly ValueMap[]): Promise<void> {
+    if (batch.length === 0) return Promise.resolve();
+    const messages: [string, Message][] = [];
     for (const data of batch) {
       const { topic, message } = this.recordOf(data);
-      if (!TOPIC.test(topic)) throw rejected(this.id, `the rendered topic ${JSON.stringify(topic)} is not a Kafka topic name`);
+      if (!TOPIC.test(topic)) return Promise.reject(rejected(this.id, `the rendered topic ${JSON.stringify(topic)} is not a Kafka topic name`));
+      messages.push([topic, message]);
+    }
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ messages, resolve, reject });
+      if (!this.producing) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.producing = true;
+    try {
+      while (this.waiting.length > 0) {
+        const calls = this.waiting.splice(0);
+        try {
+          await this.produce(calls.flatMap((c) => c.messages));
+          for (const c of calls) c.resolve();
+        } catch (err) {
+          if (calls.length === 1 || isRetriable(err)) {
+            for (const c of calls) c.reject(err);
+            continue;
+          }
+          // Refused for good: find which batch Kafka refuses, one at a time, so the others are not dropped with it.
+          for (const c of calls) await this.produce(c.messages).then(c.resolve, c.reject);
+        }
+      }
+    } finally {
+      this.producing = false;
+    }
+  }
+
+  private async produce(records: readonly [string, Message][]): Promise<void> {
+    const byTopic = new Map<string, Message[]>();
+    for (const [topic, message] of records) {
       let list = byTopic.get(topic);
       if (!list) byTopic.set(topic, (list = []));
       list.push(message);
