@@ -5,3 +5,4 @@ export * from './config';
 export * from './errors';
 export * from './service';
 export * from './progress';
+export * from './timing';

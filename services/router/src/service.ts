@@ -1,6 +1,6 @@
 import { hookMessage, type HookRegistry } from '@tributary/hooks';
 import type { Backbone, ConsumedRecord, Consumer, ProducerRecord, Table } from '@tributary/backbone';
-import type { Logger } from '@tributary/common';
+import { type Logger, resolvesWithin } from '@tributary/common';
 import { decodeMessage, encodeMessage, Message, messageRecord } from '@tributary/mqtt';
 import { GatewayLease, gatewayLeaseCodec, RecordReader, SessionRecord, sessionCodec } from '@tributary/records';
 import {
@@ -90,6 +90,8 @@ export class RouterService {
   private readonly leases = new Map<string, GatewayLease & { seenAt: number }>();
   private sessions: Table | undefined;
   private gateways: Table | undefined;
+  /** A sync of the gateways table before releasing sessions is in progress. */
+  private verifying = false;
   private consumer: Consumer | undefined;
   private ticker: NodeJS.Timeout | undefined;
   private readonly startedAt = Date.now();
@@ -306,13 +308,10 @@ export class RouterService {
       this.log.info('kafka answers again: gateway leases restart from now');
       return;
     }
+    let dead: string[] | undefined;
     for (const [clientId, s] of this.view) {
       if (s.owner) {
-        const lease = this.leases.get(s.owner);
-        const dead = lease === undefined
-          ? now > Math.max(this.startedAt, this.silentUntil) + this.opts.leaseMs
-          : now - lease.seenAt > this.opts.leaseMs || (lease.incarnation !== s.incarnation && lease.startedAt > (s.claimedAt ?? 0));
-        if (dead) this.orphan(clientId, s, now);
+        if (this.ownerDead(s, now)) (dead ??= []).push(clientId);
       } else if (s.will && (s.willAt ?? 0) <= now) {
         this.publishWill(clientId, s);
       } else if (s.expiryInterval !== NEVER_EXPIRES && (s.disconnectedAt ?? now) + s.expiryInterval * 1000 <= now) {
@@ -320,6 +319,42 @@ export class RouterService {
         this.write(clientId, null);
       }
     }
+    if (dead) this.releaseIfStillDead(dead);
+  }
+
+  private ownerDead(s: SessionRecord, now: number): boolean {
+    const lease = this.leases.get(s.owner!);
+    return lease === undefined
+      ? now > Math.max(this.startedAt, this.silentUntil) + this.opts.leaseMs
+      : now - lease.seenAt > this.opts.leaseMs || (lease.incarnation !== s.incarnation && lease.startedAt > (s.claimedAt ?? 0));
+  }
+
+  /**
+   * A lease looks lapsed: first make sure this copy of the gateways table has every renewal
+   * written so far (a Kafka broker lost while the others answer can hold the table's partition
+   * for seconds, and the renewals with it). Released only if the table is in sync and the lease
+   * still lapsed; if it cannot be brought in sync in time, nobody is judged and every lease
+   * starts over once it can (as after a silence).
+   */
+  private releaseIfStillDead(clientIds: readonly string[]): void {
+    const sync = this.gateways?.sync?.bind(this.gateways);
+    const release = (): void => {
+      const now = Date.now();
+      for (const clientId of clientIds) {
+        const s = this.view.get(clientId);
+        if (s?.owner && this.ownerDead(s, now)) this.orphan(clientId, s, now);
+      }
+    };
+    if (!sync) return release();
+    if (this.verifying) return;
+    this.verifying = true;
+    void resolvesWithin(sync(), Math.max(500, this.opts.leaseMs / 2))
+      .then((inSync) => {
+        if (inSync) return release();
+        if (!this.backboneSilent) this.log.warn('the gateways table cannot be brought in sync: no gateway lease is judged until it can');
+        this.backboneSilent = true;
+      })
+      .finally(() => (this.verifying = false));
   }
 
   /**

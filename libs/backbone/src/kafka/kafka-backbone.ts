@@ -344,14 +344,21 @@ export class KafkaBackbone implements Backbone {
     await this.waitForLeaders(name);
   }
 
-  /** Until every partition of the topic has a leader (up to the ack timeout). */
+  /**
+   * Until every partition of the topic has a leader that serves it (up to the ack timeout): on a
+   * cluster the metadata can name a leader a moment before that broker hosts the partition
+   * ("This server does not host this topic-partition"), so its offsets are asked for too.
+   */
   private async waitForLeaders(name: string): Promise<void> {
     const deadline = Date.now() + this.ackTimeoutMs;
     for (let delay = 20; ; delay = Math.min(delay * 2, 500)) {
       try {
         const { topics } = await this.admin.fetchTopicMetadata({ topics: [name] });
         const partitions = topics[0]?.partitions ?? [];
-        if (partitions.length > 0 && partitions.every((p) => p.leader >= 0)) return;
+        if (partitions.length > 0 && partitions.every((p) => p.leader >= 0)) {
+          await this.admin.fetchTopicOffsets(name);
+          return;
+        }
         if (Date.now() > deadline) throw new BackboneError('BACKBONE_UNAVAILABLE', `KafkaBackbone: topic ${name} has partitions without a leader`);
       } catch (err) {
         if (Date.now() > deadline) throw err;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Table } from '@tributary/backbone';
-import { SessionError } from '@tributary/common';
+import { resolvesWithin, SessionError } from '@tributary/common';
 import { encodeMessage } from '@tributary/mqtt';
 import { gatewayLeaseCodec, RecordReader, sessionCodec } from '@tributary/records';
 import { epochOf, GATEWAYS_TABLE, GatewayLease, RouteAck, sameClaim, SESSIONS_TABLE, supersedes } from '@tributary/router';
@@ -136,7 +136,7 @@ export class LeasedOwnership implements OwnershipStrategy {
     const id = req.clientId;
     // Read the record only once this copy has every write made before: a client that just
     // left another gateway must be resumed from where it left, not from an older state.
-    if (this.table.sync) await waitAtMost(this.table.sync().catch(() => undefined), this.cluster.ackTimeoutMs);
+    if (this.table.sync) await resolvesWithin(this.table.sync(), this.cluster.ackTimeoutMs);
     const now = Date.now();
     const stored = this.stored(id);
     const claim = newClaim(epochOf(stored) + 1, req.will);
@@ -310,11 +310,6 @@ export class LeasedOwnership implements OwnershipStrategy {
       } else claim.waiters.push(w);
     }
   }
-}
-
-function waitAtMost(p: Promise<unknown>, ms: number): Promise<unknown> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]).finally(() => clearTimeout(timer));
 }
 
 function newClaim(epoch: number, will: Will | undefined): Claim {
