@@ -208,6 +208,34 @@ function eachBatchOf(onBatch: BatchHandler, commit: (partition: number, next: nu
   };
 }
 
+/** What kafkajs's consumer and confluent's KafkaJS-compatible one share (as far as this bench uses them). */
+interface KafkaJsStyleConsumer {
+  connect(): Promise<void>;
+  subscribe(o: { topics: string[]; fromBeginning?: boolean }): Promise<void>;
+  commitOffsets(o: { topic: string; partition: number; offset: string }[]): Promise<void>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  run(o: any): Promise<void>;
+  disconnect(): Promise<void>;
+}
+
+/** Subscribes and runs eachBatch one partition batch at a time, resolved by hand, committed by onBatch. */
+async function runKafkaJsStyle(
+  consumer: KafkaJsStyleConsumer,
+  topic: string,
+  onBatch: BatchHandler,
+  extra: { subscribe: { fromBeginning?: boolean }; run: { autoCommit?: boolean } },
+): Promise<{ stop(): Promise<void> }> {
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic], ...extra.subscribe });
+  const commit = (partition: number, next: number): Promise<void> => consumer.commitOffsets([{ topic, partition, offset: String(next) }]);
+  await consumer.run({ ...extra.run, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch: eachBatchOf(onBatch, commit) });
+  return { stop: () => consumer.disconnect() };
+}
+
+async function closeKafkaJsStyle(consumers: { disconnect(): Promise<void> }[], producer: { disconnect(): Promise<void> }, admin: { disconnect(): Promise<void> }): Promise<void> {
+  await Promise.allSettled([...consumers.map((c) => c.disconnect()), producer.disconnect(), admin.disconnect()]);
+}
+
 /** kafkajs 2.2.4 as the backbone runs it: the backbone's patches (loadKafkajs), its producer and consumer settings. */
 async function kafkajsAdapter(cfg: ClientConfig): Promise<Adapter> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -248,20 +276,9 @@ async function kafkajsAdapter(cfg: ClientConfig): Promise<Adapter> {
         allowAutoTopicCreation: false,
       });
       consumers.push(consumer);
-      await consumer.connect();
-      await consumer.subscribe({ topics: [topic], fromBeginning: true });
-      const commit = (partition: number, next: number): Promise<void> => consumer.commitOffsets([{ topic, partition, offset: String(next) }]);
-      await consumer.run({
-        autoCommit: false,
-        eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: 1,
-        eachBatch: eachBatchOf(onBatch, commit),
-      });
-      return { stop: () => consumer.disconnect() };
+      return runKafkaJsStyle(consumer, topic, onBatch, { subscribe: { fromBeginning: true }, run: { autoCommit: false } });
     },
-    async close() {
-      await Promise.allSettled([...consumers.map((c) => c.disconnect()), producer.disconnect(), admin.disconnect()]);
-    },
+    close: () => closeKafkaJsStyle(consumers, producer, admin),
   };
 }
 
@@ -430,19 +447,10 @@ async function confluentAdapter(cfg: ClientConfig, modules: readonly string[]): 
         'js.consumer.max.batch.size': -1,
       });
       consumers.push(consumer);
-      await consumer.connect();
-      await consumer.subscribe({ topics: [topic] });
-      const commit = (partition: number, next: number): Promise<void> => consumer.commitOffsets([{ topic, partition, offset: String(next) }]);
-      await consumer.run({
-        eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: 1,
-        eachBatch: eachBatchOf(onBatch, commit),
-      });
-      return { stop: () => consumer.disconnect() };
+      // Its KafkaJS API takes fromBeginning and autoCommit in the consumer's config (above), not here.
+      return runKafkaJsStyle(consumer, topic, onBatch, { subscribe: {}, run: {} });
     },
-    async close() {
-      await Promise.allSettled([...consumers.map((c) => c.disconnect()), producer.disconnect(), admin.disconnect()]);
-    },
+    close: () => closeKafkaJsStyle(consumers, producer, admin),
   };
 }
 
