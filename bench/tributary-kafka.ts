@@ -27,7 +27,7 @@ function kafkaScript(repoRoot: string): string {
 }
 
 /** One Kafka for all tributary-kafka scenarios of a run (topics are fresh per scenario: a new prefix). */
-function sharedKafka(repoRoot: string, log: (m: string) => void): Promise<KafkaBroker> {
+export function sharedKafka(repoRoot: string, log: (m: string) => void): Promise<KafkaBroker> {
   kafka ??= (async () => {
     const external = process.env.BENCH_KAFKA;
     if (external) {
