@@ -72,6 +72,23 @@ describe('rule engine over Kafka (tributary rules)', () => {
     await onB.client.endAsync();
   });
 
+  it("a delivery on gateway B carries the publisher's username from gateway A (from_username)", async () => {
+    const made = await call(rules, 'POST', '/rules', { id: 'fromuser', sql: "SELECT clientid, from_username FROM \"$events/message_delivered\" WHERE topic = 'fu/1'", actions: [{ function: 'republish', args: { topic: 'fu-out/${clientid}', payload: '${from_username}' } }] });
+    assert.equal(made.status, 201, JSON.stringify(made.json));
+    const onB = await clientTracker(() => gwB.url).client({ clientId: 'fu-sub' });
+    await onB.client.subscribeAsync(['fu/1', 'fu-out/#'], { qos: 1 });
+    const pub = await client({ clientId: 'fu-pub', username: 'alice' });
+    // Until the gateways follow the new rule (they write the events and the publisher headers it needs).
+    await waitUntil(async () => {
+      await pub.client.publishAsync('fu/1', 'x', { qos: 1 });
+      return onB.inbox.messages.some((m) => m.topic === 'fu-out/fu-sub' && m.payload.toString() === 'alice');
+    }, 'the delivery event with from_username alice', 20_000).catch(async (err: Error) => {
+      const m = (await call(rules, 'GET', '/rules/fromuser/metrics')).json;
+      throw new Error(`${err.message}; got ${JSON.stringify(onB.inbox.messages.filter((x) => x.topic.startsWith('fu')).map((x) => [x.topic, x.payload.toString()]).slice(0, 5))}; ${JSON.stringify(m)}`);
+    });
+    await onB.client.endAsync();
+  });
+
   it('kill -9 of the rules process loses no matched message', async () => {
     const made = await call(rules, 'POST', '/rules', { id: 'tohook', sql: 'SELECT payload.n as n FROM "k/#"', actions: ['http:sink'] });
     assert.equal(made.status, 201);

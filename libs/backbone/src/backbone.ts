@@ -53,7 +53,11 @@ export type StartPosition = 'earliest' | 'latest' | { partition: number; offset:
 
 export interface ConsumeOptions {
   topic: string;
-  /** Consumer group: committed offsets are kept per group; consumption resumes after them. */
+  /**
+   * Consumer group: committed offsets are kept per group; consumption resumes after them. One
+   * topic per group: on Kafka a group's assignment spreads every subscribed topic over all its
+   * members, so two consumers of different topics in one group would get each other's partitions.
+   */
   group?: string;
   from?: StartPosition;
   /**

@@ -258,7 +258,9 @@ export class TributaryNode implements NodeStatusSource {
           start: async () => {
             const interest = new RuleInterest(await this.openRuleStore(), log);
             // Message rules see the publisher's username and address: record headers, written only while some rule selects from topics.
-            const headers = (): void => setPublisherHeaders(interest.wantsMessages, c.node.name);
+            // Scaled out, delivery events on another gateway get from_username from them too (the router passes it on).
+            const scaledOut = c.backbone.type === 'kafka' && this.role !== 'all';
+            const headers = (): void => setPublisherHeaders(interest.wantsMessages || (scaledOut && interest.wantsDeliveries), c.node.name);
             interest.onChange(headers);
             headers();
             this.events = new EventsService({ hooks: broker().hooks, backbone: this.backbone!, node: c.node.name, interest, log });

@@ -34,37 +34,50 @@ export function downlinkTopic(gateway: string): string {
 /** Header of a downlink record holding a bundle of deliveries (value: encodeBundle). */
 export const BUNDLE_HEADER = 'tributary-bundle';
 
-/** One delivery in a bundle: the messages-topic offset and record value, and the `$share` picks (formatSharedPicks). */
+/**
+ * One delivery in a bundle: the messages-topic offset and record value, the `$share` picks
+ * (formatSharedPicks), and the publisher's username when its record carried one (publisher
+ * headers, written while a rule wants it: from_username of the delivery events).
+ */
 export interface BundledDelivery {
   offset: number;
   value: Buffer;
   shared: string | undefined;
+  username?: string | undefined;
 }
 
 /**
  * The router sends a gateway its deliveries of one batch as one downlink record (split past
  * BUNDLE_MAX_BYTES), not one record per message: Kafka's per-record cost (encoding, headers,
  * decoding on the gateway) is paid once per batch. Entry: offset (float64 BE), shared picks
- * (u32 length + UTF-8, 0 = none), value (u32 length + bytes). The records of one append still
- * form one Kafka record batch; the backbone creates topics with max.message.bytes of 8 MiB,
- * above a router batch (at most 2,000 messages) of the usual sizes.
+ * (u32 length + UTF-8, 0 = none), in version 2 the publisher's username (u32 length + UTF-8,
+ * 0 = none), value (u32 length + bytes); the BUNDLE_HEADER's value is the version, and the
+ * router writes version 1 unless an entry has a username, so gateways of the release before
+ * read what they always read. The records of one append still form one Kafka record batch; the
+ * backbone creates topics with max.message.bytes of 8 MiB, above a router batch (at most 2,000
+ * messages) of the usual sizes.
  */
 export const BUNDLE_MAX_BYTES = 256 * 1024;
 
-export function bundleSize(d: { value: Buffer; shared?: string }): number {
-  return 16 + d.value.length + (d.shared === undefined ? 0 : Buffer.byteLength(d.shared));
+export function bundleSize(d: { value: Buffer; shared?: string | undefined; username?: string | undefined }): number {
+  return 20 + d.value.length + (d.shared === undefined ? 0 : Buffer.byteLength(d.shared)) + (d.username === undefined ? 0 : Buffer.byteLength(d.username));
 }
 
-export function encodeBundle(entries: readonly BundledDelivery[]): Buffer {
+/** The bundle version `entries` need: 2 when one carries a username, else 1. */
+export function bundleVersion(entries: readonly BundledDelivery[]): 1 | 2 {
+  for (const e of entries) if (e.username !== undefined) return 2;
+  return 1;
+}
+
+export function encodeBundle(entries: readonly BundledDelivery[], version: 1 | 2 = bundleVersion(entries)): Buffer {
   let size = 0;
   for (const e of entries) size += bundleSize(e);
   const out = Buffer.allocUnsafe(size);
   let at = 0;
   for (const e of entries) {
     out.writeDoubleBE(e.offset, at);
-    const sharedLength = e.shared === undefined ? 0 : out.write(e.shared, at + 12, 'utf8');
-    out.writeUInt32BE(sharedLength, at + 8);
-    at += 12 + sharedLength;
+    at = writeString(out, at + 8, e.shared);
+    if (version === 2) at = writeString(out, at, e.username);
     out.writeUInt32BE(e.value.length, at);
     e.value.copy(out, at + 4);
     at += 4 + e.value.length;
@@ -72,19 +85,35 @@ export function encodeBundle(entries: readonly BundledDelivery[]): Buffer {
   return out.subarray(0, at);
 }
 
-/** Calls `each` per entry (values are views into `buf`); throws on a truncated bundle. */
-export function decodeBundle(buf: Buffer, each: (d: BundledDelivery) => void): void {
+/** u32 length + UTF-8 (0: undefined) at `at`; the position after it. */
+function writeString(out: Buffer, at: number, s: string | undefined): number {
+  const length = s === undefined ? 0 : out.write(s, at + 4, 'utf8');
+  out.writeUInt32BE(length, at);
+  return at + 4 + length;
+}
+
+/** Calls `each` per entry (values are views into `buf`); throws on a truncated bundle or an unknown version. */
+export function decodeBundle(buf: Buffer, each: (d: BundledDelivery) => void, version = '1'): void {
+  if (version !== '1' && version !== '2') throw new BackboneError('RECORD_INVALID', `bundle version ${version} unknown`);
   let at = 0;
-  while (at < buf.length) {
-    if (at + 12 > buf.length) throw new BackboneError('RECORD_INVALID', 'truncated bundle');
-    const offset = buf.readDoubleBE(at);
-    const sharedLength = buf.readUInt32BE(at + 8);
-    const shared = sharedLength === 0 ? undefined : buf.toString('utf8', at + 12, at + 12 + sharedLength);
-    at += 12 + sharedLength;
+  const string = (): string | undefined => {
     if (at + 4 > buf.length) throw new BackboneError('RECORD_INVALID', 'truncated bundle');
     const length = buf.readUInt32BE(at);
     if (at + 4 + length > buf.length) throw new BackboneError('RECORD_INVALID', 'truncated bundle');
-    each({ offset, value: buf.subarray(at + 4, at + 4 + length), shared });
+    const s = length === 0 ? undefined : buf.toString('utf8', at + 4, at + 4 + length);
+    at += 4 + length;
+    return s;
+  };
+  while (at < buf.length) {
+    if (at + 8 > buf.length) throw new BackboneError('RECORD_INVALID', 'truncated bundle');
+    const offset = buf.readDoubleBE(at);
+    at += 8;
+    const shared = string();
+    const username = version === '2' ? string() : undefined;
+    if (at + 4 > buf.length) throw new BackboneError('RECORD_INVALID', 'truncated bundle');
+    const length = buf.readUInt32BE(at);
+    if (at + 4 + length > buf.length) throw new BackboneError('RECORD_INVALID', 'truncated bundle');
+    each({ offset, value: buf.subarray(at + 4, at + 4 + length), shared, username });
     at += 4 + length;
   }
 }

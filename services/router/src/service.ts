@@ -1,7 +1,7 @@
 import { hookMessage, type HookRegistry } from '@tributary/hooks';
 import type { Backbone, ConsumedRecord, Consumer, ProducerRecord, Table } from '@tributary/backbone';
 import { type Logger, resolvesWithin } from '@tributary/common';
-import { decodeMessage, encodeMessage, Message, messageRecord } from '@tributary/mqtt';
+import { decodeMessage, encodeMessage, Message, messageRecord, PUBLISHER_HEADERS } from '@tributary/mqtt';
 import { GatewayLease, gatewayLeaseCodec, RecordReader, SessionRecord, sessionCodec } from '@tributary/records';
 import {
   ACK_HEADER,
@@ -10,6 +10,7 @@ import {
   BundledDelivery,
   bundleSize,
   downlinkTopic,
+  bundleVersion,
   encodeBundle,
   epochOf,
   formatAck,
@@ -220,7 +221,7 @@ export class RouterService {
         const shared = picks?.get(gw);
         let list = out.get(gw);
         if (!list) out.set(gw, (list = []));
-        list.push({ offset: rec.offset, value: rec.value, shared: shared && formatSharedPicks(shared) });
+        list.push({ offset: rec.offset, value: rec.value, shared: shared && formatSharedPicks(shared), username: rec.headers[PUBLISHER_HEADERS.username] });
         this.stats['router.deliveries']++;
       }
     }
@@ -410,7 +411,12 @@ export class RouterService {
   }
 }
 
-const BUNDLE_HEADERS: Readonly<Record<string, string>> = Object.freeze({ [BUNDLE_HEADER]: '1' });
+const BUNDLE_HEADERS = { 1: Object.freeze({ [BUNDLE_HEADER]: '1' }), 2: Object.freeze({ [BUNDLE_HEADER]: '2' }) } as const;
+
+function bundleRecord(entries: BundledDelivery[]): ProducerRecord {
+  const version = bundleVersion(entries);
+  return { key: null, value: encodeBundle(entries, version), headers: BUNDLE_HEADERS[version] };
+}
 
 /** Deliveries as bundle records of at most BUNDLE_MAX_BYTES each (Kafka's default record limit is 1 MB). */
 function bundles(list: BundledDelivery[]): ProducerRecord[] {
@@ -420,13 +426,13 @@ function bundles(list: BundledDelivery[]): ProducerRecord[] {
   for (let i = 0; i < list.length; i++) {
     const n = bundleSize(list[i]!);
     if (i > from && size + n > BUNDLE_MAX_BYTES) {
-      out.push({ key: null, value: encodeBundle(list.slice(from, i)), headers: BUNDLE_HEADERS });
+      out.push(bundleRecord(list.slice(from, i)));
       from = i;
       size = 0;
     }
     size += n;
   }
-  out.push({ key: null, value: encodeBundle(list.slice(from)), headers: BUNDLE_HEADERS });
+  out.push(bundleRecord(list.slice(from)));
   return out;
 }
 

@@ -30,6 +30,11 @@ export class RuleInterest {
     return this.messages;
   }
 
+  /** Whether an enabled rule selects a delivery event, whose from_username is the publisher's. */
+  get wantsDeliveries(): boolean {
+    return this.sources.has('$events/message_delivered') || this.sources.has('$events/message_acked') || this.sources.has('$events/delivery_dropped');
+  }
+
   onChange(listener: () => void): void {
     this.listeners.add(listener);
   }

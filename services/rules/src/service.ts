@@ -17,8 +17,14 @@ const MESSAGES_TOPIC = 'messages';
 function bufferOptions(r: ResourceOpts): BufferOptions {
   return { batchSize: r.batch_size, inflightWindow: r.inflight_window, requestTtlMs: r.request_ttl ?? 0, maxBufferMessages: r.max_buffer_messages, maxBufferBytes: r.max_buffer_bytes, maxRetryDelayMs: r.health_check_interval };
 }
-/** The consumer group of the rule engine on `messages` and `events` (one per installation). */
+/** The consumer group of the rule engine on `messages` (one per installation). */
 export const RULES_GROUP = 'rules';
+/**
+ * Its group on `events`: a group of its own, since Kafka's group assignment spreads the
+ * partitions of every topic any member subscribes to over all members (kafkajs's round-robin
+ * does), so one group over both topics would hand the events to the messages consumer.
+ */
+export const RULES_EVENTS_GROUP = 'rules-events';
 
 /** What RulesService.dataIntegration gives (the shape @tributary/observability reads). */
 export interface DataIntegration {
@@ -152,7 +158,7 @@ export class RulesService implements Service {
     }
     if (engine.sourceNames.some((s) => s.startsWith('$events/')) && !this.eventsConsumer) {
       await backbone.ensureTopics([{ name: EVENTS_TOPIC, cleanup: 'delete' }]);
-      this.eventsConsumer = await backbone.consume({ topic: EVENTS_TOPIC, group: RULES_GROUP, from: 'latest', eachBatch: (records) => this.onEvents(records) });
+      this.eventsConsumer = await backbone.consume({ topic: EVENTS_TOPIC, group: RULES_EVENTS_GROUP, from: 'latest', eachBatch: (records) => this.onEvents(records) });
     }
   }
 

@@ -82,7 +82,7 @@ export class RouterServiceRouting implements RoutingStrategy {
       }
       const deliveries: BundledDelivery[] = [];
       try {
-        decodeBundle(rec.value, (d) => deliveries.push(d));
+        decodeBundle(rec.value, (d) => deliveries.push(d), rec.headers[BUNDLE_HEADER]);
       } catch (err) {
         log.warn({ offset: rec.offset, err: (err as Error).message }, 'undecodable downlink record: the deliveries before the damage are kept');
       }
@@ -94,6 +94,8 @@ export class RouterServiceRouting implements RoutingStrategy {
           log.warn({ offset: d.offset, err: (err as Error).message }, 'undecodable message in a downlink bundle skipped');
           continue;
         }
+        // from_username of the delivery events, when the publisher's gateway wrote it.
+        if (d.username !== undefined) msg.username = d.username;
         this.deliverLocal(msg, d.shared);
         if (flow.engaged) await flow.whenClear();
       }
