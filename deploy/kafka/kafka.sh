@@ -155,7 +155,7 @@ share.coordinator.state.topic.min.isr=$isr
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=true
 # A broker that dies is fenced (its partitions get new leaders) after 3 s without a heartbeat
-# instead of Kafka's 9 s: failover well inside Tributary's default 10 s gateway lease
+# instead of Kafka's 9 s: failover well inside Tributary's default 30 s gateway lease
 # (docs/kafka.md, "Faults").
 broker.session.timeout.ms=3000
 broker.heartbeat.interval.ms=500

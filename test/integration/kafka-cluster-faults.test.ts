@@ -7,7 +7,7 @@ import { sleep, uniqueTopic, waitUntil } from '../helpers/util';
 
 // A three-broker Kafka cluster of this file's own (deploy/kafka/kafka.sh start-cluster): topics
 // with three replicas and min.insync.replicas 2, so losing one broker loses nothing acknowledged.
-// The brokers fence a dead one after 3 s (kafka.sh's cluster settings), well inside the 10 s
+// The brokers fence a dead one after 3 s (kafka.sh's cluster settings), well inside the 30 s
 // gateway lease; on the wait below no client is disconnected and every PUBACK comes.
 const prefix = `kc${process.pid}x${Date.now()}.`;
 let kafka: OwnKafka;

@@ -149,7 +149,7 @@ export const gatewayConfigFragment = configFragment('@tributary/gateway', {
     },
   },
   cluster: {
-    lease: duration(10_000, 'Scaled out (tributary gateway): how long a gateway owns its sessions without renewing its lease; after that the router publishes their wills and releases them.', 1000),
+    lease: duration(30_000, 'Scaled out (tributary gateway): how long a gateway owns its sessions without renewing its lease; after that the router publishes their wills and releases them. Keep it well above the Kafka cluster\'s failover time (docs/kafka.md, "Faults").', 1000),
     route_ack_timeout: duration(5_000, 'Scaled out: longest wait for the router to confirm a session claim or subscription before CONNACK/SUBACK go out anyway.', 100),
   },
   delayed: {
