@@ -9,12 +9,11 @@ import {
   type IResourceConfigEntry,
   type KafkaConfig,
   type logCreator,
-  type Message,
   type Producer,
 } from 'kafkajs';
 import type { Backbone, Consumer, ConsumeOptions, ProducerRecord, RecordPosition, Table, TopicSpec } from '../backbone';
 import { KafkaConsumer, watermarksOf, type ConsumerSettings } from './consumer';
-import { AppendBatcher, pinningPartitioner, type BatcherSettings } from './producer';
+import { AppendBatcher, PartitionPins, pinningPartitioner, type BatcherSettings } from './producer';
 import { KafkaTable } from './table';
 
 export interface KafkaBackboneOptions {
@@ -164,7 +163,7 @@ export class KafkaBackbone implements Backbone {
     });
     this.admin = this.kafka.admin();
     this.admin.on(this.admin.events.REQUEST, this.contact);
-    const partitionOf = new WeakMap<Message, number>();
+    const partitionOf = new PartitionPins();
     // Idempotent (acks=all, one request in flight, sequence numbers): retries never duplicate
     // or reorder records. kafkajs retries retriable errors without limit.
     this.producer = this.kafka.producer({

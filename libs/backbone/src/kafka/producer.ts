@@ -27,20 +27,36 @@ export interface BatcherSettings {
   onStall?: (event: 'stalled' | 'recovered', ms: number) => void;
 }
 
+/** Where a message was partitioned: a property of the message object (a WeakMap per message cost the GC its ephemeron table). */
+const PINNED = Symbol('tributary.partition');
+
+/** The partition pinned to each message sent (see pinningPartitioner). */
+export class PartitionPins {
+  get(m: Message): number | undefined {
+    return (m as { [PINNED]?: number })[PINNED];
+  }
+
+  set(m: Message, partition: number): void {
+    (m as { [PINNED]?: number })[PINNED] = partition;
+  }
+}
+
 /**
  * Remembers the partition chosen for each message, so offsets can be matched to records, and
  * so a retried request keeps every message where it first went (round-robin for null keys
  * would otherwise move them). Keyed records use kafkajs's DefaultPartitioner: murmur2 of the
- * key bytes modulo the partition count, the same partition the Java client picks.
+ * key bytes modulo the partition count, the same partition the Java client picks (a topic of
+ * one partition skips the hash).
  */
-export function pinningPartitioner(partitionOf: WeakMap<Message, number>): ICustomPartitioner {
+export function pinningPartitioner(pins: PartitionPins): ICustomPartitioner {
   return () => {
     const inner = Partitioners.DefaultPartitioner();
     return (args) => {
-      const known = partitionOf.get(args.message);
+      const known = pins.get(args.message);
       if (known !== undefined) return known;
-      const partition = inner(args);
-      partitionOf.set(args.message, partition);
+      const only = args.partitionMetadata.length === 1 ? args.partitionMetadata[0]!.partitionId : undefined;
+      const partition = only ?? inner(args);
+      pins.set(args.message, partition);
       return partition;
     };
   };
@@ -79,7 +95,7 @@ export class AppendBatcher {
 
   constructor(
     private readonly producer: Producer,
-    private readonly partitionOf: WeakMap<Message, number>,
+    private readonly partitionOf: PartitionPins,
     private readonly settings: BatcherSettings,
   ) {}
 
