@@ -89,6 +89,19 @@ describe('rule engine over Kafka (tributary rules)', () => {
     await onB.client.endAsync();
   });
 
+  it("a message nobody subscribes to is message_dropped by the router, naming the publisher on gateway A", async () => {
+    const made = await call(rules, 'POST', '/rules', { id: 'mdrop', sql: "SELECT clientid, username, reason FROM \"$events/message_dropped\" WHERE topic = 'nobody/1'", actions: [{ function: 'republish', args: { topic: 'md-out/${clientid}', payload: '${reason}|${username}' } }] });
+    assert.equal(made.status, 201, JSON.stringify(made.json));
+    const onB = await clientTracker(() => gwB.url).client({ clientId: 'md-watch' });
+    await onB.client.subscribeAsync('md-out/#', { qos: 1 });
+    const pub = await client({ clientId: 'md-pub', username: 'erin' });
+    await waitUntil(async () => {
+      await pub.client.publishAsync('nobody/1', 'x', { qos: 1 });
+      return onB.inbox.messages.some((m) => m.topic === 'md-out/md-pub' && m.payload.toString() === 'no_subscribers|erin');
+    }, 'the router reported the drop with the publisher', 20_000);
+    await onB.client.endAsync();
+  });
+
   it('kill -9 of the rules process loses no matched message', async () => {
     const made = await call(rules, 'POST', '/rules', { id: 'tohook', sql: 'SELECT payload.n as n FROM "k/#"', actions: ['http:sink'] });
     assert.equal(made.status, 201);

@@ -22,6 +22,7 @@ const RULES = {
   sub: { sql: "SELECT clientid, sub_props FROM \"$events/session_subscribed\" WHERE topic = 'props/x'", actions: [republish('ev/sub/${clientid}', '${sub_props}')] },
   unsub: { sql: "SELECT clientid, unsub_props FROM \"$events/session_unsubscribed\" WHERE topic = 'props/x'", actions: [republish('ev/unsub/${clientid}', '${unsub_props}')] },
   dropped: { sql: 'SELECT clientid, reason, from_username FROM "$events/delivery_dropped"', actions: [republish('ev/dropped/${reason}/${clientid}', '${from_username}')] },
+  mdropped: { sql: "SELECT clientid, username, peerhost, client_attrs, reason FROM \"$events/message_dropped\" WHERE topic = 'nosub/x'", actions: [republish('ev/mdropped/${clientid}', '${reason}|${username}|${peerhost}|${client_attrs.group}')] },
 };
 
 const ATTRS_INIT = [
@@ -153,5 +154,12 @@ describe('event columns from client attributes and packet properties', () => {
     const pub = await client({ clientId: 'pub-carol', username: 'carol', protocolVersion: 5 });
     await pub.client.publishAsync('q0/x', 'lost', { qos: 0 });
     assert.equal((await waitForTopic(watch.inbox, 'ev/dropped/qos0_msg/q0-1')).payload.toString(), 'carol');
+  });
+
+  it("message_dropped names the publisher: username, peerhost and client_attrs", async () => {
+    watch = await watcher();
+    const c = await client({ clientId: 'teamC-1', username: 'dave', protocolVersion: 5 });
+    await c.client.publishAsync('nosub/x', 'nobody listens', { qos: 1 });
+    assert.equal((await waitForTopic(watch.inbox, 'ev/mdropped/teamC-1')).payload.toString(), 'no_subscribers|dave|127.0.0.1|teamC');
   });
 });

@@ -142,6 +142,10 @@ export interface HookMessage {
   clientId: string;
   /** The publisher's username, where the process knows it (message.publish; deliveries routed by the process that accepted the message). */
   username: string | undefined;
+  /** The publisher's address, address and port, and client attributes, where the process knows them (as username). */
+  peerhost?: string | undefined;
+  peername?: string | undefined;
+  clientAttrs?: Readonly<Record<string, string>> | undefined;
   properties: MessageProperties | undefined;
   /** Milliseconds since the epoch at which the broker accepted it. */
   timestamp: number;

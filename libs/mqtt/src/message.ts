@@ -34,6 +34,8 @@ export interface Message {
    * message.dropped is registered, so those events name the publisher without a lookup.
    */
   username?: string;
+  /** Who published it, in memory only and under the same condition as `username` (message_dropped's peerhost, peername, client_attrs). */
+  publisher?: Publisher;
   /** The rule whose republish action made this message: that rule does not fire on it again (EMQX's loop guard). */
   republishBy?: string;
 }
@@ -117,6 +119,23 @@ function withPublisher(headers: Readonly<Record<string, string>>, p: Publisher):
   if (p.clientAttrs !== undefined) out[PUBLISHER_HEADERS.clientAttrs] = JSON.stringify(p.clientAttrs);
   if (publisherNode) out[PUBLISHER_HEADERS.node] = publisherNode;
   return out;
+}
+
+/** The publisher a record's headers name (withPublisher's inverse), or undefined when they name none. */
+export function publisherOf(headers: Readonly<Record<string, string>>): Publisher | undefined {
+  const username = headers[PUBLISHER_HEADERS.username];
+  const peerhost = headers[PUBLISHER_HEADERS.peerhost];
+  const peername = headers[PUBLISHER_HEADERS.peername];
+  const attrs = headers[PUBLISHER_HEADERS.clientAttrs];
+  if (username === undefined && peerhost === undefined && peername === undefined && attrs === undefined) return undefined;
+  let clientAttrs: Record<string, string> | undefined;
+  try {
+    const parsed: unknown = attrs === undefined ? undefined : JSON.parse(attrs);
+    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) clientAttrs = parsed as Record<string, string>;
+  } catch {
+    // not a JSON object: no attributes
+  }
+  return { username, ...(peerhost !== undefined ? { peerhost } : {}), ...(peername !== undefined ? { peername } : {}), ...(clientAttrs ? { clientAttrs } : {}) };
 }
 
 /** Header naming the rule that republished a message (the rule engine's loop guard). */

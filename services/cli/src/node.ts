@@ -25,7 +25,7 @@ export type ServiceName = 'backbone' | 'broker' | 'auth' | 'sys' | 'mappings' | 
 export const ROLES = {
   all: { command: 'start', help: 'run every service in one process (embedded backbone by default)', services: ['backbone', 'broker', 'auth', 'sys', 'mappings', 'plugins', 'commands', 'events', 'rules', 'gateway', 'api'] },
   gateway: { command: 'gateway', help: 'scaled out over Kafka: MQTT listeners and sessions (run any number)', services: ['backbone', 'broker', 'auth', 'sys', 'mappings', 'plugins', 'commands', 'events', 'gateway', 'api'] },
-  router: { command: 'router', help: 'scaled out over Kafka: subscription table, routes messages to gateways', services: ['backbone', 'plugins', 'router', 'api'] },
+  router: { command: 'router', help: 'scaled out over Kafka: subscription table, routes messages to gateways', services: ['backbone', 'plugins', 'events', 'router', 'api'] },
   retain: { command: 'retain', help: 'scaled out over Kafka: expires retained messages, publishes delayed ones', services: ['backbone', 'retain', 'api'] },
   api: { command: 'api', help: 'scaled out over Kafka: the HTTP API and dashboard for the whole installation, without MQTT listeners', services: ['backbone', 'api'] },
   rules: { command: 'rules', help: 'scaled out over Kafka: the rule engine, its sinks and sources (one or more)', services: ['backbone', 'rules', 'api'] },
@@ -250,24 +250,27 @@ export class TributaryNode implements NodeStatusSource {
         return around(name, ['broker'], () => (this.commands = new CommandsBridge(this.backbone!, broker(), c.bridge.kafka.commands.topic, log)));
       case 'gateway':
         return around(name, ['broker', 'auth', 'plugins'], () => (this.gateway = new Gateway(c, broker(), log)));
-      case 'events':
+      case 'events': {
         // Before the listeners open: the first clients' events reach the rules selecting them.
+        // Scaled out, the router writes the events only it sees (message_dropped no_subscribers) from its own hooks.
+        const inBroker = (ROLES[this.role].services as readonly ServiceName[]).includes('broker');
         return {
           name,
-          dependsOn: ['broker'],
+          dependsOn: inBroker ? ['broker'] : ['plugins'],
           start: async () => {
             const interest = new RuleInterest(await this.openRuleStore(), log);
             // Message rules see the publisher's username and address: record headers, written only while some rule selects from topics.
-            // Scaled out, delivery events on another gateway get from_username from them too (the router passes it on).
+            // Scaled out, events another process reports (deliveries on another gateway, message_dropped by the router) name the publisher from them too.
             const scaledOut = c.backbone.type === 'kafka' && this.role !== 'all';
-            const headers = (): void => setPublisherHeaders(interest.wantsMessages || (scaledOut && interest.wantsDeliveries), c.node.name);
+            const headers = (): void => setPublisherHeaders(interest.wantsMessages || (scaledOut && interest.wantsPublishers), c.node.name);
             interest.onChange(headers);
             headers();
-            this.events = new EventsService({ hooks: broker().hooks, backbone: this.backbone!, node: c.node.name, interest, log });
+            this.events = new EventsService({ hooks: inBroker ? broker().hooks : this.hooks!, backbone: this.backbone!, node: c.node.name, interest, log });
             await this.events.start();
           },
           stop: async () => this.events?.stop(),
         };
+      }
       case 'rules': {
         const inBroker = (ROLES[this.role].services as readonly ServiceName[]).includes('broker');
         return {

@@ -1,7 +1,7 @@
 import { hookMessage, type HookRegistry } from '@tributary/hooks';
 import type { Backbone, ConsumedRecord, Consumer, ProducerRecord, Table } from '@tributary/backbone';
 import { type Logger, resolvesWithin } from '@tributary/common';
-import { decodeMessage, encodeMessage, Message, messageRecord, PUBLISHER_HEADERS } from '@tributary/mqtt';
+import { decodeMessage, encodeMessage, Message, messageRecord, PUBLISHER_HEADERS, publisherOf } from '@tributary/mqtt';
 import { GatewayLease, gatewayLeaseCodec, RecordReader, SessionRecord, sessionCodec } from '@tributary/records';
 import {
   ACK_HEADER,
@@ -162,7 +162,14 @@ export class RouterService {
   /** message.dropped for a message no session subscribes to (decoded only when a hook wants it). */
   private dropped(rec: ConsumedRecord): void {
     try {
-      this.opts.hooks!.notify('message.dropped', hookMessage(decodeMessage(rec.value!, rec.offset)), 'no_subscribers');
+      const msg = decodeMessage(rec.value!, rec.offset);
+      // The publisher's identity, when its gateway wrote the publisher headers (a rule wants them).
+      const publisher = publisherOf(rec.headers);
+      if (publisher) {
+        msg.username = publisher.username;
+        msg.publisher = publisher;
+      }
+      this.opts.hooks!.notify('message.dropped', hookMessage(msg), 'no_subscribers');
     } catch (err) {
       this.log.warn({ offset: rec.offset, err: (err as Error).message }, 'undecodable record in the messages topic skipped');
     }

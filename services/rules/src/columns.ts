@@ -241,7 +241,10 @@ export function delivery(c: ClientInfo, m: HookMessage, extra: ValueMap): EventC
   return of(c, cols);
 }
 
-/** $events/message_dropped: clientid and username are the publisher's (client_attrs empty: the message does not carry them). */
+/** $events/message_dropped: clientid, username, peerhost, peername and client_attrs are the publisher's, where the process knows them. */
 export function messageDropped(m: HookMessage, reason: string): EventColumnsOf {
-  return { clientid: m.clientId, username: m.username, columns: messagePart(m, { reason, client_attrs: {} }) };
+  const cols = messagePart(m, { reason, client_attrs: m.clientAttrs ? { ...m.clientAttrs } : {} });
+  put(cols, 'peerhost', m.peerhost);
+  put(cols, 'peername', m.peername);
+  return { clientid: m.clientId, username: m.username, columns: cols };
 }

@@ -30,9 +30,12 @@ export class RuleInterest {
     return this.messages;
   }
 
-  /** Whether an enabled rule selects a delivery event, whose from_username is the publisher's. */
-  get wantsDeliveries(): boolean {
-    return this.sources.has('$events/message_delivered') || this.sources.has('$events/message_acked') || this.sources.has('$events/delivery_dropped');
+  /**
+   * Whether an enabled rule selects an event that names the publisher of a message another
+   * process may report (deliveries' from_username; message_dropped's username, peerhost ...).
+   */
+  get wantsPublishers(): boolean {
+    return this.sources.has('$events/message_delivered') || this.sources.has('$events/message_acked') || this.sources.has('$events/delivery_dropped') || this.sources.has('$events/message_dropped');
   }
 
   onChange(listener: () => void): void {

@@ -337,6 +337,9 @@ describe('the events topic: every $events source with EMQX field names, from a r
       qos: 1,
       flags: { retain: false, dup: false },
       pub_props: {},
+      // The publisher's: the dropped message names who sent it.
+      peerhost: '127.0.0.1',
+      peername,
       client_attrs: {},
     });
     assert.deepStrictEqual(time(await ev.event('$events/session_unsubscribed'), began, 'timestamp'), { ...who, event: 'session.unsubscribed', topic: 't/#', qos: 1, unsub_props: {} });

@@ -307,7 +307,10 @@ export class Broker implements SessionHost {
   private append(msg: Message, origin: PublishOrigin | undefined): Promise<unknown> {
     const backbone = this.deps.backbone;
     // The publisher's username for the message hooks after publish (from_username, message.dropped's username), only while one listens.
-    if (origin?.username !== undefined && this.messageHooked()) msg.username = origin.username;
+    if (origin !== undefined && this.messageHooked()) {
+      msg.username = origin.username;
+      msg.publisher = origin;
+    }
     const offset = backbone.nextOffset?.(MESSAGES_TOPIC);
     const durable = backbone.append(MESSAGES_TOPIC, [messageRecord(msg, origin)]);
     if (offset === undefined) {
