@@ -168,6 +168,9 @@ describe('rule engine on a single node', () => {
     const each = await call('POST', '/rule_test', { sql: 'FOREACH payload.s as s FROM "t/#"', context: { topic: 't/1', payload: '{"s": [1, 2]}' } });
     assert.equal(each.status, 200);
     assert.equal(each.json.length, 2);
+    // client_attrs: {} unless the context gives them, as every real event has the column.
+    assert.deepEqual((await call('POST', '/rule_test', { sql: 'SELECT client_attrs FROM "t/#"', context: { topic: 't/1' } })).json, { client_attrs: {} });
+    assert.deepEqual((await call('POST', '/rule_test', { sql: 'SELECT client_attrs.group as g FROM "t/#"', context: { topic: 't/1', client_attrs: { group: 'a' } } })).json, { g: 'a' });
     const miss = await call('POST', '/rule_test', { sql: 'SELECT * FROM "t/#"', context: { topic: 'other' } });
     assert.equal(miss.status, 412);
     assert.deepEqual(miss.json, { code: 'NOT_MATCH', message: 'SQL Not Match' });

@@ -2,7 +2,7 @@ import { ValidationError } from '@tributary/common';
 import { evaluate, fromMatches, type Value, type ValueMap } from '@tributary/rulesql';
 import { parseRuleSql } from './engine';
 
-const client = { clientid: 'c_emqx', username: 'u_emqx', peerhost: '127.0.0.1', peername: '127.0.0.1:52918', sockname: '0.0.0.0:1883' };
+const client = { clientid: 'c_emqx', username: 'u_emqx', peerhost: '127.0.0.1', peername: '127.0.0.1:52918', sockname: '0.0.0.0:1883', client_attrs: {} };
 const message = { id: '0005F8F84FFFAFB9F44200000BE4003B', payload: '{"msg": "hello"}', topic: 't/a', qos: 1, flags: { sys: false, event: false }, pub_props: { 'User-Property': {} }, publish_received_at: 1645002753259 };
 const conn = { proto_name: 'MQTT', proto_ver: 5, keepalive: 60, clean_start: true, expiry_interval: 3600, is_bridge: false, conn_props: { 'User-Property': {} }, connected_at: 1645002753259, receive_maximum: 32, mountpoint: 'undefined' };
 
