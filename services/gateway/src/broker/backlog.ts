@@ -1,5 +1,5 @@
 import type { Backbone, ConsumedRecord, Consumer } from '@tributary/backbone';
-import type { Logger } from '@tributary/common';
+import { type Logger, resolvesWithin } from '@tributary/common';
 import { decodeMessage, Message } from '@tributary/mqtt';
 import type { Router } from '@tributary/router';
 import type { Session } from '../session/session';
@@ -12,10 +12,6 @@ import { deliveryFor } from './deliveries';
  */
 const PARK_MS: Record<Backbone['kind'], number> = { embedded: 200, memory: 200, kafka: 30_000 };
 
-function drainedWithin(s: Session, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([s.whenDrained().then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(resolve, ms, false)))]).finally(() => clearTimeout(timer));
-}
 
 export interface BacklogDeps {
   backbone: Backbone;
@@ -77,7 +73,7 @@ export class BacklogReader {
       if (!s.hasRoom) {
         // A subscriber that stays far behind does not keep a consumer (and the records it
         // buffers) open: the reader parks and the session starts another once its queue drains.
-        if (!(await drainedWithin(s, PARK_MS[this.deps.backbone.kind]))) {
+        if (!(await resolvesWithin(s.whenDrained(), PARK_MS[this.deps.backbone.kind]))) {
           b.parked = true;
           return void this.finish();
         }
