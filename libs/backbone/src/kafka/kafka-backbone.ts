@@ -169,10 +169,6 @@ export class KafkaBackbone implements Backbone {
     this.producer = this.kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
-      // Without limit (kafkajs would take the client's 10 retries, about 8 s of refused
-      // connections): a request in flight is retried until Kafka takes it; stall_timeout decides
-      // when waiting appends fail.
-      retry: { ...RETRY, retries: Number.MAX_SAFE_INTEGER },
       allowAutoTopicCreation: false,
       createPartitioner: pinningPartitioner(partitionOf),
     });
