@@ -60,8 +60,10 @@ const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/;
 /**
  * kafkajs's retries: its default backoff doubles up to 30 s, so after a pause or a broker
  * restart a client could sleep for many seconds after Kafka was back. Capped at 1 s here: a
- * recovered cluster is used again within about a second. The producer (idempotent) retries
- * without limit; admin and consumers give up after these retries (consumers then restart).
+ * recovered cluster is used again within about a second. Producer, admin and consumers give up
+ * after these retries (about 8 s of refused connections; a request that times out waits 30 s per
+ * try): an append then fails, and consumers restart. (Unlimited producer retries were tried: a
+ * gateway then once stayed stalled for over a minute after a broker restart under load.)
  */
 const RETRY = { initialRetryTime: 100, maxRetryTime: 1000, factor: 0.2, multiplier: 2, retries: 10 };
 /** Table topics roll segments at 64 MiB so compaction can run (it never touches the active one). */
@@ -165,7 +167,7 @@ export class KafkaBackbone implements Backbone {
     this.admin.on(this.admin.events.REQUEST, this.contact);
     const partitionOf = new PartitionPins();
     // Idempotent (acks=all, one request in flight, sequence numbers): retries never duplicate
-    // or reorder records. kafkajs retries retriable errors without limit.
+    // or reorder records. kafkajs retries retriable errors (RETRY above).
     this.producer = this.kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
