@@ -7,7 +7,7 @@ import { EmbeddedBackbone } from '@tributary/backbone';
 import { loadConfig, silentLogger } from '@tributary/common';
 import type { ClientInfo, HookPoint, HookSignatures } from '@tributary/hooks';
 import { Message, newMessage, QoS } from '@tributary/mqtt';
-import { BackboneSessionStore, Broker, Delivery, MESSAGES_TOPIC, OpenSessionRequest, RetainedStore, RoutingStrategy, Session, SessionOwner, Will, GatewayConfig, gatewayConfigSchema } from '../src';
+import { BackboneSessionStore, Broker, BrokerCore, Delivery, LocalRouting, MESSAGES_TOPIC, OpenSessionRequest, replay, restoreSession, RetainedStore, RoutingStrategy, Session, SessionOwner, Will, GatewayConfig, gatewayConfigSchema } from '../src';
 
 /** A connection as the broker sees it: records what the session sends; a kick closes it as a channel does. */
 class RecordingOwner implements SessionOwner {
@@ -235,6 +235,39 @@ describe('broker core (single node strategies)', () => {
     assert.deepEqual(again.owner.payloads(), ['in flight', 'while away 1', 'while away 2']);
     assert.deepEqual(again.owner.publishes[0], { ...inflight, dup: true });
     assert.deepEqual(bed.points('durable'), ['session.resumed']);
+  });
+});
+
+describe('replaying a session taken over from a live connection', () => {
+  const bed = new TestBed();
+  after(() => bed.close());
+
+  /** Local routing that keeps the core it was started with, for restoreSession and replay. */
+  class CoreKeeper extends LocalRouting {
+    kept!: BrokerCore;
+    override start(core: BrokerCore): Promise<void> {
+      this.kept = core;
+      return super.start(core);
+    }
+  }
+
+  it('sends what follows the cursor with DUP = 1 only when the previous connection may have sent it (its last record can lag its PUBLISHes)', async () => {
+    const routing = new CoreKeeper();
+    const broker = await bed.start(routing);
+    for (const p of ['in flight', 'maybe sent', 'also maybe sent']) await publish(broker, 'r/1', p);
+    const options = { qos: 1 as const, noLocal: false, retainAsPublished: false, retainHandling: 0 as const };
+    const resumed = async (clientId: string, maybeSent: boolean): Promise<RecordingOwner> => {
+      const record = { clientId, protocolVersion: 5, expiryInterval: 300, subscriptions: [['r/#', options]] as [string, typeof options][], cursor: 1, inflight: [[0, 7, 1, 1]] as [number, number, QoS, 1 | 2][], awaitingRel: [], disconnectedAt: null };
+      const r = restoreSession(routing.kept, record, Date.now(), maybeSent);
+      await replay(routing.kept, new Map([[clientId, r]]));
+      const owner = new RecordingOwner(broker, r.session);
+      r.session.attach(owner, 100);
+      return owner;
+    };
+    const taken = await resumed('taken-over', true);
+    assert.deepEqual(taken.publishes.map((p) => [p.payload, p.packetId, p.dup]), [['in flight', 7, true], ['maybe sent', 8, true], ['also maybe sent', 9, true]]);
+    const offline = await resumed('was-offline', false);
+    assert.deepEqual(offline.publishes.map((p) => [p.payload, p.packetId, p.dup]), [['in flight', 7, true], ['maybe sent', 8, false], ['also maybe sent', 9, false]]);
   });
 });
 

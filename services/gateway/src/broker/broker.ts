@@ -24,7 +24,7 @@ import { ExpiryTimers, WillTimers } from './timers';
 
 export { MESSAGES_TOPIC } from './strategies';
 export type { OpenedSession, OpenSessionRequest } from './strategies';
-export { replayStart, type RestoredSession } from './replay';
+export { replay, replayStart, restoreSession, type RestoredSession } from './replay';
 
 /** Flow control's check interval: how long a pressured session may hold publishers (or the downlink) back without progress. */
 const SLOW_MS = 250;

@@ -12,10 +12,15 @@ export interface RestoredSession {
   cursor: number;
   /** In-flight messages by offset: [packet id, qos, phase]. */
   inflight: Map<number, [number, QoS, 1 | 2]>;
+  /**
+   * Taken over from a connection that was live elsewhere: its last record may predate PUBLISHes
+   * it sent, so what the replay sends past the cursor goes with DUP = 1 (it may be a re-delivery).
+   */
+  maybeSent: boolean;
 }
 
 /** Rebuilds a persisted session in the registry (subscriptions, QoS 2 state, positions); `replay` brings its messages back. */
-export function restoreSession(core: BrokerCore, p: PersistedSession, since: number): RestoredSession {
+export function restoreSession(core: BrokerCore, p: PersistedSession, since: number, maybeSent = false): RestoredSession {
   const s = core.newSession(p.clientId, p.protocolVersion);
   s.expiryInterval = p.expiryInterval;
   s.disconnectedAt = since;
@@ -31,7 +36,7 @@ export function restoreSession(core: BrokerCore, p: PersistedSession, since: num
     if (phase === 2 || offset < 0) s.restoreInflight(pubrelOnly(), packetId, 2);
     else inflight.set(offset, [packetId, qos, phase]);
   }
-  return { session: s, cursor: p.cursor, inflight };
+  return { session: s, cursor: p.cursor, inflight, maybeSent };
 }
 
 /**
@@ -77,7 +82,9 @@ export async function replay(core: BrokerCore, restored: ReadonlyMap<string, Res
           const r = restored.get(route.clientId);
           if (!r || rec.offset < r.cursor || r.inflight.has(rec.offset)) continue;
           const d = deliveryFor(route, msg);
-          if (d) r.session.deliver(d);
+          if (!d) continue;
+          if (r.maybeSent) d.maybeSent = true;
+          r.session.deliver(d);
         }
       }
     },

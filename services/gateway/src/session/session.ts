@@ -476,7 +476,7 @@ export class Session {
 
   private send(owner: SessionOwner, d: Delivery): void {
     const packetId = this.allocatePacketId();
-    if (!owner.sendPublish(d, packetId, false)) {
+    if (!owner.sendPublish(d, packetId, d.maybeSent === true)) {
       this.host.dropped('too_large', d, this);
       return;
     }

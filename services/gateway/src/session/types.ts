@@ -12,6 +12,8 @@ export interface Delivery {
   subscriptionIds: number[] | undefined;
   /** Set when the message came through a shared subscription (redispatched if unacknowledged). */
   shared?: SharedGroup;
+  /** The session's previous connection may have been sent this already: its first PUBLISH carries DUP = 1 (QoS 1/2). */
+  maybeSent?: true;
 }
 
 /** An outgoing QoS 1/2 message awaiting acknowledgement. phase 1: PUBLISH sent; 2: PUBREL sent. */
