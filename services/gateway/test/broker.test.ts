@@ -251,22 +251,22 @@ describe('replaying a session taken over from a live connection', () => {
     }
   }
 
-  it('sends what follows the cursor with DUP = 1 only when the previous connection may have sent it (its last record can lag its PUBLISHes)', async () => {
+  it('sends what follows the cursor with DUP = 1 only when the record still names an owner (that live connection may have sent more than its last record shows)', async () => {
     const routing = new CoreKeeper();
     const broker = await bed.start(routing);
     for (const p of ['in flight', 'maybe sent', 'also maybe sent']) await publish(broker, 'r/1', p);
     const options = { qos: 1 as const, noLocal: false, retainAsPublished: false, retainHandling: 0 as const };
-    const resumed = async (clientId: string, maybeSent: boolean): Promise<RecordingOwner> => {
-      const record = { clientId, protocolVersion: 5, expiryInterval: 300, subscriptions: [['r/#', options]] as [string, typeof options][], cursor: 1, inflight: [[0, 7, 1, 1]] as [number, number, QoS, 1 | 2][], awaitingRel: [], disconnectedAt: null };
-      const r = restoreSession(routing.kept, record, Date.now(), maybeSent);
+    const resumed = async (clientId: string, owner: string | null): Promise<RecordingOwner> => {
+      const record = { clientId, owner, protocolVersion: 5, expiryInterval: 300, subscriptions: [['r/#', options]] as [string, typeof options][], cursor: 1, inflight: [[0, 7, 1, 1]] as [number, number, QoS, 1 | 2][], awaitingRel: [], disconnectedAt: null };
+      const r = restoreSession(routing.kept, record, Date.now());
       await replay(routing.kept, new Map([[clientId, r]]));
-      const owner = new RecordingOwner(broker, r.session);
-      r.session.attach(owner, 100);
-      return owner;
+      const conn = new RecordingOwner(broker, r.session);
+      r.session.attach(conn, 100);
+      return conn;
     };
-    const taken = await resumed('taken-over', true);
+    const taken = await resumed('taken-over', 'gateway-a');
     assert.deepEqual(taken.publishes.map((p) => [p.payload, p.packetId, p.dup]), [['in flight', 7, true], ['maybe sent', 8, true], ['also maybe sent', 9, true]]);
-    const offline = await resumed('was-offline', false);
+    const offline = await resumed('was-offline', null);
     assert.deepEqual(offline.publishes.map((p) => [p.payload, p.packetId, p.dup]), [['in flight', 7, true], ['maybe sent', 8, false], ['also maybe sent', 9, false]]);
   });
 });

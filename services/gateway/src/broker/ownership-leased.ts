@@ -146,7 +146,7 @@ export class LeasedOwnership implements OwnershipStrategy {
     try {
       let restored: RestoredSession | undefined;
       const alive = stored && stored.expiryInterval > 0 && (stored.expiryInterval === NEVER_EXPIRES || (stored.disconnectedAt ?? now) + stored.expiryInterval * 1000 > now);
-      if (stored && alive && !req.cleanStart && stored.cursor !== undefined) restored = restoreSession(this.core, stored, now, stored.owner != null);
+      if (stored && alive && !req.cleanStart && stored.cursor !== undefined) restored = restoreSession(this.core, stored, now);
       else this.core.newSession(id, req.protocolVersion);
       const session = this.core.session(id)!;
       session.expiryInterval = req.expiryInterval;

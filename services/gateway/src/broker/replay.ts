@@ -13,14 +13,15 @@ export interface RestoredSession {
   /** In-flight messages by offset: [packet id, qos, phase]. */
   inflight: Map<number, [number, QoS, 1 | 2]>;
   /**
-   * Taken over from a connection that was live elsewhere: its last record may predate PUBLISHes
-   * it sent, so what the replay sends past the cursor goes with DUP = 1 (it may be a re-delivery).
+   * The record still names an owner: taken over from a connection live elsewhere, whose last
+   * record may predate PUBLISHes it sent, so what the replay sends past the cursor goes with
+   * DUP = 1 (it may be a re-delivery). Single-node records name no owner.
    */
   maybeSent: boolean;
 }
 
 /** Rebuilds a persisted session in the registry (subscriptions, QoS 2 state, positions); `replay` brings its messages back. */
-export function restoreSession(core: BrokerCore, p: PersistedSession, since: number, maybeSent = false): RestoredSession {
+export function restoreSession(core: BrokerCore, p: PersistedSession, since: number): RestoredSession {
   const s = core.newSession(p.clientId, p.protocolVersion);
   s.expiryInterval = p.expiryInterval;
   s.disconnectedAt = since;
@@ -36,7 +37,7 @@ export function restoreSession(core: BrokerCore, p: PersistedSession, since: num
     if (phase === 2 || offset < 0) s.restoreInflight(pubrelOnly(), packetId, 2);
     else inflight.set(offset, [packetId, qos, phase]);
   }
-  return { session: s, cursor: p.cursor, inflight, maybeSent };
+  return { session: s, cursor: p.cursor, inflight, maybeSent: p.owner != null };
 }
 
 /**
