@@ -37,7 +37,7 @@ interface CliRun {
  * Runs `tributary <args>` with the test defaults (temp data dir, loopback port 0) plus `env`;
  * a process still running after timeoutMs is killed and reported as timedOut.
  */
-function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 10_000): Promise<CliRun> {
+function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000): Promise<CliRun> {
   const dataDir = tempDir();
   const proc = spawn(process.execPath, [BIN, ...args], {
     env: {
@@ -94,7 +94,7 @@ async function openClient(url: string, opts: IClientOptions): Promise<{ client: 
 }
 
 // Independent processes: run them side by side.
-describe('tributary command line', { concurrency: true }, () => {
+describe('tributary command line', { concurrency: 2 }, () => {
   for (const args of [['--help'], ['help'], ['-h'], []]) {
     test(`tributary ${args.join(' ') || '(no arguments)'} prints usage and exits 0`, async () => {
       const r = await runCli(args);
@@ -261,7 +261,7 @@ describe('a running broker', () => {
   });
 });
 
-describe('listener conflicts', { concurrency: true }, () => {
+describe('listener conflicts', { concurrency: 2 }, () => {
   let blocker: Server;
   let port = 0;
   before(async () => {
