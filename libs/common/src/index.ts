@@ -6,3 +6,4 @@ export * from './errors';
 export * from './service';
 export * from './progress';
 export * from './timing';
+export * from './utf8';

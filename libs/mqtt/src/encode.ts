@@ -4,6 +4,8 @@
  * Everything else goes through mqtt-packet's generator.
  */
 
+import { writeUtf8 } from '@tributary/common';
+
 const ACK_HEADER = { puback: 0x40, pubrec: 0x50, pubrel: 0x62, pubcomp: 0x70 } as const;
 
 /** PUBACK/PUBREC/PUBREL/PUBCOMP with reason Success (the 2-byte form is valid in 3.x and 5.0). */
@@ -38,7 +40,7 @@ export function encodePublish(topic: string, topicBytes: number, payload: Buffer
   } while (n > 0);
   buf[o++] = topicBytes >> 8;
   buf[o++] = topicBytes & 0xff;
-  o += buf.write(topic, o, topicBytes, 'utf8');
+  o += writeUtf8(buf, o, topic);
   if (qos > 0) {
     buf[o++] = packetId >> 8;
     buf[o++] = packetId & 0xff;

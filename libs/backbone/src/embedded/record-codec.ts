@@ -1,6 +1,6 @@
 import type { ConsumedRecord, ProducerRecord, RecordHeaders } from '../backbone';
 import { crc32 } from './crc32';
-import { BackboneError, ValidationError } from '@tributary/common';
+import { BackboneError, ValidationError, writeUtf8 } from '@tributary/common';
 
 /**
  * On-disk record framing (all integers little-endian):
@@ -45,23 +45,76 @@ export function newFrame(): Frame {
 
 const TWO_32 = 4294967296;
 
+/** Writes the low 32 bits of `n`, little-endian, without Buffer#writeUInt32LE's range checks (the callers' bounds hold). */
+function le32(buf: Buffer, pos: number, n: number): void {
+  buf[pos] = n;
+  buf[pos + 1] = n >>> 8;
+  buf[pos + 2] = n >>> 16;
+  buf[pos + 3] = n >>> 24;
+}
+
 function writeI64(buf: Buffer, pos: number, n: number): void {
-  buf.writeUInt32LE(n >>> 0, pos);
-  buf.writeInt32LE(Math.floor(n / TWO_32), pos + 4);
+  le32(buf, pos, n >>> 0);
+  le32(buf, pos + 4, Math.floor(n / TWO_32));
 }
 
 function readI64(buf: Buffer, pos: number): number {
   return buf.readInt32LE(pos + 4) * TWO_32 + buf.readUInt32LE(pos);
 }
 
+/**
+ * The encoded header section (count and entries) of the last frozen headers object seen: most
+ * records of a topic share one (the messages topic's schema header), which is then copied
+ * instead of encoded per record. Only frozen objects, since an unfrozen one may change.
+ */
+let cachedHeaders: RecordHeaders | undefined;
+let cachedHeaderBytes: Buffer = Buffer.alloc(0);
+
+function frozenHeaderBytes(h: RecordHeaders): Buffer | undefined {
+  if (h === cachedHeaders) return cachedHeaderBytes;
+  if (!Object.isFrozen(h)) return undefined;
+  const buf = Buffer.allocUnsafe(headersBound(h));
+  const end = encodeHeaders(buf, 0, h);
+  cachedHeaders = h;
+  cachedHeaderBytes = Buffer.from(buf.subarray(0, end));
+  return cachedHeaderBytes;
+}
+
+function headersBound(h: RecordHeaders): number {
+  let n = 4;
+  for (const k in h) n += 8 + (k.length + String(h[k]).length) * 3;
+  return n;
+}
+
+/** Writes the header section at `pos` (room for headersBound(h)); returns the end. */
+function encodeHeaders(buf: Buffer, pos: number, h: RecordHeaders | undefined): number {
+  const countPos = pos;
+  pos += 4;
+  let count = 0;
+  if (h !== undefined) {
+    for (const k in h) {
+      const kn = writeUtf8(buf, pos + 4, k);
+      buf.writeUInt32LE(kn, pos);
+      pos += 4 + kn;
+      const vn = writeUtf8(buf, pos + 4, String(h[k]));
+      buf.writeUInt32LE(vn, pos);
+      pos += 4 + vn;
+      count++;
+    }
+  }
+  buf.writeUInt32LE(count, countPos);
+  return pos;
+}
+
 /** An upper bound of the encoded size (UTF-8 is at most 3 bytes per UTF-16 code unit). */
 export function maxEncodedSize(r: ProducerRecord): number {
-  let n = FRAME_HEADER + BODY_FIXED;
+  let n = FRAME_HEADER + BODY_FIXED - 4;
   if (r.key !== null) n += r.key.length * 3;
   if (r.value !== null) n += r.value.length;
   const h = r.headers;
-  if (h !== undefined) for (const k in h) n += 8 + (k.length + String(h[k]).length) * 3;
-  return n;
+  if (h === undefined) return n + 4;
+  const cached = frozenHeaderBytes(h);
+  return n + (cached !== undefined ? cached.length : headersBound(h));
 }
 
 /** Encodes one record at `pos` (which must have maxEncodedSize(r) bytes free); returns the end. */
@@ -80,42 +133,32 @@ export function encodeRecord(
   writeI64(buf, pos + 9, timestamp);
   pos += 17;
   if (r.key === null) {
-    buf.writeInt32LE(-1, pos);
+    le32(buf, pos, -1);
     pos += 4;
   } else {
-    const n = buf.write(r.key, pos + 4, 'utf8');
-    buf.writeInt32LE(n, pos);
+    const n = writeUtf8(buf, pos + 4, r.key);
+    le32(buf, pos, n);
     pos += 4 + n;
   }
   const v = r.value;
   if (v === null) {
-    buf.writeInt32LE(-1, pos);
+    le32(buf, pos, -1);
     pos += 4;
   } else {
-    buf.writeInt32LE(v.length, pos);
+    le32(buf, pos, v.length);
     buf.set(v, pos + 4);
     pos += 4 + v.length;
   }
-  const countPos = pos;
-  pos += 4;
-  let count = 0;
   const h = r.headers;
-  if (h !== undefined) {
-    for (const k in h) {
-      const kn = buf.write(k, pos + 4, 'utf8');
-      buf.writeUInt32LE(kn, pos);
-      pos += 4 + kn;
-      const vn = buf.write(String(h[k]), pos + 4, 'utf8');
-      buf.writeUInt32LE(vn, pos);
-      pos += 4 + vn;
-      count++;
-    }
-  }
-  buf.writeUInt32LE(count, countPos);
+  const cached = h === undefined ? undefined : frozenHeaderBytes(h);
+  if (cached !== undefined) {
+    buf.set(cached, pos);
+    pos += cached.length;
+  } else pos = encodeHeaders(buf, pos, h);
   const bodyLength = pos - start - FRAME_HEADER;
   if (bodyLength > MAX_BODY) throw new ValidationError('RECORD_TOO_LARGE', `record too large: ${bodyLength} bytes (at most ${MAX_BODY})`);
-  buf.writeUInt32LE(bodyLength, start);
-  buf.writeUInt32LE(crc32(buf, start + FRAME_HEADER, pos), start + 4);
+  le32(buf, start, bodyLength);
+  le32(buf, start + 4, crc32(buf, start + FRAME_HEADER, pos));
   return pos;
 }
 

@@ -1,5 +1,6 @@
 import type * as mp from 'mqtt-packet';
 import { encodePublish, generatePacket, Message, remainingExpiry } from '@tributary/mqtt';
+import { utf8Length } from '@tributary/common';
 import type { Delivery } from '../session/types';
 
 /** What outgoing PUBLISHes need from their connection. */
@@ -32,7 +33,7 @@ export class Outgoing {
     const msg = d.msg;
     const t = this.target;
     if (!t.v5 || (!msg.properties && !d.subscriptionIds && t.clientTopicAliasMax === 0)) {
-      return this.writeLimited(encodePublish(msg.topic, Buffer.byteLength(msg.topic), msg.payload, d.qos, d.retain, dup, packetId, t.v5), msg);
+      return this.writeLimited(encodePublish(msg.topic, utf8Length(msg.topic), msg.payload, d.qos, d.retain, dup, packetId, t.v5), msg);
     }
     const p = msg.properties;
     const ids = d.subscriptionIds;

@@ -1,6 +1,6 @@
 import type { Logger, Rate } from '@tributary/common';
 import type { GatewayConfig } from '../config';
-import { createParser, generatePacket, MqttParser, Packet, RC } from '@tributary/mqtt';
+import { createParser, generatePacket, Packet, PacketParser, RC } from '@tributary/mqtt';
 import type { Broker } from '../broker/broker';
 import { Channel, ChannelIO, ReadPause } from '../channel/channel';
 import type { PeerCertificate } from './tls';
@@ -20,7 +20,7 @@ export interface ConnectionRates {
  */
 export class Connection implements ChannelIO {
   readonly channel: Channel;
-  private readonly parser: MqttParser;
+  private readonly parser: PacketParser;
   private lastActivity = Date.now();
   private keepaliveMs = 0;
   private readonly connectDeadline: number;
