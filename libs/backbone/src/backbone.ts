@@ -135,6 +135,13 @@ export interface Backbone {
    */
   nextOffset?(topic: string): number | undefined;
   /**
+   * Optional, with nextOffset: append() for a caller that needs no positions (it took the offset
+   * from nextOffset). Every call written in the same batch gets the same promise, so a flood of
+   * small appends costs one promise per write instead of one per call. A call that cannot be
+   * encoded rejects its batch's promise; a failed write rejects it as it rejects append().
+   */
+  appendShared?(topic: string, records: readonly ProducerRecord[]): Promise<void>;
+  /**
    * Optional: milliseconds since the remote cluster last answered this process (Kafka); absent
    * where the backbone is in-process and always reachable. Used to tell "a peer went silent"
    * from "the backbone itself is unreachable" (the router's lease checks).

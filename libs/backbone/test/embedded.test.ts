@@ -92,6 +92,34 @@ describe('EmbeddedBackbone', () => {
     }
   });
 
+  it('appendShared: the calls of one batch share one promise, interleave with append() in call order, and survive a reopen', async () => {
+    const s = await scratch();
+    try {
+      const bb = await s.start();
+      await bb.ensureTopics([{ name: 't', cleanup: 'delete' }]);
+      assert.equal(bb.nextOffset('t'), 0);
+      const a = bb.appendShared('t', [{ key: 'k', value: value('a') }]);
+      const b = bb.appendShared('t', [{ key: 'k', value: value('b') }, { key: 'k', value: value('c') }]);
+      const d = bb.append('t', [{ key: 'k', value: value('d') }]);
+      const e = bb.appendShared('t', [{ key: 'k', value: value('e') }]);
+      assert.equal(a, b, 'one batch, one promise');
+      assert.equal(a, e);
+      assert.equal(bb.nextOffset('t'), 5, 'offsets are assigned at the call');
+      assert.equal(await a, undefined);
+      assert.deepEqual(await d, [{ partition: 0, offset: 3 }]);
+      const later = bb.appendShared('t', [{ key: 'k', value: value('f') }]);
+      assert.notEqual(later, a, 'the next batch has a promise of its own');
+      await later;
+      await bb.stop();
+      const reopened = await s.start();
+      assert.deepEqual((await readAll(reopened, 't')).map((r) => `${r.offset}:${r.value?.toString()}`), ['0:a', '1:b', '2:c', '3:d', '4:e', '5:f']);
+      await reopened.stop();
+      await assert.rejects(reopened.appendShared('t', [{ key: null, value: null }]), /stopped/);
+    } finally {
+      await s.done();
+    }
+  });
+
   it('refuses a second backbone on the same data directory; validates topic names', async () => {
     const s = await scratch({ topicPrefix: 'tributary.' });
     try {

@@ -201,6 +201,17 @@ export interface PacketParser {
   on(event: 'error', cb: (e: Error) => void): this;
   /** The protocol version PUBLISH properties are read for (5: they are); set once CONNECT is known. */
   settings: { protocolVersion?: number };
+  /**
+   * Stops after the packet being handled: the rest of its chunk (and what parse() gets meanwhile)
+   * waits unparsed, as bytes, until resume(). Paused while a packet handler runs, the packets
+   * after it are not even decoded: a paused publisher holds its unread bytes, not hundreds of packets.
+   */
+  pause(): void;
+  /** Parses what waited since pause() (it may pause again); returns what parse() returns. */
+  resume(): number;
+  readonly paused: boolean;
+  /** The bytes waiting for resume(). */
+  readonly unparsedBytes: number;
 }
 
 /** What the fast path produces: the fields (and hidden class) of mqtt-packet's PUBLISH packet. */
@@ -237,6 +248,9 @@ class FramingParser implements PacketParser {
   private heldBytes = 0;
   /** The held packet's whole size once its fixed header is complete, else -1. */
   private heldTotal = -1;
+  paused = false;
+  /** Bytes not parsed yet because of pause(). */
+  private unparsed: Buffer | undefined;
 
   constructor() {
     this.checked.on('packet', (p) => this.onPacket(p));
@@ -257,7 +271,26 @@ class FramingParser implements PacketParser {
     return this;
   }
 
+  pause(): void {
+    this.paused = true;
+  }
+
+  get unparsedBytes(): number {
+    return this.unparsed?.length ?? 0;
+  }
+
+  resume(): number {
+    this.paused = false;
+    const rest = this.unparsed;
+    this.unparsed = undefined;
+    return rest === undefined ? this.heldBytes : this.parse(rest);
+  }
+
   parse(chunk: Buffer): number {
+    if (this.paused) {
+      this.unparsed = this.unparsed === undefined ? chunk : Buffer.concat([this.unparsed, chunk]);
+      return this.heldBytes;
+    }
     this.failed = false;
     let pos = 0;
     if (this.heldBytes > 0) {
@@ -276,6 +309,7 @@ class FramingParser implements PacketParser {
       this.one(packet, 0, packet.length);
       if (this.failed) return 0;
       pos = need;
+      if (this.paused) return this.keepUnparsed(chunk, pos);
     }
     const end = chunk.length;
     while (pos < end) {
@@ -288,7 +322,13 @@ class FramingParser implements PacketParser {
       this.one(chunk, pos, total);
       if (this.failed) return 0;
       pos += total;
+      if (this.paused) return this.keepUnparsed(chunk, pos);
     }
+    return 0;
+  }
+
+  private keepUnparsed(chunk: Buffer, pos: number): number {
+    if (pos < chunk.length) this.unparsed = chunk.subarray(pos);
     return 0;
   }
 

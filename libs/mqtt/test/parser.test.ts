@@ -78,6 +78,31 @@ describe('the framing parser', () => {
     });
   }
 
+  it('pause() stops after the packet being handled; the rest and later chunks wait as bytes until resume()', () => {
+    const bytes = stream(5);
+    const want = reference(bytes, 5).map(plain);
+    const parser = createParser();
+    parser.settings = { protocolVersion: 5 };
+    const got: Packet[] = [];
+    // Pause inside every second packet's handler, as a channel does when flow control engages.
+    parser.on('packet', (p) => {
+      got.push(p);
+      if (got.length % 2 === 1) parser.pause();
+    });
+    const cut = 500;
+    assert.equal(parser.parse(bytes.subarray(0, cut)), 0);
+    assert.equal(got.length, 1, 'stopped after the first packet');
+    assert.ok(parser.paused);
+    assert.equal(parser.parse(bytes.subarray(cut)), 0, 'a chunk while paused waits too');
+    assert.equal(got.length, 1);
+    const firstPacket = mqttPacket.generate({ cmd: 'publish', topic: 'a/b', payload: Buffer.from('hello'), qos: 0, retain: false, dup: false }, { protocolVersion: 5 });
+    assert.equal(parser.unparsedBytes, bytes.length - firstPacket.length);
+    let rounds = 0;
+    while (parser.paused && rounds++ < 100) parser.resume();
+    assert.deepEqual(got.map(plain), want, 'every packet, in order');
+    assert.equal(parser.unparsedBytes, 0);
+  });
+
   it('reports the bytes of an incomplete packet as buffered, growing until it completes', () => {
     const big = mqttPacket.generate({ cmd: 'publish', topic: 't', payload: Buffer.alloc(10_000), qos: 0, retain: false, dup: false });
     const { packets, buffered } = parseChunks(big, [1, 3000, 6000, 9000], 4);

@@ -197,6 +197,39 @@ describe('channel read pauses', () => {
     }
   });
 
+  it('QoS 0 publishes sharing one durable write (appendShared) count as many pending publishes, and its failure closes the connection', async () => {
+    const { ch, io } = channel(broker, config);
+    ch.handleIn(wire(connect('shared-write')));
+    const writes: { resolve: () => void; reject: (e: Error) => void }[] = [];
+    const shared = (): Promise<void> => new Promise<void>((resolve, reject) => writes.push({ resolve, reject }));
+    const first = shared();
+    const second = shared();
+    const third = shared();
+    let current = first;
+    const publish = broker.publish;
+    broker.publish = () => current;
+    try {
+      for (let i = 1; i <= 600; i++) ch.handleIn(wire(publish0));
+      current = second;
+      for (let i = 1; i <= 400; i++) ch.handleIn(wire(publish0));
+      assert.equal(io.pausedBy, ReadPause.Publishes, '1000 pending over two shared writes');
+      writes[1]!.resolve();
+      await tick();
+      assert.equal(io.pausedBy, ReadPause.Publishes, 'the 400 of the second are durable, the 600 of the first are not');
+      writes[0]!.resolve();
+      await tick();
+      assert.equal(io.pausedBy, 0, 'all durable: reading again');
+      current = third;
+      for (let i = 1; i <= 3; i++) ch.handleIn(wire(publish0));
+      assert.equal(io.ended, false);
+      writes[2]!.reject(new Error('disk full'));
+      await tick();
+      assert.equal(io.ended, true, 'a failed durable write closes the connection');
+    } finally {
+      broker.publish = publish;
+    }
+  });
+
   it('an operation later packets wait for pauses reading (ReadPause.Hold) and resumes it when done', async () => {
     const { ch, io } = channel(broker, config);
     ch.handleIn(wire(connect('hold')));

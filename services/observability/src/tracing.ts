@@ -27,9 +27,12 @@ function userTraceparent(msg: { properties?: { userProperties?: Record<string, s
   return typeof v === 'string' ? v : undefined;
 }
 
-/** A backbone's append, as Tracing wraps it. */
+type Records = readonly { headers?: Readonly<Record<string, string>> }[];
+
+/** A backbone's appends, as Tracing wraps them. */
 interface Appender {
-  append(topic: string, records: readonly { headers?: Readonly<Record<string, string>> }[]): Promise<unknown>;
+  append(topic: string, records: Records): Promise<unknown>;
+  appendShared?(topic: string, records: Records): Promise<void>;
 }
 
 /**
@@ -83,10 +86,14 @@ export class Tracing {
     );
   }
 
-  /** Wraps `backbone.append` so each record carrying a `traceparent` header gets a `durable append` span. */
+  /** Wraps `backbone.append` (and appendShared) so each call with a record carrying a `traceparent` header gets a `durable append` span. */
   wrapAppend(backbone: Appender): void {
-    const append = backbone.append.bind(backbone);
-    backbone.append = (topic, records) => {
+    backbone.append = this.traced(backbone.append.bind(backbone));
+    if (backbone.appendShared) backbone.appendShared = this.traced(backbone.appendShared.bind(backbone));
+  }
+
+  private traced<R>(append: (topic: string, records: Records) => Promise<R>): (topic: string, records: Records) => Promise<R> {
+    return (topic, records) => {
       const parent = records.find((r) => r.headers?.traceparent)?.headers?.traceparent;
       if (!parent) return append(topic, records);
       const span = this.tracer.startSpan('durable append', { kind: SpanKind.PRODUCER, attributes: { 'messaging.destination.name': topic, 'messaging.batch.message_count': records.length } }, contextOf(parent));

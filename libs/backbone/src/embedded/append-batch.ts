@@ -14,6 +14,27 @@ export interface PendingCall {
   reject: (err: Error) => void;
   /** Rejected already (could not be encoded). */
   failed: boolean;
+  /** An appendShared() call: its batch's SharedWrite settles it, it needs no positions. */
+  shared: boolean;
+}
+
+/** The one promise of the appendShared() calls of one batch. */
+export interface SharedWrite {
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+export function sharedWrite(): SharedWrite {
+  let resolve!: () => void;
+  let reject!: (err: Error) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // Rejections reach the callers through `promise`; this one is only the batch's own.
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
 }
 
 export function asError(err: unknown): Error {

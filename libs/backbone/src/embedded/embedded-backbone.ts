@@ -143,6 +143,15 @@ export class EmbeddedBackbone implements Backbone {
     }
   }
 
+  appendShared(topic: string, records: readonly ProducerRecord[]): Promise<void> {
+    if (this.state !== 'started' && this.state !== 'stopping') return Promise.reject(this.notStarted('append'));
+    try {
+      return this.topicLog(topic).appendShared(records);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
   async consume(options: ConsumeOptions): Promise<Consumer> {
     this.assertStarted('consume');
     if (typeof options.eachBatch !== 'function') throw new ValidationError('INVALID_ARGUMENT', 'consume(): eachBatch must be a function');

@@ -2,7 +2,7 @@ import { mkdir, open, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { BackboneError, type Logger } from '@tributary/common';
 import type { ConsumedRecord, ProducerRecord, RecordPosition } from '../backbone';
-import { asError, consumedRecords, encodeCalls, positions, type PendingCall } from './append-batch';
+import { asError, consumedRecords, encodeCalls, positions, sharedWrite, type PendingCall, type SharedWrite } from './append-batch';
 import { compactSegments } from './compaction';
 import { fsyncDir, listSegments, loadTopicConfig, recoverLastSegment, segmentFileName, type TopicConfig } from './files';
 import type { Segment } from './segment-reader';
@@ -30,6 +30,8 @@ export interface WriteListener {
 /** The encode buffer is reused between batches up to this size (bigger batches allocate). */
 const MAX_SCRATCH = 16 * 1024 * 1024;
 
+const NOTHING = (): void => undefined;
+
 /**
  * One topic's partition 0: an append-only sequence of segment files.
  * All file writes go through one serialized writer loop (`drain`): it turns every append() call
@@ -49,6 +51,8 @@ export class TopicLog {
   private fh: FileHandle | null = null;
   private preOpen: Array<{ records: readonly ProducerRecord[]; resolve: (p: RecordPosition[]) => void; reject: (e: Error) => void }> = [];
   private pending: PendingCall[] = [];
+  /** The promise of the appendShared() calls in `pending`. */
+  private sharedWrite: SharedWrite | undefined;
   private scheduled = false;
   private loop: Promise<void> | null = null;
   private dirty = false;
@@ -138,9 +142,21 @@ export class TopicLog {
     this.nextOffset += count;
     const now = Date.now();
     return new Promise((resolve, reject) => {
-      this.pending.push({ records, count, first, now, resolve, reject, failed: false });
+      this.pending.push({ records, count, first, now, resolve, reject, failed: false, shared: false });
       this.schedule();
     });
+  }
+
+  /** append() without positions: the calls of one batch share one promise (Backbone.appendShared). */
+  appendShared(records: readonly ProducerRecord[]): Promise<void> {
+    const count = records.length;
+    if (this.assignableOffset === undefined || count === 0) return this.append(records).then(NOTHING);
+    const write = (this.sharedWrite ??= sharedWrite());
+    const first = this.nextOffset;
+    this.nextOffset += count;
+    this.pending.push({ records, count, first, now: Date.now(), resolve: NOTHING, reject: write.reject, failed: false, shared: true });
+    this.schedule();
+    return write.promise;
   }
 
   /** Asks the writer to fsync if anything was written since the last fsync ('interval' policy). */
@@ -289,8 +305,12 @@ export class TopicLog {
     for (;;) {
       if (this.pending.length > 0) {
         const calls = this.pending;
+        const shared = this.sharedWrite;
         this.pending = [];
+        this.sharedWrite = undefined;
         await this.writeBatch(calls);
+        // After a failure every call rejected it already; settling twice changes nothing.
+        shared?.resolve();
       } else if (this.rollWaiters.length > 0) {
         const waiters = this.rollWaiters;
         this.rollWaiters = [];
@@ -341,7 +361,7 @@ export class TopicLog {
     active.lastWriteAt = Date.now();
     this.endOffset = end;
     this.notify(calls, anyFailed);
-    for (const c of calls) if (!c.failed) c.resolve(positions(c.first, c.count));
+    for (const c of calls) if (!c.failed && !c.shared) c.resolve(positions(c.first, c.count));
   }
 
   /** One write (looping on short writes), then fsync for 'always'. Restores the file on failure; the caller updates the size. */

@@ -312,13 +312,15 @@ export class Broker implements SessionHost {
       msg.publisher = origin;
     }
     const offset = backbone.nextOffset?.(MESSAGES_TOPIC);
-    const durable = backbone.append(MESSAGES_TOPIC, [messageRecord(msg, origin)]);
     if (offset === undefined) {
-      return durable.then(([pos]) => {
+      return backbone.append(MESSAGES_TOPIC, [messageRecord(msg, origin)]).then(([pos]) => {
         msg.offset = pos ? pos.offset : -1;
         return this.retainAndRoute(msg);
       });
     }
+    // The offset is known: no positions needed, so the append may share its batch's promise.
+    const records = [messageRecord(msg, origin)];
+    const durable = backbone.appendShared ? backbone.appendShared(MESSAGES_TOPIC, records) : backbone.append(MESSAGES_TOPIC, records);
     // Routed before the write completes when the offset is already known (embedded): delivery
     // latency does not include disk I/O. Acknowledgements still wait for `durable`.
     msg.offset = offset;

@@ -110,6 +110,9 @@ export class Channel implements SessionOwner, Pausable, PublishOrigin {
   /** Packets parsed while later packets must wait (a hold, or flow control's pause), in order. */
   private waitingPackets: Packet[] | undefined;
   private flowPaused = false;
+  /** The promise the last QoS 0 publishes share, and how many share it (awaitShared). */
+  private sharedPublish: Promise<unknown> | undefined;
+  private sharedBatch: { count: number } | undefined;
   // EMQX's per-client traffic counters (GET /clients): plain number fields, one increment where a
   // chunk, packet or message passes; send_cnt is the transport's (io.writes).
   /** Socket reads (recv_cnt) and their bytes (recv_oct); counted by the connection. */
@@ -278,13 +281,15 @@ export class Channel implements SessionOwner, Pausable, PublishOrigin {
     if (s.own) this.outgoing.ownPublishStarted(msg);
     if (++this.pendingPublishes === MAX_PENDING_PUBLISHES) this.io.pauseReading(ReadPause.Publishes);
     if (this.broker.flow.engaged) this.broker.flow.publisherActive(this);
-    this.broker.publish(msg, this).then(
+    const published = this.broker.publish(msg, this);
+    if (s.done === undefined && s.failed === undefined && !s.own) return this.awaitShared(published);
+    published.then(
       () => {
-        this.publishFinished();
+        this.publishesFinished(1);
         if (s.done) this.continue(s.done);
       },
       (err: Error) => {
-        this.publishFinished();
+        this.publishesFinished(1);
         if (s.own) this.outgoing.ownPublishAcknowledged(msg);
         if (s.failed) return this.continue(() => s.failed!(err));
         // A Kafka stall is logged once per episode by the backbone, not once per message.
@@ -296,9 +301,41 @@ export class Channel implements SessionOwner, Pausable, PublishOrigin {
     );
   }
 
-  private publishFinished(): void {
-    if (this.pendingPublishes-- === MAX_PENDING_PUBLISHES / 2) this.io.resumeReading(ReadPause.Publishes);
+  /**
+   * A publish nothing follows (QoS 0): consecutive ones that share their durable write's promise
+   * (Backbone.appendShared) share one continuation, instead of two closures and a promise each.
+   */
+  private awaitShared(published: Promise<unknown>): void {
+    let batch = this.sharedBatch;
+    if (published !== this.sharedPublish || batch === undefined) {
+      this.sharedPublish = published;
+      batch = this.sharedBatch = { count: 0 };
+      const settled = (b: { count: number }): void => {
+        if (this.sharedBatch === b) this.sharedPublish = this.sharedBatch = undefined;
+        this.publishesFinished(b.count);
+      };
+      const b = batch;
+      published.then(
+        () => settled(b),
+        (err: Error) => {
+          settled(b);
+          // A Kafka stall is logged once per episode by the backbone, not once per message.
+          if (backboneStalled(err)) this.broker.metrics['messages.publish.stalled'] += b.count;
+          else this.log.error({ err }, 'publish failed');
+          // Nothing to acknowledge at QoS 0; the connection closes as for any failed publish.
+          this.close(RC.SERVER_UNAVAILABLE);
+        },
+      );
+    }
+    batch.count++;
   }
+
+  private publishesFinished(n: number): void {
+    const before = this.pendingPublishes;
+    this.pendingPublishes -= n;
+    if (before >= MAX_PENDING_PUBLISHES / 2 && this.pendingPublishes < MAX_PENDING_PUBLISHES / 2) this.io.resumeReading(ReadPause.Publishes);
+  }
+
 
   /** True while the broker works on something later packets must wait for. */
   get waiting(): boolean {

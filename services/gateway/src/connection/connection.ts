@@ -27,8 +27,6 @@ export class Connection implements ChannelIO {
   private dead = false;
   /** ReadPause bits: reading is paused while any is set. */
   private pausedBy = 0;
-  /** Bytes received but not parsed yet: a pause came in the middle of a chunk. */
-  private unread: Buffer | undefined;
   private readonly maxSendBuffer: number;
   /** messages_rate: PUBLISH packets received; undefined when infinite. */
   private readonly messagesBucket: TokenBucket | undefined;
@@ -76,8 +74,8 @@ export class Connection implements ChannelIO {
   }
 
   /**
-   * Bytes from the transport. A chunk is parsed whole; the packets after a pause wait in the
-   * channel, in order (Channel.hold, flow control).
+   * Bytes from the transport. A pause (Channel.hold, flow control, too many publishes awaiting
+   * durability, rates) stops the parser after the packet being handled; the rest waits as bytes.
    */
   data(chunk: Buffer): void {
     if (this.dead) return;
@@ -89,14 +87,13 @@ export class Connection implements ChannelIO {
     this.feed(chunk);
   }
 
-  /** Parses a chunk, or keeps it while reading is paused. */
+  /** Parses a chunk; while reading is paused the parser keeps it, in order, for later. */
   private feed(chunk: Buffer): void {
-    if (this.pausedBy !== 0) {
-      // Arrived as reading was being paused: kept in order for later.
-      this.unread = this.unread ? Buffer.concat([this.unread, chunk]) : chunk;
-      return;
-    }
-    const buffered = this.parser.parse(chunk);
+    this.parsed(this.parser.parse(chunk));
+  }
+
+  /** `buffered`: the bytes of an incomplete packet the parser holds. */
+  private parsed(buffered: number): void {
     // An incomplete packet larger than we accept is refused before it is buffered whole.
     if (!this.dead && buffered > this.config.mqtt.max_packet_size + 5) this.tooLarge();
   }
@@ -158,7 +155,11 @@ export class Connection implements ChannelIO {
   }
 
   pauseReading(reason: ReadPause): void {
-    if (this.pausedBy === 0) this.transport.pause();
+    if (this.pausedBy === 0) {
+      this.transport.pause();
+      // The rest of the chunk being parsed waits as bytes (PacketParser.pause).
+      this.parser.pause();
+    }
     this.pausedBy |= reason;
   }
 
@@ -166,12 +167,15 @@ export class Connection implements ChannelIO {
     if ((this.pausedBy & reason) === 0) return;
     this.pausedBy &= ~reason;
     if (this.pausedBy !== 0 || this.dead) return;
-    if (this.unread === undefined) return this.transport.resume();
-    // Parse what was left first (next turn: the caller may be inside a packet handler); read after.
+    if (this.parser.unparsedBytes === 0) {
+      this.parser.resume();
+      return this.transport.resume();
+    }
+    // Parse what waited first (next turn: the caller may be inside a packet handler); read after.
+    // Paused again meanwhile: the next resume does it.
     setImmediate(() => {
-      const rest = this.unread;
-      this.unread = undefined;
-      if (rest && !this.dead) this.feed(rest);
+      if (this.dead || this.pausedBy !== 0) return;
+      this.parsed(this.parser.resume());
       if (this.pausedBy === 0 && !this.dead) this.transport.resume();
     });
   }

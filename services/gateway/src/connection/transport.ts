@@ -48,6 +48,8 @@ class TlsPeer {
 const END_GRACE_MS = 2000;
 /** Up to this many bytes per tick are copied into one buffer; beyond, they go out as a writev. */
 const COALESCE_LIMIT = 64 * 1024;
+/** A packet this large is written as it is, never copied. */
+const LARGE_WRITE = 16 * 1024;
 
 export class TcpTransport implements Transport {
   readonly remoteAddress: string;
@@ -113,9 +115,25 @@ export class TcpTransport implements Transport {
     if (p.length === 1) s.write(p[0]!);
     else if (bytes <= COALESCE_LIMIT) s.write(Buffer.concat(p, bytes));
     else {
-      // Large payloads are not worth copying: one writev instead.
+      // One writev of buffers up to COALESCE_LIMIT each: small packets are copied together, large
+      // ones go as they are. Writing each packet as it was kept one stream entry per packet in
+      // the socket's buffer (a stalled or slow reader's MiB of them), all surviving young GCs.
       s.cork();
-      for (const b of p) s.write(b);
+      let from = 0;
+      let groupBytes = 0;
+      for (let i = 0; i < p.length; i++) {
+        const n = p[i]!.length;
+        if (n >= LARGE_WRITE || groupBytes + n > COALESCE_LIMIT) {
+          writeGroup(s, p, from, i, groupBytes);
+          from = i;
+          groupBytes = 0;
+        }
+        if (n >= LARGE_WRITE) {
+          s.write(p[i]!);
+          from = i + 1;
+        } else groupBytes += n;
+      }
+      writeGroup(s, p, from, p.length, groupBytes);
       s.uncork();
     }
   }
@@ -135,6 +153,12 @@ export class TcpTransport implements Transport {
   resume(): void {
     this.socket.resume();
   }
+}
+
+/** Writes p[from, to) (`bytes` long) as one buffer. */
+function writeGroup(s: Socket, p: Buffer[], from: number, to: number, bytes: number): void {
+  if (to - from === 1) s.write(p[from]!);
+  else if (to > from) s.write(Buffer.concat(p.slice(from, to), bytes));
 }
 
 function flushTcp(t: TcpTransport): void {
