@@ -227,9 +227,15 @@ function varintLength(n: number): number {
 
 function writeVarint(buf: Buffer, o: number, n: number): number {
   let z = n * 2;
+  // Above 31 bits by division (no `%`: a floating-point remainder is several times slower), then bitwise.
+  while (z > 0x7fffffff) {
+    const q = Math.floor(z / 128);
+    buf[o++] = (z - q * 128) | 128;
+    z = q;
+  }
   while (z >= 128) {
-    buf[o++] = (z % 128) | 128;
-    z = Math.floor(z / 128);
+    buf[o++] = (z & 0x7f) | 128;
+    z >>>= 7;
   }
   buf[o++] = z;
   return o;
