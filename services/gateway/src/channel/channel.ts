@@ -308,24 +308,21 @@ export class Channel implements SessionOwner, Pausable, PublishOrigin {
   private awaitShared(published: Promise<unknown>): void {
     let batch = this.sharedBatch;
     if (published !== this.sharedPublish || batch === undefined) {
+      const b = { count: 0 };
       this.sharedPublish = published;
-      batch = this.sharedBatch = { count: 0 };
-      const settled = (b: { count: number }): void => {
+      this.sharedBatch = batch = b;
+      const settled = (): void => {
         if (this.sharedBatch === b) this.sharedPublish = this.sharedBatch = undefined;
         this.publishesFinished(b.count);
       };
-      const b = batch;
-      published.then(
-        () => settled(b),
-        (err: Error) => {
-          settled(b);
-          // A Kafka stall is logged once per episode by the backbone, not once per message.
-          if (backboneStalled(err)) this.broker.metrics['messages.publish.stalled'] += b.count;
-          else this.log.error({ err }, 'publish failed');
-          // Nothing to acknowledge at QoS 0; the connection closes as for any failed publish.
-          this.close(RC.SERVER_UNAVAILABLE);
-        },
-      );
+      published.then(settled, (err: Error) => {
+        settled();
+        // A Kafka stall is logged once per episode by the backbone, not once per message.
+        if (backboneStalled(err)) this.broker.metrics['messages.publish.stalled'] += b.count;
+        else this.log.error({ err }, 'publish failed');
+        // Nothing to acknowledge at QoS 0; the connection closes as for any failed publish.
+        this.close(RC.SERVER_UNAVAILABLE);
+      });
     }
     batch.count++;
   }
@@ -335,7 +332,6 @@ export class Channel implements SessionOwner, Pausable, PublishOrigin {
     this.pendingPublishes -= n;
     if (before >= MAX_PENDING_PUBLISHES / 2 && this.pendingPublishes < MAX_PENDING_PUBLISHES / 2) this.io.resumeReading(ReadPause.Publishes);
   }
-
 
   /** True while the broker works on something later packets must wait for. */
   get waiting(): boolean {

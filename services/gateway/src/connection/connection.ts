@@ -84,11 +84,7 @@ export class Connection implements ChannelIO {
     ch.recvCnt++;
     ch.recvOct += chunk.length;
     if (this.bytesBucket) this.rateLimited(this.bytesBucket.spend(chunk.length, this.lastActivity));
-    this.feed(chunk);
-  }
-
-  /** Parses a chunk; while reading is paused the parser keeps it, in order, for later. */
-  private feed(chunk: Buffer): void {
+    // While reading is paused the parser keeps the chunk, in order, for later.
     this.parsed(this.parser.parse(chunk));
   }
 
