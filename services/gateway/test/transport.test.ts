@@ -31,11 +31,19 @@ it('a tick of writes past the coalescing limit reaches the peer byte for byte, s
         if (bytes >= want.length) resolve();
       }),
     );
+    // The stream entries the flush makes: each is a buffer the socket holds until the kernel takes it.
+    const entries: number[] = [];
+    const write = socket.write.bind(socket) as (b: Buffer) => boolean;
+    socket.write = ((b: Buffer) => (entries.push(b.length), write(b))) as typeof socket.write;
     for (const p of parts) transport.write(p);
     assert.equal(transport.writes, 0, 'nothing written before the end of the tick');
     await all;
     assert.equal(transport.writes, 1, 'one flush');
     assert.ok(Buffer.concat(received).equals(want));
+    const large = parts.filter((p) => p.length >= 16 * 1024).length;
+    assert.ok(entries.every((n) => n <= 64 * 1024 || n === 20 * 1024), `no entry beyond 64 KiB: ${entries.join(' ')}`);
+    assert.equal(entries.filter((n) => n === 20 * 1024).length, large, 'the 20 KiB packets go as they are');
+    assert.ok(entries.length <= large * 2 + Math.ceil(want.length / (64 * 1024)) + 1, `small packets copied together, not one entry each: ${entries.length} entries`);
   } finally {
     client.destroy();
     socket.destroy();

@@ -94,15 +94,15 @@ function encodeHeaders(buf: Buffer, pos: number, h: RecordHeaders | undefined): 
   if (h !== undefined) {
     for (const k in h) {
       const kn = writeUtf8(buf, pos + 4, k);
-      buf.writeUInt32LE(kn, pos);
+      le32(buf, pos, kn);
       pos += 4 + kn;
       const vn = writeUtf8(buf, pos + 4, String(h[k]));
-      buf.writeUInt32LE(vn, pos);
+      le32(buf, pos, vn);
       pos += 4 + vn;
       count++;
     }
   }
-  buf.writeUInt32LE(count, countPos);
+  le32(buf, countPos, count);
   return pos;
 }
 
