@@ -78,6 +78,11 @@ export async function open(url: string, opts: IClientOptions = {}): Promise<Open
     client.once('connect', (p) => resolve(p));
     client.once('error', reject);
     client.once('close', () => reject(new Error('closed before CONNACK')));
+  }).catch((err: unknown) => {
+    // A client that never connected is closed here: nothing else holds it to end it.
+    client.on('error', () => undefined);
+    client.end(true);
+    throw err;
   });
   return { client, inbox, connack };
 }
