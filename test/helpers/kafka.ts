@@ -55,8 +55,11 @@ export class OwnKafka {
     process.kill(this.pid(i), 'SIGCONT');
   }
 
-  /** Stops and starts again on the same data and ports. */
-  async restart(): Promise<void> {
+  /** Stops and starts again on the same data and ports, down for at least `minDownMs` (connections refused meanwhile). */
+  async restart(minDownMs = 0): Promise<void> {
+    const stoppedAt = Date.now();
+    await OwnKafka.script(['stop', this.dir]);
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, stoppedAt + minDownMs - Date.now())));
     await OwnKafka.script(['restart', this.dir]);
   }
 

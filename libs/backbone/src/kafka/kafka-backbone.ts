@@ -60,12 +60,20 @@ const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/;
 /**
  * kafkajs's retries: its default backoff doubles up to 30 s, so after a pause or a broker
  * restart a client could sleep for many seconds after Kafka was back. Capped at 1 s here: a
- * recovered cluster is used again within about a second. Producer, admin and consumers give up
- * after these retries (about 8 s of refused connections; a request that times out waits 30 s per
- * try): an append then fails, and consumers restart. (Unlimited producer retries were tried: a
- * gateway then once stayed stalled for over a minute after a broker restart under load.)
+ * recovered cluster is used again within about a second. Admin and consumers give up after these
+ * retries (about 8 s of refused connections; a request that times out waits 30 s per try), and
+ * consumers restart. The producer retries for at least the stall timeout (producerRetries).
  */
 const RETRY = { initialRetryTime: 100, maxRetryTime: 1000, factor: 0.2, multiplier: 2, retries: 10 };
+/**
+ * The producer's retries cover the stall timeout even when every try fails at once (refused
+ * connections, no leader yet), so an append fails only by the stall rule, never because a slow
+ * leader election outlasted 10 tries (a busy CI box once took longer than their ~8 s after a
+ * broker's kill -9, and every publisher was disconnected). Bounded, not unlimited: unlimited
+ * retries were tried and a gateway once stayed stalled for over a minute after a broker restart
+ * under load. A request sent again keeps its sequence numbers, so retries never duplicate.
+ */
+const producerRetries = (stallTimeoutMs: number): number => Math.ceil(stallTimeoutMs / RETRY.maxRetryTime) + 5;
 /** Table topics roll segments at 64 MiB so compaction can run (it never touches the active one). */
 const COMPACT_SEGMENT_BYTES = 64 * 1024 * 1024;
 
@@ -154,21 +162,24 @@ export class KafkaBackbone implements Backbone {
         else this.logger.warn({ stalledMs: ms }, 'backbone: Kafka answers again; appends succeed');
       },
     };
-    this.kafka = new Kafka({
-      clientId: this.clientId,
-      brokers: options.brokers,
-      logLevel: logLevel.INFO,
-      logCreator: logCreatorFor(this.logger),
-      retry: RETRY,
-      ...(options.ssl !== undefined ? { ssl: options.ssl } : {}),
-      ...(options.sasl !== undefined ? { sasl: options.sasl } : {}),
-    });
+    const client = (retry: typeof RETRY): Kafka =>
+      new Kafka({
+        clientId: this.clientId,
+        brokers: options.brokers,
+        logLevel: logLevel.INFO,
+        logCreator: logCreatorFor(this.logger),
+        retry,
+        ...(options.ssl !== undefined ? { ssl: options.ssl } : {}),
+        ...(options.sasl !== undefined ? { sasl: options.sasl } : {}),
+      });
+    this.kafka = client(RETRY);
     this.admin = this.kafka.admin();
     this.admin.on(this.admin.events.REQUEST, this.contact);
     const partitionOf = new PartitionPins();
     // Idempotent (acks=all, one request in flight, sequence numbers): retries never duplicate
-    // or reorder records. kafkajs retries retriable errors (RETRY above).
-    this.producer = this.kafka.producer({
+    // or reorder records. A client of its own, because kafkajs's reconnect to the cluster (inside
+    // each send's retries) takes the client's retry settings, not the producer's.
+    this.producer = client({ ...RETRY, retries: producerRetries(batcherSettings.stallTimeoutMs) }).producer({
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
