@@ -10,5 +10,5 @@ COPY --from=build /app /app
 ENV TRIBUTARY_NODE__DATA_DIR=/var/lib/tributary
 VOLUME /var/lib/tributary
 EXPOSE 1883 8083 8883 8084 18083
-ENTRYPOINT ["node", "services/cli/bin/tributary.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=8", "services/cli/bin/tributary.js"]
 CMD ["start"]

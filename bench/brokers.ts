@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { generate } from 'selfsigned';
-import { canConnect, cpuOf, freePort, removeDirs, removeTempDirs, rssOf, spawnProc, killChildrenNow, stopChildren, tempDir, waitReady } from './processes';
+import { canConnect, cpuOf, freePort, removeDirs, removeTempDirs, rssOf, spawnProc, killChildrenNow, stopChildren, tempDir, tributaryNodeArgs, waitReady } from './processes';
 import { killKafkaNow, startTributaryKafka, stopKafka } from './tributary-kafka';
 
 export const BROKERS = ['mosquitto', 'aedes', 'tributary', 'tributary-kafka'] as const;
@@ -154,9 +154,7 @@ async function launch(benchDir: string, repoRoot: string, name: Exclude<BrokerNa
         TRIBUTARY_LOG__LEVEL: 'warn',
         ...options.env,
       };
-      // BENCH_TRIBUTARY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the broker under load.
-      const nodeArgs = (process.env.BENCH_TRIBUTARY_NODE_ARGS ?? '').split(' ').filter(Boolean);
-      return { cmd: process.execPath, args: [...nodeArgs, bin, 'start'], env, dirs: [dataDir], statusBind };
+      return { cmd: process.execPath, args: [...tributaryNodeArgs(repoRoot), bin, 'start'], env, dirs: [dataDir], statusBind };
     }
   }
 }

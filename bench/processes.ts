@@ -200,3 +200,13 @@ export function removeTempDirs(): void {
   // Nothing left for the watchdog (it ends with the bench); a later start writes a new list.
   if (watchList) fs.rmSync(watchList, { force: true });
 }
+
+/**
+ * The Node.js flags every start path of Tributary uses (services/cli/bin/node-flags.json), so the
+ * bench measures what users run, then BENCH_TRIBUTARY_NODE_ARGS (e.g. "--cpu-prof
+ * --cpu-prof-dir=/tmp/prof" profiles the broker under load; a later flag overrides an earlier one).
+ */
+export function tributaryNodeArgs(repoRoot: string): string[] {
+  const shipped = JSON.parse(fs.readFileSync(path.join(repoRoot, 'services/cli/bin/node-flags.json'), 'utf8')) as string[];
+  return [...shipped, ...(process.env.BENCH_TRIBUTARY_NODE_ARGS ?? '').split(' ').filter(Boolean)];
+}

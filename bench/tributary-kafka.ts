@@ -6,7 +6,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { RunningBroker, TlsFiles } from './brokers';
-import { Proc, canConnect, cpuOf, freePort, lastLine, removeDirs, rssOf, spawnProc, tempDir, waitReady } from './processes';
+import { Proc, canConnect, cpuOf, freePort, lastLine, removeDirs, rssOf, spawnProc, tempDir, tributaryNodeArgs, waitReady } from './processes';
 
 /** The Kafka broker of this bench run: started by deploy/kafka/kafka.sh on first use, or BENCH_KAFKA. */
 interface KafkaBroker {
@@ -183,7 +183,7 @@ export async function startTributaryKafka(repoRoot: string, tlsFiles?: TlsFiles)
   if (!fs.existsSync(bin)) throw new Error(`${path.relative(repoRoot, bin)} does not exist`);
   const k = await sharedKafka(repoRoot, benchLog);
   const prefix = `bench${process.pid}x${Date.now()}.`;
-  const nodeArgs = (process.env.BENCH_TRIBUTARY_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const nodeArgs = tributaryNodeArgs(repoRoot);
   const procs: Proc[] = [];
   const dirs: string[] = [];
   const stop = async (): Promise<void> => {

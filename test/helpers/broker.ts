@@ -1,13 +1,17 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
 export const ROOT = join(__dirname, '..', '..', '..');
 export const BIN = join(ROOT, 'services', 'cli', 'bin', 'tributary.js');
+/** The Node.js flags every start path of Tributary uses: tests run the broker as users do. */
+export const NODE_FLAGS = JSON.parse(readFileSync(join(ROOT, 'services', 'cli', 'bin', 'node-flags.json'), 'utf8')) as string[];
 
 export interface BrokerOptions {
+  /** Node.js flags instead of NODE_FLAGS (what the shipped start paths pass). */
+  nodeFlags?: readonly string[];
   /** Extra TRIBUTARY_* variables. */
   env?: Record<string, string>;
   /** Reuse a data directory (restart tests). */
@@ -62,7 +66,7 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<BrokerProce
     TRIBUTARY_LOG__LEVEL: 'info',
     ...opts.env,
   };
-  const proc = spawn(process.execPath, [BIN, opts.command ?? 'start'], { env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...(opts.nodeFlags ?? NODE_FLAGS), BIN, opts.command ?? 'start'], { env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Record<string, unknown>[] = [];
   let stderr = '';
   proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));

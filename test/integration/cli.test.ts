@@ -9,7 +9,7 @@ import { connect as netConnect } from 'node:net';
 import { resolve } from 'node:path';
 import mqtt, { IClientOptions, IConnackPacket, MqttClient } from 'mqtt';
 import { describeTributaryConfig as describeConfig } from '@tributary/cli';
-import { BIN, BrokerProcess, startBroker, tempDir } from '../helpers/broker';
+import { BIN, BrokerProcess, NODE_FLAGS, startBroker, tempDir } from '../helpers/broker';
 import { end, Inbox } from '../helpers/clients';
 import { RawClient } from '../helpers/raw';
 
@@ -160,6 +160,17 @@ describe('tributary command line', { concurrency: 2 }, () => {
   });
 });
 
+test('started without the shipped Node.js flags, the broker warns once naming each, and runs', async () => {
+  const bare = await startBroker({ nodeFlags: [] });
+  try {
+    const warned = bare.logs.filter((l) => l.level === 40 && typeof l.flag === 'string').map((l) => l.flag);
+    assert.deepEqual(warned, NODE_FLAGS);
+    assert.ok(bare.logs.some((l) => l.msg === 'tributary started'));
+  } finally {
+    await bare.stop();
+  }
+});
+
 describe('a running broker', () => {
   let b: BrokerProcess;
   const dataDir = tempDir();
@@ -179,6 +190,10 @@ describe('a running broker', () => {
     assert.ok(w, `no warning names TRIBUTARY_NO_SUCH__KEY: ${JSON.stringify(warnings)}`);
     assert.ok(b.logs.some((l) => l.msg === 'tributary started'));
     assert.equal(b.proc.exitCode, null);
+  });
+
+  test('started with the shipped Node.js flags, it does not warn about them', () => {
+    assert.deepEqual(b.logs.filter((l) => typeof l.flag === 'string'), []);
   });
 
   test('start-up logs every listener with its bound address, and the data directory', async () => {

@@ -3,6 +3,8 @@ import { sinksMarkdown } from '@tributary/rules';
 import { describeTributaryConfig, loadTributaryConfig } from './config';
 import { ctlMain } from './ctl';
 import { NodeRole, ROLES, TributaryNode, VERSION } from './node';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 /** The role a command runs (`start` → all, `gateway` → gateway, ...), from the roles table. */
 function roleOf(command: string): NodeRole | undefined {
@@ -110,6 +112,18 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   }
 }
 
+/**
+ * The Node.js flags every start path passes (the bin's shebang, npm start, the image): a young
+ * generation of 2 x 8 MiB rather than V8's 2 x 16 MiB keeps a message flood's RSS ~30 MB lower at
+ * no measured throughput cost (docs/benchmarks.md). V8 reads them only at start, so a process
+ * started without them is told, once; a flag given with another value counts as chosen.
+ */
+export function missingNodeFlags(execArgv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? ''): string[] {
+  const given = [...execArgv, ...nodeOptions.split(/\s+/)].map((a) => a.split('=')[0]!.replace(/_/g, '-'));
+  const wanted = JSON.parse(readFileSync(join(__dirname, '..', '..', 'bin', 'node-flags.json'), 'utf8')) as string[];
+  return wanted.filter((f) => !given.includes(f.split('=')[0]!));
+}
+
 async function start(configFile: string | undefined, role: NodeRole): Promise<void> {
   let loaded;
   try {
@@ -123,6 +137,7 @@ async function start(configFile: string | undefined, role: NodeRole): Promise<vo
   }
   const log = createLogger(loaded.config.log.level, role === 'all' ? { node: loaded.config.node.name } : { node: loaded.config.node.name, role });
   for (const w of loaded.warnings) log.warn(w);
+  for (const flag of missingNodeFlags()) log.warn({ flag }, `node runs without ${flag} (services/cli/bin/node-flags.json), so memory under load is higher: start with the tributary command or node ${flag} (docs/operations.md)`);
   const node = new TributaryNode(loaded.config, log, role);
   let stopping = false;
   const shutdown = (signal: string): void => {
