@@ -68,6 +68,13 @@ export interface ConsumeOptions {
   eachBatch: (records: ConsumedRecord[]) => Promise<void> | void;
   /** Upper bound on records per batch (default 500). */
   maxBatch?: number;
+  /**
+   * Embedded backbone: how many just-written records the consumer keeps in memory while its
+   * handler is busy (default 100,000); beyond, it reads them back from the files when it gets
+   * there. A reader that waits long (a slow session's backlog) keeps it small: each record held
+   * keeps its whole write batch alive. Kafka consumers buffer nothing while the handler runs.
+   */
+  maxBuffered?: number;
 }
 
 export interface Consumer {

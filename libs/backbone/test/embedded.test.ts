@@ -395,6 +395,41 @@ bb.start().then(pump);
     }
   });
 
+  it('maxBuffered: a consumer whose handler is busy keeps at most that many new records in memory, and reads the rest back from the files, in order', async () => {
+    const s = await scratch();
+    try {
+      const bb = await s.start();
+      await bb.append('busy', [{ key: null, value: value('0') }]);
+      const seen: string[] = [];
+      let release!: () => void;
+      const busy = new Promise<void>((resolve) => (release = resolve));
+      let first = true;
+      const consumer = await bb.consume({
+        topic: 'busy',
+        from: 'earliest',
+        maxBuffered: 10,
+        eachBatch: async (batch) => {
+          seen.push(...batch.map((r) => r.value?.toString() ?? ''));
+          if (first) {
+            first = false;
+            await busy;
+          }
+        },
+      });
+      await waitFor(() => seen.length === 1);
+      // Written while the handler waits: 5 appends of 20 records.
+      for (let a = 0; a < 5; a++) await bb.append('busy', Array.from({ length: 20 }, (_, i) => ({ key: null, value: value(String(1 + a * 20 + i)) })));
+      const held = (consumer as unknown as { tail: unknown[]; tailIdx: number }).tail.length;
+      assert.ok(held <= 10, `held ${held} records in memory`);
+      release();
+      await waitFor(() => seen.length === 101);
+      assert.deepEqual(seen, Array.from({ length: 101 }, (_, i) => String(i)));
+      await consumer.stop();
+    } finally {
+      await s.done();
+    }
+  });
+
   it('a consumer can stop itself from inside eachBatch; that batch is committed', async () => {
     const s = await scratch();
     try {

@@ -13,7 +13,7 @@ export interface ConsumerDeps extends GroupConsumerDeps<EmbeddedConsumer> {
   offsets: OffsetStore | null;
 }
 
-/** Records handed over from memory are capped; a consumer further behind reads the files. */
+/** Records handed over from memory are capped (ConsumeOptions.maxBuffered); a consumer further behind reads the files. */
 const TAIL_MAX_RECORDS = 100_000;
 const RETRY_MAX_MS = 5_000;
 
@@ -55,7 +55,7 @@ export class EmbeddedConsumer extends GroupConsumer<EmbeddedConsumer> implements
       const queued = this.tail.length - this.tailIdx;
       const end = queued > 0 ? this.tail[this.tail.length - 1]!.offset + 1 : this.next;
       // Only what continues our queue exactly; otherwise the files have it.
-      if (first <= end && first + records.length > end && queued + records.length <= TAIL_MAX_RECORDS) {
+      if (first <= end && first + records.length > end && queued + records.length <= (this.options.maxBuffered ?? TAIL_MAX_RECORDS)) {
         for (let i = end - first; i < records.length; i++) this.tail.push(records[i]!);
       }
     }

@@ -40,8 +40,10 @@ export class BacklogReader {
   ) {
     const backlog = session.backlog!;
     backlog.parked = false;
+    // While it waits for room, what is written meanwhile stays in the files, not in memory (measured
+    // in slow-subscriber-fanout: the default 100,000 held ~100 MB of the writer's batches).
     deps.backbone
-      .consume({ topic: deps.topic, from: [{ partition: 0, offset: backlog.from }], maxBatch: 256, eachBatch: (records) => this.batch(records) })
+      .consume({ topic: deps.topic, from: [{ partition: 0, offset: backlog.from }], maxBatch: 256, maxBuffered: 1024, eachBatch: (records) => this.batch(records) })
       .then(
         (consumer) => {
           this.consumer = consumer;
