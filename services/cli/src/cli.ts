@@ -1,10 +1,10 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Bind, ConfigError, createLogger, ValidationError } from '@tributary/common';
 import { sinksMarkdown } from '@tributary/rules';
 import { describeTributaryConfig, loadTributaryConfig } from './config';
 import { ctlMain } from './ctl';
 import { NodeRole, ROLES, TributaryNode, VERSION } from './node';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 
 /** The role a command runs (`start` → all, `gateway` → gateway, ...), from the roles table. */
 function roleOf(command: string): NodeRole | undefined {
