@@ -47,8 +47,12 @@ async function ctl(...args: string[]): Promise<{ code: number; out: string; err:
   }
 }
 
+// Each test runs the ctl command as its own node process, a dozen times: 0.6 s each on an idle
+// box, 2-5 s each on a CI box running other files and JVMs beside (the --help test once took 60 s).
+const SPAWNS = { timeout: 180_000 };
+
 describe('tributary ctl', () => {
-  it('clients list and show print EMQX Client(...) lines', async () => {
+  it('clients list and show print EMQX Client(...) lines', SPAWNS, async () => {
     assert.equal((await ctl('clients', 'list')).out, 'No clients.\n');
     c = await connect(b.url, { clientId: 'ctl-c1', username: 'alice', keepalive: 30 });
     await c.subscribeAsync('s/1');
@@ -62,7 +66,7 @@ describe('tributary ctl', () => {
     assert.match(missing.err, /CLIENTID_NOT_FOUND/);
   });
 
-  it('subscriptions list/show/add/del; topics list/show', async () => {
+  it('subscriptions list/show/add/del; topics list/show', SPAWNS, async () => {
     const inbox = new Inbox(c!);
     assert.equal((await ctl('subscriptions', 'add', 'ctl-c1', 'added/+', '1')).out, 'ok\n');
     const shown = (await ctl('subscriptions', 'show', 'ctl-c1')).out.split('\n').filter(Boolean).sort();
@@ -79,7 +83,7 @@ describe('tributary ctl', () => {
     assert.equal((await ctl('subscriptions', 'add', 'ctl-c1', 't', '7')).code, 1);
   });
 
-  it('retainer info, topics and clean with a filter', async () => {
+  it('retainer info, topics and clean with a filter', SPAWNS, async () => {
     // The node's own $SYS/brokers/... messages are retained too.
     const count = async (): Promise<number> => Number(/^Number of retained messages: (\d+)\n$/.exec((await ctl('retainer', 'info')).out)?.[1]);
     const mine = async (): Promise<string[]> => (await ctl('retainer', 'topics')).out.split('\n').filter((t) => t && !t.startsWith('$')).sort();
@@ -94,7 +98,7 @@ describe('tributary ctl', () => {
     assert.equal(await count(), before + 1);
   });
 
-  it('broker, broker stats, broker metrics, listeners', async () => {
+  it('broker, broker stats, broker metrics, listeners', SPAWNS, async () => {
     const info = (await ctl('broker')).out;
     assert.match(info, /^sysdescr  : Tributary\nversion   : \S+\ndatetime  : \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d\nuptime    : (\d+ \w+, )*\d+ seconds\n$/);
     const stats = (await ctl('broker', 'stats')).out.split('\n').filter(Boolean);
@@ -105,7 +109,7 @@ describe('tributary ctl', () => {
     assert.match(ls, new RegExp(`^tcp:default\\n  listen_on +: 127\\.0\\.0\\.1:${b.mqttPort}\\n  acceptors +: \\d+\\n  proxy_protocol +: false\\n  running +: true\\n  current_conn +: 1\\n  max_conns +: \\S+\\n`, 'm'));
   });
 
-  it('rules list and rules show print EMQX Rule{...} lines and labelled blocks', async () => {
+  it('rules list and rules show print EMQX Rule{...} lines and labelled blocks', SPAWNS, async () => {
     assert.equal((await ctl('rules', 'list')).out, '', 'no rules: nothing, as EMQX');
     const post = async (body: unknown): Promise<{ created_at: string }> => {
       const res = await fetch(`${api}/api/v5/rules`, { method: 'POST', headers: { authorization: `Basic ${Buffer.from('ops:s3cret-ops').toString('base64')}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -147,7 +151,7 @@ describe('tributary ctl', () => {
     assert.equal((await ctl('rules', 'show')).code, 1, 'show needs an id');
   });
 
-  it('clients kick disconnects the client', async () => {
+  it('clients kick disconnects the client', SPAWNS, async () => {
     const gone = closed(c!);
     c!.options.reconnectPeriod = 0;
     assert.equal((await ctl('clients', 'kick', 'ctl-c1')).out, 'ok\n');
@@ -155,7 +159,7 @@ describe('tributary ctl', () => {
     assert.equal((await ctl('clients', 'list')).out, 'No clients.\n');
   });
 
-  it('--help on every command; unreachable API and a wrong key: a clear error, exit 1', async () => {
+  it('--help on every command; unreachable API and a wrong key: a clear error, exit 1', SPAWNS, async () => {
     for (const g of ['clients', 'subscriptions', 'topics', 'retainer', 'broker', 'listeners', 'rules', 'users', 'banned']) {
       const h = await ctl(g, '--help');
       assert.equal(h.code, 0);
