@@ -163,3 +163,14 @@ export function apiKeyFile(key = 'ops', secret = 'ops-secret'): { file: string; 
   writeFileSync(file, `${key}:${secret}\n`);
   return { file, auth: `Basic ${Buffer.from(`${key}:${secret}`).toString('base64')}`, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
+
+/**
+ * For a failure's report: each process's last warnings and errors (kafkajs's own retry noise left
+ * out), and the lines matching `also` whatever their level.
+ */
+export function printWarnings(procs: Record<string, BrokerProcess>, also?: RegExp): void {
+  for (const [name, p] of Object.entries(procs)) {
+    const lines = p.logs.filter((x) => (Number(x.level) >= 40 && !/^kafkajs|consumer crashed/.test(String(x.msg))) || also?.test(String(x.msg)));
+    for (const l of lines.slice(-30)) console.log(`[${name}]`, String(l.msg).slice(0, 200), JSON.stringify(l.err ?? '').slice(0, 300));
+  }
+}

@@ -57,9 +57,11 @@ export class OwnKafka {
 
   /** Stops and starts again on the same data and ports, down for at least `minDownMs` (connections refused meanwhile). */
   async restart(minDownMs = 0): Promise<void> {
-    const stoppedAt = Date.now();
-    await OwnKafka.script(['stop', this.dir]);
-    await new Promise((resolve) => setTimeout(resolve, Math.max(0, stoppedAt + minDownMs - Date.now())));
+    if (minDownMs > 0) {
+      const stoppedAt = Date.now();
+      await OwnKafka.script(['stop', this.dir]);
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, stoppedAt + minDownMs - Date.now())));
+    }
     await OwnKafka.script(['restart', this.dir]);
   }
 

@@ -1,6 +1,6 @@
 import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { BrokerProcess, startBroker } from '../helpers/broker';
+import { BrokerProcess, printWarnings, startBroker } from '../helpers/broker';
 import { OwnKafka } from '../helpers/kafka';
 import { LoadSubscriber, RatePublisher } from '../helpers/load';
 import { sleep, uniqueTopic, waitUntil } from '../helpers/util';
@@ -75,7 +75,7 @@ it('kill -9 of one of three Kafka brokers under QoS 1 load: no acknowledged mess
   } catch (err) {
     // What the processes said, for the failure's report.
     console.log('[gw status]', await fetch(`http://127.0.0.1:${gw.httpPort}/status?format=json`).then((r) => r.text()).catch((e: Error) => e.message));
-    for (const p of procs) for (const l of p.logs.filter((x) => Number(x.level) >= 40 || /lease|releas|claim|fenc|disconnect|takeover|session/i.test(String(x.msg))).slice(-30)) console.log(`[${p === gw ? 'gw' : 'proc'}]`, String(l.msg).slice(0, 200), JSON.stringify(l.err ?? '').slice(0, 300));
+    printWarnings(Object.fromEntries(procs.map((p, i) => [p === gw ? 'gw' : `proc${i}`, p])), /lease|releas|claim|fenc|disconnect|takeover|session/i);
     throw err;
   } finally {
     pub.close();

@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type * as mp from 'mqtt-packet';
-import { BrokerProcess, startBroker } from '../helpers/broker';
+import { BrokerProcess, printWarnings, startBroker } from '../helpers/broker';
 import { OwnKafka } from '../helpers/kafka';
 import { LoadSubscriber, RatePublisher } from '../helpers/load';
 import { RawClient } from '../helpers/raw';
@@ -232,10 +232,3 @@ describe('a restart of the Kafka broker with its data', () => {
     }
   });
 });
-
-/** What the processes warned about (kafkajs's own retry noise left out), for a failure's report. */
-function printWarnings(procs: Record<string, BrokerProcess>): void {
-  for (const [name, p] of Object.entries(procs)) {
-    for (const l of p.logs.filter((x) => Number(x.level) >= 40 && !/^kafkajs|consumer crashed/.test(String(x.msg))).slice(-30)) console.log(`[${name}]`, String(l.msg).slice(0, 200), JSON.stringify(l.err ?? '').slice(0, 300));
-  }
-}

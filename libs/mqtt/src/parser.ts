@@ -232,12 +232,12 @@ class PublishPacket {
 class AckPacket {
   readonly retain = false;
   readonly dup = false;
-  readonly length = 2;
   readonly topic = null;
   readonly payload = null;
   constructor(
     readonly cmd: 'puback' | 'pubrec' | 'pubrel' | 'pubcomp',
     readonly qos: 0 | 1,
+    readonly length: number,
     readonly messageId: number,
     /** 5.0: 0 (Success) when the Reason Code is omitted; 3.x: absent, as mqtt-packet leaves it. */
     readonly reasonCode: number | undefined,
@@ -374,11 +374,9 @@ class FramingParser implements PacketParser {
     if (b0 >> 4 === 3) {
       const packet = fastPublish(buf, pos, total, b0, this.checked.settings.protocolVersion === 5);
       if (packet !== undefined) return this.onPacket(packet as unknown as Packet);
-    } else if (total === 4 && buf[pos + 1] === 2) {
-      // A subscriber's PUBACK (and QoS 2's three): only a packet identifier, as most are.
-      const cmd = ACKS[b0];
-      const id = (buf[pos + 2]! << 8) | buf[pos + 3]!;
-      if (cmd !== undefined && id !== 0) return this.onPacket(new AckPacket(cmd, b0 === 0x62 ? 1 : 0, id, this.checked.settings.protocolVersion === 5 ? 0 : undefined) as unknown as Packet);
+    } else if (total <= 6) {
+      const ack = fastAck(buf, pos, total, b0, this.checked.settings.protocolVersion === 5);
+      if (ack !== undefined) return this.onPacket(ack as unknown as Packet);
     }
     this.checked.parse(pos === 0 && total === buf.length ? buf : buf.subarray(pos, pos + total));
   }
@@ -433,6 +431,21 @@ function fastPublish(buf: Buffer, pos: number, total: number, b0: number, v5: bo
     p++;
   }
   return new PublishPacket((b0 & 1) !== 0, qos as 0 | 1 | 2, (b0 & 8) !== 0, length, topic, buf.subarray(p, end), messageId);
+}
+
+/**
+ * A subscriber's PUBACK (or QoS 2's PUBREC, PUBREL, PUBCOMP) at buf[pos, pos + total) if it says
+ * only "success": the packet identifier, and in 5.0 perhaps Reason Code 0 and an empty property
+ * set after it (mqtt-packet writes both). Anything else, and identifier 0, takes the checked path.
+ */
+function fastAck(buf: Buffer, pos: number, total: number, b0: number, v5: boolean): AckPacket | undefined {
+  const cmd = ACKS[b0];
+  const length = buf[pos + 1]!;
+  if (cmd === undefined || length !== total - 2 || length < 2) return undefined;
+  const id = (buf[pos + 2]! << 8) | buf[pos + 3]!;
+  if (id === 0) return undefined;
+  if (length > 2 && (!v5 || buf[pos + 4] !== 0 || (length === 4 && buf[pos + 5] !== 0))) return undefined;
+  return new AckPacket(cmd, ((b0 >> 1) & 3) as 0 | 1, length, id, v5 ? 0 : undefined);
 }
 
 /** A new incremental MQTT parser that validates UTF-8 strings (FramingParser). */

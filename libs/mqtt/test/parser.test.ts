@@ -3,6 +3,9 @@ import assert from 'node:assert/strict';
 import * as mqttPacket from 'mqtt-packet';
 import { createParser, generatePacket, Packet } from '../src';
 
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const MqttPacket = require('mqtt-packet/packet') as new () => object;
+
 /** The fields a packet is compared on (mqtt-packet's Packet, plain). */
 function plain(p: Packet): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -73,6 +76,12 @@ describe('the framing parser', () => {
       const whole = parseChunks(bytes, [], version);
       assert.deepEqual(whole.packets.map(plain), want);
       assert.deepEqual(whole.errors, []);
+      // The common PUBLISH and the bare acknowledgements come from the fast path, not mqtt-packet.
+      const fast = whole.packets.filter((p) => !(p instanceof MqttPacket)).map((p) => `${p.cmd}:${(p as { messageId?: number }).messageId ?? '-'}`);
+      // (Not the non-ASCII topic, PINGREQ, SUBSCRIBE, an id of 0, other reason codes or properties;
+      // mqtt-packet writes 5.0's acknowledgements with Reason Code 0 and an empty property set.)
+      const publishes = ['publish:-', 'publish:513', 'publish:65535', 'publish:-', 'publish:-'];
+      assert.deepEqual(fast, [...publishes, 'puback:9', 'pubrec:10', 'pubrel:11', 'pubcomp:65535', ...(version === 5 ? ['publish:-'] : [])]);
       // Every cut through the first 700 bytes (headers, topics, ids, properties, payloads), and every 97th after.
       for (let cut = 1; cut < bytes.length; cut += cut < 700 ? 1 : 97) {
         const got = parseChunks(bytes, [cut], version);
