@@ -1,4 +1,4 @@
-import { kafkajsPatched } from './kafkajs-patches';
+import { kafkajsPatched, requestQueuePatched } from './kafkajs-patches';
 import { randomBytes } from 'node:crypto';
 import { BackboneError, silentLogger, ValidationError, type Logger } from '@tributary/common';
 import {
@@ -201,6 +201,7 @@ export class KafkaBackbone implements Backbone {
     }
     this.logger.info({ clientId: this.clientId, prefix: this.prefix }, 'backbone: kafka backbone started');
     if (!kafkajsPatched) this.logger.warn('backbone: kafkajs loaded before its produce-batching fix (libs/backbone/src/kafka/kafkajs-patches.ts) could apply; large batches are slower');
+    if (!requestQueuePatched) this.logger.warn('backbone: kafkajs has no RequestQueue.scheduleCheckPendingRequests where 2.2.4 has it, so its fix (libs/backbone/src/kafka/kafkajs-patches.ts) did not apply; each broker connection may run a 1 ms timer');
   }
 
   /**
