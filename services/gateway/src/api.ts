@@ -414,7 +414,7 @@ export function clientObject(s: Session, node: string): Record<string, unknown> 
     mqueue_len: s.queueLength,
     mqueue_max: s.limits.maxQueue,
     mqueue_dropped: s.droppedQueueFull,
-    awaiting_rel_cnt: s.awaitingRel.size,
+    awaiting_rel_cnt: s.awaitingRelCount,
     awaiting_rel_max: s.limits.maxAwaitingRel,
     ...trafficCounters(ch, s),
   };

@@ -138,6 +138,26 @@ describe('Session', () => {
     assert.deepEqual(owner.topics().slice(-2), ['behind', 'later']);
   });
 
+  it('a session that never had a message in flight creates no in-flight or awaitingRel collections, whatever reads them', () => {
+    // Every connection's session is snapshotted (Kafka mode claims it) and swept by the retry timer:
+    // those reads once created a Map and a Set per connection, ~0.5 KB of heap each.
+    const { s, owner } = setup();
+    const collections = (): unknown[] => {
+      const inner = s as unknown as { _inflight?: unknown; incoming: { _awaitingRel?: unknown } };
+      return [inner._inflight, inner.incoming._awaitingRel];
+    };
+    s.retry(Date.now(), Date.now());
+    assert.equal(s.complete(7, 1), false);
+    assert.equal(s.received(7), false);
+    s.abandon(7);
+    const snap = s.snapshot();
+    assert.deepEqual([snap.inflight, snap.awaitingRel, s.inflightCount, s.awaitingRelCount], [[], [], 0, 0]);
+    assert.deepEqual(collections(), [undefined, undefined]);
+    s.deliver(delivery('first', 1));
+    assert.equal(owner.publishes.length, 1);
+    assert.equal(s.inflightCount, 1);
+  });
+
   it('snapshot and restore: subscriptions, cursor, in-flight and awaitingRel survive', () => {
     const { s, owner } = setup();
     s.subscriptions.set('a/#', { qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 });

@@ -31,6 +31,15 @@ export class IncomingWindow {
     return (this._awaitingRel ??= new Set());
   }
 
+  get awaitingRelCount(): number {
+    return this._awaitingRel?.size ?? 0;
+  }
+
+  /** The ids awaiting PUBREL, in order (a copy; creates nothing when there are none). */
+  awaitingRelIds(): number[] {
+    return this._awaitingRel ? [...this._awaitingRel] : [];
+  }
+
   /** A new connection: its own Receive Maximum count (Infinity where the protocol has none: 3.x). */
   connected(receiveMaximum: number): void {
     this.unacked = 0;
@@ -41,7 +50,7 @@ export class IncomingWindow {
     if (qos === 2) {
       if (this.inProgress?.has(id)) return 'skip';
       if (this._awaitingRel?.has(id)) return 'acknowledge';
-      if (this.awaitingRel.size >= this.maxAwaitingRel) return RC.RECEIVE_MAXIMUM_EXCEEDED;
+      if (this.awaitingRelCount >= this.maxAwaitingRel) return RC.RECEIVE_MAXIMUM_EXCEEDED;
     }
     // The client sent more unacknowledged QoS 1/2 PUBLISHes than our Receive Maximum [MQTT-3.3.4-9].
     if (this.unacked >= this.receiveMaximum) return RC.RECEIVE_MAXIMUM_EXCEEDED;

@@ -131,6 +131,10 @@ export class Session {
     return this.incoming.awaitingRel;
   }
 
+  get awaitingRelCount(): number {
+    return this.incoming.awaitingRelCount;
+  }
+
   /** An incoming QoS 1/2 PUBLISH: publish it, skip it, acknowledge it again, or refuse it (reason code). */
   beginIncoming(qos: 1 | 2, packetId: number): IncomingVerdict {
     return this.incoming.begin(qos, packetId);
@@ -228,7 +232,7 @@ export class Session {
         else this.host.dropped('too_large', d, this);
         return;
       }
-      if (this.inflight.size < this.window) {
+      if (this.inflightCount < this.window) {
         this.send(owner, d);
         return;
       }
@@ -251,7 +255,7 @@ export class Session {
       return;
     }
     const owner = this.owner;
-    if (owner && this.queue.length === 0 && this.inflight.size < this.window && owner.writable) this.send(owner, d);
+    if (owner && this.queue.length === 0 && this.inflightCount < this.window && owner.writable) this.send(owner, d);
     else this.queue.push(compact(d));
   }
 
@@ -301,9 +305,9 @@ export class Session {
 
   /** PUBACK (QoS 1) or PUBCOMP (QoS 2), with its properties (5.0): the delivery is complete. Returns false for an unknown id. */
   complete(packetId: number, expectedPhase: 1 | 2, props?: PacketProperties): boolean {
-    const entry = this.inflight.get(packetId);
+    const entry = this._inflight?.get(packetId);
     if (!entry || entry.phase !== expectedPhase || (expectedPhase === 1 && entry.delivery.qos !== 1)) return false;
-    this.inflight.delete(packetId);
+    this._inflight!.delete(packetId);
     this.host.acked(entry.delivery, this, props);
     this.changed();
     this.pump();
@@ -312,7 +316,7 @@ export class Session {
 
   /** Ends a delivery the client refused (5.0 PUBREC/PUBACK with an error reason code). */
   abandon(packetId: number): void {
-    if (this.inflight.delete(packetId)) {
+    if (this._inflight?.delete(packetId)) {
       this.changed();
       this.pump();
     }
@@ -320,7 +324,7 @@ export class Session {
 
   /** PUBREC: move a QoS 2 delivery to its second phase and send PUBREL. */
   received(packetId: number): boolean {
-    const entry = this.inflight.get(packetId);
+    const entry = this._inflight?.get(packetId);
     if (!entry || entry.delivery.qos !== 2) return false;
     if (entry.phase === 1) {
       entry.phase = 2;
@@ -333,8 +337,8 @@ export class Session {
   /** Resends PUBLISH/PUBREL older than `olderThan` (3.x retry; 5.0 only resends on reconnect). */
   retry(olderThan: number, now: number): void {
     const owner = this.owner;
-    if (!owner) return;
-    for (const entry of this.inflight.values()) {
+    if (!owner || !this._inflight) return;
+    for (const entry of this._inflight.values()) {
       if (entry.sentAt > olderThan) continue;
       entry.sentAt = now;
       if (entry.phase === 2) owner.sendPubrel(entry.packetId);
@@ -388,7 +392,8 @@ export class Session {
 
   snapshot(): PersistedSession {
     const inflight: PersistedSession['inflight'] = [];
-    for (const e of this.inflight.values()) {
+    // Read without creating the collections: most sessions never have any in flight.
+    for (const e of this._inflight?.values() ?? []) {
       // Retained copies have no place in the messages topic; they are not redelivered after a restart.
       if (e.delivery.msg.offset >= 0 || e.phase === 2) inflight.push([e.delivery.msg.offset, e.packetId, e.delivery.qos, e.phase]);
     }
@@ -408,7 +413,7 @@ export class Session {
       subscriptions: [...this.subscriptions],
       cursor,
       inflight,
-      awaitingRel: [...this.incoming.awaitingRel],
+      awaitingRel: this.incoming.awaitingRelIds(),
       disconnectedAt: this.owner ? null : (this.disconnectedAt ?? Date.now()),
     };
   }
@@ -447,7 +452,7 @@ export class Session {
     const owner = this.owner;
     if (!owner) return;
     const now = Date.now();
-    while (this.queue.length > 0 && this.inflight.size < this.window && owner.writable) {
+    while (this.queue.length > 0 && this.inflightCount < this.window && owner.writable) {
       const d = this.queue.shift()!;
       const left = remainingExpiry(d.msg, now);
       if (left !== undefined && left <= 0) {
